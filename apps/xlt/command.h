@@ -1,0 +1,48 @@
+// Subcommand registry for the `xlt` CLI. Each cmd_<verb>.cpp defines its options on a CLI11
+// subcommand and returns the function that runs it; registration happens at static-init time, so
+// adding a command needs no edit elsewhere. Help text comes from the option table itself.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace xlt::cli {
+
+using Runner = std::function<int()>;
+// Adds options to `sub` and returns the runner to call when the subcommand is chosen.
+using Configure = std::function<Runner(CLI::App& sub)>;
+
+struct Command {
+  std::string name;
+  std::string description;
+  int order;  // position in `xlt --help` (the study's flow: inspect, tokenize, forward, ...)
+  Configure configure;
+};
+
+std::vector<Command>& registry();
+
+struct Registrar {
+  Registrar(std::string name, std::string description, int order, Configure configure) {
+    registry().push_back({std::move(name), std::move(description), order, std::move(configure)});
+  }
+};
+
+// Options every model-running command shares.
+struct RuntimeOptions {
+  std::string device = "cpu";
+  int threads = 0;  // 0 = all cores
+};
+void add_runtime_options(CLI::App& sub, RuntimeOptions& opts);
+// Applies --threads to libtorch (Debian's libtorch defaults to one intra-op thread) and validates
+// --device. Returns the number of threads in use.
+int apply_runtime_options(const RuntimeOptions& opts);
+
+}  // namespace xlt::cli
+
+#define XLT_CLI_CONCAT2(a, b) a##b
+#define XLT_CLI_CONCAT(a, b) XLT_CLI_CONCAT2(a, b)
+#define XLT_REGISTER_COMMAND(name, description, order, configure) \
+  static ::xlt::cli::Registrar XLT_CLI_CONCAT(xlt_cmd_registrar_, __LINE__)(name, description, order, configure)

@@ -1,0 +1,73 @@
+// Entry point of the `xlt` CLI: builds the subcommands from the registry, parses, runs, and maps
+// exceptions to exit codes (0 ok, 1 usage, 2 bad input, 3 internal error) with a one-line message.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <iostream>
+#include <thread>
+
+#include "command.h"
+#include "xlt/core/error.h"
+#include "xlt/version.h"
+
+namespace xlt::cli {
+
+std::vector<Command>& registry() {
+  static std::vector<Command> commands;
+  return commands;
+}
+
+void add_runtime_options(CLI::App& sub, RuntimeOptions& opts) {
+  sub.add_option("--device", opts.device, "Device to run on: cpu or cuda[:N]")
+      ->capture_default_str();
+  sub.add_option("--threads", opts.threads, "CPU threads for libtorch (0 = all cores)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
+int apply_runtime_options(const RuntimeOptions& opts) {
+  if (opts.device != "cpu" && opts.device.rfind("cuda", 0) != 0) {
+    throw UsageError("--device: expected cpu or cuda[:N], got '" + opts.device + "'");
+  }
+  int n = opts.threads;
+  if (n == 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+  return n;
+}
+
+}  // namespace xlt::cli
+
+int main(int argc, char** argv) {
+  using namespace xlt::cli;
+  CLI::App app{"xlt: zero-shot cross-lingual transfer studies on multilingual transformers "
+               "(mBERT, XLM-R, XGLM), natively on libtorch."};
+  app.set_version_flag("--version", std::string("xlt ") + XLT_VERSION);
+  app.require_subcommand(1);
+  app.footer("Run `xlt COMMAND --help` for a command's options. Exit codes: 0 success, 1 usage "
+             "error, 2 bad input, 3 internal error.");
+
+  auto& commands = registry();
+  std::sort(commands.begin(), commands.end(),
+            [](const Command& a, const Command& b) { return a.order < b.order; });
+  std::vector<std::pair<CLI::App*, Runner>> runners;
+  for (auto& cmd : commands) {
+    CLI::App* sub = app.add_subcommand(cmd.name, cmd.description);
+    runners.emplace_back(sub, cmd.configure(*sub));
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 1;
+  }
+  try {
+    for (auto& [sub, run] : runners) {
+      if (sub->parsed()) return run();
+    }
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "xlt: error: " << e.what() << "\n";
+    return xlt::exit_code_for(e);
+  }
+}

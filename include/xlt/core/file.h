@@ -1,0 +1,48 @@
+// File helpers shared by every module: whole-file reads with clear errors, and atomic writes
+// (temp file in the same folder + fsync + rename) so a crash or a full disk never leaves a
+// half-written file under its final name.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+namespace xlt {
+
+// Reads a whole file. Throws IoError naming the path when it cannot be opened or read.
+std::string read_file(const std::filesystem::path& path);
+
+// Writes `content` to `path` atomically. Throws IoError (naming the path and the OS reason).
+void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+
+// Streams into a temp file beside `path`, then renames it into place on commit(). If the writer
+// is destroyed without commit() (an exception unwound past it), the temp file is removed.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::filesystem::path path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  std::ostream& stream();
+  const std::filesystem::path& temp_path() const { return temp_; }
+  // Flushes, fsyncs and renames. Throws IoError on any failure (e.g. disk full).
+  void commit();
+
+ private:
+  struct Impl;
+  std::filesystem::path path_;
+  std::filesystem::path temp_;
+  Impl* impl_;
+  bool committed_ = false;
+};
+
+// A unique temp path next to `path` (same file system, so rename is atomic).
+std::filesystem::path temp_path_for(const std::filesystem::path& path);
+
+// fsync a file or folder by path; errors are reported as IoError.
+void fsync_path(const std::filesystem::path& path);
+
+}  // namespace xlt

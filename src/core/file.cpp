@@ -1,0 +1,108 @@
+// Whole-file reads and atomic writes (temp file + fsync + rename); see include/xlt/core/file.h.
+#include "xlt/core/file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "xlt/core/error.h"
+
+namespace xlt {
+namespace fs = std::filesystem;
+
+namespace {
+std::string os_reason() { return std::strerror(errno); }
+}  // namespace
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path.string() + ": cannot open for reading: " + os_reason());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw IoError(path.string() + ": read failed: " + os_reason());
+  return ss.str();
+}
+
+fs::path temp_path_for(const fs::path& path) {
+  static std::atomic<unsigned> counter{0};
+  std::random_device rd;
+  std::ostringstream name;
+  name << "." << path.filename().string() << ".tmp." << ::getpid() << "." << counter++ << "."
+       << std::hex << rd();
+  return path.parent_path() / name.str();
+}
+
+void fsync_path(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw IoError(path.string() + ": cannot open to sync: " + os_reason());
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  // Some file systems refuse fsync on folders (EINVAL); that is not a data-loss risk.
+  if (rc != 0 && err != EINVAL)
+    throw IoError(path.string() + ": fsync failed: " + std::strerror(err));
+}
+
+struct AtomicFile::Impl {
+  std::ofstream out;
+};
+
+AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)), impl_(new Impl) {
+  if (path_.has_parent_path() && !fs::is_directory(path_.parent_path())) {
+    delete impl_;
+    throw IoError(path_.string() + ": folder " + path_.parent_path().string() + " does not exist");
+  }
+  temp_ = temp_path_for(path_);
+  impl_->out.open(temp_, std::ios::binary | std::ios::trunc);
+  if (!impl_->out) {
+    std::string reason = os_reason();
+    delete impl_;
+    throw IoError(path_.string() + ": cannot create temporary file " + temp_.string() + ": " +
+                  reason);
+  }
+}
+
+AtomicFile::~AtomicFile() {
+  if (!committed_) {
+    impl_->out.close();
+    std::error_code ec;
+    fs::remove(temp_, ec);
+  }
+  delete impl_;
+}
+
+std::ostream& AtomicFile::stream() { return impl_->out; }
+
+void AtomicFile::commit() {
+  impl_->out.flush();
+  if (!impl_->out) {
+    throw IoError(path_.string() + ": write failed (disk full or file too large?): " + os_reason());
+  }
+  impl_->out.close();
+  if (impl_->out.fail()) throw IoError(path_.string() + ": closing failed: " + os_reason());
+  fsync_path(temp_);
+  std::error_code ec;
+  fs::rename(temp_, path_, ec);
+  if (ec) throw IoError(path_.string() + ": cannot move temporary file into place: " + ec.message());
+  committed_ = true;
+  fs::path dir = path_.has_parent_path() ? path_.parent_path() : fs::path(".");
+  try {
+    fsync_path(dir);
+  } catch (const IoError&) {
+    // The rename already happened; a folder that cannot be synced does not undo it.
+  }
+}
+
+void write_file_atomic(const fs::path& path, std::string_view content) {
+  AtomicFile file(path);
+  file.stream().write(content.data(), static_cast<std::streamsize>(content.size()));
+  file.commit();
+}
+
+}  // namespace xlt

@@ -1,0 +1,120 @@
+// Progress bar / periodic progress lines on stderr (see include/xlt/core/progress.h).
+#include "xlt/core/progress.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+namespace xlt {
+
+Progress::Progress(std::string label, int64_t total, std::string unit, bool enabled)
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      enabled_(enabled),
+      tty_(::isatty(STDERR_FILENO) == 1),
+      start_(std::chrono::steady_clock::now()),
+      last_render_(start_) {}
+
+Progress::~Progress() { finish(); }
+
+double Progress::elapsed_seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+double Progress::rate() const {
+  double s = elapsed_seconds();
+  return s > 0 ? static_cast<double>(done_) / s : 0.0;
+}
+
+void Progress::advance(int64_t n) { set(done_ + n); }
+
+void Progress::set(int64_t done) {
+  done_ = done;
+  if (!enabled_ || finished_) return;
+  auto now = std::chrono::steady_clock::now();
+  // Terminals refresh 10x a second; logs get a line every 10 s so they stay readable.
+  auto period = tty_ ? std::chrono::milliseconds(100) : std::chrono::milliseconds(10000);
+  if (now - last_render_ >= period) {
+    last_render_ = now;
+    render(false);
+  }
+}
+
+void Progress::set_postfix(std::string text) { postfix_ = std::move(text); }
+
+void Progress::finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (enabled_) render(true);
+}
+
+std::string Progress::human_count(double v) {
+  const char* suffix[] = {"", "k", "M", "G", "T"};
+  int i = 0;
+  while (std::fabs(v) >= 1000 && i < 4) {
+    v /= 1000;
+    ++i;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, i == 0 ? "%.0f%s" : "%.1f%s", v, suffix[i]);
+  return buf;
+}
+
+std::string Progress::human_bytes(double v) {
+  const char* suffix[] = {"B", "kB", "MB", "GB", "TB"};
+  int i = 0;
+  while (std::fabs(v) >= 1000 && i < 4) {
+    v /= 1000;
+    ++i;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, i == 0 ? "%.0f %s" : "%.1f %s", v, suffix[i]);
+  return buf;
+}
+
+std::string Progress::human_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  long s = std::lround(seconds);
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%02ld:%02ld", s / 60, s % 60);
+  return buf;
+}
+
+void Progress::render(bool final) {
+  double elapsed = elapsed_seconds();
+  double r = rate();
+  bool bytes = unit_ == "B";
+  std::ostringstream line;
+  line << label_ << ": ";
+  if (total_ > 0) {
+    double frac = std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));
+    if (tty_) {
+      const int width = 24;
+      int filled = static_cast<int>(frac * width);
+      line << "[" << std::string(filled, '#') << std::string(width - filled, '.') << "] ";
+    }
+    line << static_cast<int>(frac * 100) << "% ";
+    line << (bytes ? human_bytes(done_) : human_count(done_)) << "/"
+         << (bytes ? human_bytes(total_) : human_count(total_));
+  } else {
+    line << (bytes ? human_bytes(done_) : human_count(done_)) << " " << (bytes ? "" : unit_);
+  }
+  line << " [" << human_duration(elapsed);
+  if (total_ > 0 && !final && r > 0) line << "<" << human_duration((total_ - done_) / r);
+  line << ", " << (bytes ? human_bytes(r) + "/s" : human_count(r) + " " + unit_ + "/s") << "]";
+  if (!postfix_.empty()) line << " " << postfix_;
+  if (tty_) {
+    std::cerr << "\r\033[K" << line.str() << (final ? "\n" : "") << std::flush;
+  } else {
+    std::cerr << line.str() << "\n" << std::flush;
+  }
+}
+
+}  // namespace xlt

@@ -1,0 +1,84 @@
+// Tests for atomic writes and error-to-exit-code mapping in xlt_core.
+#include "xlt/core/file.h"
+
+#include <sys/resource.h>
+
+#include <csignal>
+#include <filesystem>
+
+#include "common/test_env.h"
+#include "xlt/core/error.h"
+
+namespace fs = std::filesystem;
+using xlt::test::TempDir;
+
+TEST(AtomicFile, WritesContentAndLeavesNoTempFiles) {
+  TempDir dir;
+  xlt::write_file_atomic(dir / "out.txt", "hello");
+  EXPECT_EQ(xlt::read_file(dir / "out.txt"), "hello");
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(dir.path())) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1);
+}
+
+TEST(AtomicFile, UncommittedWriteKeepsPreviousContent) {
+  TempDir dir;
+  xlt::write_file_atomic(dir / "out.txt", "old");
+  {
+    xlt::AtomicFile f(dir / "out.txt");
+    f.stream() << "new but abandoned";
+  }
+  EXPECT_EQ(xlt::read_file(dir / "out.txt"), "old");
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(dir.path())) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1);
+}
+
+TEST(AtomicFile, DiskFullIsAnIoErrorAndKeepsOldFile) {
+  TempDir dir;
+  xlt::write_file_atomic(dir / "out.txt", "old");
+  // Simulate a full disk with RLIMIT_FSIZE; ignore SIGXFSZ so the write fails with EFBIG.
+  struct rlimit old_limit;
+  getrlimit(RLIMIT_FSIZE, &old_limit);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = {1024, old_limit.rlim_max};
+  setrlimit(RLIMIT_FSIZE, &small);
+  std::string big(1 << 20, 'x');
+  EXPECT_THROW(xlt::write_file_atomic(dir / "out.txt", big), xlt::IoError);
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(xlt::read_file(dir / "out.txt"), "old");
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(dir.path())) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1);
+}
+
+TEST(AtomicFile, MissingFolderIsAnIoError) {
+  TempDir dir;
+  EXPECT_THROW(xlt::write_file_atomic(dir / "nope" / "out.txt", "x"), xlt::IoError);
+}
+
+TEST(ReadFile, MissingFileNamesThePath) {
+  try {
+    xlt::read_file("/nonexistent/xlt/file.json");
+    FAIL() << "expected IoError";
+  } catch (const xlt::IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/xlt/file.json"), std::string::npos);
+  }
+}
+
+TEST(Error, ExitCodes) {
+  EXPECT_EQ(xlt::exit_code_for(xlt::UsageError("u")), 1);
+  EXPECT_EQ(xlt::exit_code_for(xlt::CheckpointError("c")), 2);
+  EXPECT_EQ(xlt::exit_code_for(xlt::DataError("d")), 2);
+  EXPECT_EQ(xlt::exit_code_for(std::runtime_error("x")), 3);
+}
