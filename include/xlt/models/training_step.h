@@ -1,0 +1,60 @@
+// One optimisation step, shared by the parity tests and the finetune command: AdamW exactly as
+// torch.optim.AdamW with a single parameter group (weight decay on every parameter, biases and
+// LayerNorm included, as the HF reference was computed), gradient computation and clipping.
+//
+// Usage:
+//   auto opt = xlt::models::make_adamw(*model);  // AdamWConfig: lr 2e-5, wd 0.01
+//   model->train();
+//   auto r = xlt::models::train_step(*model, *opt, batch);
+#pragma once
+
+#include <torch/optim/adamw.h>
+
+#include <memory>
+
+#include "xlt/models/model.h"
+
+namespace xlt::models {
+
+struct AdamWConfig {
+  double lr = 2e-5;
+  double weight_decay = 0.01;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+};
+
+// AdamW over model.parameters() in one group.
+std::unique_ptr<torch::optim::AdamW> make_adamw(Model& model, const AdamWConfig& config = {});
+
+// Sets the learning rate of every parameter group (for schedules).
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+
+// Forward (in the model's current mode) with labels, then backward of loss * loss_scale
+// (gradients accumulate; scale 1/k for k accumulation steps). Returns the unscaled loss and the
+// logits, both detached. Throws UsageError when inputs.labels is undefined.
+struct BackwardResult {
+  double loss = 0;
+  at::Tensor logits;
+};
+BackwardResult forward_backward(Model& model, const ModelInputs& inputs, double loss_scale = 1.0);
+
+// Clips the global L2 norm of all gradients to max_norm (as torch.nn.utils.clip_grad_norm_);
+// returns the norm before clipping. max_norm <= 0 only measures.
+double clip_grad_norm(Model& model, double max_norm);
+
+void zero_grad(Model& model);
+
+struct StepOptions {
+  double max_grad_norm = 0;  // 0 = no clipping
+};
+struct StepResult {
+  double loss = 0;
+  double grad_norm = 0;  // before clipping
+  at::Tensor logits;
+};
+// zero_grad + forward_backward + clip + optimizer.step().
+StepResult train_step(Model& model, torch::optim::Optimizer& optimizer, const ModelInputs& inputs,
+                      const StepOptions& options = {});
+
+}  // namespace xlt::models
