@@ -1,0 +1,29 @@
+// Private helper for the io module: JSON parsing that rejects duplicate object keys. nlohmann's
+// parser silently keeps the last of two equal keys, which would let a corrupt safetensors header
+// or config.json hide a tensor or a setting; every io parser goes through this instead.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace xlt::io::detail {
+
+// Thrown by parse_json_strict; callers turn it into their own typed error.
+struct JsonParseFailure {
+  enum class Kind { kSyntax, kDuplicateKey } kind;
+  std::string message;            // syntax: nlohmann's explanation; duplicate: the key
+  std::vector<std::string> path;  // duplicate: keys of the enclosing objects, outermost first
+  std::size_t byte = 0;           // syntax: 1-based byte offset of the error
+};
+
+// Parses `text` keeping object keys in document order. Throws JsonParseFailure.
+nlohmann::ordered_json parse_json_strict(std::string_view text);
+
+// Short description of a JSON value's type for error messages ("a string", "null", ...).
+std::string json_type_name(const nlohmann::ordered_json& value);
+std::string json_type_name(const nlohmann::json& value);
+
+}  // namespace xlt::io::detail
