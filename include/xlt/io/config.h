@@ -44,25 +44,33 @@ struct ModelConfig {
 
   // XGLM-only.
   double activation_dropout = 0.0;
+  double layerdrop = 0.0;
   bool scale_embedding = true;
   int64_t decoder_start_token_id = 2;
 
   // Classification heads.
   int64_t num_labels = 2;
+  // Ids are 0..num_labels-1 (checked). Without id2label in the file, HF's LABEL_<i> names.
   std::map<int64_t, std::string> id2label;
-  std::string problem_type;
+  // As given, else the inverse of id2label.
+  std::map<std::string, int64_t> label2id;
+  std::string problem_type;  // "" = null
 
   // The whole config.json as read (or as built by to_json for new models).
   nlohmann::json raw;
 
+  // Hugging Face's defaults for a fresh config of this type (e.g. XLMRobertaConfig()).
+  static ModelConfig defaults(ModelType type);
   // Parses and validates (positive sizes, hidden_size divisible by heads, ...). `source` names
   // the file in error messages.
   static ModelConfig from_json(const nlohmann::json& j, const std::string& source = "config.json");
+  // `path` is a config.json or a folder holding one. Throws IoError / ConfigError naming it.
   static ModelConfig load(const std::filesystem::path& path);
   // Serialises back in Hugging Face's layout and key names for this model type (raw keys kept,
-  // typed fields override them).
+  // typed fields override them; XGLM is written with d_model/num_layers/attention_heads/...).
   nlohmann::json to_json() const;
-  void save(const std::filesystem::path& path) const;  // atomic
+  // Atomic; formatted as save_pretrained does (indent 2, sorted keys, ASCII, trailing newline).
+  void save(const std::filesystem::path& path) const;
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
 };
