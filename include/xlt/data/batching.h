@@ -32,7 +32,7 @@ std::vector<Batch> length_sorted_batches(const std::vector<int64_t>& lengths, in
 //      (HF's rule), and sort each megabatch by length, longest first (stable);
 //   3. cut each megabatch into batches of batch_size (the last one of each may be smaller);
 //   4. shuffle the batch order with the same generator;
-//   5. if longest_first, move the batch holding the longest example to the front, so that an
+//   5. if longest_first, swap the batch holding the longest example with the first one, so an
 //      out-of-memory error shows up at the first step rather than mid-epoch.
 // Same (lengths, batch_size, seed) -> same batches on every machine. Use derive_seed(seed, epoch)
 // for a new order each epoch.

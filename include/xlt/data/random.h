@@ -16,7 +16,9 @@
 // with derive_seed(seed, stream) so results do not depend on how work is split between threads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace xlt::data {
@@ -57,8 +59,8 @@ uint64_t derive_seed(uint64_t seed, uint64_t stream);
 // j = rng.uniform_below(i + 1), swap(v[i], v[j]).
 template <typename T>
 void shuffle(std::vector<T>& v, Xoshiro256ss& rng) {
-  for (size_t i = v.size(); i > 1; --i) {
-    size_t j = static_cast<size_t>(rng.uniform_below(i));
+  for (std::size_t i = v.size(); i > 1; --i) {
+    std::size_t j = static_cast<std::size_t>(rng.uniform_below(i));
     if (j != i - 1) std::swap(v[i - 1], v[j]);
   }
 }

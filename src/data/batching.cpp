@@ -1,0 +1,85 @@
+// Length-sorted inference batches and length-grouped training batches; see
+// include/xlt/data/batching.h.
+#include "xlt/data/batching.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "xlt/data/random.h"
+
+namespace xlt::data {
+
+namespace {
+void check_batch_size(int64_t batch_size) {
+  if (batch_size < 1) throw std::invalid_argument("batch size must be at least 1");
+}
+
+// Stable sort of positions by length, longest first.
+void sort_longest_first(std::vector<int64_t>::iterator first, std::vector<int64_t>::iterator last,
+                        const std::vector<int64_t>& lengths) {
+  std::stable_sort(first, last, [&](int64_t a, int64_t b) {
+    return lengths[static_cast<size_t>(a)] > lengths[static_cast<size_t>(b)];
+  });
+}
+}  // namespace
+
+std::vector<Batch> length_sorted_batches(const std::vector<int64_t>& lengths, int64_t batch_size,
+                                         int64_t max_tokens) {
+  check_batch_size(batch_size);
+  std::vector<int64_t> order(lengths.size());
+  std::iota(order.begin(), order.end(), 0);
+  sort_longest_first(order.begin(), order.end(), lengths);
+  std::vector<Batch> batches;
+  for (size_t i = 0; i < order.size();) {
+    Batch b;
+    // Sorted longest first, so the first row's length is the padded length of the batch.
+    const int64_t longest = std::max<int64_t>(lengths[static_cast<size_t>(order[i])], 1);
+    while (i < order.size() && static_cast<int64_t>(b.size()) < batch_size &&
+           (b.empty() || max_tokens <= 0 ||
+            (static_cast<int64_t>(b.size()) + 1) * longest <= max_tokens)) {
+      b.push_back(order[i++]);
+    }
+    batches.push_back(std::move(b));
+  }
+  return batches;
+}
+
+std::vector<Batch> length_grouped_batches(const std::vector<int64_t>& lengths, int64_t batch_size,
+                                          uint64_t seed, bool longest_first) {
+  check_batch_size(batch_size);
+  const int64_t n = static_cast<int64_t>(lengths.size());
+  if (n == 0) return {};
+  Xoshiro256ss rng(seed);
+  std::vector<int64_t> order(lengths.size());
+  std::iota(order.begin(), order.end(), 0);
+  shuffle(order, rng);
+
+  const int64_t mult = std::clamp<int64_t>(n / (4 * batch_size), 1, 50);
+  const int64_t mega = mult * batch_size;
+  std::vector<Batch> batches;
+  for (int64_t start = 0; start < n; start += mega) {
+    const int64_t end = std::min(n, start + mega);
+    sort_longest_first(order.begin() + start, order.begin() + end, lengths);
+    for (int64_t b = start; b < end; b += batch_size)
+      batches.emplace_back(order.begin() + b, order.begin() + std::min(end, b + batch_size));
+  }
+  shuffle(batches, rng);
+  if (longest_first) {
+    // Each batch is sorted longest first, so its first entry is its longest example.
+    size_t best = 0;
+    for (size_t i = 1; i < batches.size(); ++i)
+      if (lengths[static_cast<size_t>(batches[i][0])] >
+          lengths[static_cast<size_t>(batches[best][0])])
+        best = i;
+    std::swap(batches[0], batches[best]);
+  }
+  return batches;
+}
+
+std::vector<int64_t> flatten(const std::vector<Batch>& batches) {
+  std::vector<int64_t> out;
+  for (const auto& b : batches) out.insert(out.end(), b.begin(), b.end());
+  return out;
+}
+
+}  // namespace xlt::data

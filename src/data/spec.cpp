@@ -1,0 +1,168 @@
+// --data / --train / --dev specifications, --langs lists and seeded subsampling; see
+// include/xlt/data/spec.h.
+#include "xlt/data/spec.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "xlt/core/error.h"
+#include "xlt/data/random.h"
+
+namespace xlt::data {
+namespace fs = std::filesystem;
+
+namespace {
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
+  return out;
+}
+}  // namespace
+
+bool is_language_code(std::string_view code) {
+  if (code.empty() || code.size() > 16) return false;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (!alpha(code[0])) return false;
+  return std::all_of(code.begin(), code.end(), [&](char c) {
+    return alpha(c) || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+std::vector<std::string> parse_lang_list(const std::vector<std::string>& values,
+                                         std::string_view flag) {
+  std::vector<std::string> out;
+  for (const auto& value : values) {
+    std::string_view rest = value;
+    for (;;) {
+      size_t comma = rest.find(',');
+      std::string_view item = trim(rest.substr(0, comma));
+      if (item.empty())
+        throw UsageError(std::string(flag) + " '" + value +
+                         "': empty language (expected a comma-separated list like en,es,fr)");
+      if (!is_language_code(item))
+        throw UsageError(std::string(flag) + " '" + value + "': '" + std::string(item) +
+                         "' is not a language code (letters, digits, '-' or '_', starting with a "
+                         "letter)");
+      if (std::find(out.begin(), out.end(), item) != out.end())
+        throw UsageError(std::string(flag) + ": language '" + std::string(item) + "' given twice");
+      out.emplace_back(item);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> parse_lang_list(std::string_view value, std::string_view flag) {
+  if (trim(value).empty()) return {};
+  return parse_lang_list(std::vector<std::string>{std::string(value)}, flag);
+}
+
+DataSpec parse_data_spec(std::string_view value, std::string_view flag) {
+  const std::string shown = std::string(flag) + " '" + std::string(value) + "'";
+  if (trim(value).empty())
+    throw UsageError(std::string(flag) + ": empty value (expected LANG=PATH or PATH)");
+  size_t eq = value.find('=');
+  if (eq == 0) throw UsageError(shown + ": missing language before '=' (expected LANG=PATH)");
+  if (eq != std::string_view::npos && is_language_code(value.substr(0, eq))) {
+    std::string_view path = value.substr(eq + 1);
+    if (path.empty()) throw UsageError(shown + ": missing path after '=' (expected LANG=PATH)");
+    return {std::string(value.substr(0, eq)), std::string(path)};
+  }
+  return {"", std::string(value)};
+}
+
+std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
+                                         const std::vector<std::string>& langs,
+                                         const SpecOptions& options) {
+  const std::string& flag = options.flag;
+  if (specs.empty())
+    throw UsageError("no " + flag + " given (expected " + flag + " LANG=PATH or " + flag +
+                     " PATH --langs L1,L2)");
+  std::vector<DataSpec> parsed;
+  for (const auto& s : specs) parsed.push_back(parse_data_spec(s, flag));
+
+  std::vector<NliDataset> out;
+  auto claim = [&](const std::string& lang, const std::string& spec) {
+    for (const auto& d : out)
+      if (d.lang == lang)
+        throw UsageError(flag + ": language '" + lang + "' given twice (" + d.source + " and " +
+                         spec + ")");
+  };
+  for (const auto& spec : parsed) {
+    const std::string shown =
+        flag + " " + (spec.lang.empty() ? spec.path : spec.lang + "=" + spec.path);
+    if (!fs::exists(spec.path)) throw IoError(shown + ": file not found: " + spec.path);
+    if (fs::is_directory(spec.path))
+      throw IoError(shown + ": " + spec.path + " is a folder, expected a data file");
+    if (!spec.lang.empty()) {
+      claim(spec.lang, spec.path);
+      out.push_back(read_nli_file(spec.path, spec.lang, options.read));
+      continue;
+    }
+    if (has_language_column(spec.path, options.read.format)) {
+      // Check duplicates before the (possibly long) read.
+      for (const auto& l : langs) claim(l, spec.path);
+      auto sets = read_nli_by_language(spec.path, langs, options.read);
+      for (auto& d : sets) {
+        claim(d.lang, spec.path);
+        out.push_back(std::move(d));
+      }
+      continue;
+    }
+    if (langs.size() != 1)
+      throw UsageError(
+          shown + ": this file has no language column, so its language must be given: " + "write " +
+          flag + " LANG=" + spec.path +
+          (langs.empty() ? std::string(" (or add --langs LANG)")
+                         : " (--langs names " + std::to_string(langs.size()) +
+                               " languages: " + join(langs) + ")"));
+    claim(langs[0], spec.path);
+    out.push_back(read_nli_file(spec.path, langs[0], options.read));
+  }
+  return out;
+}
+
+std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
+                                         const std::vector<std::string>& langs, NliFormat format,
+                                         bool skip_bad_rows) {
+  SpecOptions options;
+  options.read.format = format;
+  options.read.skip_bad_rows = skip_bad_rows;
+  return parse_data_specs(specs, langs, options);
+}
+
+bool is_parallel(const NliDataset& a, const NliDataset& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.examples.size(); ++i) {
+    const auto& x = a.examples[i];
+    const auto& y = b.examples[i];
+    if (!x.pair_id.empty() && !y.pair_id.empty()) {
+      if (x.pair_id != y.pair_id) return false;
+    } else if (x.index != y.index) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void subsample(NliDataset& dataset, int64_t k, uint64_t seed) {
+  if (k <= 0 || k >= dataset.size()) return;
+  auto keep = sample_without_replacement(dataset.size(), k, seed);
+  std::vector<NliExample> chosen;
+  chosen.reserve(keep.size());
+  for (int64_t p : keep) chosen.push_back(std::move(dataset.examples[static_cast<size_t>(p)]));
+  dataset.examples = std::move(chosen);
+}
+
+void subsample(std::vector<NliDataset>& datasets, int64_t k, uint64_t seed) {
+  for (auto& d : datasets) subsample(d, k, seed);
+}
+
+}  // namespace xlt::data

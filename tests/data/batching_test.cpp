@@ -1,0 +1,117 @@
+// Tests for batch planning: every position exactly once, length order, token budgets, order
+// restoration, and seeded determinism of the length-grouped training order.
+#include "xlt/data/batching.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "xlt/data/random.h"
+
+using namespace xlt::data;
+
+namespace {
+void expect_permutation(const std::vector<Batch>& batches, size_t n) {
+  auto flat = flatten(batches);
+  ASSERT_EQ(flat.size(), n);
+  std::sort(flat.begin(), flat.end());
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(flat[i], static_cast<int64_t>(i));
+}
+
+std::vector<int64_t> random_lengths(size_t n, uint64_t seed) {
+  Xoshiro256ss r(seed);
+  std::vector<int64_t> v(n);
+  for (auto& x : v) x = 3 + static_cast<int64_t>(r.uniform_below(120));
+  return v;
+}
+}  // namespace
+
+TEST(LengthSortedBatches, LongestFirstStableAndComplete) {
+  std::vector<int64_t> lengths = {5, 9, 5, 1, 9, 7};
+  auto batches = length_sorted_batches(lengths, 4);
+  ASSERT_EQ(batches.size(), 2u);
+  // 9 (pos 1), 9 (pos 4), 7 (pos 5), 5 (pos 0) | 5 (pos 2), 1 (pos 3): ties keep input order.
+  EXPECT_EQ(batches[0], (Batch{1, 4, 5, 0}));
+  EXPECT_EQ(batches[1], (Batch{2, 3}));
+  expect_permutation(batches, lengths.size());
+}
+
+TEST(LengthSortedBatches, TokenBudgetBoundsPaddedSize) {
+  std::vector<int64_t> lengths = {100, 10, 10, 10, 10, 60, 60};
+  // Budget 130: [100] alone (2*100 > 130), [60, 60]... 2*60=120 ok, 3*60 > 130; then the 10s.
+  auto batches = length_sorted_batches(lengths, 8, 130);
+  ASSERT_EQ(batches.size(), 3u);
+  EXPECT_EQ(batches[0], (Batch{0}));
+  EXPECT_EQ(batches[1], (Batch{5, 6}));
+  EXPECT_EQ(batches[2], (Batch{1, 2, 3, 4}));
+  // An example longer than the budget still gets its own batch.
+  auto single = length_sorted_batches({500, 1}, 8, 100);
+  EXPECT_EQ(single[0], (Batch{0}));
+  EXPECT_THROW(length_sorted_batches(lengths, 0), std::invalid_argument);
+}
+
+TEST(LengthSortedBatches, RestoreOrderPutsOutputsBack) {
+  auto lengths = random_lengths(103, 1);
+  auto batches = length_sorted_batches(lengths, 8);
+  expect_permutation(batches, lengths.size());
+  // "Run" each batch: the output for a position is its length, in batch order.
+  std::vector<int64_t> outputs;
+  for (const auto& b : batches)
+    for (int64_t p : b) outputs.push_back(lengths[static_cast<size_t>(p)]);
+  EXPECT_EQ(restore_order(batches, outputs), lengths);
+  outputs.pop_back();
+  EXPECT_THROW(restore_order(batches, outputs), std::invalid_argument);
+}
+
+TEST(LengthGroupedBatches, DeterministicCompleteAndGrouped) {
+  auto lengths = random_lengths(1000, 2);
+  auto a = length_grouped_batches(lengths, 16, 42);
+  auto b = length_grouped_batches(lengths, 16, 42);
+  EXPECT_EQ(a, b);
+  expect_permutation(a, lengths.size());
+  EXPECT_NE(a, length_grouped_batches(lengths, 16, 43));
+  // mult = min(1000 / 64, 50) = 15 -> megabatches of 240: 4 of 240 + 1 of 40 -> 15*4 + 3 batches.
+  EXPECT_EQ(a.size(), 63u);
+  // The longest example of all leads the first batch.
+  int64_t longest = *std::max_element(lengths.begin(), lengths.end());
+  EXPECT_EQ(lengths[static_cast<size_t>(a[0][0])], longest);
+  // Within a batch lengths are sorted (longest first), and grouping keeps padding far below that
+  // of random batches: compare the padded token counts.
+  auto padded = [&](const std::vector<Batch>& batches) {
+    int64_t total = 0;
+    for (const auto& batch : batches) {
+      for (size_t i = 1; i < batch.size(); ++i)
+        EXPECT_GE(lengths[static_cast<size_t>(batch[i - 1])],
+                  lengths[static_cast<size_t>(batch[i])]);
+      total += static_cast<int64_t>(batch.size()) * lengths[static_cast<size_t>(batch[0])];
+    }
+    return total;
+  };
+  std::vector<int64_t> order(lengths.size());
+  std::iota(order.begin(), order.end(), 0);
+  Xoshiro256ss rng(3);
+  shuffle(order, rng);
+  std::vector<Batch> random_batches;
+  for (size_t i = 0; i < order.size(); i += 16) {
+    Batch batch(order.begin() + i, order.begin() + std::min(order.size(), i + 16));
+    std::stable_sort(batch.begin(), batch.end(), [&](int64_t x, int64_t y) {
+      return lengths[static_cast<size_t>(x)] > lengths[static_cast<size_t>(y)];
+    });
+    random_batches.push_back(batch);
+  }
+  EXPECT_LT(padded(a), padded(random_batches) * 3 / 4);
+}
+
+TEST(LengthGroupedBatches, SmallInputsAndDifferentEpochSeeds) {
+  EXPECT_TRUE(length_grouped_batches({}, 4, 1).empty());
+  auto one = length_grouped_batches({7}, 4, 1);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0], (Batch{0}));
+  auto lengths = random_lengths(50, 4);
+  auto e0 = length_grouped_batches(lengths, 8, derive_seed(1, 0));
+  auto e1 = length_grouped_batches(lengths, 8, derive_seed(1, 1));
+  expect_permutation(e0, 50);
+  expect_permutation(e1, 50);
+  EXPECT_NE(e0, e1);
+}

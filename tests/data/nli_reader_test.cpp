@@ -1,0 +1,387 @@
+// Tests for the NLI readers on small files written here: every layout, format detection, label
+// normalisation, index/line bookkeeping, and every bad-row case (message carries file:line) both
+// as an error and counted with skip_bad_rows.
+#include "xlt/data/nli.h"
+
+#include <gtest/gtest.h>
+
+#include "common/test_env.h"
+#include "xlt/core/error.h"
+
+using namespace xlt::data;
+using xlt::test::TempDir;
+using xlt::test::write_text;
+
+namespace {
+
+// The XNLI-1.0 header (19 columns), and a row builder that fills the columns we do not read.
+const char* kXnliHeader =
+    "language\tgold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
+    "sentence2_parse\tsentence1\tsentence2\tpromptID\tpairID\tgenre\tlabel1\tlabel2\tlabel3\t"
+    "label4\tlabel5\tsentence1_tokenized\tsentence2_tokenized\tmatch\n";
+
+std::string xnli_row(const std::string& lang, const std::string& gold, const std::string& s1,
+                     const std::string& s2, const std::string& pair_id) {
+  return lang + "\t" + gold + "\t(x)\t(y)\t(X)\t(Y)\t" + s1 + "\t" + s2 + "\t1\t" + pair_id +
+         "\tfiction\t" + gold + "\t\t\t\t\t" + s1 + "\t" + s2 + "\tTrue\n";
+}
+
+// Runs `fn` expecting a DataError whose message contains every needle.
+template <typename Fn>
+void expect_data_error(Fn fn, std::initializer_list<std::string> needles) {
+  try {
+    fn();
+    FAIL() << "expected DataError";
+  } catch (const xlt::DataError& e) {
+    std::string what = e.what();
+    for (const auto& n : needles) EXPECT_NE(what.find(n), std::string::npos) << what;
+  }
+}
+
+ReadOptions skipping() {
+  ReadOptions o;
+  o.skip_bad_rows = true;
+  return o;
+}
+
+}  // namespace
+
+TEST(NliFormat, NamesRoundTripAndUnknownIsUsageError) {
+  for (const auto& n : nli_format_names()) EXPECT_EQ(nli_format_name(parse_nli_format(n)), n);
+  EXPECT_EQ(parse_nli_format("xnli"), NliFormat::kXnliTsv);
+  EXPECT_EQ(parse_nli_format("mnli"), NliFormat::kMnliJsonl);
+  EXPECT_THROW(parse_nli_format("tsv"), xlt::UsageError);
+}
+
+TEST(LabelSet, NliOrderIsHuggingFace) {
+  auto l = LabelSet::nli();
+  EXPECT_EQ(l.id("entailment"), 0);
+  EXPECT_EQ(l.id("neutral"), 1);
+  EXPECT_EQ(l.id("contradiction"), 2);
+  EXPECT_EQ(l.id("Entailment"), kNoLabel);
+  EXPECT_EQ(l.name(2), "contradiction");
+  EXPECT_EQ(l.name(kNoLabel), "-");
+}
+
+TEST(Utf8, FindsFirstInvalidSequence) {
+  EXPECT_EQ(find_invalid_utf8("plain"), std::string_view::npos);
+  EXPECT_EQ(find_invalid_utf8("caf\xC3\xA9 \xE0\xA4\xB9 \xF0\x9F\x98\x80"), std::string_view::npos);
+  EXPECT_EQ(find_invalid_utf8("ab\xFF"), 2u);
+  EXPECT_EQ(find_invalid_utf8("a\xC0\xAF"), 1u);          // overlong '/'
+  EXPECT_EQ(find_invalid_utf8("a\xED\xA0\x80"), 1u);      // surrogate U+D800
+  EXPECT_EQ(find_invalid_utf8("a\xF4\x90\x80\x80"), 1u);  // above U+10FFFF
+  EXPECT_EQ(find_invalid_utf8("a\xE0\xA4"), 1u);          // truncated
+}
+
+TEST(XtremeTsv, ReadsLabelsIndicesAndCrlf) {
+  TempDir dir;
+  write_text(dir / "dev-es.tsv",
+             "P1\tH1\tentailment\r\nP2\tH2\tneutral\r\n\r\nP3\tH3\tcontradiction\r\n"
+             "P4\tH4\tcontradictory\r\n");
+  auto ds = read_nli_file(dir / "dev-es.tsv", "es");
+  EXPECT_EQ(ds.format, NliFormat::kXtremeTsv);
+  ASSERT_EQ(ds.size(), 4);
+  EXPECT_EQ(ds.lang, "es");
+  EXPECT_EQ(ds.examples[0].premise, "P1");
+  EXPECT_EQ(ds.examples[0].hypothesis, "H1");
+  EXPECT_EQ(ds.gold(), (std::vector<int>{0, 1, 2, 2}));
+  // The blank line is not a record: indices stay 0..3, lines are physical.
+  EXPECT_EQ(ds.examples[2].index, 2);
+  EXPECT_EQ(ds.examples[2].line, 4);
+  EXPECT_EQ(ds.examples[3].lang, "es");
+  EXPECT_EQ(ds.label_counts(), (std::vector<int64_t>{1, 1, 2}));
+  EXPECT_TRUE(ds.fully_labelled());
+  EXPECT_EQ(ds.report.records, 4);
+  EXPECT_EQ(ds.report.kept, 4);
+}
+
+TEST(XtremeTsv, TestFilesWithoutLabelsGiveMinusOne) {
+  TempDir dir;
+  write_text(dir / "test-hi.tsv", "P1\tH1\nP2\tH2\n");
+  auto ds = read_nli_file(dir / "test-hi.tsv", "hi");
+  ASSERT_EQ(ds.size(), 2);
+  EXPECT_EQ(ds.examples[1].label, kNoLabel);
+  EXPECT_FALSE(ds.fully_labelled());
+}
+
+TEST(XtremeTsv, OptionalHeaderIsSkipped) {
+  TempDir dir;
+  write_text(dir / "a.tsv", "premise\thypothesis\tlabel\nP\tH\tneutral\n");
+  auto ds = read_nli_file(dir / "a.tsv", "en");
+  ASSERT_EQ(ds.size(), 1);
+  EXPECT_EQ(ds.examples[0].index, 0);
+  EXPECT_EQ(ds.examples[0].line, 2);
+}
+
+TEST(XtremeTsv, EveryBadRowStopsWithFileAndLine) {
+  TempDir dir;
+  auto path = dir / "bad.tsv";
+  auto check = [&](const std::string& second_row, const std::string& reason) {
+    write_text(path, "P1\tH1\tentailment\n" + second_row + "\n");
+    expect_data_error([&] { read_nli_file(path, "en"); }, {path.string() + ":2: ", reason});
+  };
+  check("P2\tH2", "expected 3 tab-separated columns");
+  check("P2\tH2\tneutral\textra", "found 4");
+  check("P2\tH2\tmaybe", "unknown label 'maybe'");
+  check("P2\tH2\t", "empty label");
+  check("P\xC3\x28\tH2\tneutral", "invalid UTF-8 at byte 2");
+  check("  \tH2\tneutral", "empty premise");
+  check("P2\t\tneutral", "empty hypothesis");
+}
+
+TEST(XtremeTsv, SkipBadRowsCountsPerReason) {
+  TempDir dir;
+  auto path = dir / "bad.tsv";
+  write_text(path,
+             "P1\tH1\tentailment\n"
+             "P2\tH2\n"              // column_count
+             "P3\tH3\tmaybe\n"       // unknown_label
+             "P\xFF\tH4\tneutral\n"  // invalid_utf8
+             "P5\t \tneutral\n"      // empty_text
+             "P6\tH6\tcontradiction\n"
+             "P7\tH7\tneutral\tx\n");  // column_count
+  auto ds = read_nli_file(path, "en", skipping());
+  ASSERT_EQ(ds.size(), 2);
+  // Bad rows still take an index, so index keeps naming the file's record.
+  EXPECT_EQ(ds.examples[1].index, 5);
+  EXPECT_EQ(ds.examples[1].premise, "P6");
+  EXPECT_EQ(ds.report.records, 7);
+  EXPECT_EQ(ds.report.bad_total(), 5);
+  EXPECT_EQ(ds.report.bad_rows.at("column_count"), 2);
+  EXPECT_EQ(ds.report.bad_rows.at("unknown_label"), 1);
+  EXPECT_EQ(ds.report.bad_rows.at("invalid_utf8"), 1);
+  EXPECT_EQ(ds.report.bad_rows.at("empty_text"), 1);
+  ASSERT_EQ(ds.report.bad_row_messages.size(), 5u);
+  EXPECT_EQ(ds.report.bad_row_messages[0].rfind(path.string() + ":2: ", 0), 0u);
+  EXPECT_NE(ds.report.summary().find("5 bad rows skipped"), std::string::npos);
+}
+
+TEST(NliReaders, ZeroUsableRowsIsAnError) {
+  TempDir dir;
+  write_text(dir / "empty.tsv", "");
+  expect_data_error([&] { read_nli_file(dir / "empty.tsv", "en"); }, {"no usable rows"});
+  write_text(dir / "allbad.tsv", "P\tH\tmaybe\n");
+  expect_data_error([&] { read_nli_file(dir / "allbad.tsv", "en", skipping()); },
+                    {"no usable rows", "unknown_label 1"});
+}
+
+TEST(XnliTsv, LocatesColumnsByNameAndFiltersLanguage) {
+  TempDir dir;
+  auto path = dir / "xnli.dev.tsv";
+  write_text(path, std::string(kXnliHeader) + xnli_row("ar", "neutral", "Ar1", "Ar2", "1") +
+                       xnli_row("en", "neutral", "En1", "En2", "1") +
+                       xnli_row("en", "-", "En3", "En4", "2") +
+                       xnli_row("en", "contradiction", "En5 \"q\"", "En6", "3") +
+                       xnli_row("es", "contradiction", "Es5", "Es6", "3"));
+  EXPECT_EQ(detect_nli_format(path), NliFormat::kXnliTsv);
+  EXPECT_TRUE(has_language_column(path));
+  auto en = read_nli_file(path, "en");
+  ASSERT_EQ(en.size(), 2);
+  EXPECT_EQ(en.examples[0].premise, "En1");
+  EXPECT_EQ(en.examples[0].index, 1);  // data row 1 of the file (header excluded)
+  EXPECT_EQ(en.examples[0].line, 3);
+  EXPECT_EQ(en.examples[0].genre, "fiction");
+  EXPECT_EQ(en.examples[1].pair_id, "3");
+  EXPECT_EQ(en.examples[1].premise, "En5 \"q\"");  // no CSV quoting in XNLI TSV
+  EXPECT_EQ(en.gold(), (std::vector<int>{1, 2}));
+  EXPECT_EQ(en.report.no_gold_label, 1);
+  EXPECT_EQ(en.report.other_language, 2);
+
+  auto sets = read_nli_by_language(path, {"es", "en"});
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(sets[0].lang, "es");
+  EXPECT_EQ(sets[1].lang, "en");
+  EXPECT_EQ(sets[0].examples[0].pair_id, sets[1].examples[1].pair_id);
+  auto all = read_nli_by_language(path, {});
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].lang, "ar");
+  expect_data_error(
+      [&] {
+        read_nli_by_language(path, {"en", "fr"});
+      },
+      {"language fr not found", "languages present: ar, en, es"});
+}
+
+TEST(XnliTsv, MultiNliTxtWithoutLanguageColumn) {
+  TempDir dir;
+  auto path = dir / "multinli_1.0_dev_matched.txt";
+  write_text(path,
+             "gold_label\tsentence1_binary_parse\tsentence1\tsentence2\tpairID\tgenre\n"
+             "neutral\t(x)\tA man.\tA person.\t63735n\tslate\n"
+             "-\t(x)\tB.\tC.\t1n\tslate\n");
+  auto ds = read_nli_file(path, "en");
+  ASSERT_EQ(ds.size(), 1);
+  EXPECT_EQ(ds.examples[0].genre, "slate");
+  EXPECT_EQ(ds.examples[0].pair_id, "63735n");
+  EXPECT_EQ(ds.report.no_gold_label, 1);
+  expect_data_error([&] { read_nli_by_language(path, {"en"}); }, {"has no language column"});
+}
+
+TEST(XnliTsv, BadHeaderAndBadRows) {
+  TempDir dir;
+  auto path = dir / "x.tsv";
+  write_text(path, "language\tgold_label\tsentence1\n");
+  auto opts = ReadOptions();
+  opts.format = NliFormat::kXnliTsv;
+  expect_data_error([&] { read_nli_file(path, "en", opts); },
+                    {path.string() + ":1:",
+                     "expected tab-separated columns gold_label, sentence1, "
+                     "sentence2"});
+  write_text(path, std::string(kXnliHeader) + xnli_row("en", "neutral", "A", "B", "1") +
+                       "en\tneutral\tonly three\n" + xnli_row("en", "entails", "A", "B", "2"));
+  expect_data_error([&] { read_nli_file(path, "en"); },
+                    {path.string() + ":3: expected 19 tab-separated columns", "found 3"});
+  auto ds = read_nli_file(path, "en", skipping());
+  EXPECT_EQ(ds.size(), 1);
+  EXPECT_EQ(ds.report.bad_rows.at("column_count"), 1);
+  EXPECT_EQ(ds.report.bad_rows.at("unknown_label"), 1);
+  EXPECT_EQ(ds.report.bad_row_messages[1], path.string() +
+                                               ":4: unknown label 'entails' (expected "
+                                               "entailment, neutral, contradiction or '-')");
+}
+
+TEST(MnliJsonl, ReadsGoldLabelGenreAndSkipsDash) {
+  TempDir dir;
+  auto path = dir / "multinli_1.0_dev_matched.jsonl";
+  write_text(path,
+             "{\"annotator_labels\": [\"neutral\"], \"genre\": \"government\", \"gold_label\": "
+             "\"neutral\", \"pairID\": \"31193n\", \"promptID\": \"31193\", \"sentence1\": "
+             "\"Conceptually cream skimming...\", \"sentence2\": \"Product and geography.\"}\n"
+             "{\"gold_label\": \"-\", \"sentence1\": \"a\", \"sentence2\": \"b\"}\n"
+             "\n"
+             "{\"gold_label\": \"entailment\", \"sentence1\": \"c\", \"sentence2\": \"d\", "
+             "\"genre\": \"travel\"}\r\n");
+  EXPECT_EQ(detect_nli_format(path), NliFormat::kMnliJsonl);
+  auto ds = read_nli_file(path, "en");
+  ASSERT_EQ(ds.size(), 2);
+  EXPECT_EQ(ds.examples[0].genre, "government");
+  EXPECT_EQ(ds.examples[0].pair_id, "31193n");
+  EXPECT_EQ(ds.examples[0].label, 1);
+  EXPECT_EQ(ds.examples[1].label, 0);
+  EXPECT_EQ(ds.examples[1].index, 2);
+  EXPECT_EQ(ds.examples[1].line, 4);
+  EXPECT_EQ(ds.report.no_gold_label, 1);
+}
+
+TEST(MnliJsonl, BadRows) {
+  TempDir dir;
+  auto path = dir / "m.jsonl";
+  auto ok =
+      std::string("{\"gold_label\": \"neutral\", \"sentence1\": \"a\", \"sentence2\": \"b\"}\n");
+  auto check = [&](const std::string& row, const std::string& reason) {
+    write_text(path, ok + row + "\n");
+    auto opts = ReadOptions();
+    opts.format = NliFormat::kMnliJsonl;
+    expect_data_error([&] { read_nli_file(path, "en", opts); }, {path.string() + ":2: ", reason});
+  };
+  check("{\"gold_label\": \"neutral\", \"sentence1\": \"a\"", "invalid JSON");
+  check("{\"gold_label\": \"neutral\", \"sentence1\": \"a\"}", "missing field \"sentence2\"");
+  check("{\"gold_label\": \"neutral\", \"sentence1\": 3, \"sentence2\": \"b\"}",
+        "field \"sentence1\" is a number, expected a string");
+  check("{\"gold_label\": \"yes\", \"sentence1\": \"a\", \"sentence2\": \"b\"}",
+        "unknown label 'yes'");
+  check("{\"gold_label\": \"neutral\", \"sentence1\": \"\", \"sentence2\": \"b\"}",
+        "empty premise");
+  check("{\"gold_label\": \"neutral\", \"sentence1\": \"\xC3\", \"sentence2\": \"b\"}",
+        "invalid UTF-8");
+  check("[1, 2]", "expected a JSON object, found a array");
+}
+
+TEST(HfJsonl, ReadsIntegerLabelsAndMinusOne) {
+  TempDir dir;
+  auto path = dir / "train.jsonl";
+  write_text(path,
+             "{\"premise\": \"p0\", \"hypothesis\": \"h0\", \"label\": 2}\n"
+             "{\"premise\": \"p1\", \"hypothesis\": \"h1\", \"label\": -1, \"idx\": 5}\n"
+             "{\"premise\": \"p2\", \"hypothesis\": \"h2\"}\n"
+             "{\"premise\": \"p3\", \"hypothesis\": \"h3\", \"label\": \"neutral\"}\n");
+  EXPECT_EQ(detect_nli_format(path), NliFormat::kHfJsonl);
+  auto ds = read_nli_file(path, "en");
+  EXPECT_EQ(ds.gold(), (std::vector<int>{2, kNoLabel, kNoLabel, 1}));
+  write_text(path, "{\"premise\": \"p0\", \"hypothesis\": \"h0\", \"label\": 3}\n");
+  expect_data_error([&] { read_nli_file(path, "en"); },
+                    {path.string() + ":1: unknown label 3 (expected 0..2 or -1)"});
+  write_text(path, "{\"premise\": \"p0\", \"hypothesis\": \"h0\", \"label\": 0.5}\n");
+  expect_data_error([&] { read_nli_file(path, "en"); }, {"expected an integer"});
+}
+
+TEST(HfJsonl, JsonWithoutNliFieldsNamesExpectedKeys) {
+  TempDir dir;
+  auto path = dir / "qa.jsonl";
+  write_text(path, "{\"question\": \"q\", \"answer\": \"a\"}\n");
+  expect_data_error([&] { read_nli_file(path, "en"); },
+                    {path.string() + ":1:", "\"premise\", \"hypothesis\", \"label\""});
+}
+
+TEST(HfCsv, ReadsQuotedFieldsWithCommasQuotesAndNewlines) {
+  TempDir dir;
+  auto path = dir / "train.csv";
+  write_text(path,
+             "idx,premise,hypothesis,label\r\n"
+             "0,\"A, b\",\"He said \"\"hi\"\"\",0\r\n"
+             "1,\"two\nlines\",plain,1\r\n"
+             "2,x,y,-1\r\n"
+             "3,x,y,contradiction\r\n");
+  EXPECT_EQ(detect_nli_format(path), NliFormat::kHfCsv);
+  auto ds = read_nli_file(path, "en");
+  ASSERT_EQ(ds.size(), 4);
+  EXPECT_EQ(ds.examples[0].premise, "A, b");
+  EXPECT_EQ(ds.examples[0].hypothesis, "He said \"hi\"");
+  EXPECT_EQ(ds.examples[1].premise, "two\nlines");
+  EXPECT_EQ(ds.examples[2].line, 5);  // the quoted newline takes a physical line
+  EXPECT_EQ(ds.examples[2].index, 2);
+  EXPECT_EQ(ds.gold(), (std::vector<int>{0, 1, kNoLabel, 2}));
+}
+
+TEST(HfCsv, WrongHeaderNamesExpectedColumns) {
+  TempDir dir;
+  auto path = dir / "mnli_train.csv";
+  write_text(path, "Question,Answer,Origin\n\"For the statement...\",entailment,mnli\n");
+  expect_data_error([&] { read_nli_file(path, "en"); },
+                    {path.string() + ":1: not a Hugging Face NLI CSV", "premise, hypothesis, label",
+                     "found: Question, Answer, Origin"});
+}
+
+TEST(HfCsv, BadRowsAndUnterminatedQuote) {
+  TempDir dir;
+  auto path = dir / "b.csv";
+  write_text(path,
+             "premise,hypothesis,label\n"
+             "a,b,0\n"
+             "a,b\n"         // column_count
+             "\"a\"x,b,1\n"  // malformed quoting
+             "a,b,7\n"       // unknown_label
+             ",b,1\n"        // empty_text
+             "c,d,2\n");
+  expect_data_error([&] { read_nli_file(path, "en"); },
+                    {path.string() + ":3: expected 3 comma-separated columns"});
+  auto ds = read_nli_file(path, "en", skipping());
+  EXPECT_EQ(ds.size(), 2);
+  EXPECT_EQ(ds.examples[1].index, 5);
+  EXPECT_EQ(ds.report.bad_rows.at("column_count"), 1);
+  EXPECT_EQ(ds.report.bad_rows.at("malformed"), 1);
+  EXPECT_EQ(ds.report.bad_rows.at("unknown_label"), 1);
+  EXPECT_EQ(ds.report.bad_rows.at("empty_text"), 1);
+  EXPECT_EQ(ds.report.bad_row_messages[1],
+            path.string() + ":4: bad CSV quoting: text after the closing quote of a quoted field");
+
+  write_text(path, "premise,hypothesis,label\na,b,0\n\"open,b,1\nc,d,2\n");
+  expect_data_error([&] { read_nli_file(path, "en", skipping()); },
+                    {path.string() + ":3: unterminated quoted field"});
+}
+
+TEST(NliReaders, ExplicitFormatOverridesDetection) {
+  TempDir dir;
+  auto path = dir / "data.txt";
+  write_text(path, "{\"premise\": \"p\", \"hypothesis\": \"h\", \"label\": 0}\n");
+  ReadOptions o;
+  o.format = NliFormat::kXtremeTsv;
+  // Read as XTREME, the JSON line is one column.
+  expect_data_error([&] { read_nli_file(path, "en", o); }, {":1: expected 2 or 3"});
+  o.format = NliFormat::kHfJsonl;
+  EXPECT_EQ(read_nli_file(path, "en", o).size(), 1);
+}
+
+TEST(NliReaders, MissingFileIsIoError) {
+  EXPECT_THROW(read_nli_file("/nonexistent/dev-en.tsv", "en"), xlt::IoError);
+}

@@ -1,0 +1,193 @@
+// Tests for --data/--langs parsing, per-language dataset assembly with its error messages,
+// parallelism checks and seeded subsampling that keeps parallel languages aligned.
+#include "xlt/data/spec.h"
+
+#include <gtest/gtest.h>
+
+#include "common/test_env.h"
+#include "xlt/core/error.h"
+#include "xlt/data/random.h"
+
+using namespace xlt::data;
+using xlt::test::TempDir;
+using xlt::test::write_text;
+
+namespace {
+template <typename E, typename Fn>
+std::string error_of(Fn fn) {
+  try {
+    fn();
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected exception";
+  return "";
+}
+
+std::string xnli_file(const std::vector<std::string>& langs, int rows) {
+  std::string s = "language\tgold_label\tsentence1\tsentence2\tpairID\n";
+  const char* labels[] = {"entailment", "neutral", "contradiction"};
+  for (const auto& l : langs)
+    for (int i = 0; i < rows; ++i)
+      s += l + "\t" + labels[i % 3] + "\t" + l + " premise " + std::to_string(i) + "\t" + l +
+           " hyp\t" + std::to_string(100 + i) + "\n";
+  return s;
+}
+
+std::string xtreme_file(const std::string& lang, int rows) {
+  std::string s;
+  const char* labels[] = {"entailment", "neutral", "contradiction"};
+  for (int i = 0; i < rows; ++i)
+    s += lang + " p" + std::to_string(i) + "\t" + lang + " h\t" + labels[i % 3] + "\n";
+  return s;
+}
+}  // namespace
+
+TEST(LangList, ParsesCommaListsAndRejectsBadItems) {
+  EXPECT_EQ(parse_lang_list("en, es,fr"), (std::vector<std::string>{"en", "es", "fr"}));
+  EXPECT_EQ(parse_lang_list(std::vector<std::string>{"en,es", "hi"}),
+            (std::vector<std::string>{"en", "es", "hi"}));
+  EXPECT_TRUE(parse_lang_list("").empty());
+  EXPECT_NE(error_of<xlt::UsageError>([] { parse_lang_list("en,,es"); }).find("empty language"),
+            std::string::npos);
+  EXPECT_NE(error_of<xlt::UsageError>([] {
+              parse_lang_list("en,es,en");
+            }).find("language 'en' given twice"),
+            std::string::npos);
+  EXPECT_NE(error_of<xlt::UsageError>([] {
+              parse_lang_list("en,e s");
+            }).find("'e s' is not a language code"),
+            std::string::npos);
+  EXPECT_TRUE(is_language_code("zh-Hans"));
+  EXPECT_TRUE(is_language_code("eng_Latn"));
+  EXPECT_FALSE(is_language_code("1en"));
+  EXPECT_FALSE(is_language_code("data/x"));
+}
+
+TEST(DataSpec, SplitsLangEqualsPath) {
+  auto s = parse_data_spec("es=data/dev-es.tsv");
+  EXPECT_EQ(s.lang, "es");
+  EXPECT_EQ(s.path, "data/dev-es.tsv");
+  s = parse_data_spec("runs/a=b.tsv");  // not a language before '=': a path
+  EXPECT_EQ(s.lang, "");
+  EXPECT_EQ(s.path, "runs/a=b.tsv");
+  EXPECT_THROW(parse_data_spec("es="), xlt::UsageError);
+  EXPECT_THROW(parse_data_spec("=x.tsv"), xlt::UsageError);
+  EXPECT_THROW(parse_data_spec(""), xlt::UsageError);
+}
+
+TEST(DataSpecs, OneFilePerLanguageInCommandLineOrder) {
+  TempDir dir;
+  write_text(dir / "dev-en.tsv", xtreme_file("en", 6));
+  write_text(dir / "dev-es.tsv", xtreme_file("es", 6));
+  auto sets = parse_data_specs(
+      {"es=" + (dir / "dev-es.tsv").string(), "en=" + (dir / "dev-en.tsv").string()}, {},
+      NliFormat::kAuto);
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(sets[0].lang, "es");
+  EXPECT_EQ(sets[0].examples[0].lang, "es");
+  EXPECT_EQ(sets[1].lang, "en");
+  EXPECT_TRUE(is_parallel(sets[0], sets[1]));
+}
+
+TEST(DataSpecs, LanguageColumnFileWithLangs) {
+  TempDir dir;
+  auto path = (dir / "xnli.test.tsv").string();
+  write_text(path, xnli_file({"ar", "en", "es", "fr"}, 5));
+  auto sets = parse_data_specs({path}, {"fr", "en"}, NliFormat::kAuto);
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(sets[0].lang, "fr");
+  EXPECT_EQ(sets[1].lang, "en");
+  EXPECT_EQ(sets[0].size(), 5);
+  // Source indices differ per language in XNLI-1.0; pairIDs align them.
+  EXPECT_EQ(sets[1].examples[0].index, 5);
+  EXPECT_EQ(sets[0].examples[0].index, 15);
+  EXPECT_TRUE(is_parallel(sets[0], sets[1]));
+  // No --langs: every language in the file, in file order.
+  EXPECT_EQ(parse_data_specs({path}, {}, NliFormat::kAuto).size(), 4u);
+
+  auto msg = error_of<xlt::DataError>([&] {
+    parse_data_specs({path}, {"en", "hi"}, NliFormat::kAuto);
+  });
+  EXPECT_NE(msg.find("language hi not found"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("languages present: ar, en, es, fr"), std::string::npos) << msg;
+}
+
+TEST(DataSpecs, UsageErrors) {
+  TempDir dir;
+  auto en = (dir / "dev-en.tsv").string();
+  auto xnli = (dir / "xnli.dev.tsv").string();
+  write_text(en, xtreme_file("en", 3));
+  write_text(xnli, xnli_file({"en", "es"}, 3));
+
+  auto msg = error_of<xlt::UsageError>([&] {
+    parse_data_specs({"en=" + en, "en=" + en}, {}, NliFormat::kAuto);
+  });
+  EXPECT_NE(msg.find("language 'en' given twice"), std::string::npos) << msg;
+  msg = error_of<xlt::UsageError>([&] {
+    parse_data_specs({"en=" + en, xnli}, {"en", "es"}, NliFormat::kAuto);
+  });
+  EXPECT_NE(msg.find("language 'en' given twice"), std::string::npos) << msg;
+
+  msg = error_of<xlt::UsageError>([&] { parse_data_specs({en}, {}, NliFormat::kAuto); });
+  EXPECT_NE(msg.find("has no language column"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--data LANG=" + en), std::string::npos) << msg;
+  msg = error_of<xlt::UsageError>([&] { parse_data_specs({en}, {"en", "es"}, NliFormat::kAuto); });
+  EXPECT_NE(msg.find("--langs names 2 languages"), std::string::npos) << msg;
+  // A single-language file with --langs of size 1 is fine.
+  EXPECT_EQ(parse_data_specs({en}, {"en"}, NliFormat::kAuto)[0].lang, "en");
+
+  msg = error_of<xlt::UsageError>([&] { parse_data_specs({}, {}, NliFormat::kAuto); });
+  EXPECT_NE(msg.find("no --data given"), std::string::npos) << msg;
+
+  SpecOptions train;
+  train.flag = "--train";
+  msg = error_of<xlt::IoError>(
+      [&] { parse_data_specs({"en=" + (dir / "missing.jsonl").string()}, {}, train); });
+  EXPECT_NE(msg.find("--train en=" + (dir / "missing.jsonl").string() + ": file not found"),
+            std::string::npos)
+      << msg;
+}
+
+TEST(DataSpecs, ParallelismNeedsSameRowsInSameOrder) {
+  TempDir dir;
+  write_text(dir / "a.tsv", xtreme_file("en", 6));
+  write_text(dir / "b.tsv", xtreme_file("es", 5));
+  auto a = read_nli_file(dir / "a.tsv", "en");
+  auto b = read_nli_file(dir / "b.tsv", "es");
+  EXPECT_FALSE(is_parallel(a, b));
+  a.examples.pop_back();
+  EXPECT_TRUE(is_parallel(a, b));
+  std::swap(b.examples[0], b.examples[1]);
+  EXPECT_FALSE(is_parallel(a, b));
+}
+
+TEST(Subsample, SameRowsInEveryParallelLanguageAndSourceOrder) {
+  TempDir dir;
+  std::vector<std::string> specs;
+  for (std::string l : {"en", "es", "fr"}) {
+    write_text(dir / ("dev-" + l + ".tsv"), xtreme_file(l, 30));
+    specs.push_back(l + "=" + (dir / ("dev-" + l + ".tsv")).string());
+  }
+  auto sets = parse_data_specs(specs, {}, NliFormat::kAuto);
+  subsample(sets, 7, 5);
+  auto expected = sample_without_replacement(30, 7, 5);
+  for (const auto& d : sets) {
+    ASSERT_EQ(d.size(), 7);
+    for (size_t i = 0; i < 7; ++i) EXPECT_EQ(d.examples[i].index, expected[i]);
+  }
+  EXPECT_TRUE(is_parallel(sets[0], sets[2]));
+  // Same seed again: same rows; another seed: different rows.
+  auto again = parse_data_specs(specs, {}, NliFormat::kAuto);
+  subsample(again, 7, 5);
+  EXPECT_EQ(again[1].examples[3].premise, sets[1].examples[3].premise);
+  auto other = parse_data_specs(specs, {}, NliFormat::kAuto);
+  subsample(other, 7, 6);
+  std::vector<int64_t> a, b;
+  for (auto& e : sets[0].examples) a.push_back(e.index);
+  for (auto& e : other[0].examples) b.push_back(e.index);
+  EXPECT_NE(a, b);
+  // k >= size keeps everything.
+  subsample(other, 100, 1);
+  EXPECT_EQ(other[0].size(), 7);
+}
