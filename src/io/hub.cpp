@@ -62,7 +62,8 @@ std::string trim(std::string s) {
 std::string read_token() {
   if (auto t = trim(env("HF_TOKEN")); !t.empty()) return t;
   if (auto t = trim(env("HUGGING_FACE_HUB_TOKEN")); !t.empty()) return t;
-  fs::path file = env("HF_TOKEN_PATH").empty() ? hf_home() / "token" : fs::path(env("HF_TOKEN_PATH"));
+  fs::path file =
+      env("HF_TOKEN_PATH").empty() ? hf_home() / "token" : fs::path(env("HF_TOKEN_PATH"));
   std::ifstream in(file);
   std::string token;
   if (in) std::getline(in, token);
@@ -103,10 +104,9 @@ std::string offline_hint() {
 }
 
 std::string token_advice(const HubOptions& o) {
-  return o.token.empty()
-             ? "set HF_TOKEN to a Hugging Face access token with read access "
-               "(https://huggingface.co/settings/tokens)"
-             : "the token in HF_TOKEN was refused or has no access to it";
+  return o.token.empty() ? "set HF_TOKEN to a Hugging Face access token with read access "
+                           "(https://huggingface.co/settings/tokens)"
+                         : "the token in HF_TOKEN was refused or has no access to it";
 }
 
 // The server's own explanation, when it gave one.
@@ -125,8 +125,8 @@ std::string server_message(const HttpResponse& r) {
   std::string msg;
   long s = r.status;
   if (code == "GatedRepo") {
-    msg = repo_id + " is a gated model (HTTP " + std::to_string(s) + "): accept its conditions at " +
-          o.endpoint + "/" + repo_id + ", then " + token_advice(o);
+    msg = repo_id + " is a gated model (HTTP " + std::to_string(s) +
+          "): accept its conditions at " + o.endpoint + "/" + repo_id + ", then " + token_advice(o);
   } else if (s == 401) {
     msg = "HTTP 401 Unauthorized for " + what + " at " + o.endpoint +
           ": the repository is private or gated, or does not exist (check the id); " +
@@ -142,8 +142,8 @@ std::string server_message(const HttpResponse& r) {
     msg = "file '" + filename + "' not found in repository '" + repo_id + "' at revision '" +
           revision + "' (HTTP 404)";
   } else if (s == 404) {
-    msg = "repository '" + repo_id + "' or revision '" + revision + "' not found at " +
-          o.endpoint + " (HTTP 404): check the model id and --revision";
+    msg = "repository '" + repo_id + "' or revision '" + revision + "' not found at " + o.endpoint +
+          " (HTTP 404): check the model id and --revision";
   } else if (s == 429) {
     msg = "the hub is rate-limiting requests for " + what + " (HTTP 429): wait and retry";
   } else if (s >= 500) {
@@ -167,14 +167,15 @@ struct Listing {
 
 Listing list_repo(HttpClient& http, const HubOptions& o, const std::string& repo_id,
                   const std::string& revision) {
-  std::string url = o.endpoint + "/api/models/" + repo_id + "/revision/" + url_quote(revision, false);
+  std::string url =
+      o.endpoint + "/api/models/" + repo_id + "/revision/" + url_quote(revision, false);
   HttpResponse r = http.get(url, auth_headers(o));
   if (r.status != 200) raise_for_status(r, o, repo_id, revision);
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   if (!j.is_object() || !j.contains("sha") || !j["sha"].is_string() ||
       !is_commit_hash(j["sha"].get<std::string>())) {
-    throw HubError("unexpected answer from " + url + ": no 40-hex \"sha\" field (is " +
-                   o.endpoint + " a Hugging Face hub?)");
+    throw HubError("unexpected answer from " + url + ": no 40-hex \"sha\" field (is " + o.endpoint +
+                   " a Hugging Face hub?)");
   }
   Listing l;
   l.commit = j["sha"];
@@ -228,7 +229,8 @@ FileMetadata head_file(HttpClient& http, const HubOptions& o, const std::string&
     throw HubError("no X-Repo-Commit header from " + url + ": is " + o.endpoint +
                    " a Hugging Face hub?");
   }
-  if (m.etag.empty() || m.etag.find('/') != std::string::npos || m.etag.find("..") != std::string::npos) {
+  if (m.etag.empty() || m.etag.find('/') != std::string::npos ||
+      m.etag.find("..") != std::string::npos) {
     throw HubError("no usable ETag for " + filename + " from " + url +
                    ": cannot name the cached blob reproducibly");
   }
@@ -374,11 +376,16 @@ HubOptions HubOptions::from_env() {
 }
 
 std::vector<std::string> select_model_files(const std::vector<std::string>& repo_files) {
-  static const std::set<std::string> kAlways = {
-      "config.json",          "generation_config.json", "tokenizer.json",
-      "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-      "vocab.txt",            "vocab.json",             "merges.txt",
-      "sentencepiece.bpe.model"};
+  static const std::set<std::string> kAlways = {"config.json",
+                                                "generation_config.json",
+                                                "tokenizer.json",
+                                                "tokenizer_config.json",
+                                                "special_tokens_map.json",
+                                                "added_tokens.json",
+                                                "vocab.txt",
+                                                "vocab.json",
+                                                "merges.txt",
+                                                "sentencepiece.bpe.model"};
   std::set<std::string> present(repo_files.begin(), repo_files.end());
   std::string weights;
   for (const char* w : {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -413,8 +420,10 @@ std::vector<std::string> filter_files(const std::vector<std::string>& repo_files
 
 bool snapshot_has_model(const fs::path& dir) {
   if (!fs::exists(dir / "config.json")) return false;
-  return fs::exists(dir / "model.safetensors") || index_complete(dir / "model.safetensors.index.json") ||
-         fs::exists(dir / "pytorch_model.bin") || index_complete(dir / "pytorch_model.bin.index.json");
+  return fs::exists(dir / "model.safetensors") ||
+         index_complete(dir / "model.safetensors.index.json") ||
+         fs::exists(dir / "pytorch_model.bin") ||
+         index_complete(dir / "pytorch_model.bin.index.json");
 }
 
 SnapshotDownload download_model(const std::string& repo_id, const std::string& revision,
@@ -451,16 +460,19 @@ SnapshotDownload download_model(const std::string& repo_id, const std::string& r
     std::string have;
     for (std::size_t i = 0; i < listing.files.size() && i < 20; ++i) have += " " + listing.files[i];
     throw HubError(include.empty()
-                       ? "repository '" + repo_id + "' has no model files (config.json, "
-                                                    "model.safetensors, pytorch_model.bin); it has:" + have
+                       ? "repository '" + repo_id +
+                             "' has no model files (config.json, "
+                             "model.safetensors, pytorch_model.bin); it has:" +
+                             have
                        : "no file of '" + repo_id + "' matches --include; it has:" + have);
   }
   for (const auto& f : files) check_repo_filename(f, repo_id);
   fs::create_directories(repo_dir / "blobs");
   write_ref(repo_dir, revision, listing.commit);
   if (o.progress) {
-    std::cerr << "xlt: " << repo_id << " @ " << revision << " (commit " << listing.commit.substr(0, 10)
-              << "): " << files.size() << " file(s) into " << repo_dir.string() << "\n";
+    std::cerr << "xlt: " << repo_id << " @ " << revision << " (commit "
+              << listing.commit.substr(0, 10) << "): " << files.size() << " file(s) into "
+              << repo_dir.string() << "\n";
   }
 
   FetchStats stats;

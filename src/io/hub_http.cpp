@@ -67,7 +67,8 @@ void hash_prefix(const fs::path& path, int64_t limit, Sha256& sha) {
   std::vector<char> buf(1 << 20);
   int64_t left = limit < 0 ? INT64_MAX : limit;
   while (left > 0) {
-    ssize_t n = ::read(fd, buf.data(), static_cast<std::size_t>(std::min<int64_t>(left, buf.size())));
+    ssize_t n =
+        ::read(fd, buf.data(), static_cast<std::size_t>(std::min<int64_t>(left, buf.size())));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       int e = errno;
@@ -89,7 +90,8 @@ std::string lower(std::string s) {
 std::string trim(std::string_view s) {
   std::size_t b = 0, e = s.size();
   while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n'))
+    --e;
   return std::string(s.substr(b, e - b));
 }
 
@@ -163,7 +165,8 @@ std::string url_quote(std::string_view s, bool keep_slash) {
   static const char* digits = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (keep_slash && c == '/')) {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -277,7 +280,7 @@ FileLock::FileLock(fs::path path, const std::string& what) : path_(std::move(pat
       throw IoError("cannot create lock file " + path_.string() + ": " + std::strerror(errno));
     }
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      if (!told) {
+      if (!told && !what.empty()) {
         std::cerr << "xlt: waiting for another process downloading " << what << " (lock "
                   << path_.string() << ")\n";
         told = true;
@@ -287,7 +290,8 @@ FileLock::FileLock(fs::path path, const std::string& what) : path_(std::move(pat
     }
     // The previous holder unlinks the file on release: if ours is no longer the file at `path_`,
     // our lock protects nothing, so start over.
-    struct stat held {}, now {};
+    struct stat held {
+    }, now{};
     if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
         held.st_dev == now.st_dev) {
       return;
@@ -404,8 +408,8 @@ int64_t file_size_or_zero(const fs::path& p) {
 
 [[noreturn]] void throw_http_status(const std::string& label, const std::string& url, long status,
                                     const std::string& body) {
-  std::string msg = "downloading " + label + " from " + url + " failed: HTTP " +
-                    std::to_string(status);
+  std::string msg =
+      "downloading " + label + " from " + url + " failed: HTTP " + std::to_string(status);
   if (status == 401 || status == 403) {
     msg += " (access denied: if this needs a login, set HF_TOKEN to a token with read access)";
   } else if (status == 404) {
@@ -427,7 +431,7 @@ UrlDownloadResult download_url_with(HttpClient& client, const UrlDownload& req) 
   fs::create_directories(dest.parent_path(), ec);
   if (ec) throw IoError("cannot create " + dest.parent_path().string() + ": " + ec.message());
 
-  FileLock lock(fs::path(dest.string() + ".lock"), label);
+  FileLock lock(fs::path(dest.string() + ".lock"), req.progress ? label : "");
   if (fs::exists(dest)) {  // another process finished it while we waited, or a repeat call
     result.already_present = true;
     result.size = file_size_or_zero(dest);
@@ -458,7 +462,8 @@ UrlDownloadResult download_url_with(HttpClient& client, const UrlDownload& req) 
   if (have > 0) hash_prefix(partial, have, sha);
   Progress progress(label, req.expected_size > 0 ? req.expected_size : 0, "B", req.progress);
   progress.set(have);
-  if (have > 0) progress.set_postfix("resumed at " + Progress::human_bytes(static_cast<double>(have)));
+  if (have > 0)
+    progress.set_postfix("resumed at " + Progress::human_bytes(static_cast<double>(have)));
 
   std::map<std::string, std::string> headers;
   Sink sink;
@@ -529,16 +534,17 @@ UrlDownloadResult download_url_with(HttpClient& client, const UrlDownload& req) 
     try {
       client.throw_transport_error(rc, req.url);
     } catch (const HubError& e) {
-      std::string more = sink.size > 0 ? " (" + std::to_string(sink.size) +
-                                             " bytes kept in " + partial.string() +
-                                             "; running the command again resumes)"
-                                       : "";
+      std::string more = sink.size > 0
+                             ? " (" + std::to_string(sink.size) + " bytes kept in " +
+                                   partial.string() + "; running the command again resumes)"
+                             : "";
       throw HubError(e.what() + more);
     }
   }
   progress.finish();
 
-  if (::fsync(fd) != 0) throw IoError("cannot fsync " + partial.string() + ": " + std::strerror(errno));
+  if (::fsync(fd) != 0)
+    throw IoError("cannot fsync " + partial.string() + ": " + std::strerror(errno));
   std::string got = sha.hex();
   int64_t size = file_size_or_zero(partial);
   auto reject = [&](const std::string& what) {
@@ -554,7 +560,8 @@ UrlDownloadResult download_url_with(HttpClient& client, const UrlDownload& req) 
     reject("checksum mismatch: expected sha256 " + lower(req.expected_sha256) + ", got " + got);
   }
   fs::rename(partial, dest, ec);
-  if (ec) throw IoError("cannot move " + partial.string() + " to " + dest.string() + ": " + ec.message());
+  if (ec)
+    throw IoError("cannot move " + partial.string() + " to " + dest.string() + ": " + ec.message());
   fsync_path(dest.parent_path());
   result.size = size;
   result.sha256 = got;

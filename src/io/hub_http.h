@@ -73,6 +73,7 @@ UrlDownloadResult download_url_with(HttpClient& client, const UrlDownload& reque
 // release; an acquirer that finds it replaced retries, so a lock is never held on a stale inode.
 class FileLock {
  public:
+  // `what` names the download in the "waiting for another process" note (none when empty).
   FileLock(std::filesystem::path path, const std::string& what);
   ~FileLock();
   FileLock(const FileLock&) = delete;

@@ -8,10 +8,10 @@
 //   <cache>/models--<org>--<name>/refs/<revision>          the commit a branch/tag resolved to
 //
 // Environment (read by HubOptions::from_env, same meaning as in huggingface_hub):
-//   the cache folder as in hub_cache.h (HF_HUB_CACHE, HF_HOME, ...), HF_ENDPOINT (https://huggingface.co),
-//   HF_TOKEN (else HUGGING_FACE_HUB_TOKEN, else the file $HF_TOKEN_PATH or $HF_HOME/token written
-//   by `huggingface-cli login`) sent as "Authorization: Bearer", HF_HUB_OFFLINE=1 (or
-//   TRANSFORMERS_OFFLINE=1): no network request at all, cached files only.
+//   the cache folder as in hub_cache.h (HF_HUB_CACHE, HF_HOME, ...), HF_ENDPOINT
+//   (https://huggingface.co), HF_TOKEN (else HUGGING_FACE_HUB_TOKEN, else the file $HF_TOKEN_PATH
+//   or $HF_HOME/token written by `huggingface-cli login`) sent as "Authorization: Bearer",
+//   HF_HUB_OFFLINE=1 (or TRANSFORMERS_OFFLINE=1): no network request at all, cached files only.
 //   HF_HUB_DOWNLOAD_TIMEOUT: seconds without progress before a transfer is retried (default 10).
 //
 // Usage:
@@ -57,7 +57,7 @@ struct HubOptions {
   std::string token;                                // "" = anonymous
   std::filesystem::path cache_dir;                  // the hub cache (hub_cache_dir())
   bool offline = false;
-  bool progress = true;  // progress bars on stderr
+  bool progress = true;         // progress bars on stderr
   double timeout_seconds = 10;  // connect timeout, and the stall time before a retry
   int max_retries = 5;          // resumptions after a dropped connection, per file
 
