@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -565,11 +566,52 @@ void read_hf_csv(std::string_view text, Collector& out, const LabelSet& labels) 
   if (!have_header) out.fatal(1, "empty file: expected a header with premise, hypothesis, label");
 }
 
+// The start of a file: enough for format detection and headers without reading a large file
+// (MultiNLI train is ~400 MB as JSONL) several times.
+std::string read_head(const fs::path& path) {
+  constexpr std::streamsize kHeadBytes = 1 << 20;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return read_file(path);  // throws IoError with the OS reason
+  std::string head(static_cast<size_t>(kHeadBytes), '\0');
+  in.read(head.data(), kHeadBytes);
+  head.resize(static_cast<size_t>(in.gcount()));
+  return head;
+}
+
+NliFormat detect_from_text(std::string_view text, const fs::path& path) {
+  LineReader lines(text);
+  std::string_view line;
+  while (lines.next(line) && is_blank_text(line)) {
+  }
+  size_t first = line.find_first_not_of(" \t");
+  if (first != std::string_view::npos && line[first] == '{') {
+    auto obj = nlohmann::json::parse(line, nullptr, false);
+    if (obj.is_object() && obj.contains("sentence1")) return NliFormat::kMnliJsonl;
+    if (obj.is_object() && obj.contains("premise")) return NliFormat::kHfJsonl;
+    throw DataError(path.string() + ":" + std::to_string(lines.line()) +
+                    ": JSON Lines file without NLI fields: expected \"premise\", \"hypothesis\", "
+                    "\"label\" (Hugging Face) or \"sentence1\", \"sentence2\", \"gold_label\" "
+                    "(MultiNLI)");
+  }
+  auto fields = split_tabs(line);
+  if (find_column(fields, "gold_label") >= 0 && find_column(fields, "sentence1") >= 0)
+    return NliFormat::kXnliTsv;
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (ext == ".csv") return NliFormat::kHfCsv;
+  if (ext == ".jsonl" || ext == ".json")
+    throw DataError(path.string() + ":" + std::to_string(lines.line()) +
+                    ": expected JSON Lines (one {...} object per line)");
+  return NliFormat::kXtremeTsv;
+}
+
 std::vector<NliDataset> read_any(const fs::path& path, const ReadOptions& options,
                                  std::vector<std::string> wanted, std::string tag,
                                  bool require_language_column) {
   const std::string text = read_file(path);
-  NliFormat format = options.format == NliFormat::kAuto ? detect_nli_format(path) : options.format;
+  NliFormat format =
+      options.format == NliFormat::kAuto ? detect_from_text(text, path) : options.format;
   Collector out(path.string(), format, options, std::move(wanted), std::move(tag));
   if (require_language_column) out.require_language_column();
   if (format == NliFormat::kXtremeTsv) out.set_by_column(false);
@@ -599,37 +641,12 @@ std::vector<NliDataset> read_any(const fs::path& path, const ReadOptions& option
 }  // namespace
 
 NliFormat detect_nli_format(const fs::path& path) {
-  const std::string text = read_file(path);
-  LineReader lines(text);
-  std::string_view line;
-  while (lines.next(line) && is_blank_text(line)) {
-  }
-  size_t first = line.find_first_not_of(" \t");
-  if (first != std::string_view::npos && line[first] == '{') {
-    auto obj = nlohmann::json::parse(line, nullptr, false);
-    if (obj.is_object() && obj.contains("sentence1")) return NliFormat::kMnliJsonl;
-    if (obj.is_object() && obj.contains("premise")) return NliFormat::kHfJsonl;
-    throw DataError(path.string() + ":" + std::to_string(lines.line()) +
-                    ": JSON Lines file without NLI fields: expected \"premise\", \"hypothesis\", "
-                    "\"label\" (Hugging Face) or \"sentence1\", \"sentence2\", \"gold_label\" "
-                    "(MultiNLI)");
-  }
-  auto fields = split_tabs(line);
-  if (find_column(fields, "gold_label") >= 0 && find_column(fields, "sentence1") >= 0)
-    return NliFormat::kXnliTsv;
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  if (ext == ".csv") return NliFormat::kHfCsv;
-  if (ext == ".jsonl" || ext == ".json")
-    throw DataError(path.string() + ":" + std::to_string(lines.line()) +
-                    ": expected JSON Lines (one {...} object per line)");
-  return NliFormat::kXtremeTsv;
+  return detect_from_text(read_head(path), path);
 }
 
 bool has_language_column(const fs::path& path, NliFormat format) {
-  if (format == NliFormat::kAuto) format = detect_nli_format(path);
-  const std::string text = read_file(path);
+  const std::string text = read_head(path);
+  if (format == NliFormat::kAuto) format = detect_from_text(text, path);
   LineReader lines(text);
   std::string_view line;
   while (lines.next(line) && is_blank_text(line)) {
