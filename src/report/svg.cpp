@@ -214,12 +214,14 @@ void SvgDoc::polyline(const std::vector<std::pair<double, double>>& points,
 }
 
 void SvgDoc::text(double x, double y, const std::string& s, double size, const std::string& anchor,
-                  double rotate, bool bold, const std::string& fill, const std::string& cls) {
+                  double rotate, bool bold, const std::string& fill, const std::string& cls,
+                  bool halo) {
   out_ += "<text" + class_attr(cls) + " x=\"" + num(x) + "\" y=\"" + num(y) + "\"";
   if (size != kFontSize) out_ += " font-size=\"" + num(size) + "\"";
   if (anchor != "start") out_ += " text-anchor=\"" + anchor + "\"";
   if (bold) out_ += " font-weight=\"bold\"";
   out_ += " fill=\"" + escape_xml(fill) + "\"";
+  if (halo) out_ += " stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\"";
   if (rotate != 0.0) {
     out_ += " transform=\"rotate(" + num(rotate) + " " + num(x) + " " + num(y) + ")\"";
   }

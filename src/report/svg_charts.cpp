@@ -219,7 +219,8 @@ std::string line_chart_svg(const std::vector<LineSeries>& series, const LineChar
     const double y = ys(*o.reference);
     doc.line(a.left, y, a.right(), y, "#555555", 1.2, "5 4", "reference");
     if (!o.reference_label.empty())
-      doc.text(a.right() - 4, y - 5, o.reference_label, kTickSize, "end");
+      doc.text(a.right() - 4, y - 5, o.reference_label, kTickSize, "end", 0, false, kAxisColor,
+               "reference-label", true);
   }
   for (size_t s = 0; s < series.size(); ++s) {
     const auto& ser = series[s];
@@ -351,7 +352,8 @@ std::string bar_chart_svg(const BarChartData& data, const BarChartOptions& o) {
     const double y = ys(*o.reference);
     doc.line(a.left, y, a.right(), y, "#555555", 1.3, "5 4", "reference");
     if (!o.reference_label.empty())
-      doc.text(a.right() - 4, y - 5, o.reference_label, kTickSize, "end");
+      doc.text(a.right() - 4, y - 5, o.reference_label, kTickSize, "end", 0, false, kAxisColor,
+               "reference-label", true);
   }
   if (!o.x_label.empty()) {
     doc.text(a.left + a.width / 2, a.bottom() + label_h + 20, o.x_label, kFontSize, "middle");

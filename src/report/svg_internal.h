@@ -39,10 +39,11 @@ class SvgDoc {
             double width = 1.0, const std::string& dash = "", const std::string& cls = "");
   void polyline(const std::vector<std::pair<double, double>>& points, const std::string& stroke,
                 double width, const std::string& dash, const std::string& cls);
-  // anchor: "start" | "middle" | "end"; rotate: degrees around (x, y).
+  // anchor: "start" | "middle" | "end"; rotate: degrees around (x, y); halo: a white outline
+  // that keeps the text readable over bars and lines.
   void text(double x, double y, const std::string& s, double size = kFontSize,
             const std::string& anchor = "start", double rotate = 0.0, bool bold = false,
-            const std::string& fill = kAxisColor, const std::string& cls = "");
+            const std::string& fill = kAxisColor, const std::string& cls = "", bool halo = false);
   // Raw markup (already escaped); used for <defs>.
   void raw(const std::string& markup) { out_ += markup; }
   std::string finish();
