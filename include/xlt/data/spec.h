@@ -71,8 +71,9 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
 bool is_parallel(const NliDataset& a, const NliDataset& b);
 
 // Keeps `k` examples chosen by sample_without_replacement(size, k, seed) (positions into the
-// dataset, kept in source order). k <= 0 or k >= size keeps everything. Because the choice depends
-// only on (size, k, seed), parallel datasets keep the same rows in every language.
+// dataset, kept in source order; `report` stays as read). k <= 0 or k >= size keeps everything.
+// Because the choice depends only on (size, k, seed), parallel datasets keep the same rows in
+// every language.
 void subsample(NliDataset& dataset, int64_t k, uint64_t seed);
 // Subsamples every dataset with the same seed (parallel sets stay aligned).
 void subsample(std::vector<NliDataset>& datasets, int64_t k, uint64_t seed);
