@@ -524,10 +524,11 @@ UrlDownloadResult download_url_with(HttpClient& client, const UrlDownload& req) 
     // A refused first connection is no network, not a dropped one: fail at once.
     bool dropped = retryable(rc) && !(attempt == 0 && rc == CURLE_COULDNT_CONNECT);
     if (dropped && attempt < req.max_retries) {
-      std::cerr << "xlt: " << label << ": connection lost at "
-                << Progress::human_bytes(static_cast<double>(sink.size)) << " ("
-                << (client.error_text()[0] ? client.error_text() : curl_easy_strerror(rc))
-                << "); resuming (" << attempt + 1 << "/" << req.max_retries << ")\n";
+      if (req.progress)
+        std::cerr << "xlt: " << label << ": connection lost at "
+                  << Progress::human_bytes(static_cast<double>(sink.size)) << " ("
+                  << (client.error_text()[0] ? client.error_text() : curl_easy_strerror(rc))
+                  << "); resuming (" << attempt + 1 << "/" << req.max_retries << ")\n";
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(2000, 100 << attempt)));
       continue;
     }
