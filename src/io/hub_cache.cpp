@@ -180,8 +180,11 @@ ModelLocation resolve_model_location(std::string_view spec, const HubCacheDir& c
   }
   fs::path repo = repo_cache_path(cache.path, ref.repo_id);
   std::string msg = "model '" + ref.str() + "' not found: no local folder " + local_abs +
-                    ", and not in the Hugging Face cache " + cache.path.string() + " (chosen by $" +
-                    cache.decided_by + "): ";
+                    ", and not in the Hugging Face cache " + cache.path.string() +
+                    (cache.decided_by == "HOME"
+                         ? std::string(" (the default; set HF_HUB_CACHE or HF_HOME to change)")
+                         : " (chosen by $" + cache.decided_by + ")") +
+                    ": ";
   if (!fs::is_directory(repo, ec)) {
     msg += "no folder " + repo.filename().string();
   } else {

@@ -1,0 +1,110 @@
+// Model summaries for `xlt inspect`: config + checkpoint headers, parameter counts per dtype.
+#include "xlt/io/model_summary.h"
+
+#include <algorithm>
+
+#include "xlt/core/error.h"
+
+namespace xlt::io {
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+Json shape_json(const std::vector<int64_t>& shape) {
+  Json a = Json::array();
+  for (int64_t d : shape) a.push_back(d);
+  return a;
+}
+
+}  // namespace
+
+bool is_embedding_tensor(const std::string& name) {
+  for (const char* suffix : {"word_embeddings.weight", "position_embeddings.weight",
+                             "token_type_embeddings.weight", "embed_tokens.weight"})
+    if (ends_with(name, suffix)) return true;
+  return false;
+}
+
+ModelSummary summarize_model(const ModelLocation& location) {
+  ModelSummary s;
+  s.location = location;
+  const fs::path& p = location.path;
+  fs::path config_path = fs::is_directory(p) ? p / "config.json" : p.parent_path() / "config.json";
+  if (fs::is_directory(p) || fs::exists(config_path)) s.config = ModelConfig::load(config_path);
+
+  Checkpoint ck = Checkpoint::open(p);
+  for (const auto& f : ck.files()) {
+    s.files.push_back({f->path(), f->file_size(), f->names().size()});
+    s.total_bytes += f->file_size();
+    for (const std::string& name : f->names()) {
+      const TensorView& v = f->tensor(name);
+      TensorSummary t{name,
+                      v.dtype,
+                      v.shape,
+                      v.numel(),
+                      f->path().filename().string(),
+                      is_embedding_tensor(name)};
+      s.num_parameters += t.numel;
+      if (!t.embedding) s.num_parameters_without_embeddings += t.numel;
+      s.dtype_parameters[std::string(dtype_name(t.dtype))] += t.numel;
+      s.tensors.push_back(std::move(t));
+    }
+  }
+  std::sort(s.tensors.begin(), s.tensors.end(),
+            [](const TensorSummary& a, const TensorSummary& b) { return a.name < b.name; });
+  return s;
+}
+
+Json ModelSummary::to_json(bool with_tensors) const {
+  Json j;
+  j["path"] = location.path.string();
+  j["source"] = location.from_hub_cache ? "hf-cache" : "local";
+  if (location.from_hub_cache) {
+    j["repo_id"] = location.repo_id;
+    j["revision"] = location.revision;
+    j["commit"] = location.commit;
+  }
+  const ModelConfig* c = config ? &*config : nullptr;
+  auto or_null = [c](auto get) { return c ? Json(get(*c)) : Json(nullptr); };
+  j["model_type"] = or_null([](const ModelConfig& m) { return model_type_name(m.model_type); });
+  j["architectures"] = c ? Json(c->architectures) : Json(nullptr);
+  j["num_parameters"] = num_parameters;
+  j["num_parameters_without_embeddings"] = num_parameters_without_embeddings;
+  j["num_layers"] = or_null([](const ModelConfig& m) { return m.num_hidden_layers; });
+  j["hidden_size"] = or_null([](const ModelConfig& m) { return m.hidden_size; });
+  j["num_heads"] = or_null([](const ModelConfig& m) { return m.num_attention_heads; });
+  j["intermediate_size"] = or_null([](const ModelConfig& m) { return m.intermediate_size; });
+  j["vocab_size"] = or_null([](const ModelConfig& m) { return m.vocab_size; });
+  j["max_position_embeddings"] =
+      or_null([](const ModelConfig& m) { return m.max_position_embeddings; });
+  j["num_labels"] = or_null([](const ModelConfig& m) { return m.num_labels; });
+  j["torch_dtype"] =
+      c && c->raw.contains("torch_dtype") ? Json(c->raw["torch_dtype"]) : Json(nullptr);
+  Json dtypes = Json::object();
+  for (const auto& [name, n] : dtype_parameters) dtypes[name] = n;
+  j["dtypes"] = dtypes;
+  j["num_tensors"] = tensors.size();
+  j["total_bytes"] = total_bytes;
+  Json fs_json = Json::array();
+  for (const FileSummary& f : files)
+    fs_json.push_back({{"path", f.path.string()}, {"bytes", f.bytes}, {"tensors", f.tensors}});
+  j["files"] = fs_json;
+  if (with_tensors) {
+    Json ts = Json::array();
+    for (const TensorSummary& t : tensors)
+      ts.push_back({{"name", t.name},
+                    {"dtype", std::string(dtype_name(t.dtype))},
+                    {"shape", shape_json(t.shape)},
+                    {"file", t.file}});
+    j["tensors"] = ts;
+  }
+  return j;
+}
+
+}  // namespace xlt::io
