@@ -1,0 +1,298 @@
+// Loaders for the WordPiece tokenizers: transformers' slow BertTokenizer from vocab.txt (+
+// tokenizer_config.json) and the Rust pipeline described by a tokenizer.json.
+#include <algorithm>
+#include <limits>
+
+#include "text/bert_tokenizer.h"
+#include "text/loader_internal.h"
+#include "text/unicode.h"
+#include "xlt/core/error.h"
+#include "xlt/core/file.h"
+
+namespace xlt::text {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+SpecialDefaults bert_defaults() {
+  auto tok = [](const char* s) {
+    AddedToken t;
+    t.content = s;
+    return t;
+  };
+  SpecialDefaults d;
+  d.unk = tok("[UNK]");
+  d.sep = tok("[SEP]");
+  d.pad = tok("[PAD]");
+  d.cls = tok("[CLS]");
+  d.mask = tok("[MASK]");
+  return d;
+}
+
+// Lines as Python's text mode reads them (universal newlines: \n, \r\n and \r end a line).
+std::vector<std::string> read_vocab_lines(const fs::path& path) {
+  std::string data;
+  try {
+    data = read_file(path);
+  } catch (const IoError& e) {
+    throw TokenizerError(std::string(e.what()));
+  }
+  const std::size_t bad = uni::find_invalid_utf8(data);
+  if (bad != std::string::npos) {
+    const std::size_t line =
+        1 + static_cast<std::size_t>(
+                std::count(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
+    throw TokenizerError(path.string() + ":" + std::to_string(line) +
+                         ": invalid UTF-8 at byte offset " + std::to_string(bad));
+  }
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    if (data[i] != '\n' && data[i] != '\r') continue;
+    lines.emplace_back(data, start, i - start);
+    if (data[i] == '\r' && i + 1 < data.size() && data[i + 1] == '\n') ++i;
+    start = i + 1;
+  }
+  if (start < data.size()) lines.emplace_back(data, start, data.size() - start);
+  if (lines.empty()) throw TokenizerError(path.string() + ": the vocabulary is empty");
+  return lines;
+}
+
+std::unordered_set<std::string> never_split_of(const TokenizerConfig& c) {
+  std::unordered_set<std::string> out;
+  if (c.config.contains("never_split") && c.config["never_split"].is_array()) {
+    for (const json& v : c.config["never_split"]) {
+      if (v.is_string()) out.insert(v.get<std::string>());
+    }
+  }
+  return out;
+}
+
+void finish_bert(BertTokenizer& tok, const TokenizerConfig& c, const std::string& source) {
+  apply_common_config(c, tok);
+  tok.vocab_size_ = tok.model().size();
+  setup_special_tokens(c, bert_defaults(), tok, source);
+  for (const AddedToken& t : tok.added.tokens()) {
+    tok.vocab_size_ = std::max(tok.vocab_size_, static_cast<std::size_t>(t.id) + 1);
+  }
+  setup_legacy_added(tok, tok.model().size());
+}
+
+const json& need(const json& j, const char* key, const fs::path& file, const std::string& where) {
+  if (!j.is_object() || !j.contains(key)) {
+    throw TokenizerError(file.string() + ": " + where + " has no \"" + key + "\"");
+  }
+  return j[key];
+}
+
+BertOptions normalizer_options(const json& n, const fs::path& file) {
+  BertOptions o;
+  o.flavor = BertFlavor::kFast;
+  if (n.is_null()) {
+    o.clean_text = false;
+    o.handle_chinese_chars = false;
+    o.strip_accents = false;
+    return o;
+  }
+  const std::string type = n.value("type", "");
+  if (type != "BertNormalizer") {
+    throw TokenizerError(file.string() + ": normalizer type '" + type +
+                         "' is not supported (supported: BertNormalizer)");
+  }
+  o.clean_text = n.value("clean_text", true);
+  o.handle_chinese_chars = n.value("handle_chinese_chars", true);
+  o.lowercase = n.value("lowercase", true);
+  if (n.contains("strip_accents") && n["strip_accents"].is_boolean()) {
+    o.strip_accents = n["strip_accents"].get<bool>();
+  }
+  return o;
+}
+
+SpecialToken template_special(const json& special_tokens, const std::string& name,
+                              const fs::path& file) {
+  if (!special_tokens.is_object() || !special_tokens.contains(name)) {
+    throw TokenizerError(file.string() + ": post_processor uses special token '" + name +
+                         "' but does not define it in special_tokens");
+  }
+  const json& s = special_tokens[name];
+  if (!s.contains("ids") || !s["ids"].is_array() || s["ids"].size() != 1 || !s.contains("tokens") ||
+      !s["tokens"].is_array() || s["tokens"].size() != 1) {
+    throw TokenizerError(file.string() + ": post_processor special token '" + name +
+                         "' must have exactly one id and one token");
+  }
+  return {s["tokens"][0].get<std::string>(), s["ids"][0].get<TokenId>()};
+}
+
+std::vector<TemplatePiece> parse_template(const json& t, const json& special_tokens,
+                                          const fs::path& file) {
+  std::vector<TemplatePiece> out;
+  if (!t.is_array())
+    throw TokenizerError(file.string() + ": post_processor template is not a list");
+  for (const json& p : t) {
+    if (p.contains("SpecialToken")) {
+      const json& s = p["SpecialToken"];
+      out.push_back(special_piece(template_special(special_tokens, s.value("id", ""), file),
+                                  s.value("type_id", 0)));
+    } else if (p.contains("Sequence")) {
+      const json& s = p["Sequence"];
+      const std::string id = s.value("id", "A");
+      if (id != "A" && id != "B") {
+        throw TokenizerError(file.string() + ": post_processor sequence id '" + id +
+                             "' (expected A or B)");
+      }
+      out.push_back(sequence_piece(id == "A" ? 0 : 1, s.value("type_id", 0)));
+    } else {
+      throw TokenizerError(file.string() + ": post_processor template piece " + p.dump() +
+                           " is neither SpecialToken nor Sequence");
+    }
+  }
+  return out;
+}
+
+void parse_post_processor(const json& pp, BertTokenizer& tok, const fs::path& file) {
+  if (pp.is_null()) return;
+  const std::string type = pp.value("type", "");
+  if (type == "TemplateProcessing") {
+    const json& st = pp.contains("special_tokens") ? pp["special_tokens"] : json::object();
+    tok.single_template = parse_template(need(pp, "single", file, "post_processor"), st, file);
+    tok.pair_template = parse_template(need(pp, "pair", file, "post_processor"), st, file);
+  } else if (type == "BertProcessing") {
+    auto special = [&](const char* key) {
+      const json& v = need(pp, key, file, "post_processor");
+      if (!v.is_array() || v.size() != 2) {
+        throw TokenizerError(file.string() + ": post_processor." + key + " must be [token, id]");
+      }
+      return SpecialToken{v[0].get<std::string>(), v[1].get<TokenId>()};
+    };
+    SpecialToken cls = special("cls"), sep = special("sep");
+    tok.single_template = {special_piece(cls, 0), sequence_piece(0, 0), special_piece(sep, 0)};
+    tok.pair_template = {special_piece(cls, 0), sequence_piece(0, 0), special_piece(sep, 0),
+                         sequence_piece(1, 1), special_piece(sep, 1)};
+  } else {
+    throw TokenizerError(file.string() + ": post_processor type '" + type +
+                         "' is not supported (supported: TemplateProcessing, BertProcessing)");
+  }
+}
+
+}  // namespace
+
+std::string tokenizer_json_model_type(const json& j, const fs::path& file) {
+  const json& model = need(j, "model", file, "the file");
+  if (model.contains("type") && model["type"].is_string()) return model["type"].get<std::string>();
+  if (model.contains("continuing_subword_prefix") && model.contains("vocab") &&
+      model["vocab"].is_object() && !model.contains("merges")) {
+    return "WordPiece";
+  }
+  if (model.contains("merges")) return "BPE";
+  if (model.contains("vocab") && model["vocab"].is_array()) return "Unigram";
+  throw TokenizerError(file.string() + ": cannot tell the model type of \"model\"");
+}
+
+std::unique_ptr<Tokenizer> load_bert_slow(const fs::path& vocab_txt, const TokenizerConfig& c,
+                                          const LoadOptions& options) {
+  if (!fs::is_regular_file(vocab_txt)) {
+    throw TokenizerError(vocab_txt.string() + ": no such vocabulary file");
+  }
+  std::vector<std::string> lines = read_vocab_lines(vocab_txt);
+  std::string unk = "[UNK]";
+  if (auto t = c.special("unk_token")) unk = t->token.content;
+  WordPiece model(std::move(lines), unk, "##", 100, vocab_txt.string());
+
+  BertOptions o;
+  o.flavor = BertFlavor::kSlow;
+  // transformers' BertTokenizer lowercases unless told otherwise.
+  o.lowercase = options.do_lower_case.value_or(c.get_bool("do_lower_case", true));
+  o.strip_accents = c.get_optional_bool("strip_accents");
+  o.handle_chinese_chars = c.get_bool("tokenize_chinese_chars", true);
+  o.basic_tokenize = c.get_bool("do_basic_tokenize", true);
+  o.never_split = never_split_of(c);
+  const bool lower = o.lowercase;
+  auto tok = std::make_unique<BertTokenizer>(std::move(model), std::move(o), WordPieceDecoder{});
+  tok->info_.family = TokenizerFamily::kBert;
+  tok->info_.backend = Backend::kSlow;
+  tok->info_.tokenizer_class = "BertTokenizer";
+  tok->info_.uses_token_type_ids = true;
+  tok->info_.do_lower_case = lower;
+  tok->info_.source = vocab_txt;
+  finish_bert(*tok, c, vocab_txt.string());
+  const SpecialTokens& s = tok->special_;
+  tok->single_template = {special_piece(s.cls, 0), sequence_piece(0, 0), special_piece(s.sep, 0)};
+  tok->pair_template = {special_piece(s.cls, 0), sequence_piece(0, 0), special_piece(s.sep, 0),
+                        sequence_piece(1, 1), special_piece(s.sep, 1)};
+  return tok;
+}
+
+std::unique_ptr<Tokenizer> load_bert_fast(const fs::path& file, const json& j,
+                                          const TokenizerConfig& c, const LoadOptions& options) {
+  const json& model = need(j, "model", file, "the file");
+  const json& vocab = need(model, "vocab", file, "model");
+  if (!vocab.is_object()) throw TokenizerError(file.string() + ": model.vocab is not an object");
+  std::vector<std::string> tokens(vocab.size());
+  std::vector<bool> seen(vocab.size(), false);
+  for (const auto& [token, v] : vocab.items()) {
+    if (!v.is_number_integer() || v.get<long long>() < 0 ||
+        v.get<long long>() >= static_cast<long long>(vocab.size())) {
+      throw TokenizerError(file.string() + ": model.vocab id of '" + token + "' is " + v.dump() +
+                           " (expected an integer in [0, " + std::to_string(vocab.size()) + "))");
+    }
+    const auto id = v.get<std::size_t>();
+    if (seen[id]) {
+      throw TokenizerError(file.string() + ": model.vocab gives id " + std::to_string(id) +
+                           " to '" + tokens[id] + "' and to '" + token + "'");
+    }
+    seen[id] = true;
+    tokens[id] = token;
+  }
+  const json& unk = need(model, "unk_token", file, "model");
+  if (!unk.is_string()) throw TokenizerError(file.string() + ": model.unk_token is not a string");
+  WordPiece wp(std::move(tokens), unk.get<std::string>(),
+               model.value("continuing_subword_prefix", "##"),
+               model.value("max_input_chars_per_word", std::size_t{100}), file.string());
+
+  BertOptions o = normalizer_options(j.contains("normalizer") ? j["normalizer"] : json(), file);
+  const json pre = j.contains("pre_tokenizer") ? j["pre_tokenizer"] : json();
+  if (pre.is_null() || pre.value("type", "") != "BertPreTokenizer") {
+    throw TokenizerError(file.string() + ": pre_tokenizer " +
+                         (pre.is_null() ? std::string("null") : "'" + pre.value("type", "") + "'") +
+                         " is not supported (supported: BertPreTokenizer)");
+  }
+  if (options.do_lower_case) o.lowercase = *options.do_lower_case;
+  WordPieceDecoder decoder;
+  const json dec = j.contains("decoder") ? j["decoder"] : json();
+  if (dec.is_null()) {
+    decoder.present = false;
+  } else if (dec.value("type", "") == "WordPiece") {
+    decoder.prefix = dec.value("prefix", "##");
+    decoder.cleanup = dec.value("cleanup", true);
+  } else {
+    throw TokenizerError(file.string() + ": decoder type '" + dec.value("type", "") +
+                         "' is not supported (supported: WordPiece)");
+  }
+  const bool lower = o.lowercase;
+  auto tok = std::make_unique<BertTokenizer>(std::move(wp), std::move(o), decoder);
+  tok->info_.family = TokenizerFamily::kBert;
+  tok->info_.backend = Backend::kFast;
+  tok->info_.tokenizer_class = "BertTokenizerFast";
+  tok->info_.uses_token_type_ids = true;
+  tok->info_.do_lower_case = lower;
+  tok->info_.source = file;
+  if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
+    for (const json& a : j["added_tokens"]) {
+      AddedToken t;
+      t.content = need(a, "content", file, "added_tokens entry").get<std::string>();
+      t.id = need(a, "id", file, "added_tokens entry").get<TokenId>();
+      t.special = a.value("special", false);
+      t.lstrip = a.value("lstrip", false);
+      t.rstrip = a.value("rstrip", false);
+      t.single_word = a.value("single_word", false);
+      t.normalized = a.value("normalized", false);
+      tok->added.add(t);
+    }
+  }
+  finish_bert(*tok, c, file.string());
+  parse_post_processor(j.contains("post_processor") ? j["post_processor"] : json(), *tok, file);
+  return tok;
+}
+
+}  // namespace xlt::text
