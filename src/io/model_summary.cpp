@@ -61,6 +61,12 @@ ModelSummary summarize_model(const ModelLocation& location) {
   return s;
 }
 
+ModelSummary summarize_model(const fs::path& path) {
+  ModelLocation loc;
+  loc.path = path;
+  return summarize_model(loc);
+}
+
 Json ModelSummary::to_json(bool with_tensors) const {
   Json j;
   j["path"] = location.path.string();

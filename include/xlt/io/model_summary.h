@@ -59,5 +59,7 @@ bool is_embedding_tensor(const std::string& name);
 // Reads config.json (when `location.path` is a folder, or beside a .safetensors file) and the
 // checkpoint's headers. Throws ConfigError / CheckpointError / IoError naming the file.
 ModelSummary summarize_model(const ModelLocation& location);
+// A local folder or .safetensors file.
+ModelSummary summarize_model(const std::filesystem::path& path);
 
 }  // namespace xlt::io
