@@ -45,6 +45,14 @@ double clip_grad_norm(Model& model, double max_norm);
 
 void zero_grad(Model& model);
 
+// AdamW's per-parameter state after at least one step (undefined tensors before): for tests and
+// optimiser checkpoints. Works with libtorch 1.13 (string keys) and 2.x (pointer keys).
+struct AdamWMoments {
+  at::Tensor exp_avg, exp_avg_sq;
+  int64_t step = 0;
+};
+AdamWMoments adamw_moments(torch::optim::AdamW& optimizer, const at::Tensor& param);
+
 struct StepOptions {
   double max_grad_norm = 0;  // 0 = no clipping
 };

@@ -1,0 +1,186 @@
+// Shared building blocks of the transformer models (see layers.h).
+#include "models/layers.h"
+
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+#include <limits>
+#include <sstream>
+
+#include "xlt/core/error.h"
+
+namespace xlt::models {
+
+LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias) {
+  weight = register_parameter("weight", at::empty({out_features, in_features}));
+  if (with_bias) bias = register_parameter("bias", at::empty({out_features}));
+}
+
+LayerNormImpl::LayerNormImpl(int64_t d, double e) : dim(d), eps(e) {
+  weight = register_parameter("weight", at::empty({d}));
+  bias = register_parameter("bias", at::empty({d}));
+}
+
+at::Tensor LayerNormImpl::forward(const at::Tensor& x) const {
+  return at::layer_norm(x, {dim}, weight, bias, eps);
+}
+
+EmbeddingImpl::EmbeddingImpl(int64_t num, int64_t d, int64_t pad) : padding_idx(pad) {
+  weight = register_parameter("weight", at::empty({num, d}));
+}
+
+at::Tensor EmbeddingImpl::forward(const at::Tensor& ids) const {
+  // padding_idx makes the padding row's gradient zero, exactly as torch.nn.Embedding does; the
+  // fixtures' gradients depend on it.
+  return at::embedding(weight, ids, padding_idx);
+}
+
+Activation parse_activation(const std::string& name) {
+  if (name == "gelu") return Activation::kGelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") {
+    return Activation::kGeluTanh;
+  }
+  if (name == "relu") return Activation::kRelu;
+  throw ConfigError("config.json: hidden_act/activation_function '" + name +
+                    "' is not supported (expected gelu, gelu_new, gelu_pytorch_tanh or relu)");
+}
+
+at::Tensor activate(const at::Tensor& x, Activation act) {
+  switch (act) {
+    case Activation::kGelu:
+      return at::gelu(x);  // erf form, = HF's GELUActivation
+    case Activation::kGeluTanh:
+      return at::gelu(x, "tanh");
+    case Activation::kRelu:
+      return at::relu(x);
+  }
+  return x;
+}
+
+double finfo_min(c10::ScalarType dtype) {
+  switch (dtype) {
+    case c10::kBFloat16:
+      return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
+    case c10::kHalf:
+      return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+    case c10::kDouble:
+      return std::numeric_limits<double>::lowest();
+    default:
+      return static_cast<double>(std::numeric_limits<float>::lowest());
+  }
+}
+
+at::Tensor padding_mask_bias(const at::Tensor& attention_mask, c10::ScalarType dtype) {
+  auto m = attention_mask.unsqueeze(1).unsqueeze(2).to(dtype);
+  return (1.0 - m) * finfo_min(dtype);
+}
+
+at::Tensor causal_mask_bias(const at::Tensor& attention_mask, int64_t batch, int64_t seq,
+                            c10::ScalarType dtype, c10::Device device) {
+  auto idx = at::arange(seq, at::TensorOptions().dtype(at::kLong).device(device));
+  // future[t][s] = s > t
+  auto blocked = idx.unsqueeze(0).gt(idx.unsqueeze(1)).view({1, 1, seq, seq});
+  if (attention_mask.defined()) {
+    // HF masks keys whose mask is anything but 1 ((1 - m) != 0).
+    auto pad = attention_mask.ne(1).view({batch, 1, 1, seq});
+    blocked = blocked.logical_or(pad);
+  } else {
+    blocked = blocked.expand({batch, 1, seq, seq});
+  }
+  auto zeros = at::zeros({}, at::TensorOptions().dtype(dtype).device(device));
+  return at::where(blocked, at::full({}, finfo_min(dtype), zeros.options()), zeros);
+}
+
+void hf_init(torch::nn::Module& module, double std, at::Generator& gen) {
+  at::NoGradGuard no_grad;
+  for (const auto& m : module.modules(/*include_self=*/true)) {
+    if (auto* lin = dynamic_cast<LinearImpl*>(m.get())) {
+      lin->weight.normal_(0.0, std, gen);
+      if (lin->bias.defined()) lin->bias.zero_();
+    } else if (auto* emb = dynamic_cast<EmbeddingImpl*>(m.get())) {
+      emb->weight.normal_(0.0, std, gen);
+      if (emb->padding_idx >= 0) emb->weight[emb->padding_idx].zero_();
+    } else if (auto* ln = dynamic_cast<LayerNormImpl*>(m.get())) {
+      ln->weight.fill_(1.0);
+      ln->bias.zero_();
+    }
+  }
+}
+
+at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tensor& labels,
+                                        const io::ModelConfig& config) {
+  std::string problem = config.problem_type;
+  if (problem.empty()) {
+    if (config.num_labels == 1) {
+      problem = "regression";
+    } else if (!at::isFloatingType(labels.scalar_type())) {
+      problem = "single_label_classification";
+    } else {
+      problem = "multi_label_classification";
+    }
+  }
+  auto target = labels.to(logits.device());
+  if (problem == "regression") {
+    auto t = target.to(logits.scalar_type());
+    if (config.num_labels == 1) return at::mse_loss(logits.squeeze(), t.squeeze());
+    return at::mse_loss(logits, t);
+  }
+  if (problem == "single_label_classification") {
+    if (at::isFloatingType(target.scalar_type())) {
+      throw DataError("labels: single_label_classification needs integer class ids, got " +
+                      std::string(c10::toString(target.scalar_type())));
+    }
+    return at::cross_entropy_loss(logits.view({-1, config.num_labels}),
+                                  target.view(-1).to(at::kLong));
+  }
+  if (problem == "multi_label_classification") {
+    return at::binary_cross_entropy_with_logits(logits, target.to(logits.scalar_type()));
+  }
+  throw ConfigError("config.json: problem_type '" + problem +
+                    "' is not supported (expected regression, single_label_classification or "
+                    "multi_label_classification)");
+}
+
+namespace {
+std::string shape_str(at::IntArrayRef s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+}  // namespace
+
+void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                  const at::Tensor& token_type_ids, int64_t vocab_size) {
+  if (!input_ids.defined()) throw DataError("input_ids: missing");
+  if (input_ids.dim() != 2) {
+    throw DataError("input_ids: expected shape [batch, seq], got " + shape_str(input_ids.sizes()));
+  }
+  if (input_ids.scalar_type() != at::kLong && input_ids.scalar_type() != at::kInt) {
+    throw DataError("input_ids: expected int64, got " +
+                    std::string(c10::toString(input_ids.scalar_type())));
+  }
+  if (input_ids.numel() > 0) {
+    auto lo = input_ids.min().item<int64_t>();
+    auto hi = input_ids.max().item<int64_t>();
+    if (lo < 0 || hi >= vocab_size) {
+      throw DataError("input_ids: ids must be in [0, " + std::to_string(vocab_size) +
+                      ") (vocab_size), found " + std::to_string(lo < 0 ? lo : hi));
+    }
+  }
+  for (auto [t, name] : {std::pair{&attention_mask, "attention_mask"},
+                         std::pair{&token_type_ids, "token_type_ids"}}) {
+    if (t->defined() && t->sizes() != input_ids.sizes()) {
+      throw DataError(std::string(name) + ": shape " + shape_str(t->sizes()) +
+                      " does not match input_ids " + shape_str(input_ids.sizes()));
+    }
+  }
+}
+
+at::Tensor mask_or_ones(const at::Tensor& attention_mask, const at::Tensor& input_ids) {
+  if (attention_mask.defined()) return attention_mask.to(input_ids.device());
+  return at::ones_like(input_ids);
+}
+
+}  // namespace xlt::models

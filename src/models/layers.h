@@ -1,0 +1,83 @@
+// Building blocks shared by every architecture: Linear / LayerNorm / Embedding modules whose
+// parameters are named exactly as torch.nn's (`weight`, `bias`) but are allocated uninitialised
+// (the loader or an explicit HF-style init fills them, so loading a 700 MB model does not first
+// draw 178M random numbers), activation lookup, additive attention masks, the HF weight
+// initialiser and the classification loss.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include <string>
+
+#include "xlt/io/config.h"
+
+namespace xlt::models {
+
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in_features, int64_t out_features, bool bias = true);
+  at::Tensor forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+  at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out] or undefined
+};
+TORCH_MODULE(Linear);
+
+class LayerNormImpl : public torch::nn::Module {
+ public:
+  LayerNormImpl(int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x) const;
+  at::Tensor weight, bias;
+  int64_t dim;
+  double eps;
+};
+TORCH_MODULE(LayerNorm);
+
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  // padding_idx < 0 = none. As torch.nn.Embedding, the padding row gets no gradient.
+  EmbeddingImpl(int64_t num, int64_t dim, int64_t padding_idx = -1);
+  at::Tensor forward(const at::Tensor& ids) const;
+  at::Tensor weight;  // [num, dim]
+  int64_t padding_idx;
+};
+TORCH_MODULE(Embedding);
+
+// HF's ACT2FN for the names these configs use: gelu (erf), gelu_new / gelu_pytorch_tanh (tanh
+// approximation), relu. Throws ConfigError for others.
+enum class Activation { kGelu, kGeluTanh, kRelu };
+Activation parse_activation(const std::string& name);
+at::Tensor activate(const at::Tensor& x, Activation act);
+
+// torch.finfo(dtype).min, the value HF adds for masked positions.
+double finfo_min(c10::ScalarType dtype);
+
+// HF's extended padding mask: (1 - mask[:, None, None, :]) * finfo(dtype).min, [B, 1, 1, T].
+at::Tensor padding_mask_bias(const at::Tensor& attention_mask, c10::ScalarType dtype);
+
+// HF's 4-d causal mask (AttentionMaskConverter.to_4d): 0 where query t may see key s (s <= t and
+// key not padding), finfo.min elsewhere, [B, 1, T, T].
+at::Tensor causal_mask_bias(const at::Tensor& attention_mask, int64_t batch, int64_t seq,
+                            c10::ScalarType dtype, c10::Device device);
+
+// _init_weights of HF's BERT/RoBERTa/XGLM: Linear weight ~ N(0, std), bias 0; Embedding ~
+// N(0, std) with the padding row zeroed; LayerNorm weight 1, bias 0. Applied to `module` and all
+// its descendants, in registration order, with draws from `gen`.
+void hf_init(torch::nn::Module& module, double std, at::Generator& gen);
+
+// Classification loss as HF's *ForSequenceClassification: problem_type from the config, or
+// inferred (num_labels == 1 -> regression MSE; integer labels -> cross-entropy; else
+// multi-label BCE with logits).
+at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tensor& labels,
+                                        const io::ModelConfig& config);
+
+// Checks input_ids is int64 [B, T] with ids in [0, vocab) and the mask/token types (if given)
+// match its shape; throws DataError otherwise.
+void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                  const at::Tensor& token_type_ids, int64_t vocab_size);
+
+// [B, T] mask of ones when `attention_mask` is undefined, else the mask on `device`.
+at::Tensor mask_or_ones(const at::Tensor& attention_mask, const at::Tensor& input_ids);
+
+}  // namespace xlt::models

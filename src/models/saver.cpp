@@ -1,0 +1,90 @@
+// Saving a model in Hugging Face's layout (config.json + model.safetensors + tokenizer files), so
+// that transformers' from_pretrained loads the folder unchanged. The folder is built beside the
+// destination and renamed into place: readers never see a half-written model.
+#include <algorithm>
+#include <system_error>
+
+#include "models/arch.h"
+#include "xlt/core/error.h"
+#include "xlt/core/file.h"
+#include "xlt/models/tensor_io.h"
+
+namespace xlt::models {
+namespace fs = std::filesystem;
+
+namespace {
+
+// What save_pretrained / tokenizer.save_pretrained leave in a model folder besides the weights.
+const char* const kCopiedFiles[] = {"tokenizer.json",          "vocab.txt",
+                                    "tokenizer_config.json",   "special_tokens_map.json",
+                                    "sentencepiece.bpe.model", "added_tokens.json",
+                                    "generation_config.json"};
+
+const ArchModel& arch_of(const Model& model) {
+  const auto* arch = dynamic_cast<const ArchModel*>(&model);
+  if (!arch) throw std::logic_error("save_model: model was not created by xlt::models");
+  return *arch;
+}
+
+void write_folder(const Model& model, const fs::path& tmp, const SaveOptions& opts) {
+  const auto& arch = arch_of(model);
+  write_tensors(tmp / "model.safetensors", model.named_parameters(), {{"format", "pt"}});
+
+  io::ModelConfig config = model.config();
+  config.architectures = {arch.hf_class()};
+  config.raw["torch_dtype"] = dtype_name(model.dtype());
+  config.save(tmp / "config.json");
+
+  const fs::path src = opts.tokenizer_dir.empty() ? model.source_dir() : opts.tokenizer_dir;
+  if (src.empty()) return;
+  for (const char* f : kCopiedFiles) {
+    std::error_code ec;
+    if (!fs::is_regular_file(src / f, ec)) continue;
+    fs::copy_file(src / f, tmp / f, fs::copy_options::overwrite_existing, ec);
+    if (ec) throw IoError("copying " + (src / f).string() + ": " + ec.message());
+    // Copies of read-only sources (a shared data folder) stay writable for their new owner.
+    fs::permissions(tmp / f, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::add,
+                    ec);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> checkpoint_names(const Model& model) {
+  std::vector<std::string> names;
+  for (const auto& [name, p] : model.named_parameters()) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void save_model(const Model& model, const fs::path& dir, const SaveOptions& opts) {
+  const fs::path target = fs::absolute(dir);
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) throw IoError(target.parent_path().string() + ": cannot create folder: " + ec.message());
+  const fs::path tmp = temp_path_for(target);
+  fs::create_directory(tmp, ec);
+  if (ec) throw IoError(tmp.string() + ": cannot create folder: " + ec.message());
+  try {
+    write_folder(model, tmp, opts);
+    fsync_path(tmp);
+    if (fs::exists(target)) {
+      // Swap: old folder aside, new one in, then drop the old one.
+      const fs::path old = temp_path_for(target);
+      fs::rename(target, old);
+      fs::rename(tmp, target);
+      fs::remove_all(old, ec);
+    } else {
+      fs::rename(tmp, target);
+    }
+    fsync_path(target.parent_path());
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(tmp, ec);
+    throw IoError("saving model to " + target.string() + ": " + e.what());
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+}  // namespace xlt::models

@@ -1,0 +1,112 @@
+// One optimisation step (see training_step.h). torch::optim::AdamW performs the same arithmetic
+// as torch.optim.AdamW's single-tensor path (decoupled decay p *= 1 - lr*wd, bias-corrected
+// moments), which the BERT fixture's adamw_* tensors check.
+#include "xlt/models/training_step.h"
+
+#include <cmath>
+#include <sstream>
+#include <type_traits>
+
+#include "xlt/core/error.h"
+
+namespace xlt::models {
+
+std::unique_ptr<torch::optim::AdamW> make_adamw(Model& model, const AdamWConfig& c) {
+  torch::optim::AdamWOptions o(c.lr);
+  o.betas(std::make_tuple(c.beta1, c.beta2)).eps(c.eps).weight_decay(c.weight_decay);
+  return std::make_unique<torch::optim::AdamW>(model.parameters(), o);
+}
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) {
+    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  }
+}
+
+BackwardResult forward_backward(Model& model, const ModelInputs& inputs, double loss_scale) {
+  if (!inputs.labels.defined()) throw UsageError("forward_backward: inputs.labels is required");
+  auto out = model.forward(inputs);
+  auto loss = out.loss;
+  if (loss_scale != 1.0) loss = loss * loss_scale;
+  loss.backward();
+  BackwardResult r;
+  r.loss = out.loss.detach().item<double>();
+  r.logits = out.logits.detach();
+  return r;
+}
+
+double clip_grad_norm(Model& model, double max_norm) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> norms;
+  auto params = model.parameters();
+  for (const auto& p : params) {
+    if (p.grad().defined()) norms.push_back(p.grad().norm(2).unsqueeze(0));
+  }
+  if (norms.empty()) return 0.0;
+  // As torch.nn.utils.clip_grad_norm_: norm of the per-tensor norms, coefficient clamped to 1.
+  auto total = at::cat(norms).norm(2);
+  const double total_norm = total.item<double>();
+  if (max_norm > 0) {
+    auto coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
+    for (auto& p : params) {
+      if (p.grad().defined()) p.grad().mul_(coef.to(p.grad().device()));
+    }
+  }
+  return total_norm;
+}
+
+namespace {
+
+// libtorch 1.13 keys optimiser state by the printed TensorImpl address, 2.x by the pointer.
+template <typename Key>
+Key state_key(const at::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream o;
+    o << p.unsafeGetTensorImpl();
+    return o.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
+
+}  // namespace
+
+AdamWMoments adamw_moments(torch::optim::AdamW& optimizer, const at::Tensor& param) {
+  auto& state = optimizer.state();
+  using Key = typename std::decay_t<decltype(state)>::key_type;
+  auto it = state.find(state_key<Key>(param));
+  AdamWMoments m;
+  if (it == state.end()) return m;
+  auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+  m.exp_avg = s.exp_avg();
+  m.exp_avg_sq = s.exp_avg_sq();
+  m.step = s.step();
+  return m;
+}
+
+void zero_grad(Model& model) {
+  for (auto& p : model.parameters()) {
+    if (p.grad().defined()) {
+      p.grad().detach_();
+      p.grad().zero_();
+    }
+  }
+}
+
+StepResult train_step(Model& model, torch::optim::Optimizer& optimizer, const ModelInputs& inputs,
+                      const StepOptions& options) {
+  zero_grad(model);
+  auto fb = forward_backward(model, inputs);
+  StepResult r;
+  r.loss = fb.loss;
+  r.logits = fb.logits;
+  r.grad_norm = clip_grad_norm(model, options.max_grad_norm);
+  if (!std::isfinite(r.grad_norm)) {
+    throw Error("training diverged: gradient norm is " + std::to_string(r.grad_norm) + " (loss " +
+                std::to_string(r.loss) + ")");
+  }
+  optimizer.step();
+  return r;
+}
+
+}  // namespace xlt::models

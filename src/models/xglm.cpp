@@ -1,0 +1,230 @@
+// XGLM causal LM (HF's XGLMForCausalLM, transformers 4.40): scaled token embeddings + sinusoidal
+// positions (offset 2, positions 0..T-1 whatever the padding), pre-LayerNorm decoder layers, a
+// final LayerNorm, and logits through the input embedding matrix (lm_head is tied and therefore
+// not a separate parameter: the optimiser sees the shared tensor once, as in HF).
+#include "models/xglm.h"
+
+#include <cmath>
+
+#include "models/arch.h"
+#include "models/layers.h"
+#include "xlt/core/error.h"
+
+namespace xlt::models {
+
+at::Tensor xglm_sinusoidal_table(int64_t num_embeddings, int64_t dim, int64_t padding_idx) {
+  const int64_t half = dim / 2;
+  const double step = std::log(10000.0) / static_cast<double>(half - 1);
+  auto freq = at::exp(at::arange(half, at::kLong).to(at::kFloat) * -step);
+  auto angles =
+      at::arange(num_embeddings, at::kLong).to(at::kFloat).unsqueeze(1) * freq.unsqueeze(0);
+  auto table = at::cat({at::sin(angles), at::cos(angles)}, 1).view({num_embeddings, -1});
+  if (dim % 2 == 1) table = at::cat({table, at::zeros({num_embeddings, 1})}, 1);
+  if (padding_idx >= 0 && padding_idx < num_embeddings) table[padding_idx].zero_();
+  return table;
+}
+
+at::Tensor xglm_causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels,
+                               int64_t pad_token_id) {
+  auto target = labels.to(logits.device(), at::kLong);
+  auto shifted = at::zeros_like(target);
+  const int64_t t = target.size(1);
+  if (t > 1) shifted.narrow(1, 0, t - 1).copy_(target.narrow(1, 1, t - 1));
+  shifted.select(1, t - 1).fill_(pad_token_id);
+  const int64_t vocab = logits.size(-1);
+  return at::cross_entropy_loss(logits.reshape({-1, vocab}), shifted.view(-1));
+}
+
+namespace {
+
+// XGLM's eps is nn.LayerNorm's default, not a config field.
+constexpr double kXglmLayerNormEps = 1e-5;
+
+class XGLMAttentionImpl : public torch::nn::Module {
+ public:
+  explicit XGLMAttentionImpl(const io::ModelConfig& c)
+      : heads_(c.num_attention_heads),
+        head_dim_(c.hidden_size / c.num_attention_heads),
+        scaling_(std::pow(static_cast<double>(c.hidden_size / c.num_attention_heads), -0.5)),
+        dropout_(c.attention_probs_dropout_prob) {
+    const int64_t h = c.hidden_size;
+    // HF's registration order (k, v, q, out) keeps named_parameters() in state-dict order.
+    k_proj = register_module("k_proj", Linear(h, h));
+    v_proj = register_module("v_proj", Linear(h, h));
+    q_proj = register_module("q_proj", Linear(h, h));
+    out_proj = register_module("out_proj", Linear(h, h));
+  }
+
+  at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_bias, bool need_probs,
+                     at::Tensor* probs) {
+    const int64_t b = h.size(0), t = h.size(1);
+    auto heads = [&](const at::Tensor& x) {
+      return x.view({b, t, heads_, head_dim_}).transpose(1, 2).reshape({b * heads_, t, head_dim_});
+    };
+    auto q = heads(q_proj->forward(h) * scaling_);  // HF scales the query, not the scores
+    auto k = heads(k_proj->forward(h));
+    auto v = heads(v_proj->forward(h));
+    auto w = at::bmm(q, k.transpose(1, 2)).view({b, heads_, t, t}) + mask_bias;
+    w = at::clamp_min(w, finfo_min(w.scalar_type()));
+    auto p = at::softmax(w, -1);
+    if (need_probs && probs) *probs = p;
+    auto ctx = at::bmm(at::dropout(p, dropout_, is_training()).view({b * heads_, t, t}), v);
+    ctx = ctx.view({b, heads_, t, head_dim_}).transpose(1, 2).reshape({b, t, heads_ * head_dim_});
+    return out_proj->forward(ctx);
+  }
+
+  Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
+
+ private:
+  int64_t heads_, head_dim_;
+  double scaling_, dropout_;
+};
+TORCH_MODULE(XGLMAttention);
+
+class XGLMDecoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit XGLMDecoderLayerImpl(const io::ModelConfig& c)
+      : act_(parse_activation(c.hidden_act)),
+        dropout_(c.hidden_dropout_prob),
+        activation_dropout_(c.activation_dropout) {
+    self_attn = register_module("self_attn", XGLMAttention(c));
+    self_attn_layer_norm =
+        register_module("self_attn_layer_norm", LayerNorm(c.hidden_size, kXglmLayerNormEps));
+    fc1 = register_module("fc1", Linear(c.hidden_size, c.intermediate_size));
+    fc2 = register_module("fc2", Linear(c.intermediate_size, c.hidden_size));
+    final_layer_norm =
+        register_module("final_layer_norm", LayerNorm(c.hidden_size, kXglmLayerNormEps));
+  }
+
+  at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_bias, bool need_probs,
+                     at::Tensor* probs) {
+    const bool train = is_training();
+    auto x = self_attn->forward(self_attn_layer_norm->forward(h), mask_bias, need_probs, probs);
+    auto r = h + at::dropout(x, dropout_, train);
+    auto y = activate(fc1->forward(final_layer_norm->forward(r)), act_);
+    y = fc2->forward(at::dropout(y, activation_dropout_, train));
+    return r + at::dropout(y, dropout_, train);
+  }
+
+  XGLMAttention self_attn{nullptr};
+  LayerNorm self_attn_layer_norm{nullptr};
+  Linear fc1{nullptr}, fc2{nullptr};
+  LayerNorm final_layer_norm{nullptr};
+
+ private:
+  Activation act_;
+  double dropout_, activation_dropout_;
+};
+TORCH_MODULE(XGLMDecoderLayer);
+
+class XGLMModelImpl : public torch::nn::Module {
+ public:
+  explicit XGLMModelImpl(const io::ModelConfig& c) : config_(c) {
+    embed_tokens =
+        register_module("embed_tokens", Embedding(c.vocab_size, c.hidden_size, c.pad_token_id));
+    layers = register_module("layers", torch::nn::ModuleList());
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+      typed_layers.emplace_back(c);
+      layers->push_back(typed_layers.back());
+    }
+    layer_norm = register_module("layer_norm", LayerNorm(c.hidden_size, kXglmLayerNormEps));
+  }
+
+  // Rows [2, T + 2) of the sinusoidal table on the weights' device/dtype; the table grows past
+  // max_position_embeddings + 2 on demand, as HF's make_weights does.
+  at::Tensor positions(int64_t seq, const at::Tensor& like) {
+    const int64_t needed = std::max(config_.max_position_embeddings, seq) + kXglmPositionOffset;
+    if (!table_.defined() || table_.size(0) < needed || table_.device() != like.device() ||
+        table_.scalar_type() != like.scalar_type()) {
+      table_ = xglm_sinusoidal_table(needed, config_.hidden_size, config_.pad_token_id)
+                   .to(like.device(), like.scalar_type());
+    }
+    return table_.narrow(0, kXglmPositionOffset, seq);
+  }
+
+  ModelOutputs forward(const ModelInputs& in, const ForwardOptions& opt) {
+    const auto& weight = embed_tokens->weight;
+    auto ids = in.input_ids.to(weight.device(), at::kLong);
+    check_inputs(ids, in.attention_mask, at::Tensor(), config_.vocab_size);
+    const int64_t b = ids.size(0), t = ids.size(1);
+    at::Tensor mask =
+        in.attention_mask.defined() ? in.attention_mask.to(weight.device()) : at::Tensor();
+    auto bias = causal_mask_bias(mask, b, t, weight.scalar_type(), weight.device());
+
+    const double scale =
+        config_.scale_embedding ? std::sqrt(static_cast<double>(config_.hidden_size)) : 1.0;
+    auto h = embed_tokens->forward(ids) * scale + positions(t, weight).unsqueeze(0);
+    h = at::dropout(h, config_.hidden_dropout_prob, is_training());
+
+    ModelOutputs out;
+    for (auto& layer : typed_layers) {
+      if (opt.output_hidden_states) out.hidden_states.push_back(h);
+      at::Tensor probs;
+      h = layer->forward(h, bias, opt.output_attentions, &probs);
+      if (opt.output_attentions) out.attentions.push_back(probs);
+      if (opt.output_hidden_states) out.layer_outputs.push_back(h);
+    }
+    h = layer_norm->forward(h);
+    if (opt.output_hidden_states) out.hidden_states.push_back(h);
+    out.last_hidden_state = h;
+    return out;
+  }
+
+  Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  std::vector<XGLMDecoderLayer> typed_layers;
+  LayerNorm layer_norm{nullptr};
+
+ private:
+  io::ModelConfig config_;
+  at::Tensor table_;
+};
+TORCH_MODULE(XGLMModel);
+
+class XGLMForCausalLMImpl : public torch::nn::Module {
+ public:
+  explicit XGLMForCausalLMImpl(const io::ModelConfig& c) {
+    model = register_module("model", XGLMModel(c));
+  }
+  XGLMModel model{nullptr};
+};
+TORCH_MODULE(XGLMForCausalLM);
+
+class XglmCausalLM final : public ArchModel {
+ public:
+  XglmCausalLM(const io::ModelConfig& c, XGLMForCausalLM m)
+      : ArchModel(ModelKind::kCausalLM, c, m.ptr()), net_(std::move(m)) {}
+
+  ModelOutputs forward(const ModelInputs& in, const ForwardOptions& opt) override {
+    auto out = net_->model->forward(in, opt);
+    if (!opt.compute_logits) return out;
+    out.logits = at::linear(out.last_hidden_state, net_->model->embed_tokens->weight);
+    if (in.labels.defined()) {
+      if (in.labels.sizes() != in.input_ids.sizes()) {
+        throw DataError("labels: a causal LM needs labels shaped like input_ids [batch, seq]");
+      }
+      out.loss = xglm_causal_lm_loss(out.logits, in.labels, config().pad_token_id);
+    }
+    return out;
+  }
+
+  at::Tensor output_embeddings() const override { return net_->model->embed_tokens->weight; }
+
+  std::string hf_class() const override { return "XGLMForCausalLM"; }
+  std::string base_prefix() const override { return "model."; }
+  bool ignorable(const std::string& name) const override {
+    // The tied copy of the embeddings, and fairseq-era position buffers.
+    return name == "lm_head.weight" || name.rfind("model.embed_positions.", 0) == 0;
+  }
+
+ private:
+  XGLMForCausalLM net_;
+};
+
+}  // namespace
+
+std::unique_ptr<ArchModel> make_xglm(const io::ModelConfig& config) {
+  return std::make_unique<XglmCausalLM>(config, XGLMForCausalLM(config));
+}
+
+}  // namespace xlt::models
