@@ -394,7 +394,7 @@ TEST(HubOptionsEnv, ReadsHuggingFaceVariables) {
 // Loopback throughput of a full download (HEAD, GET, write, sha256, fsync, rename) against a
 // plain in-memory GET of the same bytes measured in the same run.
 TEST(HubThroughput, LoopbackDownloadRate) {
-  std::string big(32u << 20, '\0');
+  std::string big(16u << 20, '\0');
   std::mt19937_64 rng(7);
   for (std::size_t i = 0; i + 8 <= big.size(); i += 8) {
     uint64_t v = rng();
@@ -416,7 +416,7 @@ TEST(HubThroughput, LoopbackDownloadRate) {
   double mbps = static_cast<double>(big.size()) / d.seconds / 1e6;
   double base_mbps = static_cast<double>(big.size()) / base / 1e6;
   std::cout << "[ throughput ] xlt download " << mbps << " MB/s, plain GET " << base_mbps
-            << " MB/s, ratio " << mbps / base_mbps << " (32 MiB over loopback)\n";
+            << " MB/s, ratio " << mbps / base_mbps << " (16 MiB over loopback)\n";
   RecordProperty("download_MBps", std::to_string(mbps));
   EXPECT_EQ(sha256_file(d.snapshot_dir / "model.safetensors"), sha256_hex(big));
 }

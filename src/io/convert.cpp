@@ -1,0 +1,176 @@
+// pytorch_model.bin -> safetensors (see include/xlt/io/convert.h).
+#include "xlt/io/convert.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "xlt/core/error.h"
+#include "xlt/core/file.h"
+#include "xlt/core/progress.h"
+#include "xlt/io/hub.h"
+#include "xlt/io/safetensors.h"
+#include "xlt/io/torch_pickle.h"
+
+namespace xlt::io {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Source {
+  fs::path dir;                  // where config/tokenizer files are
+  std::vector<fs::path> shards;  // .bin files, in order
+};
+
+Source find_source(const fs::path& model) {
+  Source s;
+  std::error_code ec;
+  if (fs::is_regular_file(model, ec)) {
+    s.dir = model.parent_path().empty() ? fs::path(".") : model.parent_path();
+    s.shards = {model};
+    return s;
+  }
+  if (!fs::is_directory(model, ec)) throw IoError(model.string() + ": no such file or folder");
+  s.dir = model;
+  if (fs::exists(model / "pytorch_model.bin")) {
+    s.shards = {model / "pytorch_model.bin"};
+  } else if (fs::exists(model / "pytorch_model.bin.index.json")) {
+    fs::path index = model / "pytorch_model.bin.index.json";
+    auto j = nlohmann::json::parse(read_file(index), nullptr, false);
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
+      throw CheckpointError(index.string() + ": expected a JSON object with a \"weight_map\"");
+    }
+    std::set<std::string> files;
+    for (auto& [name, file] : j["weight_map"].items()) {
+      if (!file.is_string())
+        throw CheckpointError(index.string() + ": weight_map['" + name + "'] is not a file name");
+      files.insert(file.get<std::string>());
+    }
+    for (const auto& f : files) s.shards.push_back(model / f);
+  } else {
+    std::string have = fs::exists(model / "model.safetensors") ||
+                               fs::exists(model / "model.safetensors.index.json")
+                           ? " (it already has safetensors weights: nothing to convert)"
+                           : "";
+    throw CheckpointError(model.string() +
+                          ": no pytorch_model.bin or pytorch_model.bin.index.json" + have);
+  }
+  return s;
+}
+
+std::string shard_name(std::size_t i, std::size_t n) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, n);
+  return buf;
+}
+
+}  // namespace
+
+ConvertResult convert_to_safetensors(const fs::path& model, const fs::path& out_dir,
+                                     const ConvertOptions& o) {
+  auto t0 = std::chrono::steady_clock::now();
+  Source src = find_source(model);
+  std::vector<TorchBinCheckpoint> ckpts;
+  // (checkpoint index, tensor name, bytes) in state-dict order across shards.
+  struct Item {
+    std::size_t ckpt;
+    std::string name;
+    uint64_t bytes;
+  };
+  std::vector<Item> items;
+  std::set<std::string> seen;
+  uint64_t total = 0;
+  for (const auto& shard : src.shards) {
+    ckpts.push_back(TorchBinCheckpoint::open(shard));
+    for (const auto& name : ckpts.back().names()) {
+      if (!seen.insert(name).second) {
+        throw CheckpointError(shard.string() + ": tensor '" + name +
+                              "' also appears in another shard");
+      }
+      const TorchTensorInfo& info = ckpts.back().info(name);
+      uint64_t bytes = dtype_size(info.dtype);
+      for (int64_t d : info.shape) bytes *= static_cast<uint64_t>(d);
+      items.push_back({ckpts.size() - 1, name, bytes});
+      total += bytes;
+    }
+  }
+
+  // Greedy shards in state-dict order, as transformers' save_pretrained does.
+  std::vector<std::vector<const Item*>> groups(1);
+  uint64_t in_group = 0;
+  for (const auto& it : items) {
+    if (!groups.back().empty() && in_group + it.bytes > o.max_shard_bytes) {
+      groups.emplace_back();
+      in_group = 0;
+    }
+    groups.back().push_back(&it);
+    in_group += it.bytes;
+  }
+
+  fs::create_directories(out_dir);
+  ConvertResult r;
+  Progress bar("converting " + model.filename().string(), static_cast<int64_t>(total), "B",
+               o.progress);
+  nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
+  const std::map<std::string, std::string> meta = {{"format", "pt"}};
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    std::string file = groups.size() == 1 ? "model.safetensors" : shard_name(g, groups.size());
+    std::vector<OwnedTensor> owned;
+    std::vector<TensorView> views;
+    for (const Item* it : groups[g]) {
+      owned.push_back(ckpts[it->ckpt].tensor(it->name));
+      ++r.dtypes[std::string(dtype_name(owned.back().dtype))];
+      weight_map[it->name] = file;
+    }
+    for (const auto& t : owned) views.push_back(t.view());
+    write_safetensors(out_dir / file, views, meta);
+    if (o.verify) {
+      auto back = SafetensorsFile::open(out_dir / file);
+      for (const auto& t : owned) {
+        const TensorView& w = back->tensor(t.name);
+        if (w.dtype != t.dtype || w.shape != t.shape || w.nbytes != t.nbytes ||
+            (t.nbytes && std::memcmp(w.data, t.data(), t.nbytes) != 0)) {
+          throw CheckpointError((out_dir / file).string() + ": tensor '" + t.name +
+                                "' reads back different from what was written");
+        }
+      }
+    }
+    for (const auto& t : owned) {
+      r.bytes += t.nbytes;
+      bar.advance(static_cast<int64_t>(t.nbytes));
+    }
+    r.tensors += owned.size();
+    r.weight_files.push_back(file);
+  }
+  bar.finish();
+  if (groups.size() > 1) {
+    nlohmann::ordered_json index;
+    index["metadata"] = {{"total_size", total}};
+    index["weight_map"] = weight_map;
+    write_file_atomic(out_dir / "model.safetensors.index.json", index.dump(2) + "\n");
+    r.weight_files.push_back("model.safetensors.index.json");
+  }
+
+  // Config and tokenizer files: what a model download would fetch, minus the weights.
+  std::vector<std::string> present;
+  for (const auto& e : fs::directory_iterator(src.dir)) {
+    if (fs::is_regular_file(e.path())) present.push_back(e.path().filename().string());
+  }
+  std::sort(present.begin(), present.end());
+  std::error_code ec;
+  bool same_dir = fs::equivalent(src.dir, out_dir, ec);
+  for (const auto& f : select_model_files(present)) {
+    bool weights = f == "pytorch_model.bin" || f == "pytorch_model.bin.index.json" ||
+                   f == "model.safetensors" || f == "model.safetensors.index.json";
+    if (weights) continue;
+    if (!same_dir) write_file_atomic(out_dir / f, read_file(src.dir / f));
+    r.copied.push_back(f);
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace xlt::io
