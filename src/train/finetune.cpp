@@ -1,0 +1,544 @@
+// The fine-tuning loop behind `xlt finetune` (see finetune.h and docs/finetune.md): input checks,
+// the Trainer-style step loop with evaluation, checkpoints, logs and exact resume.
+#include "xlt/train/finetune.h"
+
+#include <torch/version.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include "train/state.h"
+#include "train/train_data.h"
+#include "xlt/core/error.h"
+#include "xlt/core/file.h"
+#include "xlt/core/progress.h"
+#include "xlt/data/random.h"
+#include "xlt/data/spec.h"
+#include "xlt/eval/collate.h"
+#include "xlt/eval/evaluate.h"
+#include "xlt/eval/results.h"
+#include "xlt/io/hub_cache.h"
+#include "xlt/version.h"
+
+namespace xlt::train {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+void validate(const FinetuneConfig& c) {
+  auto positive = [](int64_t v, const char* flag) {
+    if (v < 1)
+      throw UsageError(std::string(flag) + " must be at least 1, got " + std::to_string(v));
+  };
+  if (c.model.empty()) throw UsageError("finetune: MODEL is required");
+  if (c.train_specs.empty()) throw UsageError("finetune: --train is required");
+  if (c.out_dir.empty()) throw UsageError("finetune: --out is required");
+  positive(c.epochs, "--epochs");
+  positive(c.batch_size, "--batch-size");
+  positive(c.grad_accum, "--grad-accum");
+  positive(c.log_every, "--log-every");
+  positive(c.eval_batch_size, "--eval-batch-size");
+  if (c.max_length < 8) throw UsageError("--max-length must be at least 8");
+  if (!(c.lr > 0) || !std::isfinite(c.lr)) throw UsageError("--lr must be a positive number");
+  if (c.warmup_ratio < 0 || c.warmup_ratio > 1)
+    throw UsageError("--warmup-ratio must be in [0, 1]");
+  if (c.warmup_steps < 0) throw UsageError("--warmup-steps must be >= 0");
+  if (c.weight_decay < 0) throw UsageError("--weight-decay must be >= 0");
+  if (c.samples < 0 || c.max_steps < 0 || c.eval_every < 0 || c.save_every < 0 || c.stop_after < 0)
+    throw UsageError(
+        "--samples, --max-steps, --eval-every, --save-every, --stop-after must be >= 0");
+  if (c.resume && c.overwrite) throw UsageError("--resume and --overwrite exclude each other");
+}
+
+json config_to_json(const FinetuneConfig& c) {
+  return {{"model", c.model},
+          {"tokenizer", c.tokenizer},
+          {"train", c.train_specs},
+          {"dev", c.dev_specs},
+          {"langs", c.langs},
+          {"format", std::string(data::nli_format_name(c.format))},
+          {"skip_bad_rows", c.skip_bad_rows},
+          {"epochs", c.epochs},
+          {"lr", c.lr},
+          {"batch_size", c.batch_size},
+          {"grad_accum", c.grad_accum},
+          {"max_length", c.max_length},
+          {"warmup_ratio", c.warmup_ratio},
+          {"warmup_steps", c.warmup_steps},
+          {"weight_decay", c.weight_decay},
+          {"max_grad_norm", c.max_grad_norm},
+          {"seed", c.seed},
+          {"samples", c.samples},
+          {"max_steps", c.max_steps},
+          {"group_by_length", c.group_by_length},
+          {"new_head", c.new_head},
+          {"param_grouping", c.grouping == ParamGrouping::kHfNoDecay ? "hf_no_decay" : "single"},
+          {"eval_every", c.eval_every == 0 ? json("epoch") : json(c.eval_every)},
+          {"log_every", c.log_every},
+          {"save_every", c.save_every},
+          {"stop_after", c.stop_after},
+          {"device", c.device},
+          {"eval_batch_size", c.eval_batch_size}};
+}
+
+namespace {
+
+// Keys that do not change the trained weights may differ on --resume.
+json fingerprint(const FinetuneConfig& c) {
+  json j = config_to_json(c);
+  for (const char* k : {"eval_every", "log_every", "save_every", "stop_after", "device",
+                        "eval_batch_size", "tokenizer"})
+    j.erase(k);
+  return j;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+struct DevScore {
+  double accuracy = 0, macro_f1 = 0, loss = 0;
+  int64_t n = 0;
+  eval::EvalPredictions predictions;
+};
+
+// Appends JSON lines, flushed per record, so a crash loses at most the line being written.
+class LogWriter {
+ public:
+  LogWriter(const fs::path& path, int64_t keep_until_step, bool fresh) : path_(path) {
+    if (fresh) {
+      write_file_atomic(path, "");
+    } else {
+      truncate_after(keep_until_step);
+    }
+    out_.open(path, std::ios::app);
+    if (!out_) throw IoError(path.string() + ": cannot open for appending");
+  }
+  void write(const json& record) {
+    out_ << record.dump() << "\n";
+    out_.flush();
+    if (!out_) throw IoError(path_.string() + ": write failed");
+  }
+
+ private:
+  // A resumed run re-does everything after the saved step: drop those records (and a torn last
+  // line) so the log reads as one uninterrupted run.
+  void truncate_after(int64_t step) {
+    std::string kept;
+    if (fs::exists(path_)) {
+      std::istringstream in(read_file(path_));
+      for (std::string line; std::getline(in, line);) {
+        auto j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (j.is_object() && j.value("step", int64_t{-1}) <= step) kept += line + "\n";
+      }
+    }
+    write_file_atomic(path_, kept);
+  }
+  fs::path path_;
+  std::ofstream out_;
+};
+
+class Trainer {
+ public:
+  explicit Trainer(const FinetuneConfig& c) : c_(c) {}
+  FinetuneResult run();
+
+ private:
+  void prepare_output();
+  void load_data();
+  void load_model();
+  void plan();
+  void train_loop();
+  bool do_step(const std::vector<data::Batch>& batches, size_t b, size_t e);
+  DevScore evaluate();
+  void eval_point();
+  void save_state();
+  void finish();
+  void write_train_config();
+  double epoch_progress() const;
+
+  const FinetuneConfig& c_;
+  fs::path out_;
+  std::unique_ptr<models::Model> model_;
+  std::unique_ptr<text::Tokenizer> tokenizer_;
+  fs::path tokenizer_dir_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  data::NliDataset train_, dev_;
+  bool has_dev_ = false;
+  detail::EncodedSet enc_;
+  std::vector<int> model_to_data_, data_to_model_;
+  eval::CollateOptions collate_;
+  c10::Device device_{c10::kCPU};
+  int64_t steps_per_epoch_ = 0, num_epochs_ = 0, warmup_ = 0;
+  int64_t batches_in_epoch_ = 0;
+  detail::TrainerState st_;
+  std::unique_ptr<LogWriter> log_;
+  std::unique_ptr<Progress> bar_;
+  double last_lr_ = 0, last_grad_norm_ = 0;
+  int64_t window_tokens_ = 0;
+  double window_seconds_ = 0;
+  FinetuneResult result_;
+  int64_t resumed_from_ = -1;
+  std::optional<DevScore> last_score_;  // of the evaluation at st_.last_eval_step
+};
+
+void Trainer::prepare_output() {
+  out_ = c_.out_dir;
+  const bool occupied = fs::exists(out_ / "state") || fs::exists(out_ / "log.jsonl") ||
+                        fs::exists(out_ / "last") || fs::exists(out_ / "best");
+  if (c_.resume) {
+    if (!detail::has_state(out_ / "state")) {
+      throw ConfigError("--resume: " + (out_ / "state").string() +
+                        " holds no saved training state (start without --resume)");
+    }
+  } else if (occupied && !c_.overwrite) {
+    throw ConfigError("--out " + out_.string() +
+                      " already holds a fine-tuning run (state/, log.jsonl, best/ or last/): use "
+                      "--resume to continue it or --overwrite to start over");
+  }
+  std::error_code ec;
+  fs::create_directories(out_, ec);
+  if (ec) throw IoError("--out " + out_.string() + ": cannot create folder: " + ec.message());
+  if (c_.overwrite) {
+    for (const char* name : {"state", "best", "last", "log.jsonl", "results.json"})
+      fs::remove_all(out_ / name, ec);
+  }
+}
+
+void Trainer::load_data() {
+  const int num_labels = data::LabelSet::nli().size();
+  train_ = detail::read_dataset(c_.train_specs, c_.langs, "--train", c_.format, c_.skip_bad_rows);
+  detail::check_labels(train_, "--train", num_labels);
+  data::subsample(train_, c_.samples, c_.seed);
+  std::cerr << "train: " << train_.size() << " examples (" << train_.source << ")\n";
+  if (!c_.dev_specs.empty()) {
+    dev_ = detail::read_dataset(c_.dev_specs, c_.langs, "--dev", c_.format, c_.skip_bad_rows);
+    detail::check_labels(dev_, "--dev", num_labels);
+    has_dev_ = true;
+    std::cerr << "dev: " << dev_.size() << " examples (" << dev_.source << ")\n";
+  }
+}
+
+void Trainer::load_model() {
+  const auto loc = io::resolve_model_location(c_.model);
+  models::LoadOptions lo;
+  lo.num_labels = data::LabelSet::nli().size();
+  lo.new_head = c_.new_head;
+  lo.seed = c_.seed;
+  model_ = models::load_model(loc.path, lo);
+  std::cerr << model_->load_report().summary() << "\n";
+  if (model_->kind() != models::ModelKind::kSequenceClassification) {
+    throw ConfigError(c_.model + ": " + io::model_type_name(model_->type()) +
+                      " is not a sequence-classification model (finetune supports bert and "
+                      "xlm-roberta)");
+  }
+  // A head trained on NLI keeps its own label order (mapped by name); generic names become
+  // entailment/neutral/contradiction so the saved config is self-describing.
+  const auto nli = data::LabelSet::nli();
+  const auto mapping = eval::map_labels(model_->config(), nli);
+  model_to_data_ = mapping.model_to_data;
+  if (!mapping.by_name) {
+    auto& cfg = model_->mutable_config();
+    cfg.id2label.clear();
+    cfg.label2id.clear();
+    for (int i = 0; i < nli.size(); ++i) {
+      cfg.id2label[i] = nli.names[static_cast<size_t>(i)];
+      cfg.label2id[nli.names[static_cast<size_t>(i)]] = i;
+    }
+  }
+  data_to_model_.assign(model_to_data_.size(), 0);
+  for (size_t k = 0; k < model_to_data_.size(); ++k)
+    data_to_model_[static_cast<size_t>(model_to_data_[k])] = static_cast<int>(k);
+
+  const fs::path tok_path = c_.tokenizer.empty() ? loc.path : fs::path(c_.tokenizer);
+  tokenizer_ = text::load_tokenizer(tok_path);
+  tokenizer_dir_ = fs::is_directory(tok_path) ? tok_path : tok_path.parent_path();
+  if (static_cast<int64_t>(tokenizer_->vocab_size()) > model_->config().vocab_size) {
+    throw ConfigError("tokenizer " + tok_path.string() + " has " +
+                      std::to_string(tokenizer_->vocab_size()) +
+                      " tokens but the model's "
+                      "vocab_size is " +
+                      std::to_string(model_->config().vocab_size));
+  }
+  collate_ = eval::collate_options_for(*tokenizer_);
+  device_ = models::parse_device(c_.device);
+  collate_.device = device_;
+  model_->to(device_, c10::kFloat);
+}
+
+void Trainer::plan() {
+  enc_ =
+      detail::encode_training_set(*tokenizer_, train_, c_.max_length, data_to_model_, c_.progress);
+  batches_in_epoch_ = (train_.size() + c_.batch_size - 1) / c_.batch_size;
+  steps_per_epoch_ = (batches_in_epoch_ + c_.grad_accum - 1) / c_.grad_accum;
+  if (c_.max_steps > 0) {
+    st_.total_steps = c_.max_steps;
+    num_epochs_ = (c_.max_steps + steps_per_epoch_ - 1) / steps_per_epoch_;
+  } else {
+    st_.total_steps = steps_per_epoch_ * c_.epochs;
+    num_epochs_ = c_.epochs;
+  }
+  warmup_ = resolve_warmup_steps(c_.warmup_steps, c_.warmup_ratio, st_.total_steps);
+  st_.fingerprint = fingerprint(c_);
+
+  OptimizerConfig oc;
+  oc.lr = c_.lr;
+  oc.weight_decay = c_.weight_decay;
+  oc.grouping = c_.grouping;
+  optimizer_ = make_optimizer(*model_, oc);
+  if (c_.resume) {
+    auto saved = detail::load_state(out_ / "state", *model_, *optimizer_);
+    if (saved.fingerprint != st_.fingerprint) {
+      std::string diff;
+      for (auto& [k, v] : st_.fingerprint.items()) {
+        if (saved.fingerprint.value(k, json()) != v)
+          diff += "\n  " + k + ": saved " + saved.fingerprint.value(k, json()).dump() + ", now " +
+                  v.dump();
+      }
+      throw ConfigError("--resume: the options differ from the saved run's (" +
+                        (out_ / "state").string() + "); use the same ones:" + diff);
+    }
+    st_ = saved;
+    resumed_from_ = st_.global_step;
+    std::cerr << "resuming at step " << st_.global_step << " (epoch " << st_.epoch << ", batch "
+              << st_.batch_in_epoch << ")\n";
+  }
+}
+
+void Trainer::write_train_config() {
+  json j;
+  j["xlt_version"] = XLT_VERSION;
+  j["torch_version"] = TORCH_VERSION;
+  j["config"] = config_to_json(c_);
+  const auto& rep = model_->load_report();
+  j["model"] = {{"type", io::model_type_name(model_->type())},
+                {"source", rep.source.string()},
+                {"parameters", model_->num_parameters()},
+                {"initialized", rep.initialized},
+                {"ignored", rep.ignored},
+                {"head_initialized", !rep.initialized.empty()},
+                {"model_to_data_labels", model_to_data_}};
+  j["data"] = {{"train",
+                {{"source", train_.source},
+                 {"examples", train_.size()},
+                 {"label_counts", train_.label_counts()},
+                 {"tokens", enc_.tokens},
+                 {"truncated", enc_.truncated}}}};
+  if (has_dev_) j["data"]["dev"] = {{"source", dev_.source}, {"examples", dev_.size()}};
+  j["resolved"] = {{"total_steps", st_.total_steps},
+                   {"steps_per_epoch", steps_per_epoch_},
+                   {"batches_per_epoch", batches_in_epoch_},
+                   {"epochs", num_epochs_},
+                   {"warmup_steps", warmup_},
+                   {"threads", at::get_num_threads()}};
+  if (resumed_from_ >= 0) j["resumed_from_step"] = resumed_from_;
+  write_file_atomic(out_ / "train_config.json", j.dump(2) + "\n");
+}
+
+double Trainer::epoch_progress() const {
+  return static_cast<double>(st_.epoch) +
+         static_cast<double>(st_.batch_in_epoch) / static_cast<double>(batches_in_epoch_);
+}
+
+DevScore Trainer::evaluate() {
+  eval::EvalOptions eo;
+  eo.batch_size = c_.eval_batch_size;
+  eo.max_length = c_.max_length;
+  eo.label_map = model_to_data_;
+  eo.progress = false;
+  DevScore s;
+  s.predictions = eval::evaluate_nli(*model_, *tokenizer_, dev_, eo);
+  const auto& p = s.predictions;
+  s.n = p.size();
+  s.accuracy = eval::accuracy(p.gold, p.pred);
+  s.macro_f1 = eval::macro_f1(eval::confusion_matrix(p.gold, p.pred, dev_.labels.size()));
+  double nll = 0;
+  for (int64_t i = 0; i < s.n; ++i) {
+    const float q =
+        p.probs[static_cast<size_t>(i)][static_cast<size_t>(p.gold[static_cast<size_t>(i)])];
+    nll -= std::log(std::max(q, 1e-30f));
+  }
+  s.loss = nll / static_cast<double>(std::max<int64_t>(1, s.n));
+  return s;
+}
+
+void Trainer::eval_point() {
+  if (!has_dev_ || st_.last_eval_step == st_.global_step) return;
+  last_score_ = evaluate();
+  const DevScore& s = *last_score_;
+  st_.last_eval_step = st_.global_step;
+  const bool best = s.accuracy > st_.best_accuracy;
+  if (best) {
+    st_.best_accuracy = s.accuracy;
+    st_.best_macro_f1 = s.macro_f1;
+    st_.best_step = st_.global_step;
+    models::SaveOptions so;
+    so.tokenizer_dir = tokenizer_dir_;
+    models::save_model(*model_, out_ / "best", so);
+  }
+  log_->write({{"type", "eval"},
+               {"step", st_.global_step},
+               {"epoch", epoch_progress()},
+               {"dev_accuracy", s.accuracy},
+               {"dev_macro_f1", s.macro_f1},
+               {"dev_loss", s.loss},
+               {"dev_n", s.n},
+               {"best", best}});
+  result_.last_accuracy = s.accuracy;
+  std::ostringstream o;
+  o << "step " << st_.global_step << ": dev accuracy " << std::fixed << std::setprecision(4)
+    << s.accuracy << " (best " << st_.best_accuracy << " at step " << st_.best_step << ")";
+  std::cerr << (bar_ ? "\n" : "") << o.str() << "\n";
+}
+
+void Trainer::save_state() {
+  detail::save_state(out_ / "state", *model_, *optimizer_, st_);
+}
+
+bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t e) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<models::ModelInputs> micro;
+  for (size_t i = b; i < e; ++i) {
+    auto in = eval::collate(enc_.encodings, batches[i], collate_);
+    in.labels = eval::collate_labels(enc_.labels, batches[i], device_);
+    micro.push_back(std::move(in));
+  }
+  StepConfig sc;
+  sc.lr = c_.lr * linear_schedule_factor(st_.global_step, warmup_, st_.total_steps);
+  sc.max_grad_norm = c_.max_grad_norm;
+  sc.train_mode = true;
+  sc.dropout_seed = data::derive_seed(data::derive_seed(c_.seed, detail::kDropoutStream),
+                                      static_cast<uint64_t>(st_.global_step));
+  auto stats = optimization_step(*model_, *optimizer_, micro, sc);
+  const double dt = seconds_since(t0);
+
+  ++st_.global_step;
+  st_.batch_in_epoch = static_cast<int64_t>(e);
+  st_.tokens_seen += stats.tokens;
+  st_.train_seconds += dt;
+  st_.pending_loss += stats.loss;
+  ++st_.pending_steps;
+  result_.train_tokens += stats.tokens;
+  result_.train_seconds += dt;
+  window_tokens_ += stats.tokens;
+  window_seconds_ += dt;
+  last_lr_ = sc.lr;
+  last_grad_norm_ = stats.grad_norm;
+
+  const bool last = st_.global_step >= st_.total_steps;
+  if (st_.global_step % c_.log_every == 0 || last) {
+    const double tps = window_seconds_ > 0 ? window_tokens_ / window_seconds_ : 0.0;
+    const double loss = st_.pending_loss / static_cast<double>(st_.pending_steps);
+    log_->write({{"type", "train"},
+                 {"step", st_.global_step},
+                 {"epoch", epoch_progress()},
+                 {"loss", loss},
+                 {"learning_rate", last_lr_},
+                 {"grad_norm", last_grad_norm_},
+                 {"tokens_per_s", tps},
+                 {"tokens", st_.tokens_seen}});
+    std::ostringstream o;
+    o << "loss " << std::fixed << std::setprecision(4) << loss << " | "
+      << Progress::human_count(tps) << " tok/s";
+    bar_->set_postfix(o.str());
+    st_.pending_loss = 0;
+    st_.pending_steps = 0;
+    window_tokens_ = 0;
+    window_seconds_ = 0;
+  }
+  bar_->set(st_.global_step);
+  if (c_.eval_every > 0 && st_.global_step % c_.eval_every == 0) eval_point();
+  if (c_.eval_every == 0 && e >= batches.size()) eval_point();  // end of epoch
+  if (last) return false;
+  if (c_.stop_after > 0 && st_.global_step >= c_.stop_after) {
+    result_.stopped = true;
+    return false;
+  }
+  if (c_.save_every > 0 && st_.global_step % c_.save_every == 0) save_state();
+  return true;
+}
+
+void Trainer::train_loop() {
+  bar_ = std::make_unique<Progress>("finetune", st_.total_steps, "steps", c_.progress);
+  bar_->set(st_.global_step);
+  while (st_.global_step < st_.total_steps && st_.epoch < num_epochs_) {
+    const auto batches =
+        detail::epoch_batches(enc_.lengths, c_.batch_size, c_.seed, st_.epoch, c_.group_by_length);
+    const size_t ga = static_cast<size_t>(c_.grad_accum);
+    for (size_t b = static_cast<size_t>(st_.batch_in_epoch); b < batches.size(); b += ga) {
+      if (!do_step(batches, b, std::min(batches.size(), b + ga))) {
+        bar_->finish();
+        return;
+      }
+    }
+    ++st_.epoch;
+    st_.batch_in_epoch = 0;
+  }
+  bar_->finish();
+}
+
+void Trainer::finish() {
+  // The final weights are always evaluated; a stop before the end is not an evaluation point
+  // (evaluating there would let an interrupted run pick a different best checkpoint).
+  if (!result_.stopped) eval_point();
+  models::SaveOptions so;
+  so.tokenizer_dir = tokenizer_dir_;
+  models::save_model(*model_, out_ / "last", so);
+  if (!has_dev_) models::save_model(*model_, out_ / "best", so);
+  save_state();
+
+  result_.steps = st_.global_step;
+  result_.total_steps = st_.total_steps;
+  result_.best_step = has_dev_ ? st_.best_step : st_.global_step;
+  json r;
+  r["complete"] = !result_.stopped;
+  r["steps"] = st_.global_step;
+  r["total_steps"] = st_.total_steps;
+  r["train"] = {{"tokens", st_.tokens_seen},
+                {"seconds", st_.train_seconds},
+                {"tokens_per_s", st_.train_seconds > 0 ? st_.tokens_seen / st_.train_seconds : 0}};
+  if (has_dev_) {
+    if (!last_score_ || st_.last_eval_step != st_.global_step) last_score_ = evaluate();
+    const DevScore& s = *last_score_;
+    result_.best_accuracy = st_.best_accuracy;
+    result_.last_accuracy = s.accuracy;
+    eval::LanguageResult lr = eval::compute_language_result(dev_.lang, s.predictions.gold,
+                                                            s.predictions.pred, {1000, c_.seed});
+    r["best"] = {{"step", st_.best_step},
+                 {"dev_accuracy", st_.best_accuracy},
+                 {"dev_macro_f1", st_.best_macro_f1}};
+    r["last"] = {{"step", st_.global_step}, {"dev", eval::language_result_to_json(lr)}};
+    r["dev_source"] = dev_.source;
+  } else {
+    r["best"] = {{"step", st_.global_step}, {"note", "no --dev set: best/ is the last model"}};
+    r["last"] = {{"step", st_.global_step}};
+  }
+  write_file_atomic(out_ / "results.json", r.dump(2) + "\n");
+}
+
+FinetuneResult Trainer::run() {
+  validate(c_);
+  prepare_output();
+  load_data();
+  load_model();
+  detail::check_labels(train_, "--train", static_cast<int>(model_->num_labels()));
+  plan();
+  write_train_config();
+  log_ = std::make_unique<LogWriter>(out_ / "log.jsonl", st_.global_step, !c_.resume);
+  train_loop();
+  finish();
+  return result_;
+}
+
+}  // namespace
+
+FinetuneResult finetune(const FinetuneConfig& config) {
+  Trainer trainer(config);
+  return trainer.run();
+}
+
+}  // namespace xlt::train
