@@ -73,9 +73,11 @@ LoadReport load_weights(ArchModel& model, const io::Checkpoint& ckpt, const Load
   LoadReport report;
   std::map<std::string, at::Tensor> params;
   std::map<std::string, bool> found;
+  std::vector<std::string> order;  // HF's parameter order, for the reports
   for (auto& [name, p] : model.named_parameters()) {
     params.emplace(name, p);
     found.emplace(name, false);
+    order.push_back(name);
   }
   const auto heads = model.head_modules();
   auto in_head = [&](const std::string& n) {
@@ -143,15 +145,15 @@ LoadReport load_weights(ArchModel& model, const io::Checkpoint& ckpt, const Load
     for (const auto& [name, f] : found) any = any || (in_module(name, mod) && f);
     if (any) continue;
     model.init_module(mod, gen);
-    for (auto& [name, f] : found) {
+    for (const auto& name : order) {
       if (in_module(name, mod)) {
-        f = true;
+        found[name] = true;
         report.initialized.push_back(name);
       }
     }
   }
-  for (const auto& [name, f] : found) {
-    if (!f) prob.missing.push_back(name + " " + shape_str(params[name].sizes()));
+  for (const auto& name : order) {
+    if (!found[name]) prob.missing.push_back(name + " " + shape_str(params[name].sizes()));
   }
   if (!prob.empty()) {
     std::string where = ckpt.files().empty()

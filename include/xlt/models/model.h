@@ -34,6 +34,14 @@ namespace xlt::models {
 
 // Inputs, all on the model's device or on CPU (moved as needed).
 struct ModelInputs {
+  ModelInputs() = default;
+  // ModelInputs{ids}, ModelInputs{ids, mask}, ...
+  ModelInputs(at::Tensor ids, at::Tensor mask = {}, at::Tensor types = {}, at::Tensor lab = {})
+      : input_ids(std::move(ids)),
+        attention_mask(std::move(mask)),
+        token_type_ids(std::move(types)),
+        labels(std::move(lab)) {}
+
   at::Tensor input_ids;       // int64 [batch, seq]
   at::Tensor attention_mask;  // [batch, seq], 1 = token, 0 = padding (any dtype); undefined = all 1
   at::Tensor token_type_ids;  // int64 [batch, seq] (BERT/XLM-R); undefined = zeros

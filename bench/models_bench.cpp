@@ -1,0 +1,160 @@
+// Model throughput at real size: a randomly initialised model with bert-base-multilingual-cased's
+// exact shape, 2 threads, float32. Inference (32 x 128 tokens) and a full training step (forward
+// + backward + AdamW) at 32 x 128 and 16 x 128, each reported as tokens/s and as a fraction of a
+// 2048^3 float32 GEMM measured through libtorch in the same run (the machine's practical peak).
+//
+// FLOPs counted: inference 2 x non-embedding parameters per token plus attention (QK^T and PV:
+// 4 x seq x hidden per token and layer); training 6 x all non-embedding parameters per token plus
+// 3 x the attention term. Embedding lookups are not FLOPs and are excluded.
+//
+// Run: build/bench/models_bench [--benchmark_filter=...]. Set XLT_BENCH_CONFIG to use another
+// config.json (default: ../shared/data/bert-base-multilingual-cased/config.json).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+#include <c10/core/InferenceMode.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include "xlt/io/config.h"
+#include "xlt/models/model.h"
+#include "xlt/models/training_step.h"
+
+namespace {
+
+constexpr int kThreads = 2;
+constexpr int64_t kSeq = 128;
+
+double g_peak_gflops = 0;  // set by BM_Gemm2048, which runs first
+
+std::filesystem::path config_path() {
+  if (const char* p = std::getenv("XLT_BENCH_CONFIG"); p && *p) return p;
+  return std::filesystem::path(XLT_SOURCE_DIR) / ".." / "shared" / "data" /
+         "bert-base-multilingual-cased" / "config.json";
+}
+
+xlt::io::ModelConfig& bench_config() {
+  static xlt::io::ModelConfig config = [] {
+    auto c = xlt::io::ModelConfig::load(config_path());
+    c.num_labels = 3;
+    c.id2label = {{0, "LABEL_0"}, {1, "LABEL_1"}, {2, "LABEL_2"}};
+    return c;
+  }();
+  return config;
+}
+
+int64_t non_embedding_params(const xlt::models::Model& m) {
+  int64_t n = 0;
+  for (const auto& [name, p] : m.named_parameters()) {
+    if (name.find("embeddings.") == std::string::npos) n += p.numel();
+  }
+  return n;
+}
+
+double attention_flops_per_token(const xlt::io::ModelConfig& c) {
+  return 4.0 * kSeq * c.hidden_size * c.num_hidden_layers;
+}
+
+double peak_rss_gb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0 / 1024.0;  // KiB -> GiB
+}
+
+xlt::models::ModelInputs random_batch(int64_t batch, const xlt::io::ModelConfig& c) {
+  auto gen = at::detail::createCPUGenerator(7);
+  xlt::models::ModelInputs in;
+  in.input_ids = at::randint(1000, c.vocab_size, {batch, kSeq}, gen, at::kLong);
+  in.attention_mask = at::ones({batch, kSeq}, at::kLong);
+  in.token_type_ids = at::zeros({batch, kSeq}, at::kLong);
+  in.labels = at::randint(0, c.num_labels, {batch}, gen, at::kLong);
+  return in;
+}
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+void BM_Gemm2048(benchmark::State& state) {
+  at::set_num_threads(kThreads);
+  const int64_t n = 2048;
+  auto a = at::randn({n, n});
+  auto b = at::randn({n, n});
+  auto c = at::empty({n, n});
+  at::mm_out(c, a, b);  // warm-up
+  const double flops = 2.0 * n * n * n;
+  const auto start = Clock::now();
+  for (auto _ : state) {
+    at::mm_out(c, a, b);
+    benchmark::DoNotOptimize(c.data_ptr());
+  }
+  g_peak_gflops = flops * 1e-9 * static_cast<double>(state.iterations()) / seconds_since(start);
+  state.counters["GFLOP/s"] = g_peak_gflops;
+}
+
+// Counters: tokens/s, achieved GFLOP/s, its fraction of the GEMM peak, peak RSS so far.
+void report(benchmark::State& state, double flops_per_iter, int64_t tokens_per_iter,
+            double seconds) {
+  const double iters = static_cast<double>(state.iterations());
+  const double gflops = flops_per_iter * 1e-9 * iters / seconds;
+  state.counters["tokens/s"] = static_cast<double>(tokens_per_iter) * iters / seconds;
+  state.counters["GFLOP/s"] = gflops;
+  state.counters["frac_of_peak"] = g_peak_gflops > 0 ? gflops / g_peak_gflops : 0.0;
+  state.counters["peak_rss_GB"] = peak_rss_gb();
+}
+
+void BM_BertInference(benchmark::State& state) {
+  at::set_num_threads(kThreads);
+  const int64_t batch = state.range(0);
+  auto model = xlt::models::create_model(bench_config(), 1);
+  model->eval();
+  auto in = random_batch(batch, bench_config());
+  in.labels = at::Tensor();
+  const double flops =
+      static_cast<double>(batch * kSeq) *
+      (2.0 * non_embedding_params(*model) + attention_flops_per_token(bench_config()));
+  {
+    c10::InferenceMode guard;
+    model->forward(in);  // warm-up (allocator, thread pool)
+  }
+  const auto start = Clock::now();
+  for (auto _ : state) {
+    c10::InferenceMode guard;
+    auto out = model->forward(in);
+    benchmark::DoNotOptimize(out.logits.data_ptr());
+  }
+  report(state, flops, batch * kSeq, seconds_since(start));
+}
+
+void BM_BertTrainStep(benchmark::State& state) {
+  at::set_num_threads(kThreads);
+  const int64_t batch = state.range(0);
+  auto model = xlt::models::create_model(bench_config(), 1);
+  model->train();
+  auto opt = xlt::models::make_adamw(*model);
+  auto in = random_batch(batch, bench_config());
+  const double flops =
+      static_cast<double>(batch * kSeq) *
+      (6.0 * non_embedding_params(*model) + 3.0 * attention_flops_per_token(bench_config()));
+  xlt::models::train_step(*model, *opt, in);  // warm-up: allocates grads and AdamW state
+  const auto start = Clock::now();
+  for (auto _ : state) {
+    auto r = xlt::models::train_step(*model, *opt, in);
+    benchmark::DoNotOptimize(r.loss);
+  }
+  report(state, flops, batch * kSeq, seconds_since(start));
+}
+
+}  // namespace
+
+BENCHMARK(BM_Gemm2048)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_BertInference)->Arg(32)->Unit(benchmark::kMillisecond)->MinTime(10.0);
+BENCHMARK(BM_BertTrainStep)->Arg(16)->Arg(32)->Unit(benchmark::kMillisecond)->MinTime(20.0);
+
+BENCHMARK_MAIN();

@@ -1,0 +1,268 @@
+// Model behaviour beyond the fixtures: hand-computed position ids, masks, the XGLM loss shift,
+// padding invariance, train/eval modes, bfloat16, input validation, init scheme and saving.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/test_env.h"
+#include "models/encoder_blocks.h"
+#include "models/layers.h"
+#include "models/xglm.h"
+#include "xlt/core/error.h"
+#include "xlt/models/model.h"
+#include "xlt/models/training_step.h"
+
+namespace xlt::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+io::ModelConfig tiny_config(const std::string& type) {
+  nlohmann::json j;
+  j["model_type"] = type;
+  j["vocab_size"] = 50;
+  if (type == "xglm") {
+    j["d_model"] = 16;
+    j["num_layers"] = 2;
+    j["attention_heads"] = 2;
+    j["ffn_dim"] = 32;
+    j["max_position_embeddings"] = 32;
+    j["pad_token_id"] = 1;
+  } else {
+    j["hidden_size"] = 16;
+    j["num_hidden_layers"] = 2;
+    j["num_attention_heads"] = 2;
+    j["intermediate_size"] = 32;
+    j["max_position_embeddings"] = 40;
+    j["pad_token_id"] = type == "bert" ? 0 : 1;
+    if (type == "xlm-roberta") j["type_vocab_size"] = 1;
+  }
+  return io::ModelConfig::from_json(j, "test");
+}
+
+TEST(Positions, RobertaSkipsPaddingAndStartsAfterIt) {
+  auto ids = at::tensor({0, 5, 6, 2, 1, 1, 1, 7, 1, 9}, at::kLong).view({2, 5});
+  auto got = models::roberta_position_ids(ids, 1);
+  auto want = at::tensor({2, 3, 4, 5, 1, 1, 1, 2, 1, 3}, at::kLong).view({2, 5});
+  EXPECT_TRUE(at::equal(got, want)) << got;
+}
+
+TEST(Masks, CausalMaskCombinesFutureAndPadding) {
+  auto mask = at::tensor({1, 1, 0}, at::kLong).view({1, 3});
+  auto bias = models::causal_mask_bias(mask, 1, 3, at::kFloat, at::kCPU).view({3, 3});
+  const float m = std::numeric_limits<float>::lowest();
+  auto want = at::tensor({0.f, m, m, 0.f, 0.f, m, 0.f, 0.f, m}).view({3, 3});
+  EXPECT_TRUE(at::equal(bias, want)) << bias;
+  auto pad = models::padding_mask_bias(mask, at::kFloat).view({3});
+  EXPECT_TRUE(at::equal(pad.abs(), at::tensor({0.f, 0.f, -m}))) << pad;
+}
+
+TEST(Xglm, LossShiftsLabelsLeftAndTargetsPadAtTheEnd) {
+  // Uniform logits over V = 4 except a boost so every target has a distinct probability.
+  auto logits = at::zeros({1, 3, 4});
+  logits[0][0][2] = 1.0;  // position 0 predicts labels[1] = 2
+  logits[0][1][3] = 2.0;  // position 1 predicts labels[2] = 3
+  logits[0][2][1] = 3.0;  // position 2 predicts pad_token_id = 1
+  auto labels = at::tensor({0, 2, 3}, at::kLong).view({1, 3});
+  auto loss = models::xglm_causal_lm_loss(logits, labels, /*pad=*/1).item<double>();
+  auto nll = [](double boost) { return -(boost - std::log(3.0 + std::exp(boost))); };
+  EXPECT_NEAR(loss, (nll(1.0) + nll(2.0) + nll(3.0)) / 3.0, 1e-6);
+  // -100 in labels is ignored once shifted; the final pad target still counts.
+  labels[0][2] = -100;
+  loss = models::xglm_causal_lm_loss(logits, labels, 1).item<double>();
+  EXPECT_NEAR(loss, (nll(1.0) + nll(3.0)) / 2.0, 1e-6);
+}
+
+TEST(Xglm, SinusoidalTableMatchesTheFormula) {
+  auto t = models::xglm_sinusoidal_table(6, 8, 1);
+  const double step = std::log(10000.0) / 3.0;
+  for (int p : {0, 2, 5}) {
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_NEAR(t[p][i].item<double>(), std::sin(p * std::exp(-i * step)), 1e-6);
+      EXPECT_NEAR(t[p][i + 4].item<double>(), std::cos(p * std::exp(-i * step)), 1e-6);
+    }
+  }
+  EXPECT_TRUE(at::equal(t[1], at::zeros({8})));
+}
+
+class AllArchs : public ::testing::TestWithParam<std::string> {};
+
+// A sentence's outputs at its real tokens do not depend on the padding added after it (BERT,
+// XLM-R, XGLM's causal mask), up to float32 summation-order noise.
+TEST_P(AllArchs, RightPaddingDoesNotChangeRealTokens) {
+  auto model = models::create_model(tiny_config(GetParam()), 5);
+  const int64_t pad = model->config().pad_token_id;
+  auto ids = at::tensor(std::vector<int64_t>{3, 17, 9, 4, pad, pad}).view({1, 6});
+  auto mask = at::tensor({1, 1, 1, 1, 0, 0}, at::kLong).view({1, 6});
+  models::ModelInputs padded{ids, mask};
+  models::ModelInputs alone{ids.narrow(1, 0, 4), mask.narrow(1, 0, 4)};
+  auto a = model->forward(padded).last_hidden_state.narrow(1, 0, 4);
+  auto b = model->forward(alone).last_hidden_state;
+  EXPECT_LT((a - b).abs().max().item<double>(), 1e-5);
+}
+
+TEST_P(AllArchs, EvalIsDeterministicTrainAppliesDropout) {
+  auto model = models::create_model(tiny_config(GetParam()), 5);
+  auto ids = at::tensor({3, 17, 9, 4, 8, 21}, at::kLong).view({2, 3});
+  models::ModelInputs in{ids};
+  auto e1 = model->forward(in).logits;
+  auto e2 = model->forward(in).logits;
+  EXPECT_TRUE(at::equal(e1, e2));
+  model->train();
+  EXPECT_TRUE(model->is_training());
+  auto t1 = model->forward(in).logits;
+  EXPECT_FALSE(at::allclose(t1, e1));
+  model->eval();
+  EXPECT_TRUE(at::equal(model->forward(in).logits, e1));
+}
+
+TEST_P(AllArchs, Bfloat16InferenceStaysCloseToFloat32) {
+  auto model = models::create_model(tiny_config(GetParam()), 5);
+  auto ids = at::tensor({3, 17, 9, 4, 8, 21}, at::kLong).view({2, 3});
+  models::ModelInputs in{ids, at::ones({2, 3}, at::kLong)};
+  auto f32 = model->forward(in).last_hidden_state;
+  model->to(at::kCPU, at::kBFloat16);
+  EXPECT_EQ(model->dtype(), at::kBFloat16);
+  c10::InferenceMode guard;
+  auto bf16 = model->forward(in).last_hidden_state;
+  EXPECT_EQ(bf16.scalar_type(), at::kBFloat16);
+  // bfloat16 keeps 8 mantissa bits: ~1% of the LayerNorm-scale values.
+  EXPECT_LT((bf16.to(at::kFloat) - f32).abs().max().item<double>(), 0.1);
+}
+
+TEST_P(AllArchs, OutputsHaveHfShapes) {
+  auto config = tiny_config(GetParam());
+  auto model = models::create_model(config, 5);
+  auto ids = at::tensor({3, 17, 9, 4, 8, 21}, at::kLong).view({2, 3});
+  models::ForwardOptions opt;
+  opt.output_hidden_states = opt.output_attentions = true;
+  auto out = model->forward(models::ModelInputs{ids}, opt);
+  EXPECT_EQ(out.hidden_states.size(), 3u);
+  EXPECT_EQ(out.attentions.size(), 2u);
+  EXPECT_EQ(out.attentions[0].sizes(), (at::IntArrayRef{2, 2, 3, 3}));
+  // Attention rows are probability distributions.
+  EXPECT_TRUE(at::allclose(out.attentions[1].sum(-1), at::ones({2, 2, 3})));
+  if (GetParam() == "xglm") {
+    EXPECT_EQ(out.logits.sizes(), (at::IntArrayRef{2, 3, 50}));
+    EXPECT_EQ(out.layer_outputs.size(), 2u);
+    EXPECT_FALSE(out.pooler_output.defined());
+  } else {
+    EXPECT_EQ(out.logits.sizes(), (at::IntArrayRef{2, 2}));
+    EXPECT_EQ(out.pooler_output.defined(), GetParam() == "bert");
+  }
+  opt.compute_logits = false;
+  auto bare = model->forward(models::ModelInputs{ids, {}, {}, at::zeros({2}, at::kLong)}, opt);
+  EXPECT_FALSE(bare.logits.defined());
+  EXPECT_FALSE(bare.loss.defined());
+}
+
+TEST_P(AllArchs, BadInputsAreDataErrors) {
+  auto model = models::create_model(tiny_config(GetParam()), 5);
+  auto ids = at::tensor({3, 17, 9, 4, 8, 21}, at::kLong).view({2, 3});
+  EXPECT_THROW(model->forward({at::tensor({3, 50}, at::kLong).view({1, 2})}), DataError);
+  EXPECT_THROW(model->forward({ids, at::ones({2, 4}, at::kLong)}), DataError);
+  EXPECT_THROW(model->forward({ids.view({6})}), DataError);
+  // Learned position tables end at max_position_embeddings; XGLM's sinusoids grow as in HF.
+  if (GetParam() == "xglm") {
+    EXPECT_EQ(model->forward({at::full({1, 60}, 5, at::kLong)}).logits.size(1), 60);
+  } else {
+    EXPECT_THROW(model->forward({at::full({1, 60}, 5, at::kLong)}), DataError);
+  }
+}
+
+TEST_P(AllArchs, InitFollowsHfScheme) {
+  auto config = tiny_config(GetParam());
+  auto model = models::create_model(config, 11);
+  for (const auto& [name, p] : model->named_parameters()) {
+    const bool norm =
+        name.find("LayerNorm") != std::string::npos || name.find("layer_norm") != std::string::npos;
+    if (norm && name.find("weight") != std::string::npos) {
+      EXPECT_TRUE(at::equal(p, at::ones_like(p))) << name;
+    } else if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) {
+      EXPECT_TRUE(at::equal(p, at::zeros_like(p))) << name;
+    } else if (p.numel() >= 512) {
+      EXPECT_NEAR(p.std().item<double>(), config.initializer_range, 0.003) << name;
+    }
+    if (name.find("word_embeddings") != std::string::npos ||
+        name.find("embed_tokens") != std::string::npos) {
+      EXPECT_TRUE(at::equal(p[config.pad_token_id], at::zeros({p.size(1)}))) << name;
+    }
+  }
+  // Seeded: the same seed gives the same model.
+  auto again = models::create_model(config, 11);
+  EXPECT_TRUE(at::equal(model->parameters()[0], again->parameters()[0]));
+}
+
+TEST_P(AllArchs, SaveReplacesFolderAndReloads) {
+  auto model = models::create_model(tiny_config(GetParam()), 5);
+  TempDir tmp;
+  const fs::path out = tmp / "model";
+  fs::create_directories(out);
+  write_text(out / "stale.txt", "old");
+  write_text(tmp / "vocab.txt", "[PAD]\n");
+  models::SaveOptions so;
+  so.tokenizer_dir = tmp.path();
+  models::save_model(*model, out, so);
+  EXPECT_FALSE(fs::exists(out / "stale.txt"));
+  EXPECT_EQ(read_text(out / "vocab.txt"), "[PAD]\n");
+  auto reloaded = models::load_model(out);
+  EXPECT_EQ(reloaded->num_parameters(), model->num_parameters());
+  EXPECT_EQ(models::checkpoint_names(*reloaded), models::checkpoint_names(*model));
+  auto ids = at::tensor({3, 17, 9}, at::kLong).view({1, 3});
+  EXPECT_TRUE(at::equal(reloaded->forward({ids}).logits, model->forward({ids}).logits));
+  // Nothing but the model folder is left beside it.
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(tmp.path())) entries += e.path() != tmp / "vocab.txt";
+  EXPECT_EQ(entries, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, AllArchs, ::testing::Values("bert", "xlm-roberta", "xglm"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           std::replace(s.begin(), s.end(), '-', '_');
+                           return s;
+                         });
+
+TEST(TrainingStep, ClipGradNormMatchesHandComputation) {
+  auto model = models::create_model(tiny_config("bert"), 5);
+  auto params = model->parameters();
+  for (auto& p : params) p.mutable_grad() = at::zeros_like(p);
+  params[0].mutable_grad().view(-1)[0] = 3.0;
+  params[1].mutable_grad().view(-1)[0] = 4.0;
+  EXPECT_NEAR(models::clip_grad_norm(*model, 0), 5.0, 1e-6);
+  EXPECT_NEAR(models::clip_grad_norm(*model, 1.0), 5.0, 1e-6);
+  EXPECT_NEAR(params[0].grad().view(-1)[0].item<double>(), 3.0 / (5.0 + 1e-6), 1e-6);
+  EXPECT_NEAR(models::clip_grad_norm(*model, 0), 1.0, 1e-5);
+}
+
+TEST(TrainingStep, RepeatedStepsFitABatch) {
+  auto model = models::create_model(tiny_config("xlm-roberta"), 5);
+  model->train();
+  models::AdamWConfig c;
+  c.lr = 1e-2;
+  auto opt = models::make_adamw(*model, c);
+  models::ModelInputs in{at::tensor({0, 7, 9, 2, 0, 12, 30, 2}, at::kLong).view({2, 4})};
+  in.labels = at::tensor({0, 1}, at::kLong);
+  auto first = models::train_step(*model, *opt, in, {1.0});
+  double last = first.loss;
+  for (int i = 0; i < 30; ++i) last = models::train_step(*model, *opt, in, {1.0}).loss;
+  EXPECT_LT(last, first.loss * 0.5) << "first " << first.loss << " last " << last;
+  EXPECT_EQ(models::adamw_moments(*opt, model->parameters()[0]).step, 31);
+  models::set_learning_rate(*opt, 0.5);
+  EXPECT_DOUBLE_EQ(static_cast<torch::optim::AdamWOptions&>(opt->param_groups()[0].options()).lr(),
+                   0.5);
+}
+
+TEST(Runtime, ParsesDevicesAndDtypes) {
+  EXPECT_EQ(models::parse_device("cpu"), c10::Device(c10::kCPU));
+  EXPECT_THROW(models::parse_device("gpu"), UsageError);
+  EXPECT_EQ(models::parse_dtype("bf16"), at::kBFloat16);
+  EXPECT_EQ(models::parse_dtype("float32"), at::kFloat);
+  EXPECT_THROW(models::parse_dtype("int8"), UsageError);
+  EXPECT_EQ(models::set_threads(1), 1);
+}
+
+}  // namespace
+}  // namespace xlt::test
