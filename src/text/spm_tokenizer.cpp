@@ -1,8 +1,6 @@
 // SentencePiece tokenizer with fairseq ids (see spm_tokenizer.h).
 #include "text/spm_tokenizer.h"
 
-#include <sentencepiece_processor.h>
-
 #include "text/unicode.h"
 #include "xlt/core/error.h"
 
@@ -61,14 +59,9 @@ void widen_expanded(std::string_view text, const std::string& piece, Offset& o) 
 
 SpmTokenizer::SpmTokenizer(const std::filesystem::path& model_file,
                            std::map<std::string, TokenId> fairseq_tokens, int fairseq_offset)
-    : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()),
+    : sp_(spm::Processor::load(model_file)),
       fairseq_tokens_(std::move(fairseq_tokens)),
       offset_(fairseq_offset) {
-  auto status = sp_->Load(model_file.string());
-  if (!status.ok()) {
-    throw TokenizerError(model_file.string() + ": not a valid SentencePiece model (" +
-                         status.ToString() + ")");
-  }
   for (const auto& [token, id] : fairseq_tokens_) fairseq_ids_[id] = token;
   if (auto it = fairseq_tokens_.find("<unk>"); it != fairseq_tokens_.end()) unk_id_ = it->second;
 }
@@ -81,7 +74,7 @@ void SpmTokenizer::add_fixed_token(const std::string& content, TokenId id) {
 }
 
 std::size_t SpmTokenizer::sp_size() const {
-  return static_cast<std::size_t>(sp_->GetPieceSize());
+  return static_cast<std::size_t>(sp_->piece_size());
 }
 
 TokenId SpmTokenizer::hf_id(int sp_id) const {
@@ -91,15 +84,15 @@ TokenId SpmTokenizer::hf_id(int sp_id) const {
 
 void SpmTokenizer::tokenize_plain(std::string_view text, std::size_t origin, Pieces& out) const {
   if (text.empty()) return;
-  sentencepiece::ImmutableSentencePieceText spt =
-      sp_->EncodeAsImmutableProto(absl::string_view(text.data(), text.size()));
-  for (std::size_t i = 0; i < spt.pieces_size(); ++i) {
-    auto p = spt.pieces(static_cast<int>(i));
-    const std::string& piece = p.piece();
+  thread_local std::vector<spm::Piece> pieces;
+  pieces.clear();
+  sp_->encode(text, pieces);
+  for (const spm::Piece& p : pieces) {
+    const std::string& piece = p.piece;
     // convert_tokens_to_ids looks the piece up among the fixed tokens first.
     auto fixed = fairseq_tokens_.find(piece);
-    TokenId id = fixed != fairseq_tokens_.end() ? fixed->second : hf_id(static_cast<int>(p.id()));
-    Offset o{p.begin(), p.end()};
+    TokenId id = fixed != fairseq_tokens_.end() ? fixed->second : hf_id(p.id);
+    Offset o{p.begin, p.end};
     widen_expanded(text, piece, o);
     out.push(id, piece, {origin + o.begin, origin + o.end});
   }
@@ -109,7 +102,7 @@ std::optional<TokenId> SpmTokenizer::model_token_to_id(std::string_view token) c
   if (auto it = fairseq_tokens_.find(std::string(token)); it != fairseq_tokens_.end()) {
     return it->second;
   }
-  int id = sp_->PieceToId(absl::string_view(token.data(), token.size()));
+  int id = sp_->piece_to_id(token);
   if (id == 0) return std::nullopt;
   return static_cast<TokenId>(id + offset_);
 }
@@ -117,8 +110,8 @@ std::optional<TokenId> SpmTokenizer::model_token_to_id(std::string_view token) c
 std::optional<std::string> SpmTokenizer::model_id_to_token(TokenId id) const {
   if (auto it = fairseq_ids_.find(id); it != fairseq_ids_.end()) return it->second;
   const int sp_id = id - offset_;
-  if (sp_id < 0 || sp_id >= sp_->GetPieceSize()) return std::nullopt;
-  return sp_->IdToPiece(sp_id);
+  if (sp_id < 0 || sp_id >= sp_->piece_size()) return std::nullopt;
+  return sp_->id_to_piece(sp_id);
 }
 
 std::string SpmTokenizer::convert_tokens_to_string(const std::vector<std::string>& tokens) const {

@@ -8,10 +8,7 @@
 #include <memory>
 
 #include "text/pipeline.h"
-
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
+#include "text/spm_runtime.h"
 
 namespace xlt::text {
 
@@ -39,7 +36,7 @@ class SpmTokenizer final : public PipelineTokenizer {
   std::optional<std::string> model_id_to_token(TokenId id) const override;
 
  private:
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  std::unique_ptr<spm::Processor> sp_;
   std::map<std::string, TokenId> fairseq_tokens_;
   std::map<TokenId, std::string> fairseq_ids_;
   int offset_;

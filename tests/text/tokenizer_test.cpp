@@ -1,0 +1,272 @@
+// Integration tests of the public tokenizer API on the shared mBERT vocabulary and the
+// SentencePiece fixtures: loading rules, special tokens, pair templates, truncation, padding,
+// batch encoding on threads, decoding, invalid input and bad tokenizer files.
+#include "xlt/text/tokenizer.h"
+
+#include "common/test_env.h"
+#include "xlt/core/error.h"
+
+namespace fs = std::filesystem;
+using namespace xlt::text;
+using xlt::test::fixtures_dir;
+using xlt::test::shared_dir;
+using xlt::test::TempDir;
+using xlt::test::write_text;
+
+namespace {
+
+fs::path mbert_dir() {
+  return shared_dir() / "data" / "bert-base-multilingual-cased";
+}
+fs::path xlmr_dir() {
+  return fixtures_dir() / "spm" / "xlmr_unigram";
+}
+fs::path xglm_dir() {
+  return fixtures_dir() / "spm" / "xglm_bpe";
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const xlt::TokenizerError& e) {
+    EXPECT_EQ(xlt::exit_code_for(e), 2);
+    return e.what();
+  }
+  ADD_FAILURE() << "no TokenizerError";
+  return "";
+}
+
+TEST(LoadTokenizer, FolderPrefersTokenizerJsonUnlessSlow) {
+  XLT_REQUIRE_PATH(mbert_dir() / "tokenizer.json");
+  auto fast = load_tokenizer(mbert_dir());
+  EXPECT_EQ(fast->info().backend, Backend::kFast);
+  EXPECT_EQ(fast->info().tokenizer_class, "BertTokenizerFast");
+  LoadOptions slow_opt;
+  slow_opt.prefer_slow = true;
+  auto slow = load_tokenizer(mbert_dir(), slow_opt);
+  EXPECT_EQ(slow->info().backend, Backend::kSlow);
+  auto from_vocab = load_tokenizer(mbert_dir() / "vocab.txt");
+  EXPECT_EQ(from_vocab->info().backend, Backend::kSlow);
+  for (const Tokenizer* t : {fast.get(), slow.get(), from_vocab.get()}) {
+    EXPECT_EQ(t->info().family, TokenizerFamily::kBert);
+    EXPECT_TRUE(t->info().uses_token_type_ids);
+    EXPECT_FALSE(t->info().do_lower_case);
+    EXPECT_EQ(t->info().model_max_length, 512u);
+    EXPECT_EQ(t->vocab_size(), 119547u);
+    const SpecialTokens& s = t->special_tokens();
+    EXPECT_EQ(s.pad.id, 0);
+    EXPECT_EQ(s.unk.id, 100);
+    EXPECT_EQ(s.cls.id, 101);
+    EXPECT_EQ(s.sep.id, 102);
+    EXPECT_EQ(s.mask.id, 103);
+    EXPECT_FALSE(s.bos.present());
+    EXPECT_EQ(t->num_special_tokens_to_add(false), 2u);
+    EXPECT_EQ(t->num_special_tokens_to_add(true), 3u);
+  }
+}
+
+TEST(LoadTokenizer, SentencePieceFamiliesAndIdLayout) {
+  XLT_REQUIRE_PATH(xlmr_dir());
+  auto xlmr = load_tokenizer(xlmr_dir());
+  EXPECT_EQ(xlmr->info().family, TokenizerFamily::kXlmRoberta);
+  EXPECT_EQ(xlmr->vocab_size(), 4002u);
+  EXPECT_EQ(xlmr->special_tokens().mask.id, 4001);
+  EXPECT_EQ(xlmr->special_tokens().pad.id, 1);
+  EXPECT_EQ(xlmr->id_to_token(4001), "<mask>");
+  EXPECT_EQ(xlmr->id_to_token(3), "<unk>");
+  EXPECT_EQ(*xlmr->token_to_id("</s>"), 2);
+  EXPECT_EQ(xlmr->num_special_tokens_to_add(true), 4u);
+  auto xglm = load_tokenizer(xglm_dir() / "sentencepiece.bpe.model");  // config beside it
+  EXPECT_EQ(xglm->info().family, TokenizerFamily::kXglm);
+  EXPECT_EQ(xglm->vocab_size(), 4008u);
+  ASSERT_EQ(xglm->special_tokens().additional.size(), 7u);
+  EXPECT_EQ(xglm->special_tokens().additional[6].content, "<madeupword6>");
+  EXPECT_EQ(xglm->special_tokens().additional[6].id, 4007);
+  EXPECT_EQ(xglm->num_special_tokens_to_add(false), 1u);
+  EXPECT_THROW(xglm->id_to_token(4008), xlt::TokenizerError);
+}
+
+TEST(Encode, BertPairTemplateAndOffsets) {
+  XLT_REQUIRE_PATH(mbert_dir() / "vocab.txt");
+  auto tok = load_tokenizer(mbert_dir() / "vocab.txt");
+  const std::string a = "Hello, world!", b = "Caf\xC3\xA9 au lait";
+  Encoding e = tok->encode_pair(a, b);
+  EXPECT_EQ(e.tokens.front(), "[CLS]");
+  EXPECT_EQ(e.ids.front(), 101);
+  std::vector<std::int32_t> types(e.size(), 0), seq;
+  bool second = false;
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    if (i > 0 && e.ids[i - 1] == 102) second = true;
+    types[i] = second ? 1 : 0;
+  }
+  EXPECT_EQ(e.token_type_ids, types);
+  EXPECT_EQ(e.special_tokens_mask.front(), 1);
+  EXPECT_EQ(e.special_tokens_mask.back(), 1);
+  // Byte offsets slice back: "Café" is bytes [0, 5) of the second text.
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    if (e.sequence_ids[i] == 1 && e.tokens[i] == "Caf\xC3\xA9") {
+      EXPECT_EQ(e.offsets[i], (Offset{0, 5}));
+    }
+    if (e.sequence_ids[i] == 0 && e.tokens[i] == ",") {
+      EXPECT_EQ(e.offsets[i], (Offset{5, 6}));
+    }
+  }
+  EXPECT_EQ(e.sequence_token_ids(0), tok->encode(a, EncodeOptions{false}).ids);
+}
+
+TEST(Encode, TruncationAndPaddingToMaxLength) {
+  XLT_REQUIRE_PATH(mbert_dir() / "vocab.txt");
+  auto tok = load_tokenizer(mbert_dir() / "vocab.txt");
+  EncodeOptions o;
+  o.truncation = TruncationStrategy::kLongestFirst;
+  o.max_length = 8;
+  o.padding = PaddingStrategy::kMaxLength;
+  Encoding e = tok->encode_pair("one two three four five six", "a b", o);
+  // 8 = [CLS] + 3 first + [SEP] + 2 second + [SEP]: the longer first text is cut to 3.
+  ASSERT_EQ(e.size(), 8u);
+  EXPECT_EQ(e.sequence_tokens(0), (std::vector<std::string>{"one", "two", "three"}));
+  EXPECT_EQ(e.sequence_tokens(1), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(e.num_truncated, 3u);
+  Encoding padded = tok->encode("short", o);
+  ASSERT_EQ(padded.size(), 8u);
+  EXPECT_EQ(padded.ids[3], 0);
+  EXPECT_EQ(padded.tokens[3], "[PAD]");
+  EXPECT_EQ(padded.attention_mask, (std::vector<std::int32_t>{1, 1, 1, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(padded.special_tokens_mask, (std::vector<std::int32_t>{1, 0, 1, 1, 1, 1, 1, 1}));
+}
+
+TEST(Encode, BatchOnThreadsEqualsOneByOneAndPadsToLongest) {
+  XLT_REQUIRE_PATH(mbert_dir() / "vocab.txt");
+  auto tok = load_tokenizer(mbert_dir() / "vocab.txt");
+  std::vector<std::string> texts;
+  for (int i = 0; i < 500; ++i) {
+    texts.push_back("sentence number " + std::to_string(i) + std::string(i % 7, '!') +
+                    " \xC3\xA9t\xC3\xA9");
+  }
+  EncodeOptions o;
+  o.padding = PaddingStrategy::kLongest;
+  auto batch = tok->encode_batch(texts, o, 4);
+  std::size_t longest = 0;
+  for (const auto& t : texts) longest = std::max(longest, tok->encode(t).size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    Encoding one = tok->encode(texts[i]);
+    ASSERT_EQ(batch[i].size(), longest);
+    EXPECT_TRUE(std::equal(one.ids.begin(), one.ids.end(), batch[i].ids.begin())) << i;
+    for (std::size_t k = one.size(); k < longest; ++k) EXPECT_EQ(batch[i].attention_mask[k], 0);
+  }
+  o.pad_to_multiple_of = 8;
+  auto rounded = tok->encode_pair_batch({{"a", "b"}, {"a b c", "d"}}, o, 2);
+  EXPECT_EQ(rounded[0].size(), 8u);
+  EXPECT_EQ(rounded[1].size(), 8u);
+}
+
+TEST(Encode, LeftPaddingFromConfig) {
+  XLT_REQUIRE_PATH(mbert_dir() / "vocab.txt");
+  TempDir dir;
+  fs::copy_file(mbert_dir() / "vocab.txt", dir / "vocab.txt");
+  write_text(dir / "tokenizer_config.json",
+             R"({"do_lower_case": false, "padding_side": "left", "model_max_length": 6})");
+  auto tok = load_tokenizer(dir.path());
+  EncodeOptions o;
+  o.padding = PaddingStrategy::kMaxLength;  // to model_max_length
+  Encoding e = tok->encode("Hi", o);
+  EXPECT_EQ(e.attention_mask, (std::vector<std::int32_t>{0, 0, 0, 1, 1, 1}));
+  EXPECT_EQ(e.ids.back(), 102);
+}
+
+TEST(Decode, BertSlowAndFast) {
+  XLT_REQUIRE_PATH(mbert_dir() / "tokenizer.json");
+  for (bool slow : {true, false}) {
+    LoadOptions lo;
+    lo.prefer_slow = slow;
+    auto tok = load_tokenizer(mbert_dir(), lo);
+    Encoding e = tok->encode("Hello, world! Don't stop.");
+    EXPECT_EQ(tok->decode(e.ids), "[CLS] Hello, world! Don't stop. [SEP]") << slow;
+    DecodeOptions skip;
+    skip.skip_special_tokens = true;
+    EXPECT_EQ(tok->decode(e.ids, skip), "Hello, world! Don't stop.") << slow;
+    DecodeOptions raw;
+    raw.clean_up_tokenization_spaces = false;
+    raw.skip_special_tokens = true;
+    // The Rust WordPiece decoder cleans up each token on its own (" ." but not " ' ").
+    EXPECT_EQ(tok->decode(e.ids, raw),
+              slow ? "Hello , world ! Don ' t stop ." : "Hello, world! Don ' t stop.");
+  }
+}
+
+TEST(Encode, UncasedVocabularyLowercasesAndStripsAccents) {
+  TempDir dir;
+  write_text(dir / "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\ncafe\nhello\n,\n");
+  auto tok = load_tokenizer(dir / "vocab.txt");  // no config: HF's default do_lower_case=True
+  EXPECT_TRUE(tok->info().do_lower_case);
+  EXPECT_EQ(tok->tokenize("H\xC3\xA9LLO, Caf\xC3\xA9 [MASK]"),
+            (std::vector<std::string>{"hello", ",", "cafe", "[MASK]"}));
+  LoadOptions cased;
+  cased.do_lower_case = false;
+  auto tok2 = load_tokenizer(dir / "vocab.txt", cased);
+  EXPECT_EQ(tok2->tokenize("Hello"), (std::vector<std::string>{"[UNK]"}));
+}
+
+TEST(InvalidInput, Utf8ErrorsNameTheByteOffsetOrAreReplaced) {
+  XLT_REQUIRE_PATH(mbert_dir() / "vocab.txt");
+  auto tok = load_tokenizer(mbert_dir() / "vocab.txt");
+  const std::string bad =
+      "abc\xFF"
+      "def ghi";
+  std::string msg = error_of([&] { tok->encode(bad); });
+  EXPECT_NE(msg.find("byte offset 3"), std::string::npos) << msg;
+  EncodeOptions o;
+  o.replace_invalid_utf8 = true;
+  Encoding e = tok->encode(bad, o);
+  // BERT's cleaning drops U+FFFD, so "abc" and "def" join; offsets still index the input.
+  for (std::size_t i = 1; i + 1 < e.size(); ++i) ASSERT_LE(e.offsets[i].end, bad.size());
+  EXPECT_EQ(e.offsets[1].begin, 0u);
+  EXPECT_EQ(e.offsets[e.size() - 2].end, bad.size());
+  auto xlmr = load_tokenizer(xlmr_dir());
+  Encoding x = xlmr->encode(
+      "a\xE2\x82"
+      "b",
+      o);
+  for (const Offset& off : x.offsets) EXPECT_LE(off.end, 4u);
+}
+
+TEST(BadTokenizerFiles, EachGivesOneClearTokenizerError) {
+  TempDir dir;
+  write_text(dir / "dup.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nword\nword\n");
+  EXPECT_NE(error_of([&] { load_tokenizer(dir / "dup.txt"); }).find("'word' appears twice"),
+            std::string::npos);
+  write_text(dir / "nosep.txt", "[PAD]\n[UNK]\n[CLS]\n[MASK]\nword\n");
+  EXPECT_NE(error_of([&] { load_tokenizer(dir / "nosep.txt"); }).find("sep_token '[SEP]'"),
+            std::string::npos);
+  write_text(dir / "badutf8.txt", "[PAD]\n[UNK]\nb\xFFz\n");
+  EXPECT_NE(error_of([&] { load_tokenizer(dir / "badutf8.txt"); }).find("badutf8.txt:3"),
+            std::string::npos);
+  write_text(dir / "tokenizer.json", R"({"model": {"type": "WordPiece", "vocab": {"a": 0,)");
+  EXPECT_NE(error_of([&] { load_tokenizer(dir / "tokenizer.json"); }).find("malformed JSON"),
+            std::string::npos);
+  write_text(dir / "bpe.json", R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})");
+  EXPECT_NE(error_of([&] { load_tokenizer(dir / "bpe.json"); }).find("'BPE' is not supported"),
+            std::string::npos);
+  write_text(
+      dir / "ids.json",
+      R"({"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0, "b": 0}}})");
+  EXPECT_NE(error_of([&] { load_tokenizer(dir / "ids.json"); }).find("gives id 0"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { load_tokenizer(dir / "missing.txt"); }).find("no such"),
+            std::string::npos);
+
+  TempDir gpt;
+  write_text(gpt / "tokenizer_config.json", R"({"tokenizer_class": "GPT2Tokenizer"})");
+  EXPECT_NE(error_of([&] { load_tokenizer(gpt.path()); }).find("'GPT2Tokenizer' is not supported"),
+            std::string::npos);
+  TempDir spm;
+  write_text(spm / "sentencepiece.bpe.model", "not a model");
+  write_text(spm / "tokenizer_config.json", R"({"tokenizer_class": "XLMRobertaTokenizer"})");
+  EXPECT_NE(error_of([&] { load_tokenizer(spm.path()); }).find("not a valid SentencePiece"),
+            std::string::npos);
+  TempDir empty;
+  EXPECT_NE(error_of([&] { load_tokenizer(empty.path()); }).find("cannot tell which tokenizer"),
+            std::string::npos);
+}
+
+}  // namespace
