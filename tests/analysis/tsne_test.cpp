@@ -208,6 +208,26 @@ TEST(Tsne, VpTreeNeighboursMatchBruteForce) {
   }
   EXPECT_EQ(g.index[static_cast<size_t>(3 * k)], 7);
   EXPECT_EQ(g.index[static_cast<size_t>(7 * k)], 3);
+  // The blocked all-pairs search computes the same distances and keeps the same order.
+  const KnnGraph b = knn_bruteforce(x, k, 3);
+  EXPECT_EQ(b.index, g.index);
+  EXPECT_EQ(b.sq_distance, g.sq_distance);
+}
+
+TEST(Tsne, BlockedKnnMatchesTreeInHighDimensions) {
+  // 45 dimensions (not a multiple of 8) and 203 points (not a multiple of the 2 x 4 register
+  // block or the 64-row tile) exercise every remainder path of the blocked kernel.
+  std::mt19937 rng(6);
+  std::normal_distribution<float> normal;
+  Matrix x(203, 45);
+  for (float& v : x.data) v = normal(rng);
+  for (int j = 0; j < 45; ++j) x(200, j) = x(10, j);
+  const KnnGraph tree = knn_vptree(x, 30, 1, 1), blocked = knn_bruteforce(x, 30, 2);
+  EXPECT_EQ(blocked.index, tree.index);
+  EXPECT_EQ(blocked.sq_distance, tree.sq_distance);
+  EXPECT_EQ(blocked.index[10 * 30], 200);
+  const KnnGraph chosen = knn_exact(x, 30, 1, 2);  // 45 > kVpTreeMaxDim: the blocked search
+  EXPECT_EQ(chosen.index, tree.index);
 }
 
 TEST(Tsne, PcaScoresMatchExactPrincipalAxes) {
