@@ -1,0 +1,77 @@
+// Private helpers shared by the study report's renderer and its answer generator: typed reads of
+// results.json (schema_version 1) that tolerate absent parts.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace xlt::report::detail {
+
+using nlohmann::json;
+
+// One language's accuracy in a "baseline" / "zero_shot" block.
+struct LangStat {
+  double accuracy = NAN;  // mean over seeds (the single run's accuracy with one seed)
+  double std = NAN;       // sample std over seeds; NaN with one seed
+  int seeds = 1;
+  double low = NAN, high = NAN;  // 95% CI (envelope of the per-seed bootstrap CIs)
+  double chance = NAN;
+  int64_t n = 0;
+};
+
+inline double num_or_nan(const json& j, const char* key) {
+  if (!j.is_object()) return NAN;
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : NAN;
+}
+
+inline std::optional<LangStat> lang_stat(const json& results, const char* block,
+                                         const std::string& lang) {
+  if (!results.contains(block) || !results[block].is_object()) return std::nullopt;
+  const json& langs = results[block].value("languages", json::object());
+  if (!langs.contains(lang)) return std::nullopt;
+  const json& l = langs[lang];
+  LangStat s;
+  s.accuracy = num_or_nan(l, "accuracy");
+  s.chance = num_or_nan(l, "chance");
+  s.n = l.value("n", int64_t{0});
+  if (l.contains("ci95") && l["ci95"].is_array() && l["ci95"].size() == 2) {
+    s.low = l["ci95"][0].get<double>();
+    s.high = l["ci95"][1].get<double>();
+  }
+  if (l.contains("across_seeds") && l["across_seeds"].is_object()) {
+    const json& a = l["across_seeds"];
+    s.accuracy = num_or_nan(a, "mean");
+    s.std = num_or_nan(a, "std");
+    s.seeds = a.value("n", 1);
+    if (a.contains("ci95_envelope") && a["ci95_envelope"].is_array() &&
+        a["ci95_envelope"].size() == 2) {
+      s.low = a["ci95_envelope"][0].get<double>();
+      s.high = a["ci95_envelope"][1].get<double>();
+    }
+  }
+  return s;
+}
+
+inline std::vector<std::string> study_languages(const json& results) {
+  std::vector<std::string> out;
+  if (results.contains("study") && results["study"].contains("languages")) {
+    for (const auto& l : results["study"]["languages"]) out.push_back(l.get<std::string>());
+  }
+  return out;
+}
+
+inline std::string source_language(const json& results) {
+  if (results.contains("study")) return results["study"].value("source_lang", std::string("en"));
+  return "en";
+}
+
+// "45.7%" / "3.2 points" style formatting.
+std::string fmt(double v, int decimals);
+std::string points(double fraction_difference);  // 0.032 -> "3.2 points"
+
+}  // namespace xlt::report::detail

@@ -1,0 +1,158 @@
+// Tests of the study report renderer on a hand-made results.json (study_fixture.h): the answers
+// follow the numbers (and hedge where the intervals overlap), the HTML is well-formed and
+// self-contained with one inline SVG per figure, every figure/table is exported, and the fixture
+// itself satisfies docs/results-schema.json.
+#include "xlt/report/study_report.h"
+
+#include <gtest/gtest.h>
+
+#include "common/test_env.h"
+#include "report/study_fixture.h"
+#include "report/xml_check.h"
+#include "xlt/core/error.h"
+#include "xlt/core/file.h"
+#include "xlt/report/json_schema.h"
+
+namespace xlt::report {
+namespace {
+
+using nlohmann::json;
+
+const StudyAnswer& find(const std::vector<StudyAnswer>& a, const std::string& id) {
+  for (const auto& x : a) {
+    if (x.id == id) return x;
+  }
+  throw std::runtime_error("no answer " + id);
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+TEST(StudyAnswers, FollowTheNumbers) {
+  const auto answers = study_answers(test::study_results_fixture());
+  ASSERT_EQ(answers.size(), 4u);
+  const auto& base = find(answers, "baseline_above_chance");
+  EXPECT_TRUE(base.hedged);
+  EXPECT_TRUE(contains(base.answer, "indistinguishable from chance in every language"));
+  EXPECT_TRUE(contains(base.answer, "en 34.0%")) << base.answer;
+  EXPECT_TRUE(contains(base.answer, "chance 33.3%"));
+
+  const auto& gain = find(answers, "english_gain");
+  EXPECT_FALSE(gain.hedged);
+  EXPECT_EQ(gain.answer.rfind("Yes:", 0), 0u) << gain.answer;
+  EXPECT_TRUE(contains(gain.answer, "+46.0 points")) << gain.answer;  // 0.80 - 0.34
+
+  const auto& gap = find(answers, "transfer_gap");
+  EXPECT_TRUE(gap.hedged);  // fr's interval [-0.02, 0.06] contains zero
+  EXPECT_TRUE(contains(gap.answer,
+                       "A clear gap (the 95% interval excludes zero) in es 5.0 "
+                       "points [1.0, 9.0] and hi 20.0 points [15.0, 25.0]."))
+      << gap.answer;
+  EXPECT_TRUE(contains(gap.answer, "No gap distinguishable from zero in fr 2.0 points"));
+  // Every target's zero-shot CI lies above its baseline CI.
+  EXPECT_TRUE(contains(gap.answer, "clearly higher in es, fr and hi"));
+
+  const auto& dist = find(answers, "distance_ordering");
+  EXPECT_TRUE(dist.hedged);
+  EXPECT_EQ(dist.answer.rfind("Too few target languages to tell (n = 3", 0), 0u) << dist.answer;
+  EXPECT_TRUE(contains(dist.answer, "Smallest to largest gap: fr < es < hi"));
+  EXPECT_TRUE(contains(dist.answer, "syntactic distance: es < fr < hi"));
+}
+
+TEST(StudyAnswers, ClaimsWhenIntervalsSeparateAndHedgesWhenTheyOverlap) {
+  json r = test::study_results_fixture();
+  // Baseline clearly above chance in every language.
+  for (auto& [lang, l] : r["baseline"]["languages"].items()) l["ci95"] = {0.50, 0.60};
+  // ... and English after fine-tuning overlaps the baseline: no clear gain.
+  r["zero_shot"]["languages"]["en"]["accuracy"] = 0.58;
+  r["zero_shot"]["languages"]["en"]["ci95"] = {0.55, 0.61};
+  r["baseline"]["languages"]["en"]["accuracy"] = 0.55;
+  r["transfer_gap"]["correlation"] = {{"method", "spearman"},
+                                      {"n", 6},
+                                      {"rho", 0.94},
+                                      {"p_value", 0.0167},
+                                      {"meaningful", true},
+                                      {"measure", "syntactic"},
+                                      {"note", ""}};
+  const auto answers = study_answers(r);
+  EXPECT_FALSE(find(answers, "baseline_above_chance").hedged);
+  EXPECT_EQ(find(answers, "baseline_above_chance").answer.rfind("Yes, in every language", 0), 0u);
+  const auto& gain = find(answers, "english_gain");
+  EXPECT_TRUE(gain.hedged);
+  EXPECT_EQ(gain.answer.rfind("Not clearly:", 0), 0u) << gain.answer;
+  EXPECT_TRUE(contains(gain.answer, "overlap"));
+  const auto& dist = find(answers, "distance_ordering");
+  EXPECT_FALSE(dist.hedged);
+  EXPECT_EQ(dist.answer.rfind("Yes: the gap's ranking follows the syntactic distance", 0), 0u)
+      << dist.answer;
+}
+
+TEST(StudyAnswers, MissingPartsAreLeftOut) {
+  json r = test::study_results_fixture();
+  r["zero_shot"] = nullptr;
+  r["transfer_gap"] = nullptr;
+  const auto answers = study_answers(r);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].id, "baseline_above_chance");
+}
+
+TEST(StudyReport, RendersEverySectionSelfContained) {
+  json r = test::study_results_fixture();
+  r["answers"] = answers_to_json(study_answers(r));
+  const StudyReport rep = render_study_report(r);
+  std::vector<std::string> figures, tables;
+  for (const auto& [n, svg] : rep.figures) {
+    figures.push_back(n);
+    EXPECT_EQ(test::check_xml(svg).error, "") << n;
+  }
+  for (const auto& [n, csv] : rep.tables) tables.push_back(n);
+  EXPECT_EQ(figures, (std::vector<std::string>{"accuracy", "transfer_gap_distance", "tsne_before",
+                                               "tsne_after", "alignment_before", "alignment_after",
+                                               "attention", "perplexity"}));
+  EXPECT_EQ(tables, (std::vector<std::string>{"accuracy", "transfer_gap", "tsne", "alignment",
+                                              "attention", "perplexity", "timings"}));
+  const std::string html = rep.html;
+  const auto xml = test::check_xml(html.substr(html.find('\n') + 1));
+  ASSERT_EQ(xml.error, "");
+  EXPECT_EQ(xml.elements.at("svg"), 8);  // one inline SVG per figure
+  EXPECT_TRUE(contains(html, "RANDOMLY INITIALISED"));
+  EXPECT_LT(html.find("RANDOMLY INITIALISED"), html.find("id=\"answers\""));  // at the top
+  EXPECT_TRUE(contains(html, "fixture &lt;study&gt; &amp; co"));
+  EXPECT_TRUE(contains(html, "<title>[es] #1 sentence &lt;3&gt;</title>"));  // t-SNE hover
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  // Accuracy CSV: first data row is English.
+  const auto& acc = rep.tables[0].second;
+  EXPECT_EQ(acc.substr(0, acc.find('\n')),
+            "language,baseline,baseline 95% CI,zero-shot,zero-shot 95% CI,gain (points),n,chance");
+  EXPECT_TRUE(
+      contains(acc, "\nen,34.0%,\"[30.0%, 38.0%]\",80.0%,\"[76.0%, 84.0%]\",46.0,500,33.3%\n"))
+      << acc;
+}
+
+TEST(StudyReport, PartialStudyAndVersionCheck) {
+  json r = test::study_results_fixture();
+  r["analysis"] = nullptr;
+  r["attention"] = nullptr;
+  r["perplexity"] = nullptr;
+  const StudyReport rep = render_study_report(r);
+  EXPECT_EQ(rep.figures.size(), 2u);  // accuracy + transfer gap
+  EXPECT_TRUE(contains(rep.html, "The attention analysis was not part of this run"));
+  r["schema_version"] = 2;
+  EXPECT_THROW(render_study_report(r), DataError);
+}
+
+TEST(StudyReport, FixtureMatchesTheShippedSchema) {
+  const json schema = json::parse(read_file(test::source_dir() / "docs" / "results-schema.json"));
+  json r = test::study_results_fixture();
+  r["answers"] = answers_to_json(study_answers(r));
+  const auto errors = validate_json(r, schema);
+  for (const auto& e : errors) ADD_FAILURE() << e.path << ": " << e.message;
+  // And the schema catches a broken document.
+  r["baseline"]["languages"]["en"]["accuracy"] = 1.5;
+  r.erase("timings");
+  EXPECT_EQ(validate_json(r, schema).size(), 2u);
+}
+
+}  // namespace
+}  // namespace xlt::report
