@@ -151,6 +151,7 @@ int run(const TsneCliOptions& o) {
   j["perplexity_used"] = r.perplexity;
   j["learning_rate_used"] = r.learning_rate;
   j["neighbors"] = r.neighbors;
+  j["knn"] = r.knn.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.knn);
   j["iterations_run"] = r.iterations;
   j["kl_divergence"] = r.kl_divergence;
   j["seconds"] = r.seconds;

@@ -29,13 +29,13 @@ double ordered_sum(const std::vector<double>& block_sums) {
 // traversal touches memory mostly forwards.
 class QuadTree {
  public:
+  // 32 bytes, so two nodes share a cache line: the traversal is memory-bound.
   struct Node {
     double com_x = 0, com_y = 0;  // centre of mass
-    double width2 = 0;            // squared side length of the cell
-    int64_t count = 0;
-    int64_t begin = 0, end = 0;  // points order_[begin, end) in this cell
-    int32_t first_child = -1;
-    int32_t num_children = 0;
+    float width2 = 0;             // squared side length of the cell
+    int32_t count = 0;            // points in the cell
+    int32_t first = 0;            // inner node: index of the first child; leaf: start in order_
+    int32_t num_children = 0;     // 0 for a leaf
   };
 
   explicit QuadTree(const std::vector<double>& y) : y_(y) {
@@ -71,12 +71,11 @@ class QuadTree {
     }
     {
       Node& node = nodes_[static_cast<size_t>(id)];
-      node.count = end - begin;
+      node.count = static_cast<int32_t>(end - begin);
       node.com_x = sx / static_cast<double>(node.count);
       node.com_y = sy / static_cast<double>(node.count);
-      node.width2 = 4.0 * half * half;
-      node.begin = begin;
-      node.end = end;
+      node.width2 = static_cast<float>(4.0 * half * half);
+      node.first = static_cast<int32_t>(begin);
     }
     // Cells of one point are leaves; so are cells at the depth limit (duplicate points).
     if (end - begin <= 1 || depth >= kMaxDepth) return;
@@ -106,7 +105,7 @@ class QuadTree {
         ++made;
       }
     }
-    nodes_[static_cast<size_t>(id)].first_child = first;
+    nodes_[static_cast<size_t>(id)].first = first;
     nodes_[static_cast<size_t>(id)].num_children = made;
     const double h = 0.5 * half;
     int32_t child = first;
@@ -126,20 +125,29 @@ class QuadTree {
 // Repulsive force on point i: sum over cells of count * q^2 * (y_i - com), and the cell's share
 // of the normalisation Z = sum_{j != i} q_ij, with q = 1 / (1 + |y_i - y_j|^2).
 void repulsion(const QuadTree& tree, const std::vector<double>& y, int64_t i, double theta2,
-               std::vector<int32_t>& stack, double& fx, double& fy, double& z) {
+               double& fx, double& fy, double& z) {
   const double xi = y[static_cast<size_t>(2 * i)], yi = y[static_cast<size_t>(2 * i + 1)];
-  const auto& nodes = tree.nodes();
+  const QuadTree::Node* nodes = tree.nodes().data();
   fx = fy = z = 0.0;
-  stack.clear();
-  stack.push_back(0);
-  while (!stack.empty()) {
-    const QuadTree::Node& node = nodes[static_cast<size_t>(stack.back())];
-    stack.pop_back();
+  // Depth <= 50 and at most 4 children per level: 256 entries always suffice.
+  int32_t stack[256];
+  int top = 0;
+  stack[top++] = 0;
+  while (top > 0) {
+    const QuadTree::Node& node = nodes[stack[--top]];
     const double dx = xi - node.com_x, dy = yi - node.com_y;
     const double d2 = dx * dx + dy * dy;
     if (node.num_children == 0) {
-      // A leaf: one point, or several identical ones (depth limit). Skip i itself.
-      for (int64_t r = node.begin; r < node.end; ++r) {
+      if (node.count == 1) {  // the common leaf: its centre of mass is the point itself
+        if (tree.point(node.first) == i) continue;
+        const double q = 1.0 / (1.0 + d2);
+        z += q;
+        fx += q * q * dx;
+        fy += q * q * dy;
+        continue;
+      }
+      // Several identical points (depth limit). Skip i itself.
+      for (int64_t r = node.first; r < node.first + node.count; ++r) {
         const int64_t j = tree.point(r);
         if (j == i) continue;
         const double ex = xi - y[static_cast<size_t>(2 * j)];
@@ -151,7 +159,7 @@ void repulsion(const QuadTree& tree, const std::vector<double>& y, int64_t i, do
       }
       continue;
     }
-    if (node.width2 < theta2 * d2) {
+    if (static_cast<double>(node.width2) < theta2 * d2) {
       const double q = 1.0 / (1.0 + d2);
       const double c = static_cast<double>(node.count);
       z += c * q;
@@ -159,7 +167,7 @@ void repulsion(const QuadTree& tree, const std::vector<double>& y, int64_t i, do
       fy += c * q * q * dy;
       continue;
     }
-    for (int32_t c = node.num_children - 1; c >= 0; --c) stack.push_back(node.first_child + c);
+    for (int32_t c = node.num_children - 1; c >= 0; --c) stack[top++] = node.first + c;
   }
 }
 
@@ -231,12 +239,10 @@ void barnes_hut_gradient(const SparseP& p, const std::vector<double>& y, double 
   std::vector<double> z_block(static_cast<size_t>(blocks), 0.0);
   std::vector<double> pos(static_cast<size_t>(2 * n)), neg(static_cast<size_t>(2 * n));
   parallel_blocks(n, kPointBlock, threads, [&](int64_t b, int64_t begin, int64_t end) {
-    std::vector<int32_t> stack;
-    stack.reserve(256);
     double zs = 0.0;
     for (int64_t i = begin; i < end; ++i) {
       double fx, fy, zi;
-      repulsion(tree, y, i, theta2, stack, fx, fy, zi);
+      repulsion(tree, y, i, theta2, fx, fy, zi);
       neg[static_cast<size_t>(2 * i)] = fx;
       neg[static_cast<size_t>(2 * i + 1)] = fy;
       zs += zi;
