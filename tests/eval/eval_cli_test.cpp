@@ -1,0 +1,299 @@
+// End-to-end evaluation on a tiny BERT built with `xlt init-model` over the demo vocabulary:
+// `xlt eval` result files and their schema, length-sorted batching against batch size 1, a
+// checkpoint without a head (seeded initialisation, flagged), label mapping by id2label name,
+// and `xlt perplexity` on a tiny XGLM.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "common/test_env.h"
+#include "xlt/data/nli.h"
+#include "xlt/eval/evaluate.h"
+#include "xlt/eval/perplexity.h"
+#include "xlt/models/model.h"
+#include "xlt/models/tensor_io.h"
+#include "xlt/text/tokenizer.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using xlt::test::run_xlt;
+using xlt::test::shell_quote;
+
+namespace {
+
+fs::path demo() {
+  return xlt::test::source_dir() / "examples" / "demo";
+}
+
+std::vector<json> read_jsonl(const fs::path& p) {
+  std::vector<json> rows;
+  std::ifstream in(p);
+  std::string line;
+  while (std::getline(in, line)) rows.push_back(json::parse(line));
+  return rows;
+}
+
+// Gold label of data row `index` (0-based, no header) of an XTREME-format file.
+int gold_of(const fs::path& file, int64_t index) {
+  std::ifstream in(file);
+  std::string line;
+  for (int64_t i = 0; i <= index; ++i) std::getline(in, line);
+  std::string label = line.substr(line.rfind('\t') + 1);
+  return xlt::data::LabelSet::nli().id(label);
+}
+
+class EvalCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new xlt::test::TempDir();
+    auto r = run_xlt("init-model --arch bert --config " +
+                     shell_quote((demo() / "bert-config.json").string()) + " --out " +
+                     shell_quote(model_dir().string()) + " --num-labels 3 --seed 5");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static fs::path model_dir() { return dir_->path() / "model"; }
+  std::string data_args() const {
+    std::string a;
+    for (const char* l : {"en", "es", "fr", "hi"})
+      a += " --data " + std::string(l) + "=" +
+           shell_quote((demo() / ("dev-" + std::string(l) + ".tsv")).string());
+    return a;
+  }
+  static xlt::test::TempDir* dir_;
+  xlt::test::TempDir tmp_;
+};
+xlt::test::TempDir* EvalCli::dir_ = nullptr;
+
+}  // namespace
+
+TEST_F(EvalCli, WritesResultFilesWithTheContractSchema) {
+  const fs::path out = tmp_ / "out";
+  auto r = run_xlt("eval " + shell_quote(model_dir().string()) + data_args() +
+                   " --samples 9 --seed 3 --batch-size 4 --bootstrap 1000 --threads 1 --out " +
+                   shell_quote(out.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("accuracy"), std::string::npos);
+  EXPECT_NE(r.err.find("pairs/s"), std::string::npos);
+
+  json j = json::parse(xlt::test::read_text(out / "results.json"));
+  EXPECT_EQ(j.at("head_initialized"), false);
+  EXPECT_EQ(j.at("config").at("seed"), 3);
+  EXPECT_EQ(j.at("config").at("samples"), 9);
+  EXPECT_EQ(j.at("config").at("batch_size"), 4);
+  EXPECT_EQ(j.at("config").at("max_length"), 128);
+  EXPECT_TRUE(j.contains("xlt_version"));
+  EXPECT_EQ(j.at("model").at("type"), "bert");
+  ASSERT_EQ(j.at("languages").size(), 4u);
+
+  auto preds = read_jsonl(out / "predictions.jsonl");
+  ASSERT_EQ(preds.size(), 36u);
+  std::map<std::string, std::vector<int64_t>> indices;
+  std::map<std::string, int> correct;
+  for (const auto& p : preds) {
+    const std::string lang = p.at("lang");
+    const int64_t index = p.at("index");
+    indices[lang].push_back(index);
+    EXPECT_EQ(p.at("gold"), gold_of(demo() / ("dev-" + lang + ".tsv"), index)) << lang << index;
+    double sum = 0;
+    for (double v : p.at("probs")) sum += v;
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+    std::vector<double> probs = p.at("probs");
+    int argmax = static_cast<int>(std::max_element(probs.begin(), probs.end()) - probs.begin());
+    EXPECT_EQ(p.at("pred"), argmax);
+    correct[lang] += p.at("pred") == p.at("gold");
+  }
+  for (const char* lang : {"en", "es", "fr", "hi"}) {
+    SCOPED_TRACE(lang);
+    const auto& L = j.at("languages").at(lang);
+    EXPECT_EQ(L.at("n"), 9);
+    const double acc = L.at("accuracy");
+    EXPECT_DOUBLE_EQ(acc, correct[lang] / 9.0);
+    EXPECT_LE(L.at("ci95")[0].get<double>(), acc);
+    EXPECT_GE(L.at("ci95")[1].get<double>(), acc);
+    int64_t total = 0;
+    for (const auto& row : L.at("confusion")) {
+      ASSERT_EQ(row.size(), 3u);
+      for (int64_t c : row) total += c;
+    }
+    EXPECT_EQ(total, 9);
+    EXPECT_GE(L.at("chance").get<double>(), 1.0 / 3);
+    EXPECT_TRUE(L.contains("macro_f1"));
+    EXPECT_EQ(L.at("per_class").size(), 3u);
+    // Same seed, same size: the same rows in every language, in source order.
+    auto idx = indices[lang];
+    EXPECT_EQ(idx, indices["en"]);
+    EXPECT_TRUE(std::is_sorted(idx.begin(), idx.end()));
+    EXPECT_EQ(std::set<int64_t>(idx.begin(), idx.end()).size(), 9u);
+    EXPECT_LT(idx.back(), 60);
+    if (std::string(lang) != "en") {
+      const auto& gap = L.at("transfer_gap");
+      EXPECT_EQ(gap.at("paired"), true);
+      EXPECT_NEAR(gap.at("gap").get<double>(),
+                  j.at("languages").at("en").at("accuracy").get<double>() - acc, 1e-12);
+    } else {
+      EXPECT_FALSE(L.contains("transfer_gap"));
+    }
+  }
+  std::string csv = xlt::test::read_text(out / "results.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);
+}
+
+TEST_F(EvalCli, LengthSortedBatchesGiveTheSamePredictionsAsBatchSizeOne) {
+  auto model = xlt::models::load_model(model_dir());
+  auto tok = xlt::text::load_tokenizer(model_dir());
+  auto ds = xlt::data::read_nli_file(demo() / "dev-fr.tsv", "fr");
+  ds.examples.resize(25);
+  xlt::eval::EvalOptions one;
+  one.batch_size = 1;
+  one.sort_by_length = false;
+  one.progress = false;
+  xlt::eval::EvalOptions sorted = one;
+  sorted.batch_size = 7;
+  sorted.sort_by_length = true;
+  auto a = xlt::eval::evaluate_nli(*model, *tok, ds, one);
+  auto b = xlt::eval::evaluate_nli(*model, *tok, ds, sorted);
+  ASSERT_EQ(a.size(), 25);
+  EXPECT_EQ(a.pred, b.pred);
+  EXPECT_EQ(a.index, b.index);
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_LT(b.padded_tokens, 7 * 4 * 40);  // sanity: padding is per batch, not to max_length
+  for (int64_t i = 0; i < a.size(); ++i)
+    for (int k = 0; k < 3; ++k)
+      EXPECT_NEAR(a.probs[i][k], b.probs[i][k], 1e-5) << i;  // padding changes float sums only
+  // The unsorted batching of the same size pads more.
+  xlt::eval::EvalOptions naive = sorted;
+  naive.sort_by_length = false;
+  auto c = xlt::eval::evaluate_nli(*model, *tok, ds, naive);
+  EXPECT_EQ(c.pred, a.pred);
+  EXPECT_GT(c.padded_tokens, b.padded_tokens);
+  EXPECT_EQ(a.padded_tokens, a.tokens);
+}
+
+TEST_F(EvalCli, HeadlessCheckpointGetsASeededHeadAndSaysSo) {
+  const fs::path headless = tmp_ / "headless";
+  fs::copy(model_dir(), headless);
+  auto tensors = xlt::models::read_tensors(headless / "model.safetensors");
+  std::vector<std::pair<std::string, at::Tensor>> kept;
+  for (const auto& [name, t] : tensors)
+    if (name.rfind("classifier.", 0) != 0) kept.emplace_back(name, t);
+  ASSERT_EQ(kept.size() + 2, tensors.size());
+  xlt::models::write_tensors(headless / "model.safetensors", kept);
+
+  auto eval = [&](const std::string& name, int seed) {
+    auto r = run_xlt("eval " + shell_quote(headless.string()) +
+                     " --data en=" + shell_quote((demo() / "dev-en.tsv").string()) +
+                     " --samples 6 --no-progress --seed " + std::to_string(seed) + " --out " +
+                     shell_quote((tmp_ / name).string()));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("no classification head"), std::string::npos) << r.err;
+    return r;
+  };
+  eval("a", 11);
+  eval("b", 11);
+  eval("c", 12);
+  json j = json::parse(xlt::test::read_text(tmp_ / "a" / "results.json"));
+  EXPECT_EQ(j.at("head_initialized"), true);
+  EXPECT_EQ(xlt::test::read_text(tmp_ / "a" / "predictions.jsonl"),
+            xlt::test::read_text(tmp_ / "b" / "predictions.jsonl"));
+  EXPECT_NE(xlt::test::read_text(tmp_ / "a" / "predictions.jsonl"),
+            xlt::test::read_text(tmp_ / "c" / "predictions.jsonl"));
+}
+
+TEST_F(EvalCli, PermutedLabelOrderIsMappedByName) {
+  // Same weights, classifier rows reordered to contradiction/entailment/neutral and id2label
+  // saying so: mapped by name, every probability must land on the same data label.
+  const fs::path permuted = tmp_ / "permuted";
+  fs::copy(model_dir(), permuted);
+  auto tensors = xlt::models::read_tensors(permuted / "model.safetensors");
+  const at::Tensor order = at::tensor(std::vector<int64_t>{2, 0, 1}, at::kLong);
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& [name, t] : tensors)
+    out.emplace_back(name, name.rfind("classifier.", 0) == 0 ? t.index_select(0, order) : t);
+  xlt::models::write_tensors(permuted / "model.safetensors", out);
+  json cfg = json::parse(xlt::test::read_text(permuted / "config.json"));
+  cfg["id2label"] = {{"0", "contradiction"}, {"1", "entailment"}, {"2", "neutral"}};
+  cfg["label2id"] = {{"contradiction", 0}, {"entailment", 1}, {"neutral", 2}};
+  xlt::test::write_text(permuted / "config.json", cfg.dump(2));
+
+  auto ds = xlt::data::read_nli_file(demo() / "dev-hi.tsv", "hi");
+  ds.examples.resize(12);
+  xlt::eval::EvalOptions o;
+  o.progress = false;
+  auto tok = xlt::text::load_tokenizer(model_dir());
+  auto base = xlt::models::load_model(model_dir());
+  auto perm = xlt::models::load_model(permuted);
+  auto map = xlt::eval::map_labels(perm->config(), ds.labels);
+  EXPECT_EQ(map.model_to_data, (std::vector<int>{2, 0, 1}));
+  auto a = xlt::eval::evaluate_nli(*base, *tok, ds, o);
+  o.label_map = map.model_to_data;
+  auto b = xlt::eval::evaluate_nli(*perm, *tok, ds, o);
+  EXPECT_EQ(a.pred, b.pred);
+  for (int64_t i = 0; i < a.size(); ++i)
+    for (int k = 0; k < 3; ++k) EXPECT_FLOAT_EQ(a.probs[i][k], b.probs[i][k]);
+
+  // The CLI maps the same way and says so.
+  auto r = run_xlt("eval " + shell_quote(permuted.string()) + " --data hi=" +
+                   shell_quote((demo() / "dev-hi.tsv").string()) + " --no-progress");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("mapped by name"), std::string::npos) << r.err;
+}
+
+TEST_F(EvalCli, ErrorsExitWithInputCodes) {
+  const fs::path unlabelled = tmp_ / "u.tsv";
+  xlt::test::write_text(unlabelled, "A man sleeps.\tA man rests.\n");
+  auto r = run_xlt("eval " + shell_quote(model_dir().string()) +
+                   " --data en=" + shell_quote(unlabelled.string()) + " --no-progress");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no gold label"), std::string::npos) << r.err;
+  r = run_xlt("perplexity " + shell_quote(model_dir().string()) +
+              " --text en=" + shell_quote((demo() / "text-en.txt").string()) + " --no-progress");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("causal language model"), std::string::npos) << r.err;
+}
+
+TEST(PerplexityCli, WritesJsonMatchingTheLibrary) {
+  const fs::path spm = xlt::test::fixtures_dir() / "spm" / "xglm_bpe";
+  const fs::path xglm = xlt::test::fixtures_dir() / "xglm_tiny";
+  XLT_REQUIRE_PATH(spm / "sentencepiece.bpe.model");
+  XLT_REQUIRE_PATH(xglm / "config.json");
+  xlt::test::TempDir tmp;
+  auto tok = xlt::text::load_tokenizer(spm);
+  auto c = xlt::io::ModelConfig::load(xglm / "config.json");
+  c.vocab_size = static_cast<int64_t>(tok->vocab_size());
+  auto model = xlt::models::create_model(c, 3);
+  xlt::models::SaveOptions so;
+  so.tokenizer_dir = spm;
+  xlt::models::save_model(*model, tmp / "lm", so);
+
+  const fs::path en = demo() / "text-en.txt", es = demo() / "text-es.txt";
+  auto r = run_xlt("perplexity " + shell_quote((tmp / "lm").string()) + " --text " +
+                   shell_quote(en.string() + "," + es.string()) +
+                   " --langs en,es --max-length 32 --stride 16 --batch-size 3 --threads 1 "
+                   "--no-progress --out " +
+                   shell_quote((tmp / "out").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("bits/byte"), std::string::npos);
+  json j = json::parse(xlt::test::read_text(tmp / "out" / "perplexity.json"));
+  EXPECT_EQ(j.at("config").at("stride"), 16);
+  EXPECT_EQ(j.at("config").at("join"), "stream");
+
+  xlt::eval::PerplexityOptions o;
+  o.max_length = 32;
+  o.stride = 16;
+  o.progress = false;
+  std::vector<std::string> lines;
+  std::istringstream text(xlt::test::read_text(en));
+  for (std::string l; std::getline(text, l);) lines.push_back(l);
+  auto lib = xlt::eval::text_perplexity(*model, *tok, lines, o);
+  const auto& got = j.at("languages").at("en");
+  EXPECT_EQ(got.at("scored_tokens"), lib.scored_tokens);
+  EXPECT_EQ(got.at("bytes"), lib.bytes);
+  EXPECT_NEAR(got.at("perplexity").get<double>(), lib.perplexity, 1e-4 * lib.perplexity);
+  EXPECT_NEAR(got.at("bits_per_byte").get<double>(), lib.bits_per_byte, 1e-4);
+  EXPECT_TRUE(j.at("languages").contains("es"));
+}
