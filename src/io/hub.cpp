@@ -155,6 +155,15 @@ std::string server_message(const HttpResponse& r) {
   throw HubError(msg, s);
 }
 
+// "host:port" of a URL, lower-cased.
+std::string host_of(const std::string& url) {
+  auto scheme = url.find("://");
+  std::size_t b = scheme == std::string::npos ? 0 : scheme + 3;
+  std::string h = url.substr(b, url.find('/', b) - b);
+  std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
+  return h;
+}
+
 std::vector<std::string> auth_headers(const HubOptions& o) {
   if (o.token.empty()) return {};
   return {"Authorization: Bearer " + o.token};
@@ -284,9 +293,9 @@ fs::path fetch_at_commit(HttpClient& http, const HubOptions& o, const std::strin
   if (!fs::exists(blob)) {
     UrlDownload d;
     d.url = m.location;
-    // The CDN URL is signed: the hub token must not travel to another host.
-    std::string resolve = o.endpoint + "/" + repo_id + "/resolve/";
-    if (m.location.rfind(resolve, 0) == 0) d.headers = auth_headers(o);
+    // A redirect to another host is a signed CDN URL: the hub token must not travel there. A
+    // same-host redirect (renamed repository, resolve cache) still needs it for private repos.
+    if (host_of(m.location) == host_of(o.endpoint)) d.headers = auth_headers(o);
     d.dest = blob;
     d.expected_size = m.size;
     if (is_hex(m.etag, 64)) d.expected_sha256 = m.etag;  // LFS files: the etag is the sha256

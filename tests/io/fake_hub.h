@@ -80,6 +80,11 @@ class FakeHub {
     r.refs[commit] = commit;
     for (const auto& [name, content] : files) blobs_[xlt::io::sha256_hex(content)] = content;
   }
+  // Requests for `old_id` get a 307 to the same path under `new_id` (a renamed repository).
+  void rename_repo(const std::string& old_id, const std::string& new_id) {
+    std::lock_guard<std::mutex> g(mu_);
+    renamed_[old_id] = new_id;
+  }
   // 401 unless "Authorization: Bearer <token>".
   void require_token(const std::string& repo_id, const std::string& token) {
     std::lock_guard<std::mutex> g(mu_);
@@ -326,6 +331,15 @@ class FakeHub {
       rev = url_decode(rest.substr(0, slash));
       file = slash == std::string::npos ? "" : url_decode(rest.substr(slash + 1));
     }
+    if (auto ren = renamed_.find(repo_id); ren != renamed_.end()) {
+      Response r;
+      r.status = 307;
+      r.head = req.method == "HEAD";
+      std::string target = t;
+      target.replace(target.find(repo_id), repo_id.size(), ren->second);
+      r.headers.push_back({"Location", target});  // relative, as the hub sends it
+      return r;
+    }
     auto rit = repos_.find(repo_id);
     if (rit == repos_.end()) return error(404, "RepoNotFound", "Repository not found");
     const Repo& repo = rit->second;
@@ -357,7 +371,8 @@ class FakeHub {
       Response r;
       r.status = 302;
       r.head = req.method == "HEAD";
-      r.headers = {{"Location", url() + "/cdn/" + sha},
+      // The "CDN" is another host name for the same server, as the real CDN is another host.
+      r.headers = {{"Location", "http://localhost:" + std::to_string(port_) + "/cdn/" + sha},
                    {"X-Repo-Commit", repo.commit},
                    {"X-Linked-Etag", "\"" + sha + "\""},
                    {"X-Linked-Size", std::to_string(size)},
@@ -378,7 +393,7 @@ class FakeHub {
   std::vector<std::thread> workers_;
   std::vector<int> open_fds_;
   std::map<std::string, Repo> repos_;
-  std::map<std::string, std::string> blobs_, raw_;
+  std::map<std::string, std::string> blobs_, raw_, renamed_;
   std::map<std::string, int64_t> size_lies_;
   std::vector<Drop> drops_;
   std::vector<std::string> corrupt_;

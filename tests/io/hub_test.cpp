@@ -259,6 +259,23 @@ TEST_F(HubFixture, TokenIsSentToTheHubButNotToTheCdn) {
   EXPECT_GT(hub.count("GET", "/cdn/"), 0);
 }
 
+TEST_F(HubFixture, RenamedRepositoryIsFollowedWithTheToken) {
+  hub.rename_repo("xlt-test/old-name", kRepo);
+  hub.require_token(kRepo, "hf_secret");
+  opts.token = "hf_secret";
+  SnapshotDownload d = download_model("xlt-test/old-name", "main", {}, opts);
+  EXPECT_EQ(d.snapshot_dir,
+            repo_cache_path(opts.cache_dir, "xlt-test/old-name") / "snapshots" / kCommit);
+  EXPECT_EQ(read_text(d.snapshot_dir / "config.json"), config);
+  // Both the redirected HEAD and the follow-up kept the token (same host).
+  EXPECT_GT(hub.count("HEAD", "/" + std::string(kRepo) + "/resolve/"), 0);
+  for (const auto& r : hub.requests()) {
+    if (r.target.rfind("/cdn/", 0) != 0) {
+      EXPECT_EQ(r.authorization, "Bearer hf_secret") << r.target;
+    }
+  }
+}
+
 TEST_F(HubFixture, NotFoundNamesTheRepositoryAndRevision) {
   try {
     download_model("xlt-test/no-such-model", "main", {}, opts);
