@@ -45,8 +45,8 @@ nlohmann::json array_of(const std::vector<T>& v) {
   return a;
 }
 
-nlohmann::json to_json(const text::Encoding& e, bool is_pair, bool offsets) {
-  nlohmann::json j;
+nlohmann::ordered_json to_json(const text::Encoding& e, bool is_pair, bool offsets) {
+  nlohmann::ordered_json j;
   j["tokens"] = array_of(e.sequence_tokens(0));
   j["ids"] = array_of(e.sequence_token_ids(0));
   if (is_pair) {

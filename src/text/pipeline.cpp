@@ -117,6 +117,17 @@ std::string clean_up_tokenization(std::string s) {
   return s;
 }
 
+std::size_t checked_pad_length(std::size_t length) {
+  // Without max_length and without a model_max_length in the configuration, "pad to max_length"
+  // has no sensible target.
+  constexpr std::size_t kLimit = std::size_t{1} << 24;
+  if (length > kLimit) {
+    throw TokenizerError(
+        "padding to max_length needs a max_length: this tokenizer has no model_max_length");
+  }
+  return length;
+}
+
 void pad_encoding(Encoding& e, std::size_t length, const SpecialToken& pad, PaddingSide side) {
   if (e.size() >= length) return;
   if (!pad.present()) {
@@ -259,7 +270,7 @@ Encoding PipelineTokenizer::post_process(Pieces& a, Pieces* b, const EncodeOptio
   e.attention_mask.assign(e.ids.size(), 1);
 
   std::size_t target = 0;
-  if (options.padding == PaddingStrategy::kMaxLength) target = max_length;
+  if (options.padding == PaddingStrategy::kMaxLength) target = checked_pad_length(max_length);
   if (options.padding == PaddingStrategy::kLongest) target = e.size();
   if (options.padding != PaddingStrategy::kNone && options.pad_to_multiple_of > 0) {
     const std::size_t m = options.pad_to_multiple_of;

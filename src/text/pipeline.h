@@ -84,6 +84,9 @@ class PipelineTokenizer : public Tokenizer {
   void tokenize_valid(std::string_view text, Pieces& out) const;
 };
 
+// Returns `length`, or throws TokenizerError when it is too large to pad to (no max_length given
+// and no model_max_length configured).
+std::size_t checked_pad_length(std::size_t length);
 // Pads one encoding to `length` on `side` with the pad token.
 void pad_encoding(Encoding& e, std::size_t length, const SpecialToken& pad, PaddingSide side);
 

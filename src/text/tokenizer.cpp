@@ -110,7 +110,7 @@ void Tokenizer::pad(std::vector<Encoding>& batch, const EncodeOptions& options) 
   if (options.padding == PaddingStrategy::kNone || batch.empty()) return;
   std::size_t target = 0;
   if (options.padding == PaddingStrategy::kMaxLength) {
-    target = options.max_length ? options.max_length : info().model_max_length;
+    target = checked_pad_length(options.max_length ? options.max_length : info().model_max_length);
   } else {
     for (const Encoding& e : batch) target = std::max(target, e.size());
   }

@@ -201,6 +201,13 @@ TEST(Encode, UncasedVocabularyLowercasesAndStripsAccents) {
   EXPECT_TRUE(tok->info().do_lower_case);
   EXPECT_EQ(tok->tokenize("H\xC3\xA9LLO, Caf\xC3\xA9 [MASK]"),
             (std::vector<std::string>{"hello", ",", "cafe", "[MASK]"}));
+  // No tokenizer_config.json: no model_max_length, so padding to max_length needs max_length.
+  EncodeOptions pad;
+  pad.padding = PaddingStrategy::kMaxLength;
+  EXPECT_NE(error_of([&] { tok->encode("hello", pad); }).find("needs a max_length"),
+            std::string::npos);
+  pad.max_length = 4;
+  EXPECT_EQ(tok->encode("hello", pad).ids, (std::vector<TokenId>{2, 6, 3, 0}));
   LoadOptions cased;
   cased.do_lower_case = false;
   auto tok2 = load_tokenizer(dir / "vocab.txt", cased);
