@@ -27,7 +27,7 @@ class BertClassifier final : public ArchModel {
   ModelOutputs forward(const ModelInputs& in, const ForwardOptions& opt) override {
     auto out = net_->bert->forward(in, opt);
     if (!opt.compute_logits) return out;
-    auto pooled = at::dropout(out.pooler_output, net_->dropout_, is_training());
+    auto pooled = models::dropout(out.pooler_output, net_->dropout_, is_training());
     out.logits = net_->classifier->forward(pooled);
     if (in.labels.defined())
       out.loss = sequence_classification_loss(out.logits, in.labels, config());

@@ -74,7 +74,7 @@ at::Tensor EncoderEmbeddingsImpl::forward(const at::Tensor& input_ids,
       word_embeddings->forward(input_ids) + token_type_embeddings->forward(types.to(at::kLong));
   h = h + position_embeddings->forward(positions);
   h = norm->forward(h);
-  return at::dropout(h, dropout_, is_training());
+  return models::dropout(h, dropout_, is_training());
 }
 
 EncoderSelfAttentionImpl::EncoderSelfAttentionImpl(const io::ModelConfig& c)
@@ -101,7 +101,7 @@ at::Tensor EncoderSelfAttentionImpl::forward(const at::Tensor& h, const at::Tens
   if (mask_bias.defined()) scores.add_(mask_bias);
   auto p = at::softmax(scores, -1);
   if (need_probs && probs) *probs = p;
-  auto ctx = at::matmul(at::dropout(p, dropout_, is_training()), v);
+  auto ctx = at::matmul(models::dropout(p, dropout_, is_training()), v);
   return ctx.permute({0, 2, 1, 3}).reshape({b, t, heads_ * head_dim_});
 }
 
@@ -112,7 +112,7 @@ ResidualOutputImpl::ResidualOutputImpl(int64_t in, int64_t out, double eps, doub
 }
 
 at::Tensor ResidualOutputImpl::forward(const at::Tensor& x, const at::Tensor& residual) {
-  auto y = at::dropout(dense->forward(x), dropout_, is_training());
+  auto y = models::dropout(dense->forward(x), dropout_, is_training());
   return norm->forward(y + residual);
 }
 

@@ -1,10 +1,14 @@
 // Shared building blocks of the transformer models (see layers.h).
 #include "models/layers.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
+#include <algorithm>
 #include <limits>
+#include <mutex>
 #include <sstream>
 
 #include "xlt/core/error.h"
@@ -55,6 +59,56 @@ at::Tensor activate(const at::Tensor& x, Activation act) {
       return at::relu(x);
   }
   return x;
+}
+
+namespace {
+
+uint64_t splitmix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+template <typename T>
+void fill_dropout_mask(T* out, int64_t n, uint64_t seed, uint32_t threshold, float scale) {
+  const T keep = static_cast<T>(scale);
+  const T drop = static_cast<T>(0.0f);
+  // Each 64-bit hash gives two 32-bit uniforms; element i uses half (i & 1) of hash(seed, i / 2).
+  at::parallel_for(0, (n + 1) / 2, 16384, [&](int64_t begin, int64_t end) {
+    for (int64_t j = begin; j < end; ++j) {
+      const uint64_t h = splitmix64(seed ^ (static_cast<uint64_t>(j) * 0xd1b54a32d192ed03ULL));
+      const int64_t i = 2 * j;
+      out[i] = static_cast<uint32_t>(h) < threshold ? drop : keep;
+      if (i + 1 < n) out[i + 1] = static_cast<uint32_t>(h >> 32) < threshold ? drop : keep;
+    }
+  });
+}
+
+}  // namespace
+
+at::Tensor dropout(const at::Tensor& x, double p, bool train) {
+  if (!train || p <= 0.0) return x;
+  if (p >= 1.0) return x * 0.0;
+  const auto st = x.scalar_type();
+  if (!x.device().is_cpu() || (st != at::kFloat && st != at::kBFloat16)) {
+    return at::dropout(x, p, true);
+  }
+  uint64_t seed = 0;
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    seed = gen.get<at::CPUGeneratorImpl>()->random64();
+  }
+  const auto threshold = static_cast<uint32_t>(std::min(p * 4294967296.0, 4294967295.0));
+  const float scale = static_cast<float>(1.0 / (1.0 - p));
+  auto mask = at::empty(x.sizes(), x.options().requires_grad(false));
+  if (st == at::kFloat) {
+    fill_dropout_mask(mask.data_ptr<float>(), mask.numel(), seed, threshold, scale);
+  } else {
+    fill_dropout_mask(mask.data_ptr<at::BFloat16>(), mask.numel(), seed, threshold, scale);
+  }
+  return x * mask;
 }
 
 double finfo_min(c10::ScalarType dtype) {

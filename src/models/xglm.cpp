@@ -68,7 +68,7 @@ class XGLMAttentionImpl : public torch::nn::Module {
     w = at::clamp_min(w, finfo_min(w.scalar_type()));
     auto p = at::softmax(w, -1);
     if (need_probs && probs) *probs = p;
-    auto ctx = at::bmm(at::dropout(p, dropout_, is_training()).view({b * heads_, t, t}), v);
+    auto ctx = at::bmm(models::dropout(p, dropout_, is_training()).view({b * heads_, t, t}), v);
     ctx = ctx.view({b, heads_, t, head_dim_}).transpose(1, 2).reshape({b, t, heads_ * head_dim_});
     return out_proj->forward(ctx);
   }
@@ -100,10 +100,10 @@ class XGLMDecoderLayerImpl : public torch::nn::Module {
                      at::Tensor* probs) {
     const bool train = is_training();
     auto x = self_attn->forward(self_attn_layer_norm->forward(h), mask_bias, need_probs, probs);
-    auto r = h + at::dropout(x, dropout_, train);
+    auto r = h + models::dropout(x, dropout_, train);
     auto y = activate(fc1->forward(final_layer_norm->forward(r)), act_);
-    y = fc2->forward(at::dropout(y, activation_dropout_, train));
-    return r + at::dropout(y, dropout_, train);
+    y = fc2->forward(models::dropout(y, activation_dropout_, train));
+    return r + models::dropout(y, dropout_, train);
   }
 
   XGLMAttention self_attn{nullptr};
@@ -154,7 +154,7 @@ class XGLMModelImpl : public torch::nn::Module {
     const double scale =
         config_.scale_embedding ? std::sqrt(static_cast<double>(config_.hidden_size)) : 1.0;
     auto h = embed_tokens->forward(ids) * scale + positions(t, weight).unsqueeze(0);
-    h = at::dropout(h, config_.hidden_dropout_prob, is_training());
+    h = models::dropout(h, config_.hidden_dropout_prob, is_training());
 
     ModelOutputs out;
     for (auto& layer : typed_layers) {

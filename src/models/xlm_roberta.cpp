@@ -15,9 +15,9 @@ class RobertaClassificationHeadImpl : public torch::nn::Module {
     out_proj = register_module("out_proj", Linear(c.hidden_size, c.num_labels));
   }
   at::Tensor forward(const at::Tensor& h) {
-    auto x = at::dropout(h.select(1, 0), dropout_, is_training());
+    auto x = models::dropout(h.select(1, 0), dropout_, is_training());
     x = at::tanh(dense->forward(x));
-    x = at::dropout(x, dropout_, is_training());
+    x = models::dropout(x, dropout_, is_training());
     return out_proj->forward(x);
   }
   Linear dense{nullptr}, out_proj{nullptr};

@@ -87,6 +87,28 @@ TEST(Xglm, SinusoidalTableMatchesTheFormula) {
   EXPECT_TRUE(at::equal(t[1], at::zeros({8})));
 }
 
+TEST(Dropout, DropsAFractionPScalesSurvivorsAndIsSeeded) {
+  auto x = at::ones({1000, 1001}).requires_grad_();
+  at::manual_seed(17);
+  auto y = models::dropout(x, 0.1, true);
+  const double zero_fraction = y.eq(0).to(at::kDouble).mean().item<double>();
+  EXPECT_NEAR(zero_fraction, 0.1, 0.002);  // 1M Bernoulli draws: std 3e-4
+  const float scale = static_cast<float>(1.0 / 0.9);
+  EXPECT_TRUE(at::logical_or(y.eq(0), y.eq(scale)).all().item<bool>());
+  // Neighbouring elements are independent (a hash that reused halves would correlate them).
+  auto pairs = y.view({-1, 2}).eq(0).to(at::kDouble);
+  EXPECT_NEAR((pairs.select(1, 0) * pairs.select(1, 1)).mean().item<double>(), 0.01, 0.001);
+  at::manual_seed(17);
+  EXPECT_TRUE(at::equal(models::dropout(x, 0.1, true), y));
+  EXPECT_FALSE(at::equal(models::dropout(x, 0.1, true), y));
+  y.sum().backward();
+  EXPECT_TRUE(at::equal(x.grad(), y.detach()));  // d(x * mask)/dx = mask
+  EXPECT_TRUE(models::dropout(x, 0.1, false).is_same(x));
+  auto b = models::dropout(at::ones({64, 64}, at::kBFloat16), 0.5, true);
+  EXPECT_EQ(b.scalar_type(), at::kBFloat16);
+  EXPECT_NEAR(b.eq(0).to(at::kDouble).mean().item<double>(), 0.5, 0.05);
+}
+
 class AllArchs : public ::testing::TestWithParam<std::string> {};
 
 // A sentence's outputs at its real tokens do not depend on the padding added after it (BERT,
