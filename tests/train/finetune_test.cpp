@@ -8,6 +8,8 @@
 
 #include <ATen/Parallel.h>
 
+#include <cmath>
+
 #include "common/test_env.h"
 #include "train_test_util.h"
 #include "xlt/core/error.h"
@@ -245,6 +247,46 @@ TEST_F(Finetune, HeadlessCheckpointAndWrongHeadSize) {
   c2.model = two.string();
   EXPECT_THROW(train::finetune(c2), CheckpointError);
   EXPECT_FALSE(fs::exists(c2.out_dir / "log.jsonl"));
+}
+
+// XLM-R: a tiny random model over the fixtures' SentencePiece vocabulary trains, and its
+// checkpoints carry the XLM-R class name, NLI labels and the SentencePiece model.
+TEST_F(Finetune, XlmRobertaTrainsAndSavesHfLayout) {
+  const fs::path spm = fixtures_dir() / "spm" / "xlmr_unigram";
+  XLT_REQUIRE_PATH(spm / "sentencepiece.bpe.model");
+  auto tok = text::load_tokenizer(spm);
+  auto c = io::ModelConfig::defaults(io::ModelType::kXlmRoberta);
+  c.architectures = {"XLMRobertaForSequenceClassification"};
+  c.vocab_size = static_cast<int64_t>(tok->vocab_size());
+  c.hidden_size = 32;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 2;
+  c.intermediate_size = 64;
+  c.max_position_embeddings = 66;  // RoBERTa positions start at pad_token_id + 1
+  c.num_labels = 3;
+  c.raw = c.to_json();
+  auto model = models::create_model(c, 3);
+  models::SaveOptions so;
+  so.tokenizer_dir = spm;
+  models::save_model(*model, tmp_ / "xlmr", so);
+
+  auto fc = base("xlmr-run");
+  fc.model = (tmp_ / "xlmr").string();
+  fc.max_steps = 6;
+  fc.eval_every = 3;
+  const auto r = train::finetune(fc);
+  EXPECT_EQ(r.steps, 6);
+  const auto losses = logged_losses(fc.out_dir / "log.jsonl");
+  ASSERT_EQ(losses.size(), 6u);
+  for (double l : losses) EXPECT_TRUE(std::isfinite(l) && l > 0.5 && l < 2.0) << l;
+  for (const char* d : {"best", "last"}) {
+    EXPECT_TRUE(fs::exists(fc.out_dir / d / "sentencepiece.bpe.model")) << d;
+    const auto cfg = read_json(fc.out_dir / d / "config.json");
+    EXPECT_EQ(cfg["architectures"], json({"XLMRobertaForSequenceClassification"}));
+    EXPECT_EQ(cfg["id2label"]["2"], "contradiction");
+    auto m = models::load_model(fc.out_dir / d);
+    EXPECT_EQ(m->type(), io::ModelType::kXlmRoberta);
+  }
 }
 
 // CLI: bad inputs exit with 2 and a message naming the problem, before any training output.
