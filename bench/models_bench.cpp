@@ -92,7 +92,8 @@ double cpu_seconds() {
 double g_peak_gflops_cpu = 0;  // GEMM GFLOP per CPU-second
 
 void BM_Gemm2048(benchmark::State& state) {
-  at::set_num_threads(kThreads);
+  xlt::models::set_threads(kThreads);
+  state.SetLabel(xlt::models::ensure_fast_blas());
   const int64_t n = 2048;
   auto a = at::randn({n, n});
   auto b = at::randn({n, n});

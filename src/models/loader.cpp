@@ -193,6 +193,7 @@ void apply_label_options(io::ModelConfig& config, const LoadOptions& opts) {
 }  // namespace
 
 std::unique_ptr<Model> load_model(const fs::path& spec, const LoadOptions& opts) {
+  ensure_fast_blas();
   // A local path, else a hub id ("org/name[@rev]") found in the local Hugging Face cache; the
   // resolver's IoError says where it looked.
   const fs::path path = fs::exists(spec) ? spec : io::resolve_model_location(spec.string()).path;

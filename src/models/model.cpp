@@ -105,6 +105,7 @@ std::unique_ptr<ArchModel> make_arch_model(const io::ModelConfig& config) {
 }
 
 std::unique_ptr<Model> create_model(const io::ModelConfig& config, uint64_t seed) {
+  ensure_fast_blas();
   auto model = make_arch_model(config);
   auto gen = at::detail::createCPUGenerator(seed);
   model->init_module("", gen);
@@ -152,6 +153,7 @@ std::string dtype_name(c10::ScalarType dtype) {
 }
 
 int set_threads(int n) {
+  ensure_fast_blas();
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
   return n;

@@ -277,6 +277,16 @@ TEST(TrainingStep, RepeatedStepsFitABatch) {
                    0.5);
 }
 
+TEST(Runtime, BlasKernelsMatchTheCpu) {
+  const std::string blas = models::ensure_fast_blas();
+  ASSERT_FALSE(blas.empty());
+  EXPECT_EQ(models::ensure_fast_blas(), blas);  // once per process
+  __builtin_cpu_init();
+  if (blas.rfind("OpenBLAS ", 0) == 0 && __builtin_cpu_supports("avx2")) {
+    EXPECT_EQ(blas.find("OpenBLAS Prescott"), std::string::npos) << blas;
+  }
+}
+
 TEST(Runtime, ParsesDevicesAndDtypes) {
   EXPECT_EQ(models::parse_device("cpu"), c10::Device(c10::kCPU));
   EXPECT_THROW(models::parse_device("gpu"), UsageError);

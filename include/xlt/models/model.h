@@ -182,7 +182,14 @@ c10::Device parse_device(const std::string& name);
 // "float32" / "fp32" / "bfloat16" / "bf16".
 c10::ScalarType parse_dtype(const std::string& name);
 std::string dtype_name(c10::ScalarType dtype);
-// at::set_num_threads; n <= 0 = all cores. Returns the count in use.
+// at::set_num_threads; n <= 0 = all cores. Returns the count in use. Also calls ensure_fast_blas().
 int set_threads(int n);
+
+// Debian 12's OpenBLAS falls back to SSE3 kernels on CPUs it does not recognise (recent Xeons),
+// ~4.7x slower GEMM than the AVX-512 kernels they support. Switches (once per process, before
+// heavy work) to SkylakeX/Haswell kernels as the CPU allows, unless OPENBLAS_CORETYPE is set.
+// load_model, create_model and set_threads call it. Returns e.g. "OpenBLAS SkylakeX (was
+// Prescott)" for logs. Thread-safe.
+std::string ensure_fast_blas();
 
 }  // namespace xlt::models
