@@ -1,0 +1,108 @@
+// `xlt study CONFIG.toml [--out DIR] [--dry-run] [--stages a,b] [--overwrite]`: the whole
+// cross-lingual transfer study (baseline -> fine-tune -> zero-shot -> analysis -> attention ->
+// perplexity -> report) from one TOML file, resumable, with a self-contained HTML report.
+// The config is validated completely before any work starts (exit 2 naming the key or file).
+#include <cstdio>
+#include <iostream>
+
+#include "command.h"
+#include "xlt/core/error.h"
+#include "xlt/report/study_report.h"
+#include "xlt/study/config.h"
+#include "xlt/study/study.h"
+
+namespace xlt::cli {
+namespace {
+
+struct StudyCliOptions {
+  std::string config, out, stages, device;
+  bool dry_run = false, overwrite = false, quiet = false;
+  int threads = -1;
+};
+
+std::vector<std::string> split_stages(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s + ",") {
+    if (c == ',') {
+      const size_t b = cur.find_first_not_of(' '), e = cur.find_last_not_of(' ');
+      if (b == std::string::npos) {
+        throw UsageError("--stages: empty stage name in '" + s + "'");
+      }
+      out.push_back(cur.substr(b, e - b + 1));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  return out;
+}
+
+void print_summary(const study::StudyOutcome& r) {
+  if (r.results.is_null()) return;
+  const auto& res = r.results;
+  std::printf("%-6s %-12s %-12s\n", "lang", "baseline", "zero-shot");
+  for (const auto& lang : res["study"]["languages"]) {
+    const std::string l = lang.get<std::string>();
+    auto acc = [&](const char* block) -> std::string {
+      if (!res.contains(block) || res[block].is_null() || !res[block]["languages"].contains(l)) {
+        return "-";
+      }
+      const auto& x = res[block]["languages"][l];
+      return report::percent(x["across_seeds"].value("mean", x.value("accuracy", 0.0)));
+    };
+    std::printf("%-6s %-12s %-12s\n", l.c_str(), acc("baseline").c_str(), acc("zero_shot").c_str());
+  }
+}
+
+int run(const StudyCliOptions& o) {
+  const study::StudyConfig config = study::load_study_config(o.config);
+  study::RunOptions ro;
+  ro.out = o.out;
+  ro.dry_run = o.dry_run;
+  ro.overwrite = o.overwrite;
+  ro.progress = !o.quiet;
+  ro.threads = o.threads;
+  ro.device = o.device;
+  if (!o.stages.empty()) ro.stages = split_stages(o.stages);
+  if (o.dry_run) {
+    const auto plan = study::plan_study(config, ro);
+    std::cout << "plan for " << config.config_file.string() << " -> "
+              << study::resolve_out_dir(config, ro).string() << "\n"
+              << study::format_plan(plan);
+    return 0;
+  }
+  const study::StudyOutcome r = study::run_study(config, ro);
+  print_summary(r);
+  if (!r.report.empty()) std::cout << "report: " << r.report.string() << "\n";
+  return 0;
+}
+
+Runner configure(CLI::App& sub) {
+  auto o = std::make_shared<StudyCliOptions>();
+  sub.add_option("config", o->config, "Study configuration (TOML; see docs/study.md)")->required();
+  sub.add_option("--out", o->out,
+                 "Output folder (default: study.out in the config, else runs/<config name>)");
+  sub.add_flag("--dry-run", o->dry_run,
+               "Print the plan (each stage: run or skip, and why) without running anything");
+  sub.add_option("--stages", o->stages,
+                 "Run only these stages, comma-separated (baseline, finetune, zero_shot, "
+                 "analysis, attention, perplexity, report)");
+  sub.add_flag("--overwrite", o->overwrite,
+               "Empty the output folder first and run every stage again (also needed to use a "
+               "folder that is not an xlt study folder)");
+  sub.add_option("--threads", o->threads, "CPU threads (0 = all cores; default: study.threads)")
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--device", o->device, "cpu or cuda[:N] (default: study.device)");
+  sub.add_flag("--quiet", o->quiet, "No progress bars");
+  return [o]() { return run(*o); };
+}
+
+}  // namespace
+
+XLT_REGISTER_COMMAND("study",
+                     "Run a whole zero-shot transfer study from a TOML config (resumable, with an "
+                     "HTML report)",
+                     1, configure);
+
+}  // namespace xlt::cli

@@ -1,0 +1,139 @@
+// Private pieces of the study runner shared by its files: content digests and fingerprints,
+// the resolved models and units of a plan, the run context, and the stage entry points.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "xlt/data/nli.h"
+#include "xlt/io/config.h"
+#include "xlt/study/config.h"
+
+namespace xlt::models {
+class Model;
+}
+namespace xlt::text {
+class Tokenizer;
+}
+
+namespace xlt::study::detail {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+inline constexpr int kNliLabels = 3;
+
+// ----- digests (fingerprint.cpp) ------------------------------------------------------------
+
+// FNV-1a 64 of `data`, as 16 lower-case hex digits.
+std::string fnv1a64_hex(std::string_view data);
+// Files up to kFullDigestBytes are digested whole; larger ones (model weights) by size, mtime
+// and 16 evenly spaced 64 KiB samples (fast; a same-size edit outside the samples that also
+// keeps the mtime would go unnoticed, see docs/study.md).
+inline constexpr uintmax_t kFullDigestBytes = 64u << 20;
+json file_digest(const fs::path& path);
+// Every regular file under a folder (symlinks followed), by relative name; a file as file_digest.
+json tree_digest(const fs::path& path);
+// Only the tokenizer files of a folder (vocab.txt, tokenizer.json, *.model, ...), so that other
+// files sharing the folder (demo data) do not count.
+json tokenizer_digest(const fs::path& path);
+// A dataset spec ("xnli:...") or file, by the content of the files it names.
+json data_digest(const std::string& spec_or_path);
+// Fingerprint of a unit's inputs: FNV-1a 64 of the canonical (sorted-key) JSON dump.
+std::string fingerprint_of(const json& inputs);
+// Dotted keys (two levels deep) whose values differ between two inputs objects.
+std::vector<std::string> changed_keys(const json& before, const json& after);
+
+// ----- models and units -----------------------------------------------------------------
+
+struct ResolvedModel {
+  std::string role;    // "encoder" / "causal_lm"
+  std::string name;    // as configured (hub id, path or "random <config>")
+  fs::path dir;        // folder to load from (random: DIR/init/<role>/model, made by its unit)
+  fs::path tokenizer;  // tokenizer folder or file
+  bool random = false;
+  bool available = true;  // false in a dry run when a hub model is not cached yet
+  std::string init_unit;  // "init/<role>" when random
+  json identity;          // what downstream fingerprints use (digests or the init fingerprint)
+  json tokenizer_identity;
+  io::ModelConfig config;  // config.json (for layer counts), or the init config
+};
+
+struct Unit {
+  std::string name;   // "baseline/seed-42"
+  std::string stage;  // "init", "baseline", ...
+  uint64_t seed = 0;
+  std::string role;  // init units: which model
+  json inputs;
+  std::string fingerprint;
+  std::vector<std::string> needs;  // units whose outputs this one reads
+  fs::path dir;                    // DIR/<name>
+};
+
+// Reads DIR/<unit>/stage.json; nullopt when absent or unreadable (an incomplete unit).
+std::optional<json> read_stage_record(const fs::path& unit_dir);
+
+struct Context {
+  Context(const StudyConfig& c, fs::path out_dir) : config(c), out(std::move(out_dir)) {}
+
+  const StudyConfig& config;
+  fs::path out;
+  bool progress = true;
+  std::ostream* log = nullptr;
+  std::string device = "cpu";
+  int threads = 1;
+  ResolvedModel encoder, causal_lm;
+  std::vector<Unit> units;                    // in run order
+  std::map<std::string, std::string> status;  // unit -> "ran" / "skipped" (this invocation)
+
+  const Unit& unit(const std::string& name) const;
+  // The evaluation datasets (read and subsampled once per run).
+  const std::vector<data::NliDataset>& eval_sets();
+
+ private:
+  std::optional<std::vector<data::NliDataset>> eval_sets_;
+};
+
+// Resolves the models (downloads a hub model unless dry_run) and checks layer indices against
+// their configs. Throws ConfigError naming the key.
+ResolvedModel resolve_model(const StudyConfig& config, const ModelSpec& spec,
+                            const std::string& role, const fs::path& out, bool dry_run);
+void check_model_settings(const StudyConfig& config, const ResolvedModel& encoder,
+                          const ResolvedModel& causal_lm);
+// Every unit of the configured stages with its inputs and fingerprint, in run order.
+std::vector<Unit> build_units(const StudyConfig& config, const ResolvedModel& encoder,
+                              const ResolvedModel& causal_lm, const fs::path& out);
+
+// Loads the tokenizer / a model of the study on the context's device.
+std::unique_ptr<text::Tokenizer> load_study_tokenizer(const fs::path& path);
+std::unique_ptr<models::Model> load_classifier(Context& ctx, const fs::path& dir, uint64_t seed,
+                                               bool new_head);
+std::unique_ptr<models::Model> load_causal_lm(Context& ctx);
+json model_info(const models::Model& model, const ResolvedModel& spec);
+
+// ----- stages (each returns the summary recorded in stage.json) ---------------------------
+
+json run_init(Context& ctx, const Unit& unit);
+json run_baseline(Context& ctx, const Unit& unit);
+json run_finetune(Context& ctx, const Unit& unit, bool resume);
+json run_zero_shot(Context& ctx, const Unit& unit);
+json run_analysis(Context& ctx, const Unit& unit);
+json run_attention(Context& ctx, const Unit& unit);
+json run_perplexity(Context& ctx, const Unit& unit);
+json run_report(Context& ctx, const Unit& unit);
+
+// Helpers for stages.
+std::string seed_unit(const std::string& stage, uint64_t seed);  // "finetune/seed-42"
+fs::path finetuned_model_dir(const fs::path& out, uint64_t seed);
+std::string iso_time_now();
+void write_json(const fs::path& path, const json& j);
+
+}  // namespace xlt::study::detail

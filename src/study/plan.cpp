@@ -1,0 +1,396 @@
+// Building a study's plan: resolving its models (hub download or the random-init unit), checking
+// layer indices against the models' configs, and listing every unit with the inputs that decide
+// whether it is up to date. Also the shared model/data loaders the stages use.
+#include <algorithm>
+
+#include "study/internal.h"
+#include "xlt/core/error.h"
+#include "xlt/core/file.h"
+#include "xlt/data/spec.h"
+#include "xlt/io/dataset_download.h"
+#include "xlt/io/hub.h"
+#include "xlt/models/model.h"
+#include "xlt/report/study_report.h"
+#include "xlt/study/distance.h"
+#include "xlt/text/tokenizer.h"
+#include "xlt/version.h"
+
+namespace xlt::study::detail {
+
+std::string seed_unit(const std::string& stage, uint64_t seed) {
+  return stage + "/seed-" + std::to_string(seed);
+}
+
+fs::path finetuned_model_dir(const fs::path& out, uint64_t seed) {
+  return out / seed_unit("finetune", seed) / "run" / "best";
+}
+
+std::optional<json> read_stage_record(const fs::path& unit_dir) {
+  const fs::path p = unit_dir / "stage.json";
+  if (!fs::exists(p)) return std::nullopt;
+  try {
+    json j = json::parse(read_file(p));
+    if (j.is_object() && j.contains("fingerprint")) return j;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+const Unit& Context::unit(const std::string& name) const {
+  for (const auto& u : units) {
+    if (u.name == name) return u;
+  }
+  throw Error("study: no unit " + name);
+}
+
+const std::vector<data::NliDataset>& Context::eval_sets() {
+  if (eval_sets_) return *eval_sets_;
+  const auto& e = config.eval;
+  data::ReadOptions ro;
+  ro.format = data::parse_nli_format(e.format);
+  std::vector<data::NliDataset> sets;
+  if (!e.files.empty()) {
+    for (const auto& lang : config.languages) {
+      sets.push_back(data::read_nli_file(e.files.at(lang), lang, ro));
+    }
+  } else {
+    std::string path = e.data;
+    if (io::is_dataset_spec(e.data)) {
+      const auto files = io::resolve_dataset_spec(e.data);
+      path = files.files.at(0).string();
+      ro.format = data::parse_nli_format(files.format);
+    }
+    sets = data::read_nli_by_language(path, config.languages, ro);
+  }
+  for (auto& s : sets) {
+    if (!s.fully_labelled()) {
+      throw DataError(s.source + ": evaluation data for '" + s.lang + "' has unlabelled rows");
+    }
+  }
+  data::subsample(sets, e.samples, e.sample_seed);
+  for (const auto& s : sets) {
+    if (log)
+      *log << "eval data " << s.lang << ": " << s.size() << " examples (" << s.source << ")\n";
+  }
+  eval_sets_ = std::move(sets);
+  return *eval_sets_;
+}
+
+ResolvedModel resolve_model(const StudyConfig& config, const ModelSpec& spec,
+                            const std::string& role, const fs::path& out, bool dry_run) {
+  ResolvedModel m;
+  m.role = role;
+  m.name = spec.model;
+  if (spec.randomly_initialized()) {
+    m.random = true;
+    m.init_unit = "init/" + role;
+    m.dir = out / m.init_unit / "model";
+    m.tokenizer = spec.tokenizer;
+    m.config = io::ModelConfig::load(spec.init);
+    m.tokenizer_identity = tokenizer_digest(spec.tokenizer);
+    return m;  // identity: the init unit's fingerprint, filled in by build_units
+  }
+  if (spec.model_is_path) {
+    m.dir = spec.model;
+  } else if (dry_run) {
+    try {
+      m.dir = io::resolve_model_location(spec.model).path;
+    } catch (const IoError&) {
+      m.available = false;  // would be downloaded by a real run
+    }
+  } else {
+    m.dir = io::resolve_or_download(spec.model).path;
+  }
+  m.tokenizer = spec.tokenizer.empty() ? m.dir : spec.tokenizer;
+  if (m.available) {
+    m.config = io::ModelConfig::load(m.dir);
+    m.identity = tree_digest(m.dir);
+    m.tokenizer_identity = tokenizer_digest(m.tokenizer);
+  } else {
+    m.identity = {{"hub", spec.model}, {"cached", false}};
+    m.tokenizer_identity = m.identity;
+  }
+  (void)config;
+  return m;
+}
+
+void check_model_settings(const StudyConfig& c, const ResolvedModel& encoder,
+                          const ResolvedModel& causal_lm) {
+  const auto where = [&c](const std::string& key) { return c.config_file.string() + ": " + key; };
+  if (encoder.available && encoder.config.model_type == io::ModelType::kXglm) {
+    throw ConfigError(where("encoder.model") + ": " + encoder.name +
+                      " is a causal LM (xglm); the encoder must be bert or xlm-roberta");
+  }
+  if (c.stage_enabled("analysis") && encoder.available &&
+      c.analysis.layer > encoder.config.num_hidden_layers) {
+    throw ConfigError(where("analysis.layer") + " = " + std::to_string(c.analysis.layer) +
+                      ", but " + encoder.name + " has " +
+                      std::to_string(encoder.config.num_hidden_layers) +
+                      " layers (0 = embeddings, -1 = last)");
+  }
+  const bool causal_needed =
+      c.causal_lm.enabled && (c.stage_enabled("perplexity") ||
+                              (c.stage_enabled("attention") && c.attention.model == "causal_lm"));
+  if (causal_needed && causal_lm.available && causal_lm.config.model_type != io::ModelType::kXglm) {
+    throw ConfigError(where("causal_lm.model") + ": " + causal_lm.name + " is " +
+                      io::model_type_name(causal_lm.config.model_type) +
+                      ", not a causal LM (xglm)");
+  }
+  if (c.stage_enabled("attention")) {
+    const ResolvedModel& m = c.attention.model == "causal_lm" ? causal_lm : encoder;
+    if (m.available && c.attention.layer > m.config.num_hidden_layers) {
+      throw ConfigError(where("attention.layer") + " = " + std::to_string(c.attention.layer) +
+                        ", but " + m.name + " has " + std::to_string(m.config.num_hidden_layers) +
+                        " layers (1-based)");
+    }
+  }
+}
+
+namespace {
+
+json eval_inputs(const StudyConfig& c) {
+  json data;
+  if (!c.eval.files.empty()) {
+    for (const auto& [lang, path] : c.eval.files) data[lang] = data_digest(path);
+  } else {
+    data = data_digest(c.eval.data);
+  }
+  return {{"data", data},
+          {"format", c.eval.format},
+          {"samples", c.eval.samples},
+          {"sample_seed", c.eval.sample_seed},
+          {"max_length", c.eval.max_length},
+          {"languages", c.languages},
+          {"source_lang", c.source_lang},
+          {"bootstrap_resamples", c.eval.bootstrap_resamples}};
+}
+
+json model_identity(const ResolvedModel& m) {
+  return {{"model", m.identity}, {"tokenizer", m.tokenizer_identity}};
+}
+
+}  // namespace
+
+std::vector<Unit> build_units(const StudyConfig& c, const ResolvedModel& encoder_in,
+                              const ResolvedModel& causal_in, const fs::path& out) {
+  ResolvedModel encoder = encoder_in, causal = causal_in;
+  std::vector<Unit> units;
+  auto add = [&](Unit u) {
+    u.inputs["xlt_version"] = XLT_VERSION;
+    u.fingerprint = fingerprint_of(u.inputs);
+    u.dir = out / u.name;
+    units.push_back(std::move(u));
+    return units.back().fingerprint;
+  };
+  const bool need_causal =
+      c.causal_lm.enabled && (c.stage_enabled("perplexity") ||
+                              (c.stage_enabled("attention") && c.attention.model == "causal_lm"));
+  for (ResolvedModel* m : {&encoder, &causal}) {
+    if (!m->random || (m == &causal && !need_causal)) continue;
+    const ModelSpec& spec = m == &encoder ? c.encoder : c.causal_lm;
+    Unit u;
+    u.name = m->init_unit;
+    u.stage = "init";
+    u.role = m->role;
+    u.inputs = {{"config", file_digest(spec.init)["fnv1a64"]},
+                {"tokenizer", m->tokenizer_identity},
+                {"init_seed", spec.init_seed},
+                {"num_labels", m == &encoder ? kNliLabels : 0}};
+    m->identity = {{"init", add(u)}};
+  }
+  const json enc = model_identity(encoder);
+  std::vector<std::string> enc_needs;
+  if (encoder.random) enc_needs.push_back(encoder.init_unit);
+
+  const json ev = eval_inputs(c);
+  for (uint64_t seed : c.seeds) {
+    if (!c.stage_enabled("baseline")) break;
+    Unit u;
+    u.name = seed_unit("baseline", seed);
+    u.stage = "baseline";
+    u.seed = seed;
+    u.needs = enc_needs;
+    u.inputs = {{"encoder", enc}, {"eval", ev}, {"seed", seed}};
+    add(u);
+  }
+  // Fine-tuning units are listed even when the stage is disabled, so that zero_shot and
+  // analysis can reuse an earlier run's models when they are up to date.
+  auto train_digest = [&c](const std::string& spec) -> json {
+    try {
+      return data_digest(spec);
+    } catch (const Error&) {
+      if (c.stage_enabled("finetune")) throw;
+      return spec;  // not available here; such a unit can only be "not selected"
+    }
+  };
+  std::map<uint64_t, std::string> finetune_fp;
+  for (uint64_t seed : c.seeds) {
+    const auto& t = c.train;
+    Unit u;
+    u.name = seed_unit("finetune", seed);
+    u.stage = "finetune";
+    u.seed = seed;
+    u.needs = enc_needs;
+    u.inputs = {{"encoder", enc},
+                {"train",
+                 {{"data", train_digest(t.data)},
+                  {"dev", train_digest(t.dev)},
+                  {"format", t.format},
+                  {"samples", t.samples},
+                  {"epochs", t.epochs},
+                  {"learning_rate", t.learning_rate},
+                  {"batch_size", t.batch_size},
+                  {"grad_accum", t.grad_accum},
+                  {"max_length", t.max_length},
+                  {"warmup_ratio", t.warmup_ratio},
+                  {"weight_decay", t.weight_decay},
+                  {"max_grad_norm", t.max_grad_norm}}},
+                {"source_lang", c.source_lang},
+                {"seed", seed}};
+    finetune_fp[seed] = add(u);
+  }
+  for (uint64_t seed : c.seeds) {
+    if (!c.stage_enabled("zero_shot")) break;
+    Unit u;
+    u.name = seed_unit("zero_shot", seed);
+    u.stage = "zero_shot";
+    u.seed = seed;
+    u.needs = {seed_unit("finetune", seed)};
+    u.inputs = {{"finetune", finetune_fp[seed]},
+                {"tokenizer", encoder.tokenizer_identity},
+                {"eval", ev},
+                {"seed", seed}};
+    add(u);
+  }
+  if (c.stage_enabled("analysis")) {
+    const auto& a = c.analysis;
+    Unit u;
+    u.name = "analysis";
+    u.stage = "analysis";
+    u.seed = c.seeds.front();
+    u.needs = enc_needs;
+    json after = nullptr;
+    // The map after fine-tuning needs the first seed's model: planned now, or from a complete
+    // earlier run with the same inputs.
+    const auto rec = read_stage_record(out / seed_unit("finetune", u.seed));
+    if (c.stage_enabled("finetune") || (rec && (*rec)["fingerprint"] == finetune_fp[u.seed])) {
+      after = finetune_fp[u.seed];
+      u.needs.push_back(seed_unit("finetune", u.seed));
+    }
+    json sentences = json::object();
+    for (const auto& lang : c.languages) {
+      if (a.sentences.count(lang)) sentences[lang] = a.sentences.at(lang);
+    }
+    u.inputs = {
+        {"encoder", enc},
+        {"finetune", after},
+        {"sentences", sentences},
+        {"parallel",
+         a.parallel_file.empty() ? json(nullptr) : file_digest(a.parallel_file)["fnv1a64"]},
+        {"max_parallel", a.max_parallel},
+        {"pooling", a.pooling},
+        {"layer", a.layer},
+        {"languages", c.languages},
+        {"tsne",
+         {{"perplexity", a.tsne_perplexity}, {"iterations", a.tsne_iterations}, {"seed", u.seed}}}};
+    add(u);
+  }
+  const ResolvedModel& att_model = c.attention.model == "causal_lm" ? causal : encoder;
+  if (c.stage_enabled("attention")) {
+    Unit u;
+    u.name = "attention";
+    u.stage = "attention";
+    if (att_model.random) u.needs.push_back(att_model.init_unit);
+    u.inputs = {{"model", model_identity(att_model)},
+                {"role", att_model.role},
+                {"sentences", c.attention.sentences},
+                {"languages", c.attention.languages},
+                {"layer", c.attention.layer}};
+    add(u);
+  }
+  if (c.stage_enabled("perplexity")) {
+    const auto& p = c.perplexity;
+    Unit u;
+    u.name = "perplexity";
+    u.stage = "perplexity";
+    if (causal.random) u.needs.push_back(causal.init_unit);
+    json texts = json::object();
+    for (const auto& lang : c.languages) {
+      if (p.texts.count(lang)) texts[lang] = file_digest(p.texts.at(lang))["fnv1a64"];
+    }
+    u.inputs = {{"model", model_identity(causal)},
+                {"texts", texts},
+                {"eval", p.texts.empty() ? ev : json(nullptr)},
+                {"languages", c.languages},
+                {"max_lines", p.max_lines},
+                {"max_length", p.max_length},
+                {"stride", p.stride}};
+    add(u);
+  }
+  if (c.stage_enabled("report")) {
+    Unit u;
+    u.name = "report";
+    u.stage = "report";
+    json upstream = json::object();
+    for (const auto& other : units) {
+      if (other.stage == "init") continue;
+      // Planned fingerprints; the runner replaces those of units that will neither run now nor
+      // are up to date by what is on disk (a recorded fingerprint or "missing").
+      upstream[other.name] = other.fingerprint;
+    }
+    const std::string table = c.distance.file.empty()
+                                  ? fnv1a64_hex(builtin_distance_tsv())
+                                  : file_digest(c.distance.file)["fnv1a64"].get<std::string>();
+    u.inputs = {{"units", upstream},
+                {"title", c.title},
+                {"languages", c.languages},
+                {"seeds", c.seeds},
+                {"distance", {{"measure", c.distance.measure}, {"table", table}}},
+                {"schema_version", report::kResultsSchemaVersion},
+                {"encoder", encoder.name},
+                {"causal_lm", c.causal_lm.enabled ? json(causal.name) : json(nullptr)}};
+    add(u);
+  }
+  return units;
+}
+
+std::unique_ptr<text::Tokenizer> load_study_tokenizer(const fs::path& path) {
+  return text::load_tokenizer(path);
+}
+
+std::unique_ptr<models::Model> load_classifier(Context& ctx, const fs::path& dir, uint64_t seed,
+                                               bool new_head) {
+  models::LoadOptions lo;
+  lo.num_labels = kNliLabels;
+  lo.new_head = new_head;
+  lo.seed = seed;
+  lo.device = models::parse_device(ctx.device);
+  auto model = models::load_model(dir, lo);
+  if (ctx.log) *ctx.log << model->load_report().summary() << "\n";
+  if (model->kind() != models::ModelKind::kSequenceClassification) {
+    throw ConfigError(dir.string() + ": not a sequence-classification model");
+  }
+  return model;
+}
+
+std::unique_ptr<models::Model> load_causal_lm(Context& ctx) {
+  models::LoadOptions lo;
+  lo.device = models::parse_device(ctx.device);
+  auto model = models::load_model(ctx.causal_lm.dir, lo);
+  if (model->kind() != models::ModelKind::kCausalLM) {
+    throw ConfigError(ctx.causal_lm.dir.string() + ": not a causal LM");
+  }
+  return model;
+}
+
+json model_info(const models::Model& model, const ResolvedModel& spec) {
+  return {{"role", spec.role},
+          {"model", spec.name},
+          {"path", spec.dir.string()},
+          {"type", io::model_type_name(model.type())},
+          {"layers", model.config().num_hidden_layers},
+          {"parameters", model.num_parameters()},
+          {"randomly_initialized", spec.random}};
+}
+
+}  // namespace xlt::study::detail

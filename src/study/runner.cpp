@@ -1,0 +1,360 @@
+// The study runner: output-folder checks and the lock, the plan (which units run and why), and
+// the loop that runs units and records each one's stage.json last, atomically.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <iostream>
+#include <set>
+
+#include "study/internal.h"
+#include "xlt/core/error.h"
+#include "xlt/core/file.h"
+#include "xlt/models/model.h"
+#include "xlt/study/study.h"
+#include "xlt/version.h"
+
+namespace xlt::study {
+namespace {
+
+using namespace detail;
+constexpr const char* kMarker = "study.json";
+constexpr const char* kLockFile = ".xlt-study.lock";
+
+// An exclusive flock on DIR/.xlt-study.lock for the life of the object.
+class StudyLock {
+ public:
+  explicit StudyLock(const fs::path& dir) {
+    const fs::path path = dir / kLockFile;
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw IoError(path.string() + ": cannot create the study lock file");
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      std::string pid;
+      char buf[32] = {0};
+      if (::pread(fd_, buf, sizeof buf - 1, 0) > 0) pid = buf;
+      ::close(fd_);
+      throw IoError(dir.string() + " is in use by another xlt study" +
+                    (pid.empty() ? "" : " (pid " + pid + ")") + "; lock file " + path.string());
+    }
+    const std::string me = std::to_string(::getpid());
+    if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, me.data(), me.size(), 0) < 0) {
+      // The pid is only informative; the flock is what excludes other studies.
+    }
+  }
+  ~StudyLock() { ::close(fd_); }
+  StudyLock(const StudyLock&) = delete;
+  StudyLock& operator=(const StudyLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+bool is_empty_dir(const fs::path& p) {
+  return fs::is_directory(p) && fs::is_empty(p);
+}
+
+void check_out_dir(const fs::path& out, const RunOptions& o, const StudyConfig& c) {
+  if (!fs::exists(out)) return;
+  if (!fs::is_directory(out)) {
+    throw UsageError("--out " + out.string() + " exists and is not a folder");
+  }
+  if (o.overwrite) {
+    const fs::path abs = fs::weakly_canonical(out);
+    const fs::path cwd = fs::weakly_canonical(fs::current_path());
+    const char* home = std::getenv("HOME");
+    auto inside = [&abs](const fs::path& p) {
+      const auto rel = fs::relative(p, abs);
+      return !rel.empty() && *rel.begin() != "..";
+    };
+    if (abs == abs.root_path() || (home && abs == fs::weakly_canonical(home)) || inside(cwd) ||
+        inside(fs::weakly_canonical(c.config_file))) {
+      throw UsageError("--overwrite refuses to empty " + out.string() +
+                       " (the root, home or working folder, or the folder of the config); "
+                       "choose a dedicated --out folder");
+    }
+    return;
+  }
+  if (is_empty_dir(out) || fs::exists(out / kMarker)) return;
+  throw UsageError("--out " + out.string() +
+                   " exists and is not an xlt study folder (no study.json): choose another "
+                   "folder, or pass --overwrite to empty it and start the study there");
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+struct Prepared {
+  std::unique_ptr<Context> ctx;
+  std::vector<UnitStatus> plan;
+};
+
+bool stage_selected(const StudyConfig& c, const RunOptions& o, const std::string& stage) {
+  if (!c.stage_enabled(stage)) return false;
+  return o.stages.empty() || std::find(o.stages.begin(), o.stages.end(), stage) != o.stages.end();
+}
+
+UnitStatus decide(const Unit& u, const StudyConfig& c, const RunOptions& o, bool overwrite) {
+  UnitStatus s{u.name, u.stage, "run", "", 0.0};
+  const auto rec = read_stage_record(u.dir);
+  if (rec && !overwrite && (*rec)["fingerprint"] == u.fingerprint) {
+    s.action = "skip";
+    s.reason = "up to date";
+    s.seconds = rec->value("seconds", 0.0);
+    return s;
+  }
+  if (u.stage != "init" && !stage_selected(c, o, u.stage)) {
+    s.action = "not selected";
+    s.reason =
+        !c.stage_enabled(u.stage) ? "stage not in the config's study.stages" : "not in --stages";
+    s.reason += rec ? " (outputs out of date)" : (fs::exists(u.dir) ? " (incomplete)" : "");
+    return s;
+  }
+  if (overwrite) {
+    s.reason = "--overwrite";
+  } else if (rec) {
+    auto keys = changed_keys(rec->value("inputs", json::object()), u.inputs);
+    s.reason = "inputs changed: " + (keys.empty() ? std::string("(unknown)") : join(keys));
+  } else if (fs::exists(u.dir)) {
+    s.reason = u.stage == "finetune"
+                   ? "incomplete: an earlier run stopped; resumes from its last saved state"
+                   : "incomplete: an earlier run stopped";
+  } else {
+    s.reason = "not run yet";
+  }
+  return s;
+}
+
+Prepared prepare(const StudyConfig& c, const RunOptions& o, bool dry_run) {
+  Prepared p;
+  const fs::path out = resolve_out_dir(c, o);
+  for (const auto& st : o.stages) {
+    if (!is_stage_name(st)) {
+      throw UsageError("--stages: unknown stage '" + st + "' (stages: " + join(stage_names()) +
+                       ")");
+    }
+  }
+  check_out_dir(out, o, c);
+  p.ctx = std::make_unique<Context>(c, out);
+  Context& ctx = *p.ctx;
+  ctx.progress = o.progress;
+  ctx.log = o.log ? o.log : &std::cerr;
+  ctx.device = o.device.empty() ? c.device : o.device;
+  ctx.threads = o.threads >= 0 ? o.threads : c.threads;
+  ctx.encoder = resolve_model(c, c.encoder, "encoder", out, dry_run);
+  const bool need_causal =
+      c.causal_lm.enabled && (c.stage_enabled("perplexity") ||
+                              (c.stage_enabled("attention") && c.attention.model == "causal_lm"));
+  if (need_causal) ctx.causal_lm = resolve_model(c, c.causal_lm, "causal_lm", out, dry_run);
+  ctx.causal_lm.role = "causal_lm";
+  if (!need_causal) ctx.causal_lm.available = false;
+  check_model_settings(c, ctx.encoder, ctx.causal_lm);
+  ctx.units = build_units(c, ctx.encoder, ctx.causal_lm, out);
+
+  const bool overwrite = o.overwrite;
+  std::map<std::string, UnitStatus> status;
+  for (const auto& u : ctx.units) {
+    if (u.stage != "init") status[u.name] = decide(u, c, o, overwrite);
+  }
+  // The report's inputs are what will exist after this run.
+  for (auto& u : ctx.units) {
+    if (u.stage != "report") continue;
+    for (auto& [name, fp] : u.inputs["units"].items()) {
+      const auto& st = status.at(name);
+      if (st.action == "run" || st.action == "skip") continue;
+      const auto rec = read_stage_record(out / name);
+      fp = rec ? (*rec)["fingerprint"] : json("missing");
+    }
+    u.fingerprint = fingerprint_of(u.inputs);
+    status[u.name] = decide(u, c, o, overwrite);
+  }
+  // Init units run only when a unit that runs now needs their model and it is not up to date.
+  for (const auto& u : ctx.units) {
+    if (u.stage != "init") continue;
+    UnitStatus s = decide(u, c, o, overwrite);
+    bool needed = false;
+    for (const auto& d : ctx.units) {
+      if (std::find(d.needs.begin(), d.needs.end(), u.name) != d.needs.end() &&
+          status.count(d.name) && status[d.name].action == "run") {
+        needed = true;
+      }
+    }
+    if (s.action == "run" && !needed) {
+      s.action = "not selected";
+      s.reason = "no unit that runs now needs this model";
+    } else if (s.action == "skip" && needed && !fs::exists(u.dir / "model")) {
+      s.action = "run";
+      s.reason = "model folder missing";
+    }
+    status[u.name] = s;
+  }
+  // Every unit that runs needs its inputs complete and up to date, or running before it.
+  for (const auto& u : ctx.units) {
+    const auto& s = status[u.name];
+    if (s.action != "run") continue;
+    for (const auto& need : u.needs) {
+      auto it = status.find(need);
+      const bool ok =
+          it != status.end() && (it->second.action == "run" || it->second.action == "skip");
+      if (!ok) {
+        throw ConfigError(
+            u.name + " needs " + need + ", which is " +
+            (it == status.end() ? std::string("not part of the plan")
+                                : it->second.action + " (" + it->second.reason + ")") +
+            ": add its stage to --stages (or to study.stages), or run the whole study once");
+      }
+    }
+  }
+  for (const auto& u : ctx.units) p.plan.push_back(status[u.name]);
+  return p;
+}
+
+json run_one(Context& ctx, const Unit& u, bool& resumed) {
+  resumed = false;
+  if (u.stage == "finetune") {
+    // Keep a partial run of the same inputs (resume); start over for anything else.
+    const fs::path pending = u.dir / "pending.json";
+    bool same = false;
+    if (fs::exists(pending)) {
+      try {
+        same = json::parse(read_file(pending)).value("fingerprint", "") == u.fingerprint;
+      } catch (const std::exception&) {
+      }
+    }
+    if (!same) fs::remove_all(u.dir);
+    fs::create_directories(u.dir);
+    if (!same) write_json(pending, {{"fingerprint", u.fingerprint}});
+    resumed = same && fs::exists(u.dir / "run" / "state");
+    fs::remove(u.dir / "stage.json");
+    json summary = run_finetune(ctx, u, resumed);
+    fs::remove(pending);
+    return summary;
+  }
+  fs::remove_all(u.dir);
+  fs::create_directories(u.dir);
+  if (u.stage == "init") return run_init(ctx, u);
+  if (u.stage == "baseline") return run_baseline(ctx, u);
+  if (u.stage == "zero_shot") return run_zero_shot(ctx, u);
+  if (u.stage == "analysis") return run_analysis(ctx, u);
+  if (u.stage == "attention") return run_attention(ctx, u);
+  if (u.stage == "perplexity") return run_perplexity(ctx, u);
+  if (u.stage == "report") return run_report(ctx, u);
+  throw Error("study: unknown stage " + u.stage);
+}
+
+void empty_folder(const fs::path& dir) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename() != kLockFile) fs::remove_all(e.path());
+  }
+}
+
+}  // namespace
+
+namespace detail {
+
+std::string iso_time_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void write_json(const fs::path& path, const json& j) {
+  write_file_atomic(path, j.dump(2) + "\n");
+}
+
+}  // namespace detail
+
+fs::path resolve_out_dir(const StudyConfig& c, const RunOptions& o) {
+  if (!o.out.empty()) return o.out;
+  if (!c.out.empty()) return c.out;
+  return fs::current_path() / "runs" / c.config_file.stem();
+}
+
+std::vector<UnitStatus> plan_study(const StudyConfig& config, const RunOptions& options) {
+  return prepare(config, options, /*dry_run=*/true).plan;
+}
+
+std::string format_plan(const std::vector<UnitStatus>& plan) {
+  std::string out;
+  size_t width = 0;
+  for (const auto& s : plan) width = std::max(width, s.unit.size());
+  for (const auto& s : plan) {
+    std::string action = s.action == "not selected" ? "-" : s.action;
+    action.resize(6, ' ');
+    std::string unit = s.unit;
+    unit.resize(width + 2, ' ');
+    out += "  " + action + unit + s.reason + "\n";
+  }
+  return out;
+}
+
+StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
+  Prepared p = prepare(config, options, options.dry_run);
+  Context& ctx = *p.ctx;
+  StudyOutcome outcome;
+  outcome.out = ctx.out;
+  std::ostream& log = *ctx.log;
+  if (options.dry_run) {
+    outcome.units = p.plan;
+    return outcome;
+  }
+  // Read the evaluation data now when a unit will need it, so that bad data fail before any work.
+  for (size_t i = 0; i < ctx.units.size(); ++i) {
+    const std::string& st = ctx.units[i].stage;
+    const bool reads_eval = st == "baseline" || st == "zero_shot" ||
+                            (st == "perplexity" && config.perplexity.texts.empty());
+    if (p.plan[i].action == "run" && reads_eval) {
+      ctx.eval_sets();
+      break;
+    }
+  }
+  fs::create_directories(ctx.out);
+  StudyLock lock(ctx.out);
+  if (options.overwrite) empty_folder(ctx.out);
+  if (!fs::exists(ctx.out / kMarker)) {
+    write_json(ctx.out / kMarker, {{"xlt_study", 1},
+                                   {"xlt_version", XLT_VERSION},
+                                   {"created", iso_time_now()},
+                                   {"config_file", config.config_file.string()}});
+  }
+  write_json(ctx.out / "config.json", config.to_json());
+  models::set_threads(ctx.threads);
+  for (size_t i = 0; i < ctx.units.size(); ++i) {
+    const Unit& u = ctx.units[i];
+    UnitStatus& s = p.plan[i];
+    if (s.action == "skip") {
+      log << "skip " << u.name << ": up to date\n";
+      ctx.status[u.name] = "skipped";
+      continue;
+    }
+    if (s.action != "run") continue;
+    log << "run " << u.name << ": " << s.reason << "\n";
+    const auto t0 = std::chrono::steady_clock::now();
+    bool resumed = false;
+    json summary = run_one(ctx, u, resumed);
+    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ctx.status[u.name] = "ran";
+    json record = {
+        {"unit", u.name},     {"stage", u.stage},           {"fingerprint", u.fingerprint},
+        {"inputs", u.inputs}, {"xlt_version", XLT_VERSION}, {"seconds", s.seconds},
+        {"resumed", resumed}, {"finished", iso_time_now()}, {"summary", summary}};
+    // Written last: the unit counts as complete only from here on.
+    write_json(u.dir / "stage.json", record);
+    log << "done " << u.name << " in " << std::to_string(s.seconds).substr(0, 6) << " s\n";
+  }
+  outcome.units = p.plan;
+  if (fs::exists(ctx.out / "results.json") && fs::exists(ctx.out / "report.html")) {
+    outcome.report = ctx.out / "report.html";
+    outcome.results = json::parse(read_file(ctx.out / "results.json"));
+  }
+  return outcome;
+}
+
+}  // namespace xlt::study

@@ -1,0 +1,163 @@
+// The study's model stages: random initialisation (demo), baseline evaluation, English
+// fine-tuning through the train library (with its resume), and zero-shot evaluation. Evaluation
+// units write the `xlt eval` files (results.json, results.csv, predictions.jsonl).
+#include "study/internal.h"
+#include "xlt/core/error.h"
+#include "xlt/data/spec.h"
+#include "xlt/eval/evaluate.h"
+#include "xlt/eval/results.h"
+#include "xlt/io/dataset_download.h"
+#include "xlt/models/model.h"
+#include "xlt/text/tokenizer.h"
+#include "xlt/train/finetune.h"
+#include "xlt/version.h"
+
+namespace xlt::study::detail {
+
+json run_init(Context& ctx, const Unit& u) {
+  const bool encoder = u.role == "encoder";
+  const ModelSpec& spec = encoder ? ctx.config.encoder : ctx.config.causal_lm;
+  ResolvedModel& m = encoder ? ctx.encoder : ctx.causal_lm;
+  io::ModelConfig cfg = io::ModelConfig::load(spec.init);
+  if (encoder) {
+    cfg.num_labels = kNliLabels;
+    cfg.id2label.clear();
+    cfg.label2id.clear();
+    for (int64_t i = 0; i < kNliLabels; ++i) {
+      cfg.id2label[i] = "LABEL_" + std::to_string(i);
+      cfg.label2id["LABEL_" + std::to_string(i)] = i;
+    }
+  }
+  const auto tok = load_study_tokenizer(spec.tokenizer);
+  if (cfg.vocab_size < static_cast<int64_t>(tok->vocab_size())) {
+    throw ConfigError(spec.init.string() + ": vocab_size " + std::to_string(cfg.vocab_size) +
+                      " is smaller than the tokenizer's " + std::to_string(tok->vocab_size()) +
+                      " tokens (" + spec.tokenizer.string() + ")");
+  }
+  auto model = models::create_model(cfg, spec.init_seed);
+  models::SaveOptions so;
+  so.tokenizer_dir =
+      fs::is_directory(spec.tokenizer) ? spec.tokenizer : spec.tokenizer.parent_path();
+  models::save_model(*model, m.dir, so);
+  if (ctx.log) {
+    *ctx.log << "initialised a random " << io::model_type_name(cfg.model_type) << " ("
+             << model->num_parameters() << " parameters, seed " << spec.init_seed << ") in "
+             << m.dir.string() << "\n";
+  }
+  return {{"model", model_info(*model, m)}};
+}
+
+namespace {
+
+// Evaluates `model` on every study language and writes the `xlt eval` files into `dir`.
+json evaluate_all(Context& ctx, models::Model& model, const text::Tokenizer& tok,
+                  const fs::path& dir, const std::string& label, uint64_t seed) {
+  const auto& sets = ctx.eval_sets();
+  eval::EvalSummary summary;
+  summary.source_lang = ctx.config.source_lang;
+  summary.bootstrap = {ctx.config.eval.bootstrap_resamples, seed, 0.95};
+  std::vector<eval::Prediction> rows;
+  json accuracy = json::object();
+  for (const auto& ds : sets) {
+    eval::EvalOptions eo;
+    eo.batch_size = ctx.config.eval.batch_size;
+    eo.max_length = ctx.config.eval.max_length;
+    eo.label_map = eval::map_labels(model.config(), ds.labels).model_to_data;
+    eo.progress = ctx.progress;
+    eo.progress_label = label + " " + ds.lang;
+    const eval::EvalPredictions p = eval::evaluate_nli(model, tok, ds, eo);
+    summary.languages.push_back(
+        eval::compute_language_result(ds.lang, p.gold, p.pred, summary.bootstrap, ds.labels.names));
+    accuracy[ds.lang] = summary.languages.back().accuracy;
+    for (auto& r : p.to_predictions()) rows.push_back(std::move(r));
+  }
+  eval::add_transfer_gaps(summary, sets);
+  json results = eval::results_to_json(summary);
+  results["xlt_version"] = XLT_VERSION;
+  results["seed"] = seed;
+  eval::write_results_json(dir / "results.json", results);
+  eval::write_results_csv(dir / "results.csv", summary);
+  eval::write_predictions_jsonl(dir / "predictions.jsonl", rows);
+  return accuracy;
+}
+
+}  // namespace
+
+json run_baseline(Context& ctx, const Unit& u) {
+  const auto tok = load_study_tokenizer(ctx.encoder.tokenizer);
+  // A fresh head seeded like the fine-tuning run of the same seed starts from.
+  auto model = load_classifier(ctx, ctx.encoder.dir, u.seed, /*new_head=*/true);
+  json acc = evaluate_all(ctx, *model, *tok, u.dir, "baseline", u.seed);
+  return {{"accuracy", acc}, {"model", model_info(*model, ctx.encoder)}};
+}
+
+json run_finetune(Context& ctx, const Unit& u, bool resume) {
+  const StudyConfig& c = ctx.config;
+  train::FinetuneConfig f;
+  f.model = ctx.encoder.dir.string();
+  f.tokenizer = ctx.encoder.tokenizer.string();
+  std::string path = c.train.data;
+  std::string format = c.train.format;
+  if (io::is_dataset_spec(path)) {
+    const auto files = io::resolve_dataset_spec(path);
+    path = files.files.at(0).string();
+    format = files.format;
+  }
+  f.format = data::parse_nli_format(format);
+  if (data::has_language_column(path, f.format)) {
+    f.train_specs = {path};
+    f.langs = {c.source_lang};
+  } else {
+    f.train_specs = {c.source_lang + "=" + path};
+  }
+  if (!c.train.dev.empty()) {
+    std::string dev = c.train.dev;
+    if (io::is_dataset_spec(dev)) dev = io::resolve_dataset_spec(dev).files.at(0).string();
+    f.dev_specs = {data::has_language_column(dev) ? dev : c.source_lang + "=" + dev};
+    if (f.langs.empty() && data::has_language_column(dev)) f.langs = {c.source_lang};
+  }
+  f.out_dir = u.dir / "run";
+  f.epochs = c.train.epochs;
+  f.lr = c.train.learning_rate;
+  f.batch_size = c.train.batch_size;
+  f.grad_accum = c.train.grad_accum;
+  f.max_length = c.train.max_length;
+  f.warmup_ratio = c.train.warmup_ratio;
+  f.weight_decay = c.train.weight_decay;
+  f.max_grad_norm = c.train.max_grad_norm;
+  f.seed = u.seed;
+  f.samples = c.train.samples;
+  f.new_head = true;
+  f.save_every = c.train.save_every;
+  f.resume = resume;
+  f.overwrite = !resume;
+  f.device = ctx.device;
+  f.eval_batch_size = c.eval.batch_size;
+  f.progress = ctx.progress;
+  train::validate(f);
+  const train::FinetuneResult r = train::finetune(f);
+  json summary = {{"steps", r.steps},
+                  {"total_steps", r.total_steps},
+                  {"train_seconds", r.train_seconds},
+                  {"tokens_per_second", r.tokens_per_second()},
+                  {"model_dir", finetuned_model_dir(ctx.out, u.seed).string()}};
+  if (r.best_step >= 0) {
+    summary["best_step"] = r.best_step;
+    summary["best_dev_accuracy"] = r.best_accuracy;
+  }
+  return summary;
+}
+
+json run_zero_shot(Context& ctx, const Unit& u) {
+  const fs::path dir = finetuned_model_dir(ctx.out, u.seed);
+  if (!fs::exists(dir)) {
+    throw CheckpointError(dir.string() + ": the fine-tuned model of seed " +
+                          std::to_string(u.seed) + " is missing (rerun the finetune stage)");
+  }
+  const auto tok = load_study_tokenizer(ctx.encoder.tokenizer);
+  auto model = load_classifier(ctx, dir, u.seed, /*new_head=*/false);
+  json acc = evaluate_all(ctx, *model, *tok, u.dir, "zero-shot", u.seed);
+  return {{"accuracy", acc}};
+}
+
+}  // namespace xlt::study::detail

@@ -1,0 +1,143 @@
+// Tests of study config parsing: defaults, relative-path resolution, and that every kind of
+// mistake (unknown key, wrong type, out-of-range value, missing file, inconsistent settings) is a
+// ConfigError naming the key with its line, or the file, before anything runs.
+#include "xlt/study/config.h"
+
+#include <gtest/gtest.h>
+
+#include "common/test_env.h"
+#include "xlt/core/error.h"
+
+namespace xlt::study {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Parses `text` as if it were <tmp>/study.toml, with demo-like files next to it.
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(tmp_ / "d");
+    for (const char* f : {"d/train.jsonl", "d/dev-en.tsv", "d/dev-es.tsv", "d/par.tsv",
+                          "d/bert.json", "d/t-en.txt"}) {
+      test::write_text(tmp_ / f, "x\n");
+    }
+  }
+  StudyConfig parse(const std::string& text) {
+    return parse_study_config(text, tmp_ / "study.toml");
+  }
+  std::string error_of(const std::string& text) {
+    try {
+      parse(text);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  }
+  std::string minimal() const {
+    return "[train]\ndata = \"d/train.jsonl\"\n[eval]\nfiles = { en = \"d/dev-en.tsv\", es = "
+           "\"d/dev-es.tsv\" }\n[study]\nlanguages = [\"en\", \"es\"]\n";
+  }
+  test::TempDir tmp_;
+};
+
+TEST_F(ConfigTest, DefaultsAreTheOriginalStudy) {
+  // Only the files that the default dataset specs would need are overridden.
+  const StudyConfig c = parse(minimal());
+  EXPECT_EQ(c.encoder.model, "bert-base-multilingual-cased");
+  EXPECT_FALSE(c.encoder.model_is_path);
+  EXPECT_EQ(c.causal_lm.model, "facebook/xglm-564M");
+  EXPECT_EQ(c.train.samples, 5000);
+  EXPECT_EQ(c.train.epochs, 3);
+  EXPECT_DOUBLE_EQ(c.train.learning_rate, 2e-5);
+  EXPECT_EQ(c.eval.samples, 1000);
+  EXPECT_EQ(c.seeds, std::vector<uint64_t>{42});
+  EXPECT_EQ(c.stages.size(), 7u);
+  EXPECT_EQ(c.attention.layer, 12);
+  EXPECT_EQ(c.attention.sentences[0], "The black cat sat down.");
+  EXPECT_EQ(c.analysis.sentences.at("fr")[2], "Peux-tu m'aider avec ce probl\u00e8me ?");
+  EXPECT_EQ(c.analysis.sentences.at("hi").size(), 3u);
+  // Relative paths resolve against the config's folder.
+  EXPECT_EQ(fs::path(c.train.data), (tmp_.path() / "d" / "train.jsonl").lexically_normal());
+  EXPECT_EQ(fs::path(c.eval.files.at("es")), (tmp_.path() / "d" / "dev-es.tsv").lexically_normal());
+  EXPECT_EQ(c.title, "study");
+  // to_json carries every section.
+  const auto j = c.to_json();
+  for (const char* k : {"study", "encoder", "causal_lm", "train", "eval", "analysis", "attention",
+                        "perplexity", "distance"}) {
+    EXPECT_TRUE(j.contains(k)) << k;
+  }
+}
+
+TEST_F(ConfigTest, RandomInitNeedsATokenizerAndExistingFiles) {
+  const StudyConfig c = parse(minimal() + "[encoder]\ninit = \"d/bert.json\"\ntokenizer = \"d\"\n");
+  EXPECT_TRUE(c.encoder.randomly_initialized());
+  EXPECT_EQ(c.encoder.model, "random bert.json");
+  EXPECT_NE(
+      error_of(minimal() + "[encoder]\ninit = \"d/bert.json\"\n").find("needs `tokenizer` too"),
+      std::string::npos);
+  const std::string e =
+      error_of(minimal() + "[encoder]\ninit = \"d/nope.json\"\ntokenizer = \"d\"\n");
+  EXPECT_NE(e.find("study.toml:8: encoder.init: file not found: "), std::string::npos) << e;
+  EXPECT_NE(e.find("d/nope.json"), std::string::npos) << e;
+}
+
+TEST_F(ConfigTest, UnknownKeysNameTheKeyAndLine) {
+  std::string e = error_of("[study]\nlanguages = [\"en\"]\ntitel = \"x\"\n");
+  EXPECT_NE(e.find("study.toml:3: unknown key 'study.titel' (known keys here: title, "),
+            std::string::npos)
+      << e;
+  e = error_of(minimal() + "[analysis]\npooling = \"mean\"\nlayers = 3\n");
+  EXPECT_NE(e.find(":9: unknown key 'analysis.layers'"), std::string::npos) << e;
+  e = error_of(minimal() + "[extra]\na = 1\n");
+  EXPECT_NE(e.find("unknown key 'extra'"), std::string::npos) << e;
+  e = error_of(minimal() + "[eval.files]\nde = \"d/dev-en.tsv\"\n");
+  EXPECT_NE(e, "(no error)");
+}
+
+TEST_F(ConfigTest, WrongTypesAndValues) {
+  EXPECT_NE(error_of(minimal() + "[perplexity]\nmax_lines = \"ten\"\n")
+                .find("study.toml:8: perplexity.max_lines: expected an integer, found a string"),
+            std::string::npos);
+  std::string e = error_of(minimal() + "[analysis]\npooling = \"max\"\n");
+  EXPECT_NE(e.find("analysis.pooling: expected \"mean\" or \"cls\", found \"max\""),
+            std::string::npos)
+      << e;
+  e = error_of("[study]\nlanguages = [\"en\", \"en\"]\n");
+  EXPECT_NE(e.find("study.languages: 'en' is listed twice"), std::string::npos) << e;
+  e = error_of("[study]\nstages = [\"baseline\", \"zeroshot\"]\n");
+  EXPECT_NE(e.find("unknown stage 'zeroshot'"), std::string::npos) << e;
+  e = error_of("[study]\nseeds = [1, -2]\n");
+  EXPECT_NE(e.find("study.seeds: expected non-negative integers"), std::string::npos) << e;
+  e = error_of("[study]\nlanguages = [\"es\"]\n");
+  EXPECT_NE(e.find("study.source_language: 'en' must be one of the study languages"),
+            std::string::npos)
+      << e;
+  e = error_of(minimal() + "[attention]\nlayer = 0\n");
+  EXPECT_NE(e.find("attention.layer: expected an integer in [1, 1000], found 0"), std::string::npos)
+      << e;
+  e = error_of(minimal() + "[attention]\nsentences = [\"a\", \"b\"]\nlanguages = [\"en\"]\n");
+  EXPECT_NE(e.find("attention.languages: needs one language per sentence"), std::string::npos) << e;
+  e = error_of(minimal() + "[causal_lm]\nenabled = false\n");
+  EXPECT_NE(e.find("\"perplexity\" but [causal_lm] enabled = false"), std::string::npos) << e;
+  e = error_of("a = [1,\n");
+  EXPECT_NE(e.find("invalid TOML"), std::string::npos) << e;
+}
+
+TEST_F(ConfigTest, MissingDataFilesAreNamed) {
+  const std::string e = error_of(
+      "[study]\nlanguages = [\"en\", \"es\"]\n[train]\ndata = \"d/train.jsonl\"\n[eval]\nfiles = "
+      "{ en = \"d/dev-en.tsv\", es = \"d/missing-es.tsv\" }\n");
+  EXPECT_NE(e.find("eval.files.es: file not found: "), std::string::npos) << e;
+  EXPECT_NE(e.find("missing-es.tsv"), std::string::npos);
+  // A study language without an evaluation file.
+  const std::string e2 = error_of(
+      "[study]\nlanguages = [\"en\", \"fr\"]\n[train]\ndata = \"d/train.jsonl\"\n[eval]\nfiles = "
+      "{ en = \"d/dev-en.tsv\" }\n");
+  EXPECT_NE(e2.find("eval.files: no file for study language 'fr'"), std::string::npos) << e2;
+  // A disabled stage's data is not required.
+  EXPECT_NO_THROW(parse("[study]\nlanguages = [\"en\"]\nstages = [\"analysis\", \"report\"]\n"));
+}
+
+}  // namespace
+}  // namespace xlt::study

@@ -1,0 +1,105 @@
+// Tests of the study's statistics and distance table: average ranks and Spearman's rho against
+// hand-computed values (scipy.stats.rankdata / spearmanr give the same), exact permutation
+// p-values counted by hand, and the compiled distance table against data/linguistic_distance.tsv.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "common/test_env.h"
+#include "xlt/core/error.h"
+#include "xlt/core/file.h"
+#include "xlt/study/distance.h"
+#include "xlt/study/statistics.h"
+
+namespace xlt::study {
+namespace {
+
+TEST(Spearman, AverageRanksWithTies) {
+  EXPECT_EQ(average_ranks({10, 20, 20, 5}), (std::vector<double>{2, 3.5, 3.5, 1}));
+  EXPECT_EQ(average_ranks({1, 1, 1}), (std::vector<double>{2, 2, 2}));
+  EXPECT_TRUE(average_ranks({}).empty());
+}
+
+TEST(Spearman, RhoByHand) {
+  // x ranks 1..5, y ranks 2,1,4,3,5: d^2 = 1+1+1+1+0 = 4, rho = 1 - 6*4/(5*24) = 0.8.
+  const auto r = spearman({1, 2, 3, 4, 5}, {20, 10, 40, 30, 50});
+  EXPECT_NEAR(r.rho, 0.8, 1e-12);
+  EXPECT_EQ(r.n, 5);
+  EXPECT_TRUE(r.exact);
+  EXPECT_TRUE(r.meaningful);
+  // Exact two-sided p: rho >= 0.8 <=> sum d^2 <= 4: the identity, 4 adjacent swaps and 3 pairs
+  // of disjoint adjacent swaps = 8 permutations (the tabulated one-sided 8/120 = 0.0667); as
+  // many reach rho <= -0.8, so p = 16/120.
+  EXPECT_NEAR(r.p_value, 16.0 / 120.0, 1e-12);
+  // Monotone but nonlinear is still rho = 1.
+  EXPECT_NEAR(spearman({1, 2, 3, 4}, {1, 4, 9, 100}).rho, 1.0, 1e-12);
+}
+
+TEST(Spearman, SmallSamplesAreFlaggedAndPValuesExact) {
+  // n = 3, perfect order: permutations with |rho| = 1 are the identity and its reverse: 2/6.
+  const auto r3 = spearman({0.18, 0.19, 0.38}, {0.05, 0.10, 0.20});
+  EXPECT_NEAR(r3.rho, 1.0, 1e-12);
+  EXPECT_NEAR(r3.p_value, 1.0 / 3.0, 1e-12);
+  EXPECT_FALSE(r3.meaningful);
+  EXPECT_NE(r3.note.find("too few"), std::string::npos);
+  // n = 4, perfect order: 2/24.
+  const auto r4 = spearman({1, 2, 3, 4}, {4, 3, 2, 1});
+  EXPECT_NEAR(r4.rho, -1.0, 1e-12);
+  EXPECT_NEAR(r4.p_value, 2.0 / 24.0, 1e-12);
+  EXPECT_TRUE(r4.meaningful);
+  // Ties: y = (1, 1, 2): ranks (1.5, 1.5, 3); rho with x ranks (1, 2, 3) = sqrt(3)/2.
+  const auto rt = spearman({1, 2, 3}, {1, 1, 2});
+  EXPECT_NEAR(rt.rho, std::sqrt(3.0) / 2.0, 1e-12);
+  // Distinct arrangements of (1.5, 1.5, 3): 3, of which 2 reach |rho| = sqrt(3)/2.
+  EXPECT_NEAR(rt.p_value, 2.0 / 3.0, 1e-12);
+  // A constant variable has no ranking.
+  EXPECT_TRUE(std::isnan(spearman({1, 2, 3}, {5, 5, 5}).rho));
+}
+
+TEST(Spearman, MonteCarloForLargerSetsIsSeeded) {
+  const std::vector<double> x = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  const std::vector<double> y = {2, 1, 4, 3, 6, 5, 8, 7, 10, 9};
+  const auto a = spearman(x, y, 1), b = spearman(x, y, 1);
+  EXPECT_FALSE(a.exact);
+  EXPECT_EQ(a.p_value, b.p_value);
+  // rho = 1 - 6*10/(10*99) = 0.93939...; the exact p is tiny (< 0.001).
+  EXPECT_NEAR(a.rho, 1.0 - 60.0 / 990.0, 1e-12);
+  EXPECT_LT(a.p_value, 0.001);
+}
+
+TEST(DistanceTable, BuiltinMatchesShippedTsv) {
+  const std::string text = read_file(test::source_dir() / "data" / "linguistic_distance.tsv");
+  std::istringstream in(text);
+  std::string line, body;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] != '#') body += line + "\n";
+  }
+  EXPECT_EQ(body, builtin_distance_tsv());
+  const auto syn = builtin_distance_table("syntactic");
+  EXPECT_EQ(syn.values.size(), 15u);  // all XNLI languages
+  EXPECT_DOUBLE_EQ(syn.values.at("en"), 0.0);
+  EXPECT_DOUBLE_EQ(syn.values.at("hi"), 0.3838);
+  const auto gen = builtin_distance_table("genetic");
+  EXPECT_DOUBLE_EQ(gen.values.at("de"), 1.0);
+  EXPECT_DOUBLE_EQ(gen.values.at("es"), 2.0);
+  EXPECT_DOUBLE_EQ(gen.values.at("zh"), 3.0);
+  EXPECT_THROW(builtin_distance_table("geographic"), ConfigError);
+  // The shipped file reads back through the user-table reader with the same numbers.
+  const auto from_file =
+      read_distance_tsv(test::source_dir() / "data" / "linguistic_distance.tsv", "syntactic", "en");
+  EXPECT_EQ(from_file.values, syn.values);
+}
+
+TEST(DistanceTable, UserTablesAreChecked) {
+  test::TempDir tmp;
+  test::write_text(tmp / "d.tsv", "# my distances\nlang\tlexical\nes\t0.3\nhi\tfar\n");
+  EXPECT_THROW(read_distance_tsv(tmp / "d.tsv", "lexical", "en"), DataError);
+  test::write_text(tmp / "d.tsv", "lang\tlexical\nes\t0.3\nhi\t0.9\n");
+  const auto t = read_distance_tsv(tmp / "d.tsv", "lexical", "en");
+  EXPECT_DOUBLE_EQ(t.values.at("hi"), 0.9);
+  EXPECT_THROW(read_distance_tsv(tmp / "d.tsv", "syntactic", "en"), ConfigError);
+}
+
+}  // namespace
+}  // namespace xlt::study

@@ -1,0 +1,281 @@
+// End-to-end tests of `xlt study` on the offline demo (examples/demo.toml, random tiny BERT and
+// XGLM): the whole pipeline runs, results.json validates against docs/results-schema.json, a
+// rerun skips everything, deleting one stage reruns only that stage, an interrupted fine-tuning
+// resumes, config mistakes fail before any work (exit 2), foreign and locked output folders are
+// refused, the report renders in headless Chromium, and examples/notebook.cpp runs.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <regex>
+
+#include "common/test_env.h"
+#include "report/browser_check.h"
+#include "xlt/core/file.h"
+#include "xlt/report/json_schema.h"
+
+namespace xlt::study {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::shell_quote;
+
+// A private copy of the demo (config + data), so tests can edit the config.
+class DemoStudy : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(tmp_ / "src");
+    fs::copy(test::source_dir() / "examples" / "demo", tmp_ / "src" / "demo",
+             fs::copy_options::recursive);
+    fs::copy_file(test::source_dir() / "examples" / "demo.toml", tmp_ / "src" / "demo.toml");
+  }
+  test::CommandResult study(const std::string& args) {
+    return test::run_xlt("study " + args + " --quiet");
+  }
+  std::string config() const { return shell_quote((tmp_ / "src" / "demo.toml").string()); }
+  std::string out() const { return shell_quote((tmp_ / "out").string()); }
+  void write_config(const std::string& extra_toml) {
+    const std::string base = read_file(test::source_dir() / "examples" / "demo.toml");
+    test::write_text(tmp_ / "src" / "demo.toml", base + extra_toml);
+  }
+  static std::vector<std::string> lines_starting(const std::string& text, const std::string& p) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind(p, 0) == 0) out.push_back(line);
+    }
+    return out;
+  }
+  test::TempDir tmp_;
+};
+
+TEST_F(DemoStudy, RunsEndToEndResumesAndSkips) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = study(config() + " --out " + out());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::cerr << "[ demo study: " << seconds << " s ]\n";
+  const fs::path o = tmp_ / "out";
+  EXPECT_NE(r.out.find("report: " + (o / "report.html").string()), std::string::npos) << r.out;
+  // Units: 2 init + 2 seeds x (baseline, finetune, zero_shot) + analysis, attention,
+  // perplexity, report.
+  EXPECT_EQ(lines_starting(r.err, "run ").size(), 12u) << r.err;
+  for (const char* unit : {"init/encoder", "init/causal_lm", "baseline/seed-1", "finetune/seed-2",
+                           "zero_shot/seed-1", "analysis", "attention", "perplexity", "report"}) {
+    EXPECT_TRUE(fs::exists(o / unit / "stage.json")) << unit;
+  }
+  // results.json: schema and content.
+  const json results = json::parse(read_file(o / "results.json"));
+  const json schema = json::parse(read_file(test::source_dir() / "docs" / "results-schema.json"));
+  for (const auto& e : report::validate_json(results, schema)) {
+    ADD_FAILURE() << "results.json" << e.path << ": " << e.message;
+  }
+  EXPECT_EQ(results["baseline"]["languages"].size(), 4u);
+  EXPECT_EQ(results["zero_shot"]["languages"]["es"]["n"], 60);
+  EXPECT_EQ(results["zero_shot"]["languages"]["es"]["across_seeds"]["n"], 2);
+  EXPECT_TRUE(results["study"]["encoder"]["randomly_initialized"].get<bool>());
+  EXPECT_EQ(results["transfer_gap"]["correlation"]["n"], 3);
+  EXPECT_FALSE(results["transfer_gap"]["correlation"]["meaningful"].get<bool>());
+  EXPECT_EQ(results["analysis"]["alignment"]["sentences"], 82);
+  EXPECT_EQ(results["analysis"]["tsne"]["before"]["points"].size(), 12u);
+  EXPECT_EQ(results["attention"]["pair"].size(), 2u);
+  EXPECT_EQ(results["perplexity"]["languages"].size(), 4u);
+  // The gap is the difference of the zero-shot accuracies (first seed, then the mean).
+  const json& z = results["zero_shot"]["runs"][0]["results"]["languages"];
+  EXPECT_NEAR(z["es"]["transfer_gap"]["gap"].get<double>(),
+              z["en"]["accuracy"].get<double>() - z["es"]["accuracy"].get<double>(), 1e-12);
+  // Figures, tables, report.
+  for (const char* f : {"accuracy", "transfer_gap_distance", "tsne_before", "tsne_after",
+                        "alignment_before", "alignment_after", "attention", "perplexity"}) {
+    EXPECT_TRUE(fs::exists(o / "figures" / (std::string(f) + ".svg"))) << f;
+  }
+  EXPECT_TRUE(fs::exists(o / "tables" / "accuracy.csv"));
+  const std::string html = read_file(o / "report.html");
+  EXPECT_NE(html.find("RANDOMLY INITIALISED"), std::string::npos);
+  EXPECT_EQ(test::count_substr(html, "<svg"), 8);
+
+  // Rerun: everything is up to date.
+  auto again = study(config() + " --out " + out());
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_TRUE(lines_starting(again.err, "run ").empty()) << again.err;
+  EXPECT_EQ(lines_starting(again.err, "skip ").size(), 12u) << again.err;
+  EXPECT_NE(again.err.find("skip finetune/seed-1: up to date"), std::string::npos);
+
+  // Deleting one stage's output reruns only that stage (the report's inputs are unchanged).
+  fs::remove_all(o / "attention");
+  again = study(config() + " --out " + out());
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(lines_starting(again.err, "run "),
+            std::vector<std::string>{"run attention: not run yet"})
+      << again.err;
+  EXPECT_NE(again.err.find("skip report: up to date"), std::string::npos) << again.err;
+
+  // An interrupted fine-tuning (stage.json missing, its pending record present) resumes.
+  const json rec = json::parse(read_file(o / "finetune" / "seed-2" / "stage.json"));
+  fs::remove(o / "finetune" / "seed-2" / "stage.json");
+  test::write_text(o / "finetune" / "seed-2" / "pending.json",
+                   json({{"fingerprint", rec["fingerprint"]}}).dump());
+  const auto plan = study(config() + " --out " + out() + " --dry-run");
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_TRUE(std::regex_search(
+      plan.out, std::regex("run +finetune/seed-2 +incomplete: an earlier run stopped; resumes")))
+      << plan.out;
+  again = study(config() + " --out " + out() + " --stages finetune,attention");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const json resumed = json::parse(read_file(o / "finetune" / "seed-2" / "stage.json"));
+  EXPECT_TRUE(resumed["resumed"].get<bool>());
+  EXPECT_EQ(resumed["fingerprint"], rec["fingerprint"]);
+
+  // A changed input reruns what depends on it, and the plan says why.
+  write_config("\n[distance]\nmeasure = \"genetic\"\n");
+  const auto changed = study(config() + " --out " + out() + " --dry-run");
+  ASSERT_EQ(changed.exit_code, 0) << changed.err;
+  EXPECT_TRUE(
+      std::regex_search(changed.out, std::regex("run +report +inputs changed: distance.measure\n")))
+      << changed.out;
+  EXPECT_TRUE(std::regex_search(changed.out, std::regex("skip +zero_shot/seed-1 +up to date")))
+      << changed.out;
+
+  // The report in a real browser.
+  if (fs::exists(test::kChromium) || test::in_ci()) {
+    XLT_REQUIRE_CHROMIUM();
+    fs::create_directories(tmp_ / "browser");
+    const auto page = test::load_in_browser(o / "report.html", tmp_ / "browser");
+    ASSERT_EQ(page.error, "");
+    EXPECT_EQ(test::count_substr(page.dom, "<svg"), 8);
+    EXPECT_EQ(test::count_substr(page.console, "Uncaught"), 0) << page.console;
+    EXPECT_EQ(test::count_substr(page.console, "ERROR:CONSOLE"), 0) << page.console;
+  }
+}
+
+TEST_F(DemoStudy, ConfigMistakesFailBeforeAnyWork) {
+  struct Case {
+    std::string toml, expect;
+  };
+  const std::vector<Case> cases = {
+      {"\n[distance]\nmesure = \"genetic\"\n", "unknown key 'distance.mesure'"},
+      {"\n[distance]\nmeasure = \"lexical\"\n", "distance.measure: the built-in table has"},
+      {"\n[distance]\nfile = \"demo/none.tsv\"\n", "distance.file: file not found: "},
+  };
+  for (const auto& c : cases) {
+    write_config(c.toml);
+    const auto r = study(config() + " --out " + out());
+    EXPECT_EQ(r.exit_code, 2) << c.toml << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("demo.toml:"), std::string::npos) << r.err;  // names the file:line
+    EXPECT_FALSE(fs::exists(tmp_ / "out")) << "work started for " << c.toml;
+  }
+  // Unusable evaluation data (no labels) is caught before anything runs.
+  write_config("");
+  test::write_text(tmp_ / "src" / "demo" / "dev-es.tsv", "A premise.\tA hypothesis.\n");
+  auto bad = study(config() + " --out " + out());
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("dev-es.tsv: evaluation data for 'es' has unlabelled rows"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "out"));
+  // A layer the model does not have: caught against its config before anything runs.
+  const std::string demo = read_file(test::source_dir() / "examples" / "demo.toml");
+  test::write_text(tmp_ / "src" / "demo.toml",
+                   std::regex_replace(demo, std::regex("layer = 2 "), "layer = 12 "));
+  const auto r = study(config() + " --out " + out());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("attention.layer = 12, but random xglm-config.json has 2 layers"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "out"));
+}
+
+TEST_F(DemoStudy, RefusesForeignAndLockedFolders) {
+  fs::create_directories(tmp_ / "out");
+  test::write_text(tmp_ / "out" / "thesis.tex", "precious");
+  auto r = study(config() + " --out " + out());
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("is not an xlt study folder"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "thesis.tex"));
+  r = study(config() + " --out " + out() + " --overwrite --dry-run");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("--overwrite"), std::string::npos);
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "thesis.tex"));  // a dry run writes nothing
+
+  // A study folder whose lock another process holds.
+  fs::remove(tmp_ / "out" / "thesis.tex");
+  test::write_text(tmp_ / "out" / "study.json", "{}");
+  const int fd = ::open((tmp_ / "out" / ".xlt-study.lock").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  r = study(config() + " --out " + out() + " --stages report");
+  ::close(fd);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("is in use by another xlt study"), std::string::npos) << r.err;
+}
+
+TEST(RealData, SharedXnliAndMultinliWithMbertTokenizer) {
+  // A random tiny BERT with mBERT's real vocabulary, on the shared MultiNLI sample and the
+  // labelled XNLI test files: real formats, real tokenizer, paired (parallel) test sets.
+  const fs::path data = test::shared_dir() / "data";
+  XLT_REQUIRE_PATH(data / "bert-base-multilingual-cased" / "vocab.txt");
+  XLT_REQUIRE_PATH(data / "multinli" / "train.jsonl");
+  XLT_REQUIRE_PATH(data / "xnli" / "labelled" / "test-hi.tsv");
+  test::TempDir tmp;
+  json cfg = json::parse(read_file(test::source_dir() / "examples" / "demo" / "bert-config.json"));
+  cfg["vocab_size"] = 119547;
+  cfg["max_position_embeddings"] = 512;
+  test::write_text(tmp / "tiny-mbert.json", cfg.dump(2));
+  const fs::path x = data / "xnli" / "labelled";  // XNLI test with labels, XTREME layout
+  std::string toml =
+      "[study]\nseeds = [3]\nthreads = 1\n"
+      "stages = [\"baseline\", \"finetune\", \"zero_shot\", \"report\"]\n"
+      "[encoder]\ninit = \"tiny-mbert.json\"\ntokenizer = " +
+      json((data / "bert-base-multilingual-cased").string()).dump() +
+      "\n[train]\ndata = " + json((data / "multinli" / "train.jsonl").string()).dump() +
+      "\nsamples = 200\nepochs = 1\nlearning_rate = 1e-3\nbatch_size = 16\n"
+      "[eval]\nsamples = 100\nfiles = { ";
+  for (const std::string lang : {"en", "es", "fr", "hi"}) {
+    toml += lang + " = " + json((x / ("test-" + lang + ".tsv")).string()).dump() +
+            (lang == "hi" ? " }\n" : ", ");
+  }
+  test::write_text(tmp / "real.toml", toml);
+  const auto r = test::run_xlt("study " + shell_quote((tmp / "real.toml").string()) + " --out " +
+                               shell_quote((tmp / "out").string()) + " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json results = json::parse(read_file(tmp / "out" / "results.json"));
+  const json schema = json::parse(read_file(test::source_dir() / "docs" / "results-schema.json"));
+  for (const auto& e : report::validate_json(results, schema)) {
+    ADD_FAILURE() << "results.json" << e.path << ": " << e.message;
+  }
+  for (const char* lang : {"en", "es", "fr", "hi"}) {
+    EXPECT_EQ(results["zero_shot"]["languages"][lang]["n"], 100) << lang;
+  }
+  // XNLI test rows are parallel and subsampled alike: the gaps are paired.
+  EXPECT_TRUE(results["transfer_gap"]["languages"]["hi"]["paired"].get<bool>());
+  EXPECT_TRUE(results["analysis"].is_null());
+  const json ft = json::parse(read_file(tmp / "out" / "finetune" / "seed-3" / "stage.json"));
+  EXPECT_EQ(ft["summary"]["steps"], 13);  // ceil(200 / 16), one epoch
+}
+
+TEST(Notebook, RunsOnTheDemoData) {
+  const fs::path exe = test::cli_path().parent_path() / "examples" / "example_notebook";
+  XLT_REQUIRE_PATH(exe);
+  test::TempDir tmp;
+  const auto r =
+      test::run_command(shell_quote(exe.string()) + " " +
+                        shell_quote((test::source_dir() / "examples" / "demo").string()) + " " +
+                        shell_quote((tmp / "work").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("train: 135 English pairs; eval: 60 pairs per language"), std::string::npos)
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("baseline :  en [0-9.]+%  es [0-9.]+%")))
+      << r.out;
+  EXPECT_NE(r.out.find("t-SNE of 6 sentences"), std::string::npos);
+  EXPECT_NE(r.out.find("fine-tuned: 27 steps"), std::string::npos) << r.out;  // 3 x ceil(135/16)
+  EXPECT_NE(r.out.find("zero-shot:  en "), std::string::npos);
+}
+
+}  // namespace
+}  // namespace xlt::study
