@@ -278,7 +278,17 @@ fs::path resolve_out_dir(const StudyConfig& c, const RunOptions& o) {
 }
 
 std::vector<UnitStatus> plan_study(const StudyConfig& config, const RunOptions& options) {
-  return prepare(config, options, /*dry_run=*/true).plan;
+  Prepared p = prepare(config, options, /*dry_run=*/true);
+  // Hub models that a real run would download first.
+  std::vector<UnitStatus> plan;
+  for (const ResolvedModel* m : {&p.ctx->encoder, &p.ctx->causal_lm}) {
+    if (!m->available && !m->random && !m->name.empty()) {
+      plan.push_back({"download/" + m->role, "download", "run",
+                      m->name + " is not in the Hugging Face cache: downloaded first", 0.0});
+    }
+  }
+  plan.insert(plan.end(), p.plan.begin(), p.plan.end());
+  return plan;
 }
 
 std::string format_plan(const std::vector<UnitStatus>& plan) {
