@@ -194,7 +194,7 @@ ModelLocation resolve_model_location(std::string_view spec, const HubCacheDir& c
     if (revs.empty()) msg += "nothing";
     for (std::size_t i = 0; i < revs.size(); ++i) msg += (i ? ", " : "") + revs[i];
   }
-  msg += ". Download it first, e.g. `huggingface-cli download " + ref.repo_id + "`";
+  msg += ". Download it first: `xlt download " + ref.str() + "`";
   throw IoError(msg);
 }
 

@@ -148,6 +148,7 @@ TEST(HubCache, MissingModelSaysWhereItLooked) {
     std::string msg = e.what();
     EXPECT_NE(msg.find("revision 'v2'"), std::string::npos) << msg;
     EXPECT_NE(msg.find("refs/v1"), std::string::npos) << msg;  // lists what is there
+    EXPECT_NE(msg.find("`xlt download org/tiny@v2`"), std::string::npos) << msg;  // the fix
   }
   // A ref pointing at a snapshot that is not there (interrupted download) is "not found".
   write_text(tmp / "hub" / "models--org--tiny" / "refs" / "broken", std::string(40, 'a'));
