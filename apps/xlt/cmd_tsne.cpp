@@ -47,14 +47,21 @@ std::string g9(double v) {
 
 std::string tsne_csv(const analysis::TsneResult& r, const MetadataTable* meta) {
   std::string out = "index,x,y";
+  // xlt embed's metadata.tsv has its own `index` column (the same row number): not repeated.
+  const int skip = meta ? meta->column("index") : -1;
   if (meta) {
-    for (const auto& c : meta->columns) out += "," + csv_field(c);
+    for (size_t c = 0; c < meta->columns.size(); ++c) {
+      if (static_cast<int>(c) != skip) out += "," + csv_field(meta->columns[c]);
+    }
   }
   out += "\n";
   for (int64_t i = 0; i < r.n; ++i) {
     out += std::to_string(i) + "," + g9(r.x(i)) + "," + g9(r.y(i));
     if (meta) {
-      for (const auto& f : meta->rows[static_cast<size_t>(i)]) out += "," + csv_field(f);
+      const auto& row = meta->rows[static_cast<size_t>(i)];
+      for (size_t c = 0; c < row.size(); ++c) {
+        if (static_cast<int>(c) != skip) out += "," + csv_field(row[c]);
+      }
     }
     out += "\n";
   }

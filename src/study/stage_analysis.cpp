@@ -9,6 +9,9 @@
 
 #include "study/internal.h"
 #include "xlt/analysis/alignment.h"
+#include "xlt/analysis/attention.h"
+#include "xlt/analysis/embeddings.h"
+#include "xlt/analysis/parallel_text.h"
 #include "xlt/analysis/tsne.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
@@ -28,58 +31,12 @@ std::vector<Matrix> sentence_embeddings(models::Model& model, const text::Tokeni
                                         const std::vector<std::string>& sentences,
                                         const std::string& pooling, int64_t batch_size,
                                         int64_t max_length) {
-  text::EncodeOptions eo;
-  eo.truncation = text::TruncationStrategy::kLongestFirst;
-  eo.max_length = static_cast<size_t>(max_length);
-  const auto encs = tok.encode_batch(sentences, eo);
-  const auto copts = eval::collate_options_for(tok);
-  std::vector<Matrix> layers;
-  c10::InferenceMode guard;
-  const int64_t n = static_cast<int64_t>(sentences.size());
-  for (int64_t start = 0; start < n; start += batch_size) {
-    std::vector<int64_t> pos;
-    for (int64_t i = start; i < std::min(n, start + batch_size); ++i) pos.push_back(i);
-    models::ModelInputs in = eval::collate(encs, pos, copts);
-    const int64_t T = in.input_ids.size(1);
-    // Pooling weights: real, non-special tokens (all real tokens when a sentence has none).
-    std::vector<float> w(pos.size() * static_cast<size_t>(T), 0.0f);
-    for (size_t b = 0; b < pos.size(); ++b) {
-      const auto& e = encs[static_cast<size_t>(pos[b])];
-      // Right padding (BERT/XLM-R/XGLM tokenizers pad on the right in xlt's collate).
-      const int64_t offset =
-          copts.side == text::PaddingSide::kLeft ? T - static_cast<int64_t>(e.size()) : 0;
-      int used = 0;
-      for (size_t t = 0; t < e.size(); ++t) {
-        const bool take = pooling == "cls" ? t == 0 : !e.special_tokens_mask[t];
-        if (take) {
-          w[b * static_cast<size_t>(T) + static_cast<size_t>(offset) + t] = 1.0f;
-          ++used;
-        }
-      }
-      if (used == 0) {
-        for (size_t t = 0; t < e.size(); ++t) {
-          w[b * static_cast<size_t>(T) + static_cast<size_t>(offset) + t] = 1.0f;
-        }
-      }
-    }
-    at::Tensor weights =
-        at::from_blob(w.data(), {static_cast<int64_t>(pos.size()), T, 1}, at::kFloat).clone();
-    models::ForwardOptions fo;
-    fo.output_hidden_states = true;
-    fo.compute_logits = false;
-    const auto out = model.forward(in, fo);
-    if (layers.empty()) layers.resize(out.hidden_states.size());
-    for (size_t l = 0; l < out.hidden_states.size(); ++l) {
-      at::Tensor h = out.hidden_states[l].to(at::kCPU, at::kFloat);
-      at::Tensor pooled = (h * weights).sum(1) / weights.sum(1);  // [B, H]
-      pooled = pooled.contiguous();
-      Matrix& m = layers[l];
-      if (m.rows == 0) m = Matrix(n, pooled.size(1));
-      const float* src = pooled.data_ptr<float>();
-      std::copy(src, src + pooled.numel(), m.row(start));
-    }
-  }
-  return layers;
+  analysis::EmbeddingOptions eo;
+  eo.pooling = analysis::parse_pooling(pooling);
+  eo.special = analysis::SpecialTokenPolicy::kExclude;
+  eo.batch_size = batch_size;
+  eo.max_length = max_length;
+  return analysis::sentence_embeddings(model, tok, sentences, eo).matrices;
 }
 
 struct ParallelSet {
@@ -90,50 +47,23 @@ struct ParallelSet {
 
 ParallelSet read_parallel(const fs::path& path, const std::vector<std::string>& study_langs,
                           int64_t max_rows) {
+  analysis::ParallelReadOptions ro;
+  ro.langs = study_langs;
+  ro.ignore_missing = true;
+  ro.max_rows = max_rows;
+  analysis::ParallelText t;
+  try {
+    t = analysis::read_parallel_tsv(path, ro);
+  } catch (const DataError& e) {
+    // Keep the study's wording: the file must name at least two of the study's languages.
+    throw DataError(std::string(e.what()) +
+                    " (analysis.parallel_file needs a header naming at "
+                    "least two study languages)");
+  }
   ParallelSet p;
   p.source = path.filename().string();
-  std::istringstream in(read_file(path));
-  std::string line;
-  std::vector<std::string> header;
-  std::vector<int> col_of;
-  int line_no = 0;
-  auto split = [](const std::string& s) {
-    std::vector<std::string> f;
-    std::string cur;
-    std::istringstream ss(s);
-    while (std::getline(ss, cur, '\t')) f.push_back(cur);
-    return f;
-  };
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    auto fields = split(line);
-    if (header.empty()) {
-      header = fields;
-      for (const auto& l : study_langs) {
-        auto it = std::find(header.begin(), header.end(), l);
-        if (it != header.end()) {
-          p.langs.push_back(l);
-          col_of.push_back(static_cast<int>(it - header.begin()));
-        }
-      }
-      p.columns.resize(p.langs.size());
-      continue;
-    }
-    if (fields.size() != header.size()) {
-      throw DataError(path.string() + ":" + std::to_string(line_no) + ": " +
-                      std::to_string(fields.size()) + " fields, the header has " +
-                      std::to_string(header.size()));
-    }
-    if (static_cast<int64_t>(p.columns.empty() ? 0 : p.columns[0].size()) >= max_rows) break;
-    for (size_t i = 0; i < p.langs.size(); ++i) {
-      p.columns[i].push_back(fields[static_cast<size_t>(col_of[i])]);
-    }
-  }
-  if (p.langs.size() < 2) {
-    throw DataError(path.string() + ": needs a header naming at least two study languages");
-  }
+  p.langs = std::move(t.langs);
+  p.columns = std::move(t.columns);
   return p;
 }
 
@@ -263,33 +193,24 @@ json run_attention(Context& ctx, const Unit& u) {
   const ResolvedModel& spec = causal ? ctx.causal_lm : ctx.encoder;
   const auto tok = load_study_tokenizer(spec.tokenizer);
   auto model = causal ? load_causal_lm(ctx) : load_classifier(ctx, spec.dir, 0, true);
-  c10::InferenceMode guard;
   json pair = json::array();
   int64_t heads = 0;
+  analysis::AttentionOptions ao;
+  ao.layers = {c.attention.layer};
+  ao.special = analysis::SpecialTokenPolicy::kKeep;
   for (size_t i = 0; i < c.attention.sentences.size(); ++i) {
-    const text::Encoding e = tok->encode(c.attention.sentences[i]);
-    std::vector<int64_t> ids(e.ids.begin(), e.ids.end());
-    models::ModelInputs in;
-    in.input_ids = at::tensor(ids, at::kLong).unsqueeze(0);
-    if (!e.token_type_ids.empty() && tok->info().uses_token_type_ids) {
-      std::vector<int64_t> tt(e.token_type_ids.begin(), e.token_type_ids.end());
-      in.token_type_ids = at::tensor(tt, at::kLong).unsqueeze(0);
-    }
-    models::ForwardOptions fo;
-    fo.output_attentions = true;
-    fo.compute_logits = false;
-    const auto out = model->forward(in, fo);
-    const at::Tensor att = out.attentions.at(static_cast<size_t>(c.attention.layer - 1));
-    heads = att.size(1);
-    const at::Tensor avg = att[0].to(at::kCPU, at::kFloat).mean(0).contiguous();  // [T, T]
+    const auto a = analysis::sentence_attention(*model, *tok, c.attention.sentences[i], ao);
+    heads = a.num_heads;
+    const auto& w = a.layers.front().weights;  // [1, T, T] head mean
+    const size_t T = a.tokens.size();
     json weights = json::array();
-    const int64_t T = avg.size(0);
-    const float* p = avg.data_ptr<float>();
-    for (int64_t r = 0; r < T; ++r)
-      weights.push_back(std::vector<float>(p + r * T, p + (r + 1) * T));
+    for (size_t r = 0; r < T; ++r) {
+      weights.push_back(std::vector<float>(w.begin() + static_cast<std::ptrdiff_t>(r * T),
+                                           w.begin() + static_cast<std::ptrdiff_t>((r + 1) * T)));
+    }
     pair.push_back({{"lang", c.attention.languages[i]},
                     {"text", c.attention.sentences[i]},
-                    {"tokens", e.tokens},
+                    {"tokens", a.tokens},
                     {"weights", weights}});
   }
   json out = {{"model", spec.name},
