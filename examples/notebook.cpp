@@ -7,16 +7,16 @@
 //
 // It runs on the demo data with a randomly initialised tiny BERT; point DEMO_DIR's files at a
 // real checkpoint and XNLI/MultiNLI to run the real thing (or use `xlt study`).
-#include <c10/core/InferenceMode.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "xlt/analysis/attention.h"
+#include "xlt/analysis/embeddings.h"
 #include "xlt/analysis/tsne.h"
 #include "xlt/data/nli.h"
-#include "xlt/eval/collate.h"
 #include "xlt/eval/evaluate.h"
 #include "xlt/eval/metrics.h"
 #include "xlt/io/config.h"
@@ -26,29 +26,6 @@
 
 namespace fs = std::filesystem;
 using namespace xlt;
-
-// Mean of the non-special tokens' last hidden states, one row per sentence. (A public
-// sentence-embedding helper would replace these lines; see the study runner.)
-static analysis::Matrix embed(models::Model& model, const text::Tokenizer& tok,
-                              const std::vector<std::string>& sentences) {
-  c10::InferenceMode guard;
-  const auto encs = tok.encode_batch(sentences);
-  const auto in = eval::collate(encs, eval::collate_options_for(tok));
-  models::ForwardOptions fo;
-  fo.compute_logits = false;
-  const auto h = model.forward(in, fo).last_hidden_state;
-  analysis::Matrix m(h.size(0), h.size(2));
-  for (int64_t i = 0; i < h.size(0); ++i) {
-    const auto& e = encs[static_cast<size_t>(i)];
-    std::vector<int64_t> keep;
-    for (size_t t = 0; t < e.size(); ++t) {
-      if (!e.special_tokens_mask[t]) keep.push_back(static_cast<int64_t>(t));
-    }
-    const auto row = h[i].index_select(0, at::tensor(keep, at::kLong)).mean(0).contiguous();
-    std::copy(row.data_ptr<float>(), row.data_ptr<float>() + m.cols, m.row(i));
-  }
-  return m;
-}
 
 static void print_accuracy(const char* title, models::Model& model, const text::Tokenizer& tok,
                            const std::vector<data::NliDataset>& sets) {
@@ -96,23 +73,25 @@ int main(int argc, char** argv) try {
                                              "This restaurant has amazing food.",
                                              "Este restaurante tiene una comida incre\u00edble.",
                                              "Ce restaurant a une nourriture incroyable."};
-  const auto emb = embed(*model, *tok, parallel);
+  analysis::EmbeddingOptions eopt;  // mean over the non-special tokens of the last layer
+  eopt.layers = {static_cast<int>(model->config().num_hidden_layers)};
+  const auto emb = analysis::sentence_embeddings(*model, *tok, parallel, eopt);
   analysis::TsneOptions topt;
   topt.perplexity = 1.5;  // 6 points
-  const auto map = analysis::tsne(emb.view(), topt);
+  const auto map = analysis::tsne(emb.matrices[0].view(), topt);
   std::printf("t-SNE of %lld sentences: KL %.3f\n", static_cast<long long>(map.n),
               map.kl_divergence);
 
   // 5. Head-averaged attention of a parallel pair at the last layer.
+  analysis::AttentionOptions aopt;
+  aopt.layers = {static_cast<int>(model->config().num_hidden_layers)};
   for (const std::string s : {"The black cat sat down.", "El gato negro se sent\u00f3."}) {
-    c10::InferenceMode guard;
-    const auto in = eval::collate({tok->encode(s)}, eval::collate_options_for(*tok));
-    models::ForwardOptions fo;
-    fo.output_attentions = true;
-    const auto att = model->forward(in, fo).attentions.back()[0].mean(0);
-    std::printf("attention [%lld x %lld] of \"%s\": first token attends %.2f to itself\n",
-                static_cast<long long>(att.size(0)), static_cast<long long>(att.size(1)), s.c_str(),
-                att[0][0].item<float>());
+    const auto att = analysis::sentence_attention(*model, *tok, s, aopt);
+    const auto& layer = att.layers.front();  // [1, n, n] head mean
+    std::printf(
+        "attention [%zu x %zu] of \"%s\": first token attends %.2f to itself, entropy "
+        "%.2f nats\n",
+        att.tokens.size(), att.tokens.size(), s.c_str(), layer.weights[0], layer.measures.entropy);
   }
 
   // 6. Fine-tune on English only.

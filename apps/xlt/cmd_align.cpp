@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -13,10 +14,12 @@
 #include "analysis_common.h"
 #include "command.h"
 #include "xlt/analysis/alignment.h"
+#include "xlt/analysis/embedding_file.h"
 #include "xlt/analysis/embeddings.h"
 #include "xlt/analysis/parallel_text.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/io/safetensors.h"
 #include "xlt/version.h"
 
 namespace xlt::cli {
@@ -42,9 +45,146 @@ std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
+// MODEL given as `xlt embed` output (a folder with embeddings.safetensors, or a .safetensors file
+// without a config.json beside it) instead of a model.
+bool is_embeddings_input(const fs::path& p) {
+  if (fs::is_directory(p)) {
+    return fs::exists(p / "embeddings.safetensors") && !fs::exists(p / "config.json");
+  }
+  return p.extension() == ".safetensors" && !fs::exists(p.parent_path() / "config.json");
+}
+
+// Parallel embeddings from `xlt embed` output: metadata.tsv's `lang` column groups the rows; the
+// k-th row of each language is row k of the parallel set (languages must have equal counts).
+// Returns one LanguageLayers-ready matrix set per language and the layers found.
+struct EmbeddedSet {
+  std::vector<std::string> langs;
+  std::vector<int> layers;
+  std::vector<std::vector<analysis::Matrix>> per_lang;  // [lang][layer k]
+  size_t rows = 0;
+};
+
+EmbeddedSet read_embedded_set(const fs::path& input, const AlignCliOptions& o) {
+  const fs::path file = fs::is_directory(input) ? input / "embeddings.safetensors" : input;
+  const fs::path meta_path = file.parent_path() / "metadata.tsv";
+  const auto meta = analysis::read_metadata_tsv(meta_path);
+  const int lang_col = meta.column("lang");
+  if (lang_col < 0) {
+    throw DataError(meta_path.string() +
+                    ":1: no `lang` column; alignment needs the language of "
+                    "every embedded sentence (embed with --input LANG=FILE)");
+  }
+  EmbeddedSet set;
+  std::map<std::string, std::vector<int64_t>> rows_of;
+  std::vector<std::string> order;
+  for (size_t i = 0; i < meta.rows.size(); ++i) {
+    const std::string& l = meta.rows[i][static_cast<size_t>(lang_col)];
+    if (!rows_of.count(l)) order.push_back(l);
+    rows_of[l].push_back(static_cast<int64_t>(i));
+  }
+  set.langs = o.langs.empty() ? order : split_commas(o.langs);
+  for (const auto& l : set.langs) {
+    if (!rows_of.count(l))
+      throw DataError(meta_path.string() + ": no rows of language '" + l + "'");
+    if (rows_of[l].size() != rows_of[set.langs[0]].size()) {
+      throw DataError(meta_path.string() + ": " + std::to_string(rows_of[l].size()) + " rows of '" +
+                      l + "' but " + std::to_string(rows_of[set.langs[0]].size()) + " of '" +
+                      set.langs[0] + "'; parallel embeddings need equal counts");
+    }
+  }
+  set.rows = rows_of[set.langs[0]].size();
+  if (o.max_sentences >= 0) set.rows = std::min(set.rows, static_cast<size_t>(o.max_sentences));
+  // Layers present in the file.
+  auto st = io::SafetensorsFile::open(file);
+  int max_layer = -1;
+  std::vector<int> present;
+  for (const auto& name : st->names()) {
+    const std::string prefix = "embeddings.layer";
+    if (name.rfind(prefix, 0) == 0) {
+      try {
+        present.push_back(std::stoi(name.substr(prefix.size())));
+        max_layer = std::max(max_layer, present.back());
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  if (present.empty()) throw DataError(file.string() + ": no embeddings.layer{L} tensors");
+  std::sort(present.begin(), present.end());
+  set.layers = o.layers == "all" ? present : analysis::parse_layers(o.layers, max_layer, 0);
+  for (int l : set.layers) {
+    const std::string name = "embeddings.layer" + std::to_string(l);
+    if (std::find(present.begin(), present.end(), l) == present.end()) {
+      throw UsageError(file.string() + " has no tensor " + name);
+    }
+    const auto m = analysis::load_embedding_matrix(file, name).matrix;
+    if (static_cast<size_t>(m.rows) != meta.rows.size()) {
+      throw DataError(meta_path.string() + ": " + std::to_string(meta.rows.size()) + " rows for " +
+                      std::to_string(m.rows) + " embeddings in " + name);
+    }
+    set.per_lang.resize(set.langs.size());
+    for (size_t li = 0; li < set.langs.size(); ++li) {
+      analysis::Matrix x(static_cast<int64_t>(set.rows), m.cols);
+      for (size_t r = 0; r < set.rows; ++r) {
+        const float* src = m.row(rows_of[set.langs[li]][r]);
+        std::copy(src, src + m.cols, x.row(static_cast<int64_t>(r)));
+      }
+      set.per_lang[li].push_back(std::move(x));
+    }
+  }
+  return set;
+}
+
+void print_rows(const std::vector<analysis::AlignmentRow>& rows) {
+  std::printf("%5s %-6s %-6s %9s %9s %9s %9s %9s %9s\n", "layer", "a", "b", "a2b", "b2a",
+              "cos_pair", "cos_rand", "c_a2b", "c_b2a");
+  for (const auto& r : rows) {
+    const auto& m = r.metrics;
+    std::printf("%5d %-6s %-6s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f\n", r.layer, r.lang_a.c_str(),
+                r.lang_b.c_str(), m.retrieval_a2b, m.retrieval_b2a, m.cos_pairs, m.cos_random,
+                m.centered_retrieval_a2b, m.centered_retrieval_b2a);
+  }
+}
+
+int run_from_embeddings(const AlignCliOptions& o, int threads,
+                        std::chrono::steady_clock::time_point start) {
+  if (!o.inputs.empty()) {
+    throw UsageError("--input: MODEL is already embeddings (" + o.model +
+                     "); parallel rows come from its metadata.tsv `lang` column");
+  }
+  const EmbeddedSet set = read_embedded_set(o.model, o);
+  if (set.rows < 2) throw DataError(o.model + ": alignment needs at least 2 rows per language");
+  std::vector<analysis::LanguageLayers> ll;
+  for (size_t i = 0; i < set.langs.size(); ++i) {
+    analysis::LanguageLayers x;
+    x.lang = set.langs[i];
+    for (const auto& m : set.per_lang[i]) x.layers.push_back(m.view());
+    ll.push_back(std::move(x));
+  }
+  auto rows = analysis::alignment_by_layer(ll, threads);
+  for (auto& r : rows) r.layer = set.layers.at(static_cast<size_t>(r.layer));
+  const fs::path dir(o.out);
+  make_output_dir(dir);
+  analysis::write_alignment_csv(dir / "alignment.csv", rows);
+  nlohmann::ordered_json j;
+  j["xlt_version"] = XLT_VERSION;
+  j["embeddings"] = o.model;
+  j["config"] = {{"languages", set.langs},
+                 {"layers", set.layers},
+                 {"max_sentences", o.max_sentences},
+                 {"threads", threads}};
+  j["sentences"] = set.rows;
+  j["chance_retrieval"] = 1.0 / static_cast<double>(set.rows);
+  j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  write_file_atomic(dir / "align.json", j.dump(2) + "\n");
+  print_rows(rows);
+  return 0;
+}
+
 int run(const AlignCliOptions& o) {
   const int threads = apply_runtime_options(o.runtime);
   const auto start = std::chrono::steady_clock::now();
+  if (is_embeddings_input(o.model)) return run_from_embeddings(o, threads, start);
+  if (o.inputs.empty()) throw UsageError("--input is required when MODEL is a model");
   analysis::ParallelReadOptions ro;
   ro.langs = split_commas(o.langs);
   ro.max_rows = o.max_sentences;
@@ -102,14 +242,7 @@ int run(const AlignCliOptions& o) {
   j["seconds"] = seconds;
   write_file_atomic(dir / "align.json", j.dump(2) + "\n");
 
-  std::printf("%5s %-6s %-6s %9s %9s %9s %9s %9s %9s\n", "layer", "a", "b", "a2b", "b2a",
-              "cos_pair", "cos_rand", "c_a2b", "c_b2a");
-  for (const auto& r : rows) {
-    const auto& m = r.metrics;
-    std::printf("%5d %-6s %-6s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f\n", r.layer, r.lang_a.c_str(),
-                r.lang_b.c_str(), m.retrieval_a2b, m.retrieval_b2a, m.cos_pairs, m.cos_random,
-                m.centered_retrieval_a2b, m.centered_retrieval_b2a);
-  }
+  print_rows(rows);
   std::fprintf(stderr, "xlt align: %zu sentences x %zu languages x %zu layers in %.1f s -> %s\n",
                par.rows(), par.langs.size(), eo.layers.size(), seconds,
                (dir / "alignment.csv").string().c_str());
@@ -118,12 +251,13 @@ int run(const AlignCliOptions& o) {
 
 Runner configure(CLI::App& sub) {
   auto o = std::make_shared<AlignCliOptions>();
-  sub.add_option("model", o->model, "Model folder (BERT, XLM-R, XGLM) or cached hub id")
+  sub.add_option("model", o->model,
+                 "Model folder (BERT, XLM-R, XGLM) or cached hub id; or `xlt embed` output (its "
+                 "folder or embeddings.safetensors; languages from metadata.tsv's lang column)")
       ->required();
   sub.add_option("--input,--parallel", o->inputs,
                  "Parallel sentences: one TSV whose header row names the languages "
-                 "(en<TAB>es<TAB>...), or LANG=FILE per line-aligned file (repeat)")
-      ->required();
+                 "(en<TAB>es<TAB>...), or LANG=FILE per line-aligned file (repeat)");
   sub.add_option("--out", o->out, "Output folder: alignment.csv, align.json")->required();
   sub.add_option("--langs", o->langs, "Languages to use, comma-separated (default: all)");
   sub.add_option("--layers,--layer", o->layers,

@@ -189,6 +189,54 @@ TEST(CliAlign, WritesTheAlignmentCsvContractForBothInputFormats) {
   EXPECT_EQ(sub[2].substr(0, 8), "4,en,es,");
 }
 
+// Numbers of an alignment.csv, row by row (header dropped, language names kept as text).
+std::vector<std::vector<std::string>> csv_rows(const std::string& csv) {
+  std::vector<std::vector<std::string>> out;
+  const auto lines = lines_of(csv);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<std::string> f;
+    std::istringstream in(lines[i]);
+    std::string x;
+    while (std::getline(in, x, ',')) f.push_back(x);
+    out.push_back(f);
+  }
+  return out;
+}
+
+TEST(CliAlign, FromEmbedOutputMatchesTheModelRun) {
+  TempDir tmp;
+  const fs::path model = make_model(tmp, "bert");
+  write_text(tmp / "en.txt", demo_column(0, 10));
+  write_text(tmp / "es.txt", demo_column(1, 10));
+  const std::string inputs = " --input " + shell_quote("en=" + (tmp / "en.txt").string()) +
+                             " --input " + shell_quote("es=" + (tmp / "es.txt").string());
+  auto r = run_xlt("align " + shell_quote(model.string()) + inputs +
+                   " --threads 1 --no-progress --out " + shell_quote((tmp / "a").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_xlt("embed " + shell_quote(model.string()) + inputs +
+              " --layer all --threads 1 --no-progress --out " + shell_quote((tmp / "e").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_xlt("align " + shell_quote((tmp / "e").string()) + " --out " +
+              shell_quote((tmp / "b").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto a = csv_rows(read_text(tmp / "a" / "alignment.csv"));
+  const auto b = csv_rows(read_text(tmp / "b" / "alignment.csv"));
+  ASSERT_EQ(a.size(), 5u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].size(), 9u);
+    ASSERT_EQ(b[i].size(), 9u);
+    for (size_t c = 0; c < 3; ++c) EXPECT_EQ(a[i][c], b[i][c]);
+    // Embedded in other batches (all languages at once): float32 summation order only.
+    for (size_t c = 3; c < 9; ++c) EXPECT_NEAR(std::stod(a[i][c]), std::stod(b[i][c]), 2e-6);
+  }
+  // Rows come from metadata.tsv's lang column; a missing language is bad input.
+  r = run_xlt("align " + shell_quote((tmp / "e").string()) + " --langs en,hi --out " +
+              shell_quote((tmp / "c").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("'hi'"), std::string::npos) << r.err;
+}
+
 TEST(CliAlign, MisalignedFilesNameFileAndLine) {
   TempDir tmp;
   const fs::path model = make_model(tmp, "bert");
