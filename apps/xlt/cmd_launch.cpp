@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -116,6 +117,7 @@ int run(const LaunchOptions& o, std::vector<std::string> command) {
     pids[static_cast<size_t>(r)] = pid;
   }
 
+  const std::vector<pid_t> pid_of_rank = pids;
   int alive = o.nproc, result = 0;
   bool stopping = false;
   auto deadline = std::chrono::steady_clock::time_point::max();
@@ -133,28 +135,37 @@ int run(const LaunchOptions& o, std::vector<std::string> command) {
       if (!stopping) deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
       stopping = true;
     }
-    int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
-    if (pid > 0) {
+    // Reap every rank that has ended. A rank killed by a signal is reported before ranks that
+    // exited with an error in the same round: those usually failed because it vanished.
+    std::vector<std::pair<size_t, int>> ended;
+    for (int status = 0;;) {
+      const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) break;
       for (size_t r = 0; r < pids.size(); ++r) {
         if (pids[r] != pid) continue;
         pids[r] = -1;
         --alive;
-        const bool failed = WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
-        if (failed && result == 0) {
-          result = exit_code_of(status);
-          std::cerr << "xlt launch: rank " << r << " (pid " << pid << ") " << describe(status)
-                    << "; stopping the other " << alive << " rank(s)\n";
-        }
-        if (failed && !stopping) {
-          stopping = true;
-          signal_all(SIGTERM);
-          deadline = std::chrono::steady_clock::now() +
-                     std::chrono::milliseconds(static_cast<int64_t>(o.grace * 1000));
-        }
+        ended.emplace_back(r, status);
       }
-      continue;
     }
+    std::stable_sort(ended.begin(), ended.end(), [](const auto& a, const auto& b) {
+      return WIFSIGNALED(a.second) && !WIFSIGNALED(b.second);
+    });
+    for (const auto& [r, status] : ended) {
+      const bool failed = WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
+      if (failed && result == 0) {
+        result = exit_code_of(status);
+        std::cerr << "xlt launch: rank " << r << " (pid " << pid_of_rank[r] << ") "
+                  << describe(status) << "; stopping the other " << alive << " rank(s)\n";
+      }
+      if (failed && !stopping) {
+        stopping = true;
+        signal_all(SIGTERM);
+        deadline = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(o.grace * 1000));
+      }
+    }
+    if (!ended.empty()) continue;
     if (stopping && std::chrono::steady_clock::now() > deadline) {
       std::cerr << "xlt launch: " << alive << " rank(s) still running after the grace period: "
                 << "killing them\n";

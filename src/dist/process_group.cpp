@@ -243,8 +243,11 @@ Group* init(const LaunchEnv& env, const Options& options) {
   } catch (const std::exception& e) {
     std::string msg = e.what();
     throw Error("distributed: cannot create the " + std::string(cuda ? "NCCL" : "Gloo") +
-                " process group on rank " + std::to_string(env.rank) + ": " +
-                msg.substr(0, msg.find('\n')));
+                " process group on rank " + std::to_string(env.rank) + " of " +
+                std::to_string(env.world_size) + " (waited up to " +
+                std::to_string(options.timeout.count()) + " s for every rank to join at " +
+                env.master_addr + ":" + std::to_string(env.master_port) +
+                "): " + msg.substr(0, msg.find('\n')));
   }
   current_group() =
       std::make_unique<C10dGroup>(store, pg, env.rank, env.world_size, backend, options.timeout);

@@ -58,36 +58,38 @@ void validate(const FinetuneConfig& c) {
 }
 
 json config_to_json(const FinetuneConfig& c) {
-  return {{"model", c.model},
-          {"tokenizer", c.tokenizer},
-          {"train", c.train_specs},
-          {"dev", c.dev_specs},
-          {"langs", c.langs},
-          {"format", std::string(data::nli_format_name(c.format))},
-          {"skip_bad_rows", c.skip_bad_rows},
-          {"epochs", c.epochs},
-          {"lr", c.lr},
-          {"batch_size", c.batch_size},
-          {"grad_accum", c.grad_accum},
-          {"max_length", c.max_length},
-          {"warmup_ratio", c.warmup_ratio},
-          {"warmup_steps", c.warmup_steps},
-          {"weight_decay", c.weight_decay},
-          {"max_grad_norm", c.max_grad_norm},
-          {"seed", c.seed},
-          {"samples", c.samples},
-          {"max_steps", c.max_steps},
-          {"group_by_length", c.group_by_length},
-          {"new_head", c.new_head},
-          {"param_grouping", c.grouping == ParamGrouping::kHfNoDecay ? "hf_no_decay" : "single"},
-          {"eval_every", c.eval_every == 0 ? json("epoch") : json(c.eval_every)},
-          {"log_every", c.log_every},
-          {"save_every", c.save_every},
-          {"stop_after", c.stop_after},
-          {"device", c.device},
-          {"bf16", c.bf16},
-          {"world_size", dist::current() ? dist::current()->size() : 1},
-          {"eval_batch_size", c.eval_batch_size}};
+  json j = {{"model", c.model},
+            {"tokenizer", c.tokenizer},
+            {"train", c.train_specs},
+            {"dev", c.dev_specs},
+            {"langs", c.langs},
+            {"format", std::string(data::nli_format_name(c.format))},
+            {"skip_bad_rows", c.skip_bad_rows},
+            {"epochs", c.epochs},
+            {"lr", c.lr},
+            {"batch_size", c.batch_size},
+            {"grad_accum", c.grad_accum},
+            {"max_length", c.max_length},
+            {"warmup_ratio", c.warmup_ratio},
+            {"warmup_steps", c.warmup_steps},
+            {"weight_decay", c.weight_decay},
+            {"max_grad_norm", c.max_grad_norm},
+            {"seed", c.seed},
+            {"samples", c.samples},
+            {"max_steps", c.max_steps},
+            {"group_by_length", c.group_by_length},
+            {"new_head", c.new_head},
+            {"param_grouping", c.grouping == ParamGrouping::kHfNoDecay ? "hf_no_decay" : "single"},
+            {"eval_every", c.eval_every == 0 ? json("epoch") : json(c.eval_every)},
+            {"log_every", c.log_every},
+            {"save_every", c.save_every},
+            {"stop_after", c.stop_after},
+            {"device", c.device},
+            {"eval_batch_size", c.eval_batch_size}};
+  // Only when not the default, so that single-process float32 runs keep their fingerprint.
+  if (c.bf16) j["bf16"] = true;
+  if (dist::current()) j["world_size"] = dist::current()->size();
+  return j;
 }
 
 namespace {
