@@ -4,16 +4,29 @@
 // allreduce/broadcast/allgather/barrier calls used here with the same signatures.
 #include <torch/version.h>
 
+// PyTorch wheels may ship without the Gloo or NCCL headers (Debian has libgloo-dev; NCCL's
+// header comes with the nvidia-nccl package): a backend whose headers are missing is reported
+// at run time instead of breaking the build.
+#if __has_include(<gloo/algorithm.h>)
+#define XLT_HAVE_GLOO 1
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO
 #endif
-#include <ATen/ATen.h>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#if defined(XLT_WITH_CUDA) && !defined(USE_C10D_NCCL)
-#define USE_C10D_NCCL  // PyTorch's CUDA builds ship NCCL
 #endif
-#if defined(XLT_WITH_CUDA)
+#if defined(XLT_WITH_CUDA) && __has_include(<nccl.h>)
+#define XLT_HAVE_NCCL 1
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL
+#endif
+#endif
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef XLT_HAVE_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef XLT_HAVE_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -211,7 +224,7 @@ Group* init(const LaunchEnv& env, const Options& options) {
   std::string backend;
   try {
     if (cuda) {
-#if defined(XLT_WITH_CUDA)
+#ifdef XLT_HAVE_NCCL
       auto o = c10d::ProcessGroupNCCL::Options::create();
       o->timeout = timeout;
       pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, o);
@@ -223,9 +236,10 @@ Group* init(const LaunchEnv& env, const Options& options) {
 #else
       throw UsageError("--device " + options.device +
                        " with several ranks needs a CUDA-enabled libtorch with NCCL (this xlt was "
-                       "built against a CPU-only libtorch)");
+                       "built without the NCCL backend: CPU-only libtorch or no nccl.h)");
 #endif
     } else {
+#ifdef XLT_HAVE_GLOO
       auto o = c10d::ProcessGroupGloo::Options::create(timeout);
       if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) {
         o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
@@ -237,6 +251,11 @@ Group* init(const LaunchEnv& env, const Options& options) {
       o->threads = 2;
       pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, o);
       backend = "gloo";
+#else
+      throw UsageError(
+          "distributed runs on CPU need the Gloo backend, but this xlt was built "
+          "without the Gloo headers (install libgloo-dev or gloo's headers)");
+#endif
     }
   } catch (const xlt::Error&) {
     throw;
