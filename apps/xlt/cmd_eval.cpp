@@ -23,7 +23,11 @@ int run(EvalCliOptions& o) {
   o.config.device = o.runtime.device;
   o.config.eval.sort_by_length = !o.no_sort;
   o.config.eval.progress = !o.no_progress;
-  eval::NliEvalRun result = eval::run_nli_eval(o.config, &std::cerr);
+  // Under a distributed launch every rank classifies a slice; rank 0 writes and prints.
+  const bool writer = init_distributed(o.runtime);
+  if (!writer) o.config.eval.progress = false;
+  eval::NliEvalRun result = eval::run_nli_eval(o.config, writer ? &std::cerr : nullptr);
+  if (!writer) return 0;
   if (!o.out.empty()) {
     eval::write_eval_outputs(result, o.out);
     std::cerr << "xlt eval: wrote " << o.out << "/results.json, results.csv, predictions.jsonl\n";

@@ -44,6 +44,11 @@ int run(FinetuneCliOptions& o) {
   c.eval_every = parse_eval_every(o.eval_every);
   c.langs = o.langs.empty() ? std::vector<std::string>{} : data::parse_lang_list(o.langs);
   c.progress = !o.quiet;
+  c.dist_timeout = o.runtime.dist_timeout;
+  if (!init_distributed(o.runtime)) {
+    train::finetune(c);  // a non-zero rank: rank 0 reports
+    return 0;
+  }
   std::cerr << "xlt finetune: " << threads << " threads on " << c.device << "\n";
   const auto r = train::finetune(c);
 
@@ -119,6 +124,7 @@ Runner configure(CLI::App& sub) {
   sub.add_flag("--resume", c.resume, "Continue the run saved in --out (same options)");
   sub.add_flag("--overwrite", c.overwrite, "Start over in an --out that holds a previous run");
   sub.add_flag("--quiet", o->quiet, "No progress bar");
+  sub.add_flag("--bf16", c.bf16, "bf16 autocast for training on a GPU (--device cuda)");
   add_runtime_options(sub, o->runtime);
   return [o] { return run(*o); };
 }

@@ -33,16 +33,21 @@ struct Registrar {
 // Options every model-running command shares.
 struct RuntimeOptions {
   std::string device = "cpu";
-  int threads = 0;  // 0 = all cores
+  int threads = 0;         // 0 = all cores
+  int dist_timeout = 300;  // seconds a collective waits for a peer (distributed launches)
 };
 void add_runtime_options(CLI::App& sub, RuntimeOptions& opts);
 // Applies --threads to libtorch (Debian's libtorch defaults to one intra-op thread) and validates
 // --device. Returns the number of threads in use.
 int apply_runtime_options(const RuntimeOptions& opts);
+// Joins the c10d group when the environment describes a distributed launch (xlt launch, torchrun,
+// srun; see xlt/dist/dist.h). Returns true on the rank that writes outputs (rank 0 or alone).
+bool init_distributed(const RuntimeOptions& opts);
 
 }  // namespace xlt::cli
 
 #define XLT_CLI_CONCAT2(a, b) a##b
 #define XLT_CLI_CONCAT(a, b) XLT_CLI_CONCAT2(a, b)
-#define XLT_REGISTER_COMMAND(name, description, order, configure) \
-  static ::xlt::cli::Registrar XLT_CLI_CONCAT(xlt_cmd_registrar_, __LINE__)(name, description, order, configure)
+#define XLT_REGISTER_COMMAND(name, description, order, configure)                              \
+  static ::xlt::cli::Registrar XLT_CLI_CONCAT(xlt_cmd_registrar_, __LINE__)(name, description, \
+                                                                            order, configure)

@@ -8,6 +8,7 @@
 
 #include "command.h"
 #include "xlt/core/error.h"
+#include "xlt/dist/dist.h"
 #include "xlt/version.h"
 
 namespace xlt::cli {
@@ -23,6 +24,16 @@ void add_runtime_options(CLI::App& sub, RuntimeOptions& opts) {
   sub.add_option("--threads", opts.threads, "CPU threads for libtorch (0 = all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  sub.add_option("--dist-timeout", opts.dist_timeout,
+                 "Distributed runs: seconds a collective waits for a lost peer before failing")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
+bool init_distributed(const RuntimeOptions& opts) {
+  auto* g = dist::init(dist::launch_env_from_process(),
+                       {std::chrono::seconds(opts.dist_timeout), opts.device});
+  return g == nullptr || g->rank() == 0;
 }
 
 int apply_runtime_options(const RuntimeOptions& opts) {
@@ -39,12 +50,14 @@ int apply_runtime_options(const RuntimeOptions& opts) {
 
 int main(int argc, char** argv) {
   using namespace xlt::cli;
-  CLI::App app{"xlt: zero-shot cross-lingual transfer studies on multilingual transformers "
-               "(mBERT, XLM-R, XGLM), natively on libtorch."};
+  CLI::App app{
+      "xlt: zero-shot cross-lingual transfer studies on multilingual transformers "
+      "(mBERT, XLM-R, XGLM), natively on libtorch."};
   app.set_version_flag("--version", std::string("xlt ") + XLT_VERSION);
   app.require_subcommand(1);
-  app.footer("Run `xlt COMMAND --help` for a command's options. Exit codes: 0 success, 1 usage "
-             "error, 2 bad input, 3 internal error.");
+  app.footer(
+      "Run `xlt COMMAND --help` for a command's options. Exit codes: 0 success, 1 usage "
+      "error, 2 bad input, 3 internal error.");
 
   auto& commands = registry();
   std::sort(commands.begin(), commands.end(),

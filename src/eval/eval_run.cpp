@@ -10,6 +10,7 @@
 
 #include "xlt/core/error.h"
 #include "xlt/data/spec.h"
+#include "xlt/eval/sharded.h"
 #include "xlt/io/hub_cache.h"
 #include "xlt/version.h"
 
@@ -139,7 +140,8 @@ NliEvalRun evaluate_datasets(models::Model& model, const text::Tokenizer& tokeni
   opt.label_map = run.label_mapping.model_to_data;
   for (const auto& d : datasets) {
     opt.progress_label = "eval " + d.lang;
-    EvalPredictions p = evaluate_nli(model, tokenizer, d, opt);
+    // Sharded across ranks under a distributed launch (xlt launch, torchrun, srun).
+    EvalPredictions p = evaluate_nli_sharded(model, tokenizer, d, opt, dist::current());
     if (log) {
       const double pad = p.padded_tokens > 0 ? 1.0 - double(p.tokens) / p.padded_tokens : 0.0;
       *log << "xlt eval: " << d.lang << ": " << p.size() << " pairs in " << fmt("%.2f", p.seconds)

@@ -12,6 +12,7 @@
 #include <optional>
 #include <sstream>
 
+#include "train/distributed.h"
 #include "train/state.h"
 #include "train/train_data.h"
 #include "xlt/core/error.h"
@@ -22,6 +23,7 @@
 #include "xlt/eval/collate.h"
 #include "xlt/eval/evaluate.h"
 #include "xlt/eval/results.h"
+#include "xlt/eval/sharded.h"
 #include "xlt/io/hub_cache.h"
 #include "xlt/version.h"
 
@@ -52,37 +54,42 @@ void validate(const FinetuneConfig& c) {
     throw UsageError(
         "--samples, --max-steps, --eval-every, --save-every, --stop-after must be >= 0");
   if (c.resume && c.overwrite) throw UsageError("--resume and --overwrite exclude each other");
+  if (c.dist_timeout < 1) throw UsageError("--dist-timeout must be at least 1 second");
 }
 
 json config_to_json(const FinetuneConfig& c) {
-  return {{"model", c.model},
-          {"tokenizer", c.tokenizer},
-          {"train", c.train_specs},
-          {"dev", c.dev_specs},
-          {"langs", c.langs},
-          {"format", std::string(data::nli_format_name(c.format))},
-          {"skip_bad_rows", c.skip_bad_rows},
-          {"epochs", c.epochs},
-          {"lr", c.lr},
-          {"batch_size", c.batch_size},
-          {"grad_accum", c.grad_accum},
-          {"max_length", c.max_length},
-          {"warmup_ratio", c.warmup_ratio},
-          {"warmup_steps", c.warmup_steps},
-          {"weight_decay", c.weight_decay},
-          {"max_grad_norm", c.max_grad_norm},
-          {"seed", c.seed},
-          {"samples", c.samples},
-          {"max_steps", c.max_steps},
-          {"group_by_length", c.group_by_length},
-          {"new_head", c.new_head},
-          {"param_grouping", c.grouping == ParamGrouping::kHfNoDecay ? "hf_no_decay" : "single"},
-          {"eval_every", c.eval_every == 0 ? json("epoch") : json(c.eval_every)},
-          {"log_every", c.log_every},
-          {"save_every", c.save_every},
-          {"stop_after", c.stop_after},
-          {"device", c.device},
-          {"eval_batch_size", c.eval_batch_size}};
+  json j = {{"model", c.model},
+            {"tokenizer", c.tokenizer},
+            {"train", c.train_specs},
+            {"dev", c.dev_specs},
+            {"langs", c.langs},
+            {"format", std::string(data::nli_format_name(c.format))},
+            {"skip_bad_rows", c.skip_bad_rows},
+            {"epochs", c.epochs},
+            {"lr", c.lr},
+            {"batch_size", c.batch_size},
+            {"grad_accum", c.grad_accum},
+            {"max_length", c.max_length},
+            {"warmup_ratio", c.warmup_ratio},
+            {"warmup_steps", c.warmup_steps},
+            {"weight_decay", c.weight_decay},
+            {"max_grad_norm", c.max_grad_norm},
+            {"seed", c.seed},
+            {"samples", c.samples},
+            {"max_steps", c.max_steps},
+            {"group_by_length", c.group_by_length},
+            {"new_head", c.new_head},
+            {"param_grouping", c.grouping == ParamGrouping::kHfNoDecay ? "hf_no_decay" : "single"},
+            {"eval_every", c.eval_every == 0 ? json("epoch") : json(c.eval_every)},
+            {"log_every", c.log_every},
+            {"save_every", c.save_every},
+            {"stop_after", c.stop_after},
+            {"device", c.device},
+            {"eval_batch_size", c.eval_batch_size}};
+  // Only when not the default, so that single-process float32 runs keep their fingerprint.
+  if (c.bf16) j["bf16"] = true;
+  if (dist::current()) j["world_size"] = dist::current()->size();
+  return j;
 }
 
 namespace {
@@ -184,6 +191,11 @@ class Trainer {
   FinetuneResult result_;
   int64_t resumed_from_ = -1;
   std::optional<DevScore> last_score_;  // of the evaluation at st_.last_eval_step
+  dist::Group* group_ = nullptr;        // data-parallel group; nullptr = one process
+  bool writer_ = true;                  // rank 0 (or one process) writes the output folder
+  void log(const json& record) {
+    if (log_) log_->write(record);
+  }
 };
 
 void Trainer::prepare_output() {
@@ -203,7 +215,9 @@ void Trainer::prepare_output() {
   std::error_code ec;
   fs::create_directories(out_, ec);
   if (ec) throw IoError("--out " + out_.string() + ": cannot create folder: " + ec.message());
-  if (c_.overwrite) {
+  // Every rank has checked the folder before rank 0 changes it.
+  if (group_) group_->barrier();
+  if (c_.overwrite && writer_) {
     for (const char* name : {"state", "best", "last", "log.jsonl", "results.json"})
       fs::remove_all(out_ / name, ec);
   }
@@ -268,12 +282,16 @@ void Trainer::load_model() {
   device_ = models::parse_device(c_.device);
   collate_.device = device_;
   model_->to(device_, c10::kFloat);
+  if (group_) detail::broadcast_weights(*model_, *group_);
 }
 
 void Trainer::plan() {
   enc_ =
       detail::encode_training_set(*tokenizer_, train_, c_.max_length, data_to_model_, c_.progress);
-  batches_in_epoch_ = (train_.size() + c_.batch_size - 1) / c_.batch_size;
+  // Per rank under data parallelism: ceil(n / world) examples (DistributedSampler's padding).
+  const int64_t world = group_ ? group_->size() : 1;
+  const int64_t per_rank = (train_.size() + world - 1) / world;
+  batches_in_epoch_ = (per_rank + c_.batch_size - 1) / c_.batch_size;
   steps_per_epoch_ = (batches_in_epoch_ + c_.grad_accum - 1) / c_.grad_accum;
   if (c_.max_steps > 0) {
     st_.total_steps = c_.max_steps;
@@ -329,12 +347,15 @@ void Trainer::write_train_config() {
                  {"tokens", enc_.tokens},
                  {"truncated", enc_.truncated}}}};
   if (has_dev_) j["data"]["dev"] = {{"source", dev_.source}, {"examples", dev_.size()}};
-  j["resolved"] = {{"total_steps", st_.total_steps},
-                   {"steps_per_epoch", steps_per_epoch_},
-                   {"batches_per_epoch", batches_in_epoch_},
-                   {"epochs", num_epochs_},
-                   {"warmup_steps", warmup_},
-                   {"threads", at::get_num_threads()}};
+  j["resolved"] = {
+      {"total_steps", st_.total_steps},
+      {"steps_per_epoch", steps_per_epoch_},
+      {"batches_per_epoch", batches_in_epoch_},
+      {"epochs", num_epochs_},
+      {"warmup_steps", warmup_},
+      {"threads", at::get_num_threads()},
+      {"world_size", group_ ? group_->size() : 1},
+      {"global_batch_size", c_.batch_size * c_.grad_accum * (group_ ? group_->size() : 1)}};
   if (resumed_from_ >= 0) j["resumed_from_step"] = resumed_from_;
   write_file_atomic(out_ / "train_config.json", j.dump(2) + "\n");
 }
@@ -351,7 +372,7 @@ DevScore Trainer::evaluate() {
   eo.label_map = model_to_data_;
   eo.progress = false;
   DevScore s;
-  s.predictions = eval::evaluate_nli(*model_, *tokenizer_, dev_, eo);
+  s.predictions = eval::evaluate_nli_sharded(*model_, *tokenizer_, dev_, eo, group_);
   const auto& p = s.predictions;
   s.n = p.size();
   s.accuracy = eval::accuracy(p.gold, p.pred);
@@ -378,16 +399,16 @@ void Trainer::eval_point() {
     st_.best_step = st_.global_step;
     models::SaveOptions so;
     so.tokenizer_dir = tokenizer_dir_;
-    models::save_model(*model_, out_ / "best", so);
+    if (writer_) models::save_model(*model_, out_ / "best", so);
   }
-  log_->write({{"type", "eval"},
-               {"step", st_.global_step},
-               {"epoch", epoch_progress()},
-               {"dev_accuracy", s.accuracy},
-               {"dev_macro_f1", s.macro_f1},
-               {"dev_loss", s.loss},
-               {"dev_n", s.n},
-               {"best", best}});
+  log({{"type", "eval"},
+       {"step", st_.global_step},
+       {"epoch", epoch_progress()},
+       {"dev_accuracy", s.accuracy},
+       {"dev_macro_f1", s.macro_f1},
+       {"dev_loss", s.loss},
+       {"dev_n", s.n},
+       {"best", best}});
   result_.last_accuracy = s.accuracy;
   std::ostringstream o;
   o << "step " << st_.global_step << ": dev accuracy " << std::fixed << std::setprecision(4)
@@ -396,7 +417,8 @@ void Trainer::eval_point() {
 }
 
 void Trainer::save_state() {
-  detail::save_state(out_ / "state", *model_, *optimizer_, st_);
+  if (writer_) detail::save_state(out_ / "state", *model_, *optimizer_, st_);
+  if (group_) group_->barrier();  // the other ranks wait until the state is on disk
 }
 
 bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t e) {
@@ -413,10 +435,20 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
   sc.train_mode = true;
   sc.dropout_seed = data::derive_seed(data::derive_seed(c_.seed, detail::kDropoutStream),
                                       static_cast<uint64_t>(st_.global_step));
-  auto stats = optimization_step(*model_, *optimizer_, micro, sc);
+  if (group_) {
+    // Independent dropout masks per rank; gradients and statistics averaged before clipping.
+    sc.dropout_seed = data::derive_seed(*sc.dropout_seed, static_cast<uint64_t>(group_->rank()));
+    sc.after_backward = [this](StepStats& s) { detail::average_gradients(*model_, s, *group_); };
+  }
+  StepStats stats;
+  {
+    detail::Bf16Autocast autocast(c_.bf16, device_);
+    stats = optimization_step(*model_, *optimizer_, micro, sc);
+  }
   const double dt = seconds_since(t0);
 
   ++st_.global_step;
+  if (group_) detail::maybe_kill_for_test(group_->rank(), st_.global_step);
   st_.batch_in_epoch = static_cast<int64_t>(e);
   st_.tokens_seen += stats.tokens;
   st_.train_seconds += dt;
@@ -433,14 +465,14 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
   if (st_.global_step % c_.log_every == 0 || last) {
     const double tps = window_seconds_ > 0 ? window_tokens_ / window_seconds_ : 0.0;
     const double loss = st_.pending_loss / static_cast<double>(st_.pending_steps);
-    log_->write({{"type", "train"},
-                 {"step", st_.global_step},
-                 {"epoch", epoch_progress()},
-                 {"loss", loss},
-                 {"learning_rate", last_lr_},
-                 {"grad_norm", last_grad_norm_},
-                 {"tokens_per_s", tps},
-                 {"tokens", st_.tokens_seen}});
+    log({{"type", "train"},
+         {"step", st_.global_step},
+         {"epoch", epoch_progress()},
+         {"loss", loss},
+         {"learning_rate", last_lr_},
+         {"grad_norm", last_grad_norm_},
+         {"tokens_per_s", tps},
+         {"tokens", st_.tokens_seen}});
     std::ostringstream o;
     o << "loss " << std::fixed << std::setprecision(4) << loss << " | "
       << Progress::human_count(tps) << " tok/s";
@@ -463,11 +495,12 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
 }
 
 void Trainer::train_loop() {
-  bar_ = std::make_unique<Progress>("finetune", st_.total_steps, "steps", c_.progress);
+  bar_ = std::make_unique<Progress>("finetune", st_.total_steps, "steps", c_.progress && writer_);
   bar_->set(st_.global_step);
   while (st_.global_step < st_.total_steps && st_.epoch < num_epochs_) {
-    const auto batches =
-        detail::epoch_batches(enc_.lengths, c_.batch_size, c_.seed, st_.epoch, c_.group_by_length);
+    const auto batches = detail::rank_epoch_batches(enc_.lengths, c_.batch_size, c_.seed, st_.epoch,
+                                                    c_.group_by_length, group_ ? group_->size() : 1,
+                                                    group_ ? group_->rank() : 0);
     const size_t ga = static_cast<size_t>(c_.grad_accum);
     for (size_t b = static_cast<size_t>(st_.batch_in_epoch); b < batches.size(); b += ga) {
       if (!do_step(batches, b, std::min(batches.size(), b + ga))) {
@@ -487,8 +520,10 @@ void Trainer::finish() {
   if (!result_.stopped) eval_point();
   models::SaveOptions so;
   so.tokenizer_dir = tokenizer_dir_;
-  models::save_model(*model_, out_ / "last", so);
-  if (!has_dev_) models::save_model(*model_, out_ / "best", so);
+  if (writer_) {
+    models::save_model(*model_, out_ / "last", so);
+    if (!has_dev_) models::save_model(*model_, out_ / "best", so);
+  }
   save_state();
 
   result_.steps = st_.global_step;
@@ -517,18 +552,25 @@ void Trainer::finish() {
     r["best"] = {{"step", st_.global_step}, {"note", "no --dev set: best/ is the last model"}};
     r["last"] = {{"step", st_.global_step}};
   }
-  write_file_atomic(out_ / "results.json", r.dump(2) + "\n");
+  if (writer_) write_file_atomic(out_ / "results.json", r.dump(2) + "\n");
+  if (group_) group_->barrier();
 }
 
 FinetuneResult Trainer::run() {
   validate(c_);
+  group_ = dist::init(dist::launch_env_from_process(),
+                      {std::chrono::seconds(c_.dist_timeout), c_.device});
+  writer_ = group_ == nullptr || group_->rank() == 0;
+  if (c_.bf16) detail::Bf16Autocast check(true, models::parse_device(c_.device));
   prepare_output();
   load_data();
   load_model();
   detail::check_labels(train_, "--train", static_cast<int>(model_->num_labels()));
   plan();
-  write_train_config();
-  log_ = std::make_unique<LogWriter>(out_ / "log.jsonl", st_.global_step, !c_.resume);
+  if (writer_) {
+    write_train_config();
+    log_ = std::make_unique<LogWriter>(out_ / "log.jsonl", st_.global_step, !c_.resume);
+  }
   train_loop();
   finish();
   return result_;

@@ -117,6 +117,7 @@ StepStats optimization_step(models::Model& model, torch::optim::AdamW& optimizer
                                                 : mb.input_ids.numel();
     stats.examples += mb.input_ids.size(0);
   }
+  if (config.after_backward) config.after_backward(stats);
   stats.grad_norm = models::clip_grad_norm(model, config.max_grad_norm);
   if (!std::isfinite(stats.grad_norm) || !std::isfinite(stats.loss)) {
     std::ostringstream o;

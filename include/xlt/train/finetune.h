@@ -67,6 +67,9 @@ struct FinetuneConfig {
   bool resume = false;
   bool overwrite = false;  // start over in an out_dir that holds a previous run
   std::string device = "cpu";
+  bool bf16 = false;  // bf16 autocast for training (CUDA only)
+  // Data-parallel runs (see docs/distributed.md): seconds any collective may wait for a peer.
+  int64_t dist_timeout = 300;
   int64_t eval_batch_size = 64;
   bool progress = true;
 };
@@ -92,6 +95,9 @@ void validate(const FinetuneConfig& config);
 // are compared on --resume).
 nlohmann::json config_to_json(const FinetuneConfig& config);
 
+// Under a distributed launch (RANK/WORLD_SIZE or Slurm variables, see xlt/dist/dist.h) every
+// rank calls this: each trains on its shard of the data with `batch_size` per rank, and rank 0
+// alone writes the output folder.
 FinetuneResult finetune(const FinetuneConfig& config);
 
 }  // namespace xlt::train

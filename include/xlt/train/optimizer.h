@@ -17,6 +17,7 @@
 #include <torch/optim/adamw.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -61,6 +62,8 @@ double linear_schedule_factor(int64_t step, int64_t warmup_steps, int64_t total_
 // HF TrainingArguments.get_warmup_steps: warmup_steps when > 0, else ceil(total * ratio).
 int64_t resolve_warmup_steps(int64_t warmup_steps, double warmup_ratio, int64_t total_steps);
 
+struct StepStats;
+
 struct StepConfig {
   double lr = 2e-5;          // learning rate for this step (schedule already applied)
   double max_grad_norm = 1;  // global L2 clipping; <= 0 = none (the norm is still measured)
@@ -68,6 +71,9 @@ struct StepConfig {
   // Seeds libtorch's default generator before the forward passes so that dropout masks depend
   // only on this value (resume reproduces them). Unset = generator left as it is.
   std::optional<uint64_t> dropout_seed;
+  // Called after the backward passes and before clipping (data-parallel training averages the
+  // gradients and the step statistics over ranks here). Unset = nothing.
+  std::function<void(StepStats&)> after_backward;
 };
 
 struct StepStats {

@@ -1,0 +1,206 @@
+// `xlt launch -n N [--] COMMAND...`: torchrun's single-node convenience. Starts N local ranks with
+// RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT set, passes their
+// output through, forwards SIGINT/SIGTERM, and when one rank fails (non-zero exit or a signal)
+// stops the others and exits non-zero naming that rank. COMMAND is an xlt subcommand
+// (`xlt launch -n 2 finetune ...`) or any program.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include "command.h"
+#include "xlt/core/error.h"
+
+namespace xlt::cli {
+namespace {
+
+volatile sig_atomic_t g_signal = 0;
+void on_signal(int sig) {
+  g_signal = sig;
+}
+
+struct LaunchOptions {
+  int nproc = 0;
+  int master_port = 0;
+  std::string master_addr = "127.0.0.1";
+  double grace = 10;
+};
+
+// A port the kernel just handed out on 127.0.0.1 (free unless someone races for it).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw Error("xlt launch: socket(): " + std::string(std::strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    throw Error("xlt launch: cannot find a free port: " + std::string(std::strerror(errno)));
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string self_exe() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw Error("xlt launch: cannot resolve /proc/self/exe");
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+std::string describe(int status) {
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    return "was killed by signal " + std::to_string(sig) + " (" + strsignal(sig) + ")";
+  }
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+int exit_code_of(int status) {
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+int run(const LaunchOptions& o, std::vector<std::string> command) {
+  if (o.nproc < 1) throw UsageError("xlt launch: -n must be at least 1");
+  if (!command.empty() && command.front() == "--") command.erase(command.begin());
+  if (command.empty()) throw UsageError("xlt launch: COMMAND is required (e.g. finetune ...)");
+  for (const auto& c : registry()) {
+    if (c.name == command.front() && c.name != "launch") {
+      command.insert(command.begin(), self_exe());
+      break;
+    }
+  }
+  const int port = o.master_port > 0 ? o.master_port : free_port();
+  std::cerr << "xlt launch: " << o.nproc << " ranks, MASTER_ADDR=" << o.master_addr
+            << " MASTER_PORT=" << port << "\n";
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  std::vector<char*> argv;
+  for (auto& a : command) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<pid_t> pids(static_cast<size_t>(o.nproc), -1);
+  for (int r = 0; r < o.nproc; ++r) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw Error("xlt launch: fork(): " + std::string(std::strerror(errno)));
+    if (pid == 0) {
+      // Own process group: a terminal's Ctrl-C reaches the launcher, which forwards it once.
+      ::setpgid(0, 0);
+      signal(SIGINT, SIG_DFL);
+      signal(SIGTERM, SIG_DFL);
+      ::setenv("RANK", std::to_string(r).c_str(), 1);
+      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
+      ::setenv("LOCAL_WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
+      ::setenv("MASTER_ADDR", o.master_addr.c_str(), 1);
+      ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      ::execvp(argv[0], argv.data());
+      std::cerr << "xlt launch: rank " << r << ": cannot run " << argv[0] << ": "
+                << std::strerror(errno) << "\n";
+      ::_exit(127);
+    }
+    pids[static_cast<size_t>(r)] = pid;
+  }
+
+  const std::vector<pid_t> pid_of_rank = pids;
+  int alive = o.nproc, result = 0;
+  bool stopping = false;
+  auto deadline = std::chrono::steady_clock::time_point::max();
+  auto signal_all = [&](int sig) {
+    for (pid_t p : pids)
+      if (p > 0) ::kill(p, sig);
+  };
+  while (alive > 0) {
+    if (g_signal != 0) {
+      const int sig = g_signal;
+      g_signal = 0;
+      std::cerr << "xlt launch: " << strsignal(sig) << ": forwarding to " << alive << " rank(s)\n";
+      signal_all(sig);
+      if (result == 0) result = 128 + sig;
+      if (!stopping) deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      stopping = true;
+    }
+    // Reap every rank that has ended. A rank killed by a signal is reported before ranks that
+    // exited with an error in the same round: those usually failed because it vanished.
+    std::vector<std::pair<size_t, int>> ended;
+    for (int status = 0;;) {
+      const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) break;
+      for (size_t r = 0; r < pids.size(); ++r) {
+        if (pids[r] != pid) continue;
+        pids[r] = -1;
+        --alive;
+        ended.emplace_back(r, status);
+      }
+    }
+    std::stable_sort(ended.begin(), ended.end(), [](const auto& a, const auto& b) {
+      return WIFSIGNALED(a.second) && !WIFSIGNALED(b.second);
+    });
+    for (const auto& [r, status] : ended) {
+      const bool failed = WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
+      if (failed && result == 0) {
+        result = exit_code_of(status);
+        std::cerr << "xlt launch: rank " << r << " (pid " << pid_of_rank[r] << ") "
+                  << describe(status) << "; stopping the other " << alive << " rank(s)\n";
+      }
+      if (failed && !stopping) {
+        stopping = true;
+        signal_all(SIGTERM);
+        deadline = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(o.grace * 1000));
+      }
+    }
+    if (!ended.empty()) continue;
+    if (stopping && std::chrono::steady_clock::now() > deadline) {
+      std::cerr << "xlt launch: " << alive << " rank(s) still running after the grace period: "
+                << "killing them\n";
+      signal_all(SIGKILL);
+      deadline = std::chrono::steady_clock::time_point::max();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (result != 0) std::cerr << "xlt launch: failed (exit " << result << ")\n";
+  return result;
+}
+
+Runner configure(CLI::App& sub) {
+  auto o = std::make_shared<LaunchOptions>();
+  sub.add_option("-n,--nproc", o->nproc, "Number of local ranks (processes)")->required();
+  sub.add_option("--master-port", o->master_port,
+                 "Rendezvous port on --master-addr (default: a free port)")
+      ->check(CLI::Range(0, 65535));
+  sub.add_option("--master-addr", o->master_addr, "Rendezvous host (rank 0's)")
+      ->capture_default_str();
+  sub.add_option("--grace", o->grace,
+                 "Seconds the other ranks get after SIGTERM (when one failed) before SIGKILL")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  // Everything from COMMAND on belongs to the ranks, including its options.
+  sub.prefix_command();
+  sub.footer("COMMAND: an xlt subcommand (finetune, eval, ...) or any program with arguments.");
+  CLI::App* app = &sub;
+  return [o, app] { return run(*o, app->remaining()); };
+}
+
+XLT_REGISTER_COMMAND("launch",
+                     "Run N local ranks of a distributed command (torchrun-style environment), "
+                     "forwarding signals and failing fast when a rank dies",
+                     95, configure);
+
+}  // namespace
+}  // namespace xlt::cli

@@ -1,0 +1,92 @@
+// Data-parallel runs on libtorch's own c10d: reading the launch environment (torchrun or Slurm),
+// joining the process group (TCPStore rendezvous; Gloo on CPU, NCCL on CUDA) and the few
+// collectives xlt needs (bucketed gradient mean, broadcast, all-gather of byte buffers, barrier).
+// docs/distributed.md describes launching and the training/evaluation semantics.
+//
+// Usage:
+//   auto env = xlt::dist::launch_env_from_process();     // RANK/WORLD_SIZE/... or SLURM_*
+//   xlt::dist::Group* g = xlt::dist::init(env, {std::chrono::seconds(300), "cpu"});
+//   if (g) g->all_reduce_mean(grads);                      // nullptr when WORLD_SIZE is 1
+//
+// The group is process-wide (like torch.distributed's default group): init() once, current()
+// anywhere. Every collective throws xlt::Error naming the operation and this rank when a peer
+// is gone or the --dist-timeout passes, so a dead rank never hangs the others. Not thread-safe.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace xlt::dist {
+
+// Where this process sits in the job.
+struct LaunchEnv {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  int local_world_size = 1;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  std::string source = "none";  // "torchrun", "slurm" or "none"
+  bool distributed() const { return world_size > 1; }
+};
+
+// Parses torchrun's RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT or,
+// when RANK/WORLD_SIZE are absent, Slurm's SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID,
+// SLURM_NTASKS_PER_NODE and the first host of SLURM_JOB_NODELIST (MASTER_ADDR/MASTER_PORT still
+// override; the port defaults to 29500). Neither present = a single process. UsageError for
+// malformed or inconsistent values (names the variable and the value).
+LaunchEnv parse_launch_env(const std::map<std::string, std::string>& env);
+// parse_launch_env over this process's environment.
+LaunchEnv launch_env_from_process();
+
+// First host of a Slurm node list: "node[01-04,07],gpu3" -> "node01"; "a,b" -> "a".
+// UsageError on unbalanced brackets or empty lists.
+std::string first_slurm_host(const std::string& nodelist);
+
+struct Options {
+  std::chrono::seconds timeout{300};  // rendezvous and every collective
+  std::string device = "cpu";         // "cpu" -> Gloo, "cuda[:N]" -> NCCL
+};
+
+// A joined process group. Tensors passed to collectives live on the group's device.
+class Group {
+ public:
+  virtual ~Group() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string backend() const = 0;
+  // In place: every tensor becomes the mean over ranks. Tensors are packed into flat buckets of
+  // about `bucket_bytes` (one all-reduce each) as DDP does, which pays off for the hundreds of
+  // small bias/LayerNorm gradients of a transformer.
+  virtual void all_reduce_mean(std::vector<at::Tensor>& tensors,
+                               int64_t bucket_bytes = 25 << 20) = 0;
+  // In place: the sum over ranks (float64/int64 scalars for losses and counts).
+  virtual void all_reduce_sum(at::Tensor& tensor) = 0;
+  // In place: rank `root`'s values everywhere (bucketed like all_reduce_mean).
+  virtual void broadcast(std::vector<at::Tensor>& tensors, int root = 0) = 0;
+  // Every rank's buffer, in rank order (buffers may differ in length).
+  virtual std::vector<std::string> all_gather_bytes(const std::string& mine) = 0;
+  virtual void barrier() = 0;
+};
+
+// Joins the group `env` describes (rank 0 hosts the TCPStore) and makes it current. Returns
+// nullptr for a single process. A second call returns the existing group.
+Group* init(const LaunchEnv& env, const Options& options);
+// The group init() joined, or nullptr.
+Group* current();
+// True when this process writes outputs (rank 0, or no group).
+inline bool is_writer() {
+  Group* g = current();
+  return g == nullptr || g->rank() == 0;
+}
+
+// Whether this libtorch was built with CUDA (decided at build time: XLT_WITH_CUDA).
+bool built_with_cuda();
+
+}  // namespace xlt::dist

@@ -1,0 +1,164 @@
+// Data-parallel fine-tuning and sharded evaluation over Gloo on 127.0.0.1, started through
+// `xlt launch` (so the launcher is tested too): 2 ranks x 1 thread against one process with the
+// same global batch and seed, and a rank killed mid-run followed by --resume.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "common/test_env.h"
+#include "train/train_test_util.h"
+
+namespace xlt::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The tiny BERT without dropout: dropout masks are drawn per rank, so with dropout on the two
+// runs see different (equally valid) masks; everything else must match.
+fs::path make_model(const fs::path& dir) {
+  make_tiny_bert(dir, 11);
+  auto cfg = nlohmann::json::parse(read_text(dir / "config.json"));
+  cfg["hidden_dropout_prob"] = 0.0;
+  cfg["attention_probs_dropout_prob"] = 0.0;
+  write_text(dir / "config.json", cfg.dump(2));
+  return dir;
+}
+
+struct Fixture {
+  TempDir tmp;
+  fs::path model, train, dev;
+  Fixture() {
+    model = make_model(tmp / "model");
+    train = tmp / "train.jsonl";
+    dev = tmp / "dev.jsonl";
+    write_marker_task(train, 64, 3);
+    write_marker_task(dev, 27, 4);
+  }
+  // Options shared by every run; `batch` is per rank.
+  std::string finetune_args(const fs::path& out, int batch) const {
+    return "finetune " + shell_quote(model.string()) +
+           " --train en=" + shell_quote(train.string()) + " --dev en=" + shell_quote(dev.string()) +
+           " --out " + shell_quote(out.string()) + " --batch-size " + std::to_string(batch) +
+           " --max-steps 6 --lr 1e-3 --log-every 1 --eval-every 3 --eval-batch-size 5"
+           " --threads 1 --quiet --dist-timeout 20";
+  }
+};
+
+void expect_same_weights(const fs::path& a, const fs::path& b, double tol) {
+  const auto wa = read_safetensors(a / "model.safetensors");
+  const auto wb = read_safetensors(b / "model.safetensors");
+  ASSERT_EQ(wa.size(), wb.size());
+  double worst = 0;
+  for (const auto& [name, t] : wa) {
+    ASSERT_TRUE(wb.count(name)) << name;
+    worst = std::max(worst, (t - wb.at(name)).abs().max().item<double>());
+  }
+  EXPECT_LE(worst, tol);
+  std::cerr << "max |w_2ranks - w_1process| = " << worst << "\n";
+}
+
+TEST(DataParallel, TwoRanksEqualOneProcessWithTheSameGlobalBatch) {
+  Fixture f;
+  const auto single = run_xlt(f.finetune_args(f.tmp / "single", 8));
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const auto two = run_xlt("launch -n 2 " + f.finetune_args(f.tmp / "two", 4));
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+
+  // float32 sums in a different order (per-rank means averaged vs one mean over 8 rows,
+  // batches padded to different lengths): equal up to rounding, not bit for bit.
+  expect_same_weights(f.tmp / "single" / "last", f.tmp / "two" / "last", 1e-6);
+  const auto l1 = logged_losses(f.tmp / "single" / "log.jsonl");
+  const auto l2 = logged_losses(f.tmp / "two" / "log.jsonl");
+  ASSERT_EQ(l1.size(), 6u);
+  ASSERT_EQ(l2.size(), l1.size());
+  for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l1[i], l2[i], 1e-6) << "step " << i + 1;
+
+  const auto r1 = nlohmann::json::parse(read_text(f.tmp / "single" / "results.json"));
+  const auto r2 = nlohmann::json::parse(read_text(f.tmp / "two" / "results.json"));
+  EXPECT_EQ(r1["best"], r2["best"]);  // sharded dev evaluation: same accuracy, same best step
+  EXPECT_EQ(r1["last"]["dev"]["accuracy"], r2["last"]["dev"]["accuracy"]);
+  const auto cfg = nlohmann::json::parse(read_text(f.tmp / "two" / "train_config.json"));
+  EXPECT_EQ(cfg["resolved"]["world_size"], 2);
+  EXPECT_EQ(cfg["resolved"]["global_batch_size"], 8);
+}
+
+TEST(DataParallel, ShardedEvalEqualsOneProcess) {
+  Fixture f;
+  const std::string args = "eval " + shell_quote(f.model.string()) +
+                           " --data en=" + shell_quote(f.dev.string()) +
+                           " --batch-size 4 --threads 1 --no-progress --out ";
+  const auto one = run_xlt(args + shell_quote((f.tmp / "one").string()));
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const auto two = run_xlt("launch -n 2 " + args + shell_quote((f.tmp / "two").string()));
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(one.out, two.out);  // the table, printed by rank 0 only
+  auto r1 = nlohmann::json::parse(read_text(f.tmp / "one" / "results.json"));
+  auto r2 = nlohmann::json::parse(read_text(f.tmp / "two" / "results.json"));
+  for (auto* r : {&r1, &r2}) {
+    r->erase("timing");
+    r->erase("seconds");
+  }
+  EXPECT_EQ(r1, r2);
+  std::istringstream p1(read_text(f.tmp / "one" / "predictions.jsonl"));
+  std::istringstream p2(read_text(f.tmp / "two" / "predictions.jsonl"));
+  int rows = 0;
+  for (std::string a, b; std::getline(p1, a) && std::getline(p2, b); ++rows) {
+    auto ja = nlohmann::json::parse(a), jb = nlohmann::json::parse(b);
+    EXPECT_EQ(ja["index"], jb["index"]);
+    EXPECT_EQ(ja["pred"], jb["pred"]);
+    for (size_t k = 0; k < ja["probs"].size(); ++k)
+      EXPECT_NEAR(ja["probs"][k].get<double>(), jb["probs"][k].get<double>(), 1e-6);
+  }
+  EXPECT_EQ(rows, 27);
+}
+
+TEST(DataParallel, LostRankFailsTheJobAndResumeCompletes) {
+  Fixture f;
+  const fs::path out = f.tmp / "run";
+  const std::string args = f.finetune_args(out, 4) + " --save-every 2";
+  const auto t0 = std::chrono::steady_clock::now();
+  // Rank 1 SIGKILLs itself after step 3; the launcher names it and stops rank 0.
+  const auto failed = run_command("XLT_TEST_KILL_RANK=1 XLT_TEST_KILL_STEP=3 " +
+                                  shell_quote(cli_path().string()) + " launch -n 2 " + args);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(failed.exit_code, 0);
+  EXPECT_NE(failed.err.find("rank 1 (pid"), std::string::npos) << failed.err;
+  EXPECT_NE(failed.err.find("killed by signal 9"), std::string::npos) << failed.err;
+  EXPECT_LT(secs, 40);
+  EXPECT_FALSE(fs::exists(out / "results.json"));
+
+  const auto resumed = run_xlt("launch -n 2 " + args + " --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const auto r = nlohmann::json::parse(read_text(out / "results.json"));
+  EXPECT_EQ(r["complete"], true);
+  EXPECT_EQ(r["steps"], 6);
+  // The interrupted-and-resumed run equals an uninterrupted single process.
+  const auto single = run_xlt(f.finetune_args(f.tmp / "single", 8));
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  expect_same_weights(f.tmp / "single" / "last", out / "last", 1e-6);
+  EXPECT_EQ(logged_losses(out / "log.jsonl").size(), 6u);
+}
+
+// Without a launcher to stop it, the surviving rank notices the lost peer by itself (Gloo sees
+// the connection close) and fails with a message naming itself and the collective, well within
+// --dist-timeout.
+TEST(DataParallel, SurvivingRankFailsByItselfWithinTheTimeout) {
+  Fixture f;
+  const int port = 20000 + static_cast<int>(::getpid() % 20000);
+  const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
+                          " XLT_TEST_KILL_RANK=1 XLT_TEST_KILL_STEP=2 ";
+  const std::string cmd =
+      shell_quote(cli_path().string()) + " " + f.finetune_args(f.tmp / "run", 4);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = run_command("(RANK=1 " + env + cmd + " >/dev/null 2>&1 &); RANK=0 " + env + cmd);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("distributed all_reduce failed on rank 0 of 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("a peer rank exited or stopped responding"), std::string::npos) << r.err;
+  EXPECT_LT(secs, 20);
+}
+
+}  // namespace
+}  // namespace xlt::test
