@@ -52,6 +52,19 @@ void bind(void* handle, F& fn, const char* symbol, std::string& error) {
 }
 
 Api load_api() {
+  // ASan refuses RTLD_DEEPBIND libraries (google/sanitizers#611). Sanitizer and fuzz builds
+  // are torch-free, so there is no second protobuf for DEEPBIND to keep apart.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr int kDlopenFlags = RTLD_NOW | RTLD_LOCAL;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  constexpr int kDlopenFlags = RTLD_NOW | RTLD_LOCAL;
+#else
+  constexpr int kDlopenFlags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#endif
+#else
+  constexpr int kDlopenFlags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#endif
   Api api;
   std::vector<std::string> names;
   if (const char* env = std::getenv("XLT_SENTENCEPIECE_LIBRARY"); env && *env) names.push_back(env);
@@ -60,7 +73,7 @@ Api load_api() {
   void* handle = nullptr;
   std::string tried;
   for (const std::string& n : names) {
-    handle = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    handle = dlopen(n.c_str(), kDlopenFlags);
     if (handle) break;
     const char* why = dlerror();
     tried += "\n  " + n + ": " + (why ? why : "not found");
