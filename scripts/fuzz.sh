@@ -11,13 +11,18 @@ secs=${1:-30}
 shift || true
 build=$(realpath -m "${XLT_FUZZ_BUILD:-build-fuzz}")
 
-if [ ! -f "$build/CMakeCache.txt" ]; then
+# XLT_FUZZ_NO_BUILD=1: run the executables already in $build/fuzz (e.g. a copy for a long run).
+if [ -n "${XLT_FUZZ_NO_BUILD:-}" ]; then
+  :
+elif [ ! -f "$build/CMakeCache.txt" ]; then
   generator=()
   command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
   CC=clang CXX=clang++ cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DXLT_FUZZ=ON -DXLT_BUILD_TESTS=OFF -DXLT_BUILD_BENCH=OFF >/dev/null
 fi
-cmake --build "$build" -j "${XLT_JOBS:-2}" --target xlt_fuzzers
+if [ -z "${XLT_FUZZ_NO_BUILD:-}" ]; then
+  cmake --build "$build" -j "${XLT_JOBS:-2}" --target xlt_fuzzers
+fi
 
 targets=("$@")
 if ((${#targets[@]} == 0)); then

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "xlt/core/file.h"
 #include "xlt/data/nli.h"
 #include "xlt/eval/eval_run.h"
 
@@ -23,6 +24,8 @@ int run(EvalCliOptions& o) {
   o.config.device = o.runtime.device;
   o.config.eval.sort_by_length = !o.no_sort;
   o.config.eval.progress = !o.no_progress;
+  // An --out that cannot be written is refused before the evaluation, not after it.
+  if (!o.out.empty()) prepare_output_folder(o.out, "--out");
   eval::NliEvalRun result = eval::run_nli_eval(o.config, &std::cerr);
   if (!o.out.empty()) {
     eval::write_eval_outputs(result, o.out);

@@ -142,7 +142,13 @@ std::unique_ptr<Processor> Processor::load(const std::filesystem::path& model_fi
   p->impl_ = mem;
   Result<SpStatus> status;
   const std::string path = model_file.string();
-  ::new (status.bytes) SpStatus(a.load(mem, path));
+  try {
+    ::new (status.bytes) SpStatus(a.load(mem, path));
+  } catch (const std::exception& e) {
+    // libsentencepiece validates with exceptions in places (darts_clone's "zero-length key",
+    // found by fuzz/sentencepiece_fuzz): still a bad model file, not an internal error.
+    throw TokenizerError(path + ": not a valid SentencePiece model (" + e.what() + ")");
+  }
   const bool ok = status.get()->ok();
   std::string message = ok ? "" : a.status_message(status.get());
   a.status_dtor(status.get());

@@ -12,10 +12,13 @@
 #include <optional>
 #include <sstream>
 
+#include "train/out_folder.h"
 #include "train/state.h"
 #include "train/train_data.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/core/interrupt.h"
+#include "xlt/core/lock.h"
 #include "xlt/core/progress.h"
 #include "xlt/data/random.h"
 #include "xlt/data/spec.h"
@@ -184,10 +187,12 @@ class Trainer {
   FinetuneResult result_;
   int64_t resumed_from_ = -1;
   std::optional<DevScore> last_score_;  // of the evaluation at st_.last_eval_step
+  std::unique_ptr<FolderLock> lock_;    // held for the whole run (see check_out_folder)
 };
 
 void Trainer::prepare_output() {
   out_ = c_.out_dir;
+  lock_ = detail::check_out_folder(out_, c_.overwrite);
   const bool occupied = fs::exists(out_ / "state") || fs::exists(out_ / "log.jsonl") ||
                         fs::exists(out_ / "last") || fs::exists(out_ / "best");
   if (c_.resume) {
@@ -454,8 +459,9 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
   if (c_.eval_every > 0 && st_.global_step % c_.eval_every == 0) eval_point();
   if (c_.eval_every == 0 && e >= batches.size()) eval_point();  // end of epoch
   if (last) return false;
-  if (c_.stop_after > 0 && st_.global_step >= c_.stop_after) {
+  if ((c_.stop_after > 0 && st_.global_step >= c_.stop_after) || interrupt_requested()) {
     result_.stopped = true;
+    result_.interrupted_by = interrupt_signal();
     return false;
   }
   if (c_.save_every > 0 && st_.global_step % c_.save_every == 0) save_state();
@@ -529,6 +535,9 @@ FinetuneResult Trainer::run() {
   plan();
   write_train_config();
   log_ = std::make_unique<LogWriter>(out_ / "log.jsonl", st_.global_step, !c_.resume);
+  // From here a first SIGINT/SIGTERM stops after the current step with a saved state.
+  clear_interrupt();
+  InterruptScope interrupts;
   train_loop();
   finish();
   return result_;
