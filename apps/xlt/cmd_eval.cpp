@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "xlt/core/file.h"
 #include "xlt/data/nli.h"
 #include "xlt/eval/eval_run.h"
 
@@ -26,6 +27,8 @@ int run(EvalCliOptions& o) {
   // Under a distributed launch every rank classifies a slice; rank 0 writes and prints.
   const bool writer = init_distributed(o.runtime);
   if (!writer) o.config.eval.progress = false;
+  // An --out that cannot be written is refused before the evaluation, not after it.
+  if (writer && !o.out.empty()) prepare_output_folder(o.out, "--out");
   eval::NliEvalRun result = eval::run_nli_eval(o.config, writer ? &std::cerr : nullptr);
   if (!writer) return 0;
   if (!o.out.empty()) {

@@ -8,6 +8,7 @@
 
 #include "command.h"
 #include "xlt/core/error.h"
+#include "xlt/core/interrupt.h"
 #include "xlt/data/spec.h"
 #include "xlt/train/finetune.h"
 
@@ -61,6 +62,13 @@ int run(FinetuneCliOptions& o) {
   }
   std::cout << "train tokens/s " << std::setprecision(1) << r.tokens_per_second() << "\n";
   std::cout << "output " << c.out_dir.string() << "/{best,last,log.jsonl,results.json}\n";
+  if (r.interrupted_by != 0) {
+    std::cerr << "xlt finetune: stopped by " << interrupt_signal_name(r.interrupted_by)
+              << " at step " << r.steps << "/" << r.total_steps << "; state saved in "
+              << (c.out_dir / "state").string()
+              << ". To continue, run the same command with --resume\n";
+    return interrupt_exit_code(r.interrupted_by);
+  }
   return 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include "command.h"
 #include "xlt/core/error.h"
+#include "xlt/core/interrupt.h"
 #include "xlt/dist/dist.h"
 #include "xlt/version.h"
 
@@ -50,6 +51,8 @@ int apply_runtime_options(const RuntimeOptions& opts) {
 
 int main(int argc, char** argv) {
   using namespace xlt::cli;
+  // A file-size limit (ulimit -f, quota) must surface as an IoError, not kill the process.
+  xlt::ignore_file_size_signal();
   CLI::App app{
       "xlt: zero-shot cross-lingual transfer studies on multilingual transformers "
       "(mBERT, XLM-R, XGLM), natively on libtorch."};

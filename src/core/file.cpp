@@ -105,4 +105,21 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
   file.commit();
 }
 
+void prepare_output_folder(const fs::path& dir, std::string_view flag) {
+  const std::string what = std::string(flag) + " " + dir.string();
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    throw UsageError(what + " exists and is not a folder");
+  }
+  fs::create_directories(dir, ec);
+  if (ec) throw IoError(what + ": cannot create folder: " + ec.message());
+  try {
+    const fs::path probe = dir / ".xlt-write-test";
+    write_file_atomic(probe, "");
+    fs::remove(probe, ec);
+  } catch (const IoError& e) {
+    throw IoError(what + " is not writable: " + e.what());
+  }
+}
+
 }  // namespace xlt

@@ -64,6 +64,12 @@ nlohmann::ordered_json parse_json_strict(std::string_view text) {
     // Drop nlohmann's "[json.exception.parse_error.101] " prefix: users need the explanation.
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
     throw JsonParseFailure{JsonParseFailure::Kind::kSyntax, what, {}, e.byte};
+  } catch (const Json::out_of_range& e) {
+    // A number too large for a double ("1e999"): a malformed file, not an internal error
+    // (found by fuzz/model_config_fuzz). nlohmann gives no offset for it.
+    std::string what = e.what();
+    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+    throw JsonParseFailure{JsonParseFailure::Kind::kSyntax, what, {}, 0};
   }
 }
 

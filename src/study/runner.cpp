@@ -1,9 +1,5 @@
 // The study runner: output-folder checks and the lock, the plan (which units run and why), and
 // the loop that runs units and records each one's stage.json last, atomically.
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <ctime>
 #include <iostream>
@@ -12,6 +8,7 @@
 #include "study/internal.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/core/lock.h"
 #include "xlt/models/model.h"
 #include "xlt/study/study.h"
 #include "xlt/version.h"
@@ -22,34 +19,6 @@ namespace {
 using namespace detail;
 constexpr const char* kMarker = "study.json";
 constexpr const char* kLockFile = ".xlt-study.lock";
-
-// An exclusive flock on DIR/.xlt-study.lock for the life of the object.
-class StudyLock {
- public:
-  explicit StudyLock(const fs::path& dir) {
-    const fs::path path = dir / kLockFile;
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw IoError(path.string() + ": cannot create the study lock file");
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      std::string pid;
-      char buf[32] = {0};
-      if (::pread(fd_, buf, sizeof buf - 1, 0) > 0) pid = buf;
-      ::close(fd_);
-      throw IoError(dir.string() + " is in use by another xlt study" +
-                    (pid.empty() ? "" : " (pid " + pid + ")") + "; lock file " + path.string());
-    }
-    const std::string me = std::to_string(::getpid());
-    if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, me.data(), me.size(), 0) < 0) {
-      // The pid is only informative; the flock is what excludes other studies.
-    }
-  }
-  ~StudyLock() { ::close(fd_); }
-  StudyLock(const StudyLock&) = delete;
-  StudyLock& operator=(const StudyLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
 
 bool is_empty_dir(const fs::path& p) {
   return fs::is_directory(p) && fs::is_empty(p);
@@ -326,7 +295,7 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
     }
   }
   fs::create_directories(ctx.out);
-  StudyLock lock(ctx.out);
+  FolderLock lock(ctx.out, kLockFile, "study");
   if (options.overwrite) empty_folder(ctx.out);
   if (!fs::exists(ctx.out / kMarker)) {
     write_json(ctx.out / kMarker, {{"xlt_study", 1},

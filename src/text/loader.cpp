@@ -92,6 +92,9 @@ json read_json_file(const fs::path& path) {
     return json::parse(ss.str());
   } catch (const json::parse_error& e) {
     throw TokenizerError(path.string() + ": malformed JSON (" + std::string(e.what()) + ")");
+  } catch (const json::out_of_range& e) {
+    // A number beyond double range ("1e999"), found by fuzz/tokenizer_json_fuzz.
+    throw TokenizerError(path.string() + ": malformed JSON (" + std::string(e.what()) + ")");
   }
 }
 

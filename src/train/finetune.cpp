@@ -13,10 +13,13 @@
 #include <sstream>
 
 #include "train/distributed.h"
+#include "train/out_folder.h"
 #include "train/state.h"
 #include "train/train_data.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/core/interrupt.h"
+#include "xlt/core/lock.h"
 #include "xlt/core/progress.h"
 #include "xlt/data/random.h"
 #include "xlt/data/spec.h"
@@ -156,6 +159,7 @@ class Trainer {
 
  private:
   void prepare_output();
+  bool stop_requested();
   void load_data();
   void load_model();
   void plan();
@@ -193,6 +197,7 @@ class Trainer {
   std::optional<DevScore> last_score_;  // of the evaluation at st_.last_eval_step
   dist::Group* group_ = nullptr;        // data-parallel group; nullptr = one process
   bool writer_ = true;                  // rank 0 (or one process) writes the output folder
+  std::unique_ptr<FolderLock> lock_;    // rank 0's, held for the whole run (check_out_folder)
   void log(const json& record) {
     if (log_) log_->write(record);
   }
@@ -200,6 +205,8 @@ class Trainer {
 
 void Trainer::prepare_output() {
   out_ = c_.out_dir;
+  // Only the writer checks and locks the folder: other ranks would find rank 0's lock.
+  if (writer_) lock_ = detail::check_out_folder(out_, c_.overwrite);
   const bool occupied = fs::exists(out_ / "state") || fs::exists(out_ / "log.jsonl") ||
                         fs::exists(out_ / "last") || fs::exists(out_ / "best");
   if (c_.resume) {
@@ -486,12 +493,23 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
   if (c_.eval_every > 0 && st_.global_step % c_.eval_every == 0) eval_point();
   if (c_.eval_every == 0 && e >= batches.size()) eval_point();  // end of epoch
   if (last) return false;
-  if (c_.stop_after > 0 && st_.global_step >= c_.stop_after) {
+  if ((c_.stop_after > 0 && st_.global_step >= c_.stop_after) || stop_requested()) {
     result_.stopped = true;
+    result_.interrupted_by = interrupt_signal();
     return false;
   }
   if (c_.save_every > 0 && st_.global_step % c_.save_every == 0) save_state();
   return true;
+}
+
+// A signal reaches the ranks of a data-parallel run at slightly different times; they agree on
+// it (any rank interrupted = all stop) so that every rank stops after the same step instead of
+// one waiting in the next all-reduce until the timeout.
+bool Trainer::stop_requested() {
+  if (!group_) return interrupt_requested();
+  at::Tensor flag = at::full({1}, interrupt_requested() ? 1.0 : 0.0, at::kDouble);
+  group_->all_reduce_sum(flag);
+  return flag.item<double>() > 0;
 }
 
 void Trainer::train_loop() {
@@ -571,6 +589,9 @@ FinetuneResult Trainer::run() {
     write_train_config();
     log_ = std::make_unique<LogWriter>(out_ / "log.jsonl", st_.global_step, !c_.resume);
   }
+  // From here a first SIGINT/SIGTERM stops after the current step with a saved state.
+  clear_interrupt();
+  InterruptScope interrupts;
   train_loop();
   finish();
   return result_;

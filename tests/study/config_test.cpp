@@ -139,5 +139,18 @@ TEST_F(ConfigTest, MissingDataFilesAreNamed) {
   EXPECT_NO_THROW(parse("[study]\nlanguages = [\"en\"]\nstages = [\"analysis\", \"report\"]\n"));
 }
 
+// Found by fuzz/study_config_fuzz: a path longer than the OS allows made fs::exists throw
+// filesystem_error ("File name too long", an internal error, exit 3) instead of a ConfigError
+// naming the key.
+TEST_F(ConfigTest, OverlongPathIsNotFoundNotACrash) {
+  const std::string longname(5000, 'k');
+  const std::string e = error_of("[study]\nlanguages = [\"en\"]\n[train]\ndata = \"d/" + longname +
+                                 ".jsonl\"\n[eval]\nfiles = { en = \"d/dev-en.tsv\" }\n");
+  EXPECT_NE(e.find("train.data: file not found: "), std::string::npos) << e;
+  const std::string e2 = error_of(
+      minimal() + "[encoder]\ninit = \"d/bert.json\"\ntokenizer = \"./" + longname + "\"\n");
+  EXPECT_NE(e2.find("encoder.tokenizer: file not found"), std::string::npos) << e2;
+}
+
 }  // namespace
 }  // namespace xlt::study

@@ -45,4 +45,9 @@ std::filesystem::path temp_path_for(const std::filesystem::path& path);
 // fsync a file or folder by path; errors are reported as IoError.
 void fsync_path(const std::filesystem::path& path);
 
+// Makes sure `dir` can receive outputs before any work starts: creates it (and its parents) and
+// writes and removes a probe file. UsageError when `dir` exists and is not a folder; IoError
+// "FLAG DIR: cannot create folder: ..." / "FLAG DIR is not writable: ..." otherwise.
+void prepare_output_folder(const std::filesystem::path& dir, std::string_view flag = "--out");
+
 }  // namespace xlt

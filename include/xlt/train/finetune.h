@@ -77,7 +77,8 @@ struct FinetuneConfig {
 struct FinetuneResult {
   int64_t steps = 0;        // global step reached
   int64_t total_steps = 0;  // planned
-  bool stopped = false;     // stopped by stop_after before total_steps
+  bool stopped = false;     // stopped by stop_after (or a signal) before total_steps
+  int interrupted_by = 0;   // SIGINT/SIGTERM that stopped the run at a safe point (state saved)
   int64_t best_step = -1;   // -1 without a dev set
   double best_accuracy = std::numeric_limits<double>::quiet_NaN();
   double last_accuracy = std::numeric_limits<double>::quiet_NaN();

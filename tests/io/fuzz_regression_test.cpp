@@ -1,0 +1,90 @@
+// Regression tests for inputs that the libFuzzer targets (fuzz/) found to crash or misbehave in
+// the io parsers. Each one must now be refused with a typed input error (CLI exit code 2).
+#include <zip.h>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "common/test_env.h"
+#include "xlt/core/error.h"
+#include "xlt/io/config.h"
+#include "xlt/io/safetensors.h"
+#include "xlt/io/torch_pickle.h"
+
+namespace xlt::io {
+namespace {
+namespace fs = std::filesystem;
+using test::TempDir;
+using test::write_text;
+
+// fuzz/model_config_fuzz: a number beyond double range escaped nlohmann's parser as
+// json::out_of_range (an "internal error", exit 3) instead of a ConfigError naming the file.
+TEST(FuzzRegression, ConfigNumberOverflowIsAConfigError) {
+  TempDir tmp;
+  write_text(tmp / "config.json", R"({"model_type": "bert", "vocab_size": 2e6666666666650002})");
+  try {
+    ModelConfig::load(tmp / "config.json");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("config.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("number overflow"), std::string::npos) << msg;
+    EXPECT_EQ(exit_code_for(e), 2);
+  }
+}
+
+// fuzz/safetensors_index_fuzz: the same overflow in model.safetensors.index.json.
+TEST(FuzzRegression, IndexNumberOverflowIsACheckpointError) {
+  TempDir tmp;
+  write_text(tmp / "model.safetensors.index.json",
+             R"({"metadata": {"total_size": 1e999}, "weight_map": {}})");
+  try {
+    Checkpoint::open(tmp.path());
+    FAIL() << "expected CheckpointError";
+  } catch (const CheckpointError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("model.safetensors.index.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("number overflow"), std::string::npos) << msg;
+    EXPECT_EQ(exit_code_for(e), 2);
+  }
+}
+
+// fuzz/torch_pickle_fuzz: a zip whose central directory claims a huge uncompressed size made the
+// reader allocate that much (3.4 GB for a 60-byte file) before reading a byte.
+TEST(FuzzRegression, ZipRecordSizeIsNotTrustedBeforeAllocating) {
+  TempDir tmp;
+  const fs::path file = tmp / "pytorch_model.bin";
+  int err = 0;
+  zip_t* z = zip_open(file.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
+  ASSERT_NE(z, nullptr);
+  static const char kPickle[] = "\x80\x02}.";
+  zip_source_t* s = zip_source_buffer(z, kPickle, sizeof kPickle - 1, 0);
+  zip_int64_t idx = zip_file_add(z, "archive/data.pkl", s, 0);
+  ASSERT_GE(idx, 0);
+  ASSERT_EQ(zip_set_file_compression(z, static_cast<zip_uint64_t>(idx), ZIP_CM_STORE, 0), 0);
+  ASSERT_EQ(zip_close(z), 0);
+
+  // The sane file reads (an empty state dict); then patch the central directory's uncompressed
+  // size (offset 24 of the "PK\1\2" header) to 3,000,000,000.
+  EXPECT_TRUE(TorchBinCheckpoint::open(file).names().empty());
+  std::string bytes = test::read_text(file);
+  const auto cd = bytes.find(std::string("PK\x01\x02", 4));
+  ASSERT_NE(cd, std::string::npos);
+  const uint32_t huge = 3'000'000'000u;
+  std::memcpy(&bytes[cd + 24], &huge, 4);
+  write_text(file, bytes);
+  try {
+    TorchBinCheckpoint::open(file);
+    FAIL() << "expected CheckpointError";
+  } catch (const CheckpointError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("claims 3000000000 bytes"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("corrupt zip"), std::string::npos) << msg;
+    EXPECT_EQ(exit_code_for(e), 2);
+  }
+}
+
+}  // namespace
+}  // namespace xlt::io
