@@ -97,7 +97,10 @@ struct Setup {
 };
 
 void BM_Gemm2048(benchmark::State& state) {
-  at::set_num_threads(kThreads);
+  // The peak with the BLAS kernels the model runs on (before the first model is created,
+  // Debian's OpenBLAS may still be on its SSE3 fallback; see docs/models.md).
+  xlt::models::set_threads(kThreads);
+  state.SetLabel(xlt::models::ensure_fast_blas());
   const int64_t n = 2048;
   auto a = at::randn({n, n}), b = at::randn({n, n}), c = at::empty({n, n});
   at::mm_out(c, a, b);
