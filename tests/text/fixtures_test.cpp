@@ -175,8 +175,9 @@ TEST_P(TokenizerFixtures, MatchesHuggingFaceOnEveryRecord) {
     for (const auto& [key, expected] : r.items()) {
       if (kMetadata.count(key)) continue;
       json actual;
-      auto need_pair = [&]() {
-        if (!has_pair) throw std::runtime_error("field " + key + " without text_pair");
+      // A copy: lambdas cannot capture structured bindings before C++20 (clang rejects it).
+      auto need_pair = [&, field = key]() {
+        if (!has_pair) throw std::runtime_error("field " + field + " without text_pair");
       };
       DecodeOptions keep;
       DecodeOptions skip;
