@@ -168,7 +168,9 @@ TEST(Safetensors, RoundTripEveryDTypeExactly) {
     EXPECT_EQ(v.shape, t.shape);
     ASSERT_EQ(v.nbytes, t.bytes.size());
     // memcmp with a null pointer is undefined even for 0 bytes (empty tensors have no data).
-    if (v.nbytes > 0) EXPECT_EQ(0, std::memcmp(v.data, t.bytes.data(), v.nbytes));
+    if (v.nbytes > 0) {
+      EXPECT_EQ(0, std::memcmp(v.data, t.bytes.data(), v.nbytes));
+    }
   }
   EXPECT_EQ(f->tensor("scalar").numel(), 1);
   EXPECT_EQ(f->tensor("empty").numel(), 0);

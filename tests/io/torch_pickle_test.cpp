@@ -42,7 +42,9 @@ void expect_same_tensors(const fs::path& bin, const fs::path& st) {
     EXPECT_EQ(t.shape, r.shape) << name;
     ASSERT_EQ(t.nbytes, r.nbytes) << name;
     // memcmp with a null pointer is undefined even for 0 bytes (empty tensors have no data).
-    if (r.nbytes > 0) EXPECT_EQ(std::memcmp(t.data(), r.data, r.nbytes), 0) << name;
+    if (r.nbytes > 0) {
+      EXPECT_EQ(std::memcmp(t.data(), r.data, r.nbytes), 0) << name;
+    }
     TensorView v = t.view();
     EXPECT_EQ(v.data, t.data());
     EXPECT_EQ(v.numel(), t.numel());
