@@ -30,7 +30,6 @@ namespace {
 constexpr int kThreads = 2;
 constexpr int64_t kSeq = 128;
 
-
 std::filesystem::path config_path() {
   if (const char* p = std::getenv("XLT_BENCH_CONFIG"); p && *p) return p;
   return std::filesystem::path(XLT_SOURCE_DIR) / ".." / "shared" / "data" /

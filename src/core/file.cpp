@@ -17,7 +17,9 @@ namespace xlt {
 namespace fs = std::filesystem;
 
 namespace {
-std::string os_reason() { return std::strerror(errno); }
+std::string os_reason() {
+  return std::strerror(errno);
+}
 }  // namespace
 
 std::string read_file(const fs::path& path) {
@@ -77,7 +79,9 @@ AtomicFile::~AtomicFile() {
   delete impl_;
 }
 
-std::ostream& AtomicFile::stream() { return impl_->out; }
+std::ostream& AtomicFile::stream() {
+  return impl_->out;
+}
 
 void AtomicFile::commit() {
   impl_->out.flush();
@@ -89,7 +93,8 @@ void AtomicFile::commit() {
   fsync_path(temp_);
   std::error_code ec;
   fs::rename(temp_, path_, ec);
-  if (ec) throw IoError(path_.string() + ": cannot move temporary file into place: " + ec.message());
+  if (ec)
+    throw IoError(path_.string() + ": cannot move temporary file into place: " + ec.message());
   committed_ = true;
   fs::path dir = path_.has_parent_path() ? path_.parent_path() : fs::path(".");
   try {
