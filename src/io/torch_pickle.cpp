@@ -104,12 +104,18 @@ std::vector<std::byte> read_zip_entry(zip_t* z, zip_uint64_t index, zip_uint64_t
   // The sizes in the central directory are not trusted before allocating: deflate expands at
   // most ~1032:1, so a record claiming more is corrupt (fuzz/torch_pickle_fuzz found a 60-byte
   // file claiming 3.4 GB).
+  // The compressed size is itself a claim: bound it by the archive's size (fuzzing found a 1 KB
+  // file whose record claimed 2 GB with a matching compressed size).
   constexpr zip_uint64_t kMaxDeflateRatio = 1032;
-  if ((st.valid & ZIP_STAT_COMP_SIZE) && (st.valid & ZIP_STAT_SIZE) &&
-      st.size > st.comp_size * kMaxDeflateRatio + 64) {
+  std::error_code size_ec;
+  const auto archive_size = static_cast<zip_uint64_t>(fs::file_size(path, size_ec));
+  const zip_uint64_t comp_size =
+      (st.valid & ZIP_STAT_COMP_SIZE) ? st.comp_size : (size_ec ? st.size : archive_size);
+  const zip_uint64_t comp_bound = size_ec ? comp_size : std::min(comp_size, archive_size);
+  if ((st.valid & ZIP_STAT_SIZE) && st.size > comp_bound * kMaxDeflateRatio + 64) {
     throw CheckpointError(path.string() + ": record " + name + " claims " +
-                          std::to_string(st.size) + " bytes from " + std::to_string(st.comp_size) +
-                          " compressed bytes: corrupt zip");
+                          std::to_string(st.size) + " bytes from at most " +
+                          std::to_string(comp_bound) + " compressed bytes: corrupt zip");
   }
   std::vector<std::byte> buf(static_cast<std::size_t>(st.size));
   zip_file_t* f = zip_fopen_index(z, index, 0);

@@ -84,6 +84,21 @@ TEST(FuzzRegression, ZipRecordSizeIsNotTrustedBeforeAllocating) {
     EXPECT_NE(msg.find("corrupt zip"), std::string::npos) << msg;
     EXPECT_EQ(exit_code_for(e), 2);
   }
+
+  // The compressed size (offset 20) is a claim too: with both set to 1.9 GB the ratio check alone
+  // passed and the reader allocated 1.9 GB for a 1 KB file (found by fuzz/torch_pickle_fuzz).
+  const uint32_t big = 1'900'000'000u;
+  std::memcpy(&bytes[cd + 20], &big, 4);
+  std::memcpy(&bytes[cd + 24], &big, 4);
+  write_text(file, bytes);
+  try {
+    TorchBinCheckpoint::open(file);
+    FAIL() << "expected CheckpointError";
+  } catch (const CheckpointError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("claims 1900000000 bytes"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("corrupt zip"), std::string::npos) << msg;
+  }
 }
 
 }  // namespace
