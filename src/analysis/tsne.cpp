@@ -459,7 +459,7 @@ TsneResult tsne(MatrixView x, const TsneOptions& options) {
     const int64_t k = std::min<int64_t>(n - 1, static_cast<int64_t>(3.0 * result.perplexity + 1.0));
     result.neighbors = static_cast<int>(k);
     const KnnGraph g = knn_exact(x, k, o.seed, o.threads);
-    result.knn = x.cols <= kVpTreeMaxDim ? "vp-tree" : "blocked all-pairs";
+    result.knn = x.cols <= kVpTreeMaxDim ? "vp-tree" : "all-pairs";
     const PerplexityCalibration cal =
         calibrate_perplexity(g.sq_distance, n, k, result.perplexity, o.threads);
     p_sparse = sparse_joint(g, cal.p);

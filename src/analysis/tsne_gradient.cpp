@@ -25,17 +25,19 @@ double ordered_sum(const std::vector<double>& block_sums) {
   return s;
 }
 
-// A quadtree over the map, rebuilt every iteration. Children are stored consecutively so a
-// traversal touches memory mostly forwards.
+// A quadtree over the map, rebuilt every iteration, stored in depth-first preorder with a skip
+// link per node (the index just past its subtree). A traversal is then a forward scan that either
+// descends (next node) or skips the subtree: no stack, memory read mostly forwards, the same
+// cells visited in the same order as a recursive descent.
 class QuadTree {
  public:
-  // 32 bytes, so two nodes share a cache line: the traversal is memory-bound.
+  // 32 bytes, so two nodes share a cache line.
   struct Node {
     double com_x = 0, com_y = 0;  // centre of mass
     float width2 = 0;             // squared side length of the cell
     int32_t count = 0;            // points in the cell
-    int32_t first = 0;            // inner node: index of the first child; leaf: start in order_
-    int32_t num_children = 0;     // 0 for a leaf
+    int32_t first = 0;            // one-point leaf: the point; other leaf: its start in order_
+    int32_t next = 0;             // index after this node's subtree; a leaf's is its own + 1
   };
 
   explicit QuadTree(const std::vector<double>& y) : y_(y) {
@@ -52,17 +54,21 @@ class QuadTree {
     }
     const double half = 0.5 * std::max(max_x - min_x, max_y - min_y) * (1.0 + 1e-6) + 1e-12;
     nodes_.reserve(static_cast<size_t>(2 * n + 1));
-    nodes_.push_back(Node{});
-    build(0, 0.5 * (min_x + max_x), 0.5 * (min_y + max_y), half, 0, n, 0);
+    build(0.5 * (min_x + max_x), 0.5 * (min_y + max_y), half, 0, n, 0);
   }
 
   const std::vector<Node>& nodes() const { return nodes_; }
   int64_t point(int64_t r) const { return order_[static_cast<size_t>(r)]; }
+  // The points in leaf order: neighbours in the map are neighbours here, so consecutive
+  // traversals walk nearly the same cells.
+  const std::vector<int64_t>& order() const { return order_; }
 
  private:
   static constexpr int kMaxDepth = 50;
 
-  void build(int32_t id, double cx, double cy, double half, int64_t begin, int64_t end, int depth) {
+  void build(double cx, double cy, double half, int64_t begin, int64_t end, int depth) {
+    const auto id = static_cast<size_t>(nodes_.size());
+    nodes_.push_back(Node{});
     double sx = 0, sy = 0;
     for (int64_t r = begin; r < end; ++r) {
       const int64_t i = order_[static_cast<size_t>(r)];
@@ -70,12 +76,14 @@ class QuadTree {
       sy += y_[static_cast<size_t>(2 * i + 1)];
     }
     {
-      Node& node = nodes_[static_cast<size_t>(id)];
+      Node& node = nodes_[id];
       node.count = static_cast<int32_t>(end - begin);
       node.com_x = sx / static_cast<double>(node.count);
       node.com_y = sy / static_cast<double>(node.count);
       node.width2 = static_cast<float>(4.0 * half * half);
-      node.first = static_cast<int32_t>(begin);
+      node.first =
+          static_cast<int32_t>(end - begin == 1 ? order_[static_cast<size_t>(begin)] : begin);
+      node.next = static_cast<int32_t>(id + 1);
     }
     // Cells of one point are leaves; so are cells at the depth limit (duplicate points).
     if (end - begin <= 1 || depth >= kMaxDepth) return;
@@ -97,24 +105,14 @@ class QuadTree {
     }
     std::copy(scratch_.begin() + begin, scratch_.begin() + end, order_.begin() + begin);
 
-    int32_t first = static_cast<int32_t>(nodes_.size());
-    int32_t made = 0;
-    for (int q = 0; q < 4; ++q) {
-      if (counts[q] > 0) {
-        nodes_.push_back(Node{});
-        ++made;
-      }
-    }
-    nodes_[static_cast<size_t>(id)].first = first;
-    nodes_[static_cast<size_t>(id)].num_children = made;
     const double h = 0.5 * half;
-    int32_t child = first;
     for (int q = 0; q < 4; ++q) {
       if (counts[q] == 0) continue;
       const double ccx = cx + ((q & 1) ? h : -h);
       const double ccy = cy + ((q & 2) ? h : -h);
-      build(child++, ccx, ccy, h, start[q], start[q] + counts[q], depth + 1);
+      build(ccx, ccy, h, start[q], start[q] + counts[q], depth + 1);
     }
+    nodes_[id].next = static_cast<int32_t>(nodes_.size());
   }
 
   const std::vector<double>& y_;
@@ -127,19 +125,19 @@ class QuadTree {
 void repulsion(const QuadTree& tree, const std::vector<double>& y, int64_t i, double theta2,
                double& fx, double& fy, double& z) {
   const double xi = y[static_cast<size_t>(2 * i)], yi = y[static_cast<size_t>(2 * i + 1)];
-  const QuadTree::Node* nodes = tree.nodes().data();
+  const std::vector<QuadTree::Node>& all = tree.nodes();
+  const QuadTree::Node* nodes = all.data();
+  const auto end = static_cast<int32_t>(all.size());
   fx = fy = z = 0.0;
-  // Depth <= 50 and at most 4 children per level: 256 entries always suffice.
-  int32_t stack[256];
-  int top = 0;
-  stack[top++] = 0;
-  while (top > 0) {
-    const QuadTree::Node& node = nodes[stack[--top]];
+  int32_t id = 0;
+  while (id < end) {
+    const QuadTree::Node& node = nodes[id];
     const double dx = xi - node.com_x, dy = yi - node.com_y;
     const double d2 = dx * dx + dy * dy;
-    if (node.num_children == 0) {
+    if (node.next == id + 1) {  // a leaf
+      id = node.next;
       if (node.count == 1) {  // the common leaf: its centre of mass is the point itself
-        if (tree.point(node.first) == i) continue;
+        if (node.first == i) continue;
         const double q = 1.0 / (1.0 + d2);
         z += q;
         fx += q * q * dx;
@@ -165,9 +163,10 @@ void repulsion(const QuadTree& tree, const std::vector<double>& y, int64_t i, do
       z += c * q;
       fx += c * q * q * dx;
       fy += c * q * q * dy;
+      id = node.next;
       continue;
     }
-    for (int32_t c = node.num_children - 1; c >= 0; --c) stack[top++] = node.first + c;
+    ++id;
   }
 }
 
@@ -238,14 +237,24 @@ void barnes_hut_gradient(const SparseP& p, const std::vector<double>& y, double 
   const int64_t blocks = block_count(n, kPointBlock);
   std::vector<double> z_block(static_cast<size_t>(blocks), 0.0);
   std::vector<double> pos(static_cast<size_t>(2 * n)), neg(static_cast<size_t>(2 * n));
+  // Repulsion in leaf order: consecutive points are neighbours in the map, so their traversals
+  // walk nearly the same cells. The fixed blocks of that order keep Z's summation order
+  // independent of the thread count.
+  const std::vector<int64_t>& order = tree.order();
   parallel_blocks(n, kPointBlock, threads, [&](int64_t b, int64_t begin, int64_t end) {
     double zs = 0.0;
-    for (int64_t i = begin; i < end; ++i) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t i = order[static_cast<size_t>(r)];
       double fx, fy, zi;
       repulsion(tree, y, i, theta2, fx, fy, zi);
       neg[static_cast<size_t>(2 * i)] = fx;
       neg[static_cast<size_t>(2 * i + 1)] = fy;
       zs += zi;
+    }
+    z_block[static_cast<size_t>(b)] = zs;
+  });
+  parallel_blocks(n, kPointBlock, threads, [&](int64_t, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
       const double xi = y[static_cast<size_t>(2 * i)], yi = y[static_cast<size_t>(2 * i + 1)];
       double ax = 0.0, ay = 0.0;
       for (int64_t e = p.row_ptr[static_cast<size_t>(i)]; e < p.row_ptr[static_cast<size_t>(i + 1)];
@@ -260,7 +269,6 @@ void barnes_hut_gradient(const SparseP& p, const std::vector<double>& y, double 
       pos[static_cast<size_t>(2 * i)] = ax;
       pos[static_cast<size_t>(2 * i + 1)] = ay;
     }
-    z_block[static_cast<size_t>(b)] = zs;
   });
   const double z = ordered_sum(z_block);
   grad.resize(static_cast<size_t>(2 * n));

@@ -1,9 +1,11 @@
 // Exact k-nearest-neighbour graphs for Barnes-Hut t-SNE: a vantage-point tree (Yianilos 1993),
-// the structure van der Maaten's bhtsne uses, and a cache-blocked all-pairs search. The tree
-// needs only the triangle inequality, but in high dimensions it cannot prune (on 5,000 points of
-// 768-D Gaussian-mixture data it computed more distances than all pairs: 14.1 s vs 9.7 s CPU), so
-// knn_exact() uses it only for low-dimensional inputs. Both compute every distance with the same
-// arithmetic (squared_distance's lane order), so they return the same neighbours.
+// the structure van der Maaten's bhtsne uses, and an all-pairs search. The tree needs only the
+// triangle inequality, but in high dimensions it cannot prune (on 5,000 points of 768-D
+// Gaussian-mixture data it computed more distances than all pairs: 14.1 s vs 9.7 s CPU), so
+// knn_exact() uses it only for low-dimensional inputs. The all-pairs search preselects
+// candidates with one BLAS GEMM per query block (ATen's at::mm, so it follows the thread count
+// and runs on whatever BLAS libtorch uses) and ranks them with squared_distance, the arithmetic
+// the tree uses, so both return the same neighbours and distances bit for bit.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -11,15 +13,13 @@
 #include <random>
 #include <utility>
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-#define XLT_KNN_AVX2 1
-#endif
+#include <ATen/ATen.h>
 
 #include "analysis/parallel.h"
 #include "analysis/tsne_internal.h"
 #include "xlt/analysis/tsne.h"
 #include "xlt/core/error.h"
+#include "xlt/models/model.h"
 
 namespace xlt::analysis {
 namespace {
@@ -147,87 +147,42 @@ class VpTree {
   int32_t root_ = -1;
 };
 
-// ----- Blocked all-pairs search ---------------------------------------------------------------
+// ----- All-pairs search through one GEMM per query block -------------------------------------
 
-constexpr int64_t kTargetTile = 64;
+constexpr int64_t kQueryBlock = 256;
 
-// Squared distances between rows q[0, nq) and t[0, nt) of dimension d into out[nq][nt].
-void distance_tile_generic(const float* q, int64_t nq, const float* t, int64_t nt, int64_t d,
-                           double* out) {
-  for (int64_t i = 0; i < nq; ++i)
-    for (int64_t j = 0; j < nt; ++j) out[i * nt + j] = squared_distance(q + i * d, t + j * d, d);
+// |a - b|^2 = |a|^2 + |b|^2 - 2 a.b puts the O(n^2 d) work into a float GEMM (BLAS runs it ~6x
+// faster than a distance kernel: it may use FMA and any summation order), but that form is not
+// the arithmetic of squared_distance and cancels digits. So it only preselects: with a bound B
+// on |expanded - squared_distance| for a query, every true neighbour j satisfies
+// expanded_j <= (k-th smallest expanded) + 2B (each of the k best by the exact value is within B
+// of its expansion, so the exact k-th distance is <= expanded k-th + B). The candidates are then
+// ranked by squared_distance itself, so the result is exactly the tree's, for any thread count
+// and any BLAS. B is a worst-case bound (d u |a||b| for the dot product, d/8 u |a-b|^2 for
+// squared_distance's lane sums, u = 2^-24), generous on purpose: a few extra candidates cost
+// microseconds, a missed one would change the map.
+double error_bound(double norm2_q, double max_norm2, int64_t d) {
+  const double u = std::ldexp(1.0, -24);
+  const double dots = static_cast<double>(d) * u * (norm2_q + max_norm2);
+  const double lanes = static_cast<double>(d / 8 + 2) * u * 2.0 * (norm2_q + max_norm2);
+  return 1.5 * (dots + lanes) + 1e-12;
 }
 
-#ifdef XLT_KNN_AVX2
-// Same arithmetic as squared_distance (8 float lanes, lane u sums elements j + u with separate
-// multiply and add, then the same double reduction), so results are bit-identical to the generic
-// path; 2 queries x 4 targets per register block reuse each load.
-__attribute__((target("avx2"))) double reduce_lanes(__m256 acc, const float* a, const float* b,
-                                                    int64_t from, int64_t d) {
-  alignas(32) float l[8];
-  _mm256_store_ps(l, acc);
-  double s = ((static_cast<double>(l[0]) + l[1]) + (l[2] + l[3])) +
-             ((static_cast<double>(l[4]) + l[5]) + (l[6] + l[7]));
-  for (int64_t j = from; j < d; ++j) {
-    const double t = static_cast<double>(a[j]) - b[j];
-    s += t * t;
+// Sets at::set_num_threads for the GEMM and restores the caller's value.
+class IntraOpThreads {
+ public:
+  explicit IntraOpThreads(int threads) : saved_(at::get_num_threads()) {
+    if (threads != saved_) at::set_num_threads(threads);
   }
-  return s;
-}
+  ~IntraOpThreads() {
+    if (at::get_num_threads() != saved_) at::set_num_threads(saved_);
+  }
+  IntraOpThreads(const IntraOpThreads&) = delete;
+  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
 
-__attribute__((target("avx2"))) void distance_tile_avx2(const float* q, int64_t nq, const float* t,
-                                                        int64_t nt, int64_t d, double* out) {
-  const int64_t d8 = d - d % 8;
-  int64_t i = 0;
-  for (; i + 2 <= nq; i += 2) {
-    const float* q0 = q + i * d;
-    const float* q1 = q0 + d;
-    int64_t j = 0;
-    for (; j + 4 <= nt; j += 4) {
-      const float* t0 = t + j * d;
-      __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
-      __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-      for (int64_t k = 0; k < d8; k += 8) {
-        const __m256 x0 = _mm256_loadu_ps(q0 + k), x1 = _mm256_loadu_ps(q1 + k);
-#define XLT_KNN_STEP(c, acc0, acc1)                                    \
-  {                                                                    \
-    const __m256 y = _mm256_loadu_ps(t0 + (c)*d + k);                  \
-    const __m256 e0 = _mm256_sub_ps(x0, y), e1 = _mm256_sub_ps(x1, y); \
-    acc0 = _mm256_add_ps(acc0, _mm256_mul_ps(e0, e0));                 \
-    acc1 = _mm256_add_ps(acc1, _mm256_mul_ps(e1, e1));                 \
-  }
-        XLT_KNN_STEP(0, a00, a10)
-        XLT_KNN_STEP(1, a01, a11)
-        XLT_KNN_STEP(2, a02, a12)
-        XLT_KNN_STEP(3, a03, a13)
-#undef XLT_KNN_STEP
-      }
-      const __m256 acc0[4] = {a00, a01, a02, a03}, acc1[4] = {a10, a11, a12, a13};
-      for (int c = 0; c < 4; ++c) {
-        out[i * nt + j + c] = reduce_lanes(acc0[c], q0, t0 + c * d, d8, d);
-        out[(i + 1) * nt + j + c] = reduce_lanes(acc1[c], q1, t0 + c * d, d8, d);
-      }
-    }
-    for (; j < nt; ++j) {
-      out[i * nt + j] = squared_distance(q0, t + j * d, d);
-      out[(i + 1) * nt + j] = squared_distance(q1, t + j * d, d);
-    }
-  }
-  for (; i < nq; ++i)
-    for (int64_t j = 0; j < nt; ++j) out[i * nt + j] = squared_distance(q + i * d, t + j * d, d);
-}
-#endif
-
-void distance_tile(const float* q, int64_t nq, const float* t, int64_t nt, int64_t d, double* out) {
-#ifdef XLT_KNN_AVX2
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) {
-    distance_tile_avx2(q, nq, t, nt, d, out);
-    return;
-  }
-#endif
-  distance_tile_generic(q, nq, t, nt, d, out);
-}
+ private:
+  int saved_;
+};
 
 }  // namespace
 
@@ -258,51 +213,71 @@ KnnGraph knn_bruteforce(MatrixView x, int64_t k, int threads) {
     throw UsageError("knn: k must be in [1, n-1] = [1, " + std::to_string(x.rows - 1) + "], got " +
                      std::to_string(k));
   }
+  models::ensure_fast_blas();
   const int64_t n = x.rows, d = x.cols;
   KnnGraph g;
   g.n = n;
   g.k = k;
   g.index.assign(static_cast<size_t>(n * k), 0);
   g.sq_distance.assign(static_cast<size_t>(n * k), 0.0);
-  // Each block of queries sweeps all targets tile by tile, so a target tile is read from memory
-  // once per block; a max-heap per query keeps the k best (distance, index) pairs.
-  detail::parallel_blocks(
-      n, detail::kPointBlock, threads, [&](int64_t, int64_t begin, int64_t end) {
-        const int64_t nq = end - begin;
-        std::vector<double> tile(static_cast<size_t>(nq * kTargetTile));
-        std::vector<std::vector<std::pair<double, int64_t>>> heaps(static_cast<size_t>(nq));
-        for (auto& h : heaps) h.reserve(static_cast<size_t>(k));
-        for (int64_t t0 = 0; t0 < n; t0 += kTargetTile) {
-          const int64_t nt = std::min(kTargetTile, n - t0);
-          distance_tile(x.row(begin), nq, x.row(t0), nt, d, tile.data());
-          for (int64_t qi = 0; qi < nq; ++qi) {
-            auto& heap = heaps[static_cast<size_t>(qi)];
-            for (int64_t tj = 0; tj < nt; ++tj) {
-              const int64_t j = t0 + tj;
-              if (j == begin + qi) continue;
-              const std::pair<double, int64_t> c{tile[static_cast<size_t>(qi * nt + tj)], j};
-              if (static_cast<int64_t>(heap.size()) < k) {
-                heap.push_back(c);
-                std::push_heap(heap.begin(), heap.end());
-              } else if (c < heap.front()) {
-                std::pop_heap(heap.begin(), heap.end());
-                heap.back() = c;
-                std::push_heap(heap.begin(), heap.end());
-              }
-            }
+
+  std::vector<double> norm2(static_cast<size_t>(n));
+  detail::parallel_blocks(n, detail::kPointBlock, threads,
+                          [&](int64_t, int64_t begin, int64_t end) {
+                            for (int64_t i = begin; i < end; ++i) {
+                              double s = 0.0;
+                              for (int64_t j = 0; j < d; ++j)
+                                s += static_cast<double>(x(i, j)) * x(i, j);
+                              norm2[static_cast<size_t>(i)] = s;
+                            }
+                          });
+  const double max_norm2 = *std::max_element(norm2.begin(), norm2.end());
+
+  const IntraOpThreads gemm_threads(std::max(1, threads));
+  // from_blob does not copy; the tensor never outlives `x`.
+  const at::Tensor all = at::from_blob(const_cast<float*>(x.data), {n, d}, at::kFloat);
+  const at::Tensor all_t = all.t();
+  for (int64_t q0 = 0; q0 < n; q0 += kQueryBlock) {
+    const int64_t nq = std::min(kQueryBlock, n - q0);
+    const at::Tensor dots = at::mm(all.narrow(0, q0, nq), all_t).contiguous();
+    const float* dot = dots.data_ptr<float>();
+    detail::parallel_blocks(nq, 16, threads, [&](int64_t, int64_t begin, int64_t end) {
+      std::vector<double> expanded(static_cast<size_t>(n));
+      std::vector<double> heap;  // max-heap of the k smallest expanded distances
+      std::vector<std::pair<double, int64_t>> candidates;
+      for (int64_t qi = begin; qi < end; ++qi) {
+        const int64_t i = q0 + qi;
+        const double ni = norm2[static_cast<size_t>(i)];
+        const float* row = dot + qi * n;
+        heap.clear();
+        for (int64_t j = 0; j < n; ++j) {
+          const double e = j == i ? std::numeric_limits<double>::infinity()
+                                  : ni + norm2[static_cast<size_t>(j)] - 2.0 * row[j];
+          expanded[static_cast<size_t>(j)] = e;
+          if (static_cast<int64_t>(heap.size()) < k) {
+            heap.push_back(e);
+            std::push_heap(heap.begin(), heap.end());
+          } else if (e < heap.front()) {
+            std::pop_heap(heap.begin(), heap.end());
+            heap.back() = e;
+            std::push_heap(heap.begin(), heap.end());
           }
         }
-        for (int64_t qi = 0; qi < nq; ++qi) {
-          auto& heap = heaps[static_cast<size_t>(qi)];
-          std::sort_heap(heap.begin(), heap.end());
-          for (int64_t m = 0; m < k; ++m) {
-            g.index[static_cast<size_t>((begin + qi) * k + m)] =
-                heap[static_cast<size_t>(m)].second;
-            g.sq_distance[static_cast<size_t>((begin + qi) * k + m)] =
-                heap[static_cast<size_t>(m)].first;
+        const double limit = heap.front() + 2.0 * error_bound(ni, max_norm2, d);
+        candidates.clear();
+        for (int64_t j = 0; j < n; ++j) {
+          if (j != i && expanded[static_cast<size_t>(j)] <= limit) {
+            candidates.emplace_back(squared_distance(x.row(i), x.row(j), d), j);
           }
         }
-      });
+        std::partial_sort(candidates.begin(), candidates.begin() + k, candidates.end());
+        for (int64_t m = 0; m < k; ++m) {
+          g.index[static_cast<size_t>(i * k + m)] = candidates[static_cast<size_t>(m)].second;
+          g.sq_distance[static_cast<size_t>(i * k + m)] = candidates[static_cast<size_t>(m)].first;
+        }
+      }
+    });
+  }
   return g;
 }
 

@@ -69,9 +69,9 @@ struct TsneResult {
   double perplexity = 0.0;                // the perplexity used (after clamping)
   double learning_rate = 0.0;             // the learning rate used (after 'auto')
   int neighbors = 0;                      // Barnes-Hut: k of the kNN graph; exact: n - 1
-  std::string knn;                // Barnes-Hut: "vp-tree" or "blocked all-pairs"; exact: empty
-  double seconds = 0.0;           // wall time of the whole run
-  double affinity_seconds = 0.0;  // of which: kNN + perplexity calibration
+  std::string knn;                        // Barnes-Hut: "vp-tree" or "all-pairs"; exact: empty
+  double seconds = 0.0;                   // wall time of the whole run
+  double affinity_seconds = 0.0;          // of which: kNN + perplexity calibration
   std::vector<std::string> warnings;
 
   double x(int64_t i) const { return embedding[static_cast<size_t>(2 * i)]; }
@@ -112,8 +112,9 @@ struct KnnGraph {
   std::vector<double> sq_distance;
 };
 KnnGraph knn_vptree(MatrixView x, int64_t k, uint64_t seed = 0, int threads = 1);
-// The same graph by a cache-blocked search over all pairs (AVX2 when the CPU has it, with
-// bit-identical distances). Faster than the tree in high dimensions, where the tree cannot prune.
+// The same graph (bit-identical distances) by a search over all pairs: a GEMM preselects
+// candidates, squared_distance ranks them. Faster than the tree in high dimensions, where the
+// tree cannot prune. Uses `threads` for the GEMM too (at::set_num_threads, restored after).
 KnnGraph knn_bruteforce(MatrixView x, int64_t k, int threads = 1);
 // What t-SNE uses: the vantage-point tree for inputs of at most kVpTreeMaxDim dimensions, the
 // blocked search above that (docs/analysis.md has the measurements).
