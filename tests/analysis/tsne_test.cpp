@@ -208,7 +208,7 @@ TEST(Tsne, VpTreeNeighboursMatchBruteForce) {
   }
   EXPECT_EQ(g.index[static_cast<size_t>(3 * k)], 7);
   EXPECT_EQ(g.index[static_cast<size_t>(7 * k)], 3);
-  // The blocked all-pairs search computes the same distances and keeps the same order.
+  // The all-pairs search computes the same distances and keeps the same order.
   const KnnGraph b = knn_bruteforce(x, k, 3);
   EXPECT_EQ(b.index, g.index);
   EXPECT_EQ(b.sq_distance, g.sq_distance);
@@ -228,6 +228,20 @@ TEST(Tsne, BlockedKnnMatchesTreeInHighDimensions) {
   EXPECT_EQ(blocked.index[10 * 30], 200);
   const KnnGraph chosen = knn_exact(x, 30, 1, 2);  // 45 > kVpTreeMaxDim: the blocked search
   EXPECT_EQ(chosen.index, tree.index);
+}
+
+TEST(Tsne, AllPairsKnnIsExactWhereTheGemmExpansionCancels) {
+  // Points far from the origin with tiny spread: |a|^2 + |b|^2 - 2 a.b loses almost every digit
+  // (norms ~1e6, distances ~1e-2), so the GEMM preselection must widen its candidate band
+  // enough that the exact ranking still finds the true neighbours.
+  std::mt19937 rng(8);
+  std::normal_distribution<float> normal;
+  Matrix x(150, 40);
+  for (int64_t i = 0; i < x.rows; ++i)
+    for (int j = 0; j < 40; ++j) x(i, j) = 150.0f + 0.01f * normal(rng);
+  const KnnGraph tree = knn_vptree(x, 10, 3, 1), all_pairs = knn_bruteforce(x, 10, 2);
+  EXPECT_EQ(all_pairs.index, tree.index);
+  EXPECT_EQ(all_pairs.sq_distance, tree.sq_distance);
 }
 
 TEST(Tsne, PcaScoresMatchExactPrincipalAxes) {
