@@ -352,9 +352,7 @@ std::unique_ptr<Tokenizer> load_slow_from_dir(const fs::path& dir, const Tokeniz
   return load_spm(model, c, *family);
 }
 
-}  // namespace
-
-std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path, const LoadOptions& options) {
+std::unique_ptr<Tokenizer> load_any(const fs::path& path, const LoadOptions& options) {
   if (!fs::exists(path)) {
     throw TokenizerError(path.string() + ": no such tokenizer file or folder");
   }
@@ -404,6 +402,19 @@ std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path, const LoadOption
   throw TokenizerError(path.string() +
                        ": not a tokenizer file (expected vocab.txt, tokenizer.json, a "
                        "SentencePiece .model, or a folder holding them)");
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path, const LoadOptions& options) {
+  try {
+    return load_any(path, options);
+  } catch (const nlohmann::json::exception& e) {
+    // The loaders check each field's type and say which one is wrong; this keeps any check they
+    // miss a TokenizerError (exit 2) rather than an internal error.
+    throw TokenizerError(path.string() + ": unexpected value in a tokenizer file (" +
+                         std::string(e.what()) + ")");
+  }
 }
 
 }  // namespace xlt::text

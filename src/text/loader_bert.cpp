@@ -2,6 +2,7 @@
 // tokenizer_config.json) and the Rust pipeline described by a tokenizer.json.
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "text/bert_tokenizer.h"
 #include "text/loader_internal.h"
@@ -79,6 +80,48 @@ void finish_bert(BertTokenizer& tok, const TokenizerConfig& c, const std::string
   setup_legacy_added(tok, tok.model().size());
 }
 
+// Typed field access: nlohmann's value()/get() throw json::type_error on a wrong type, naming
+// neither the file nor the field (fuzz/tokenizer_json_fuzz found "clean_text": "[PAD]").
+std::string type_error(const fs::path& file, const std::string& what, const char* expected,
+                       const json& v) {
+  std::string shown = v.dump();
+  if (shown.size() > 40) shown = shown.substr(0, 37) + "...";
+  return file.string() + ": " + what + " must be " + expected + ", got " + shown;
+}
+
+template <typename T>
+T as(const json& v, const fs::path& file, const std::string& what) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) throw TokenizerError(type_error(file, what, "true or false", v));
+    return v.get<bool>();
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) throw TokenizerError(type_error(file, what, "a string", v));
+    return v.get<std::string>();
+  } else {
+    static_assert(std::is_integral_v<T>);
+    bool ok = false;
+    if (v.is_number_unsigned()) {
+      ok = v.get<unsigned long long>() <=
+           static_cast<unsigned long long>(std::numeric_limits<T>::max());
+    } else if (v.is_number_integer()) {
+      const long long x = v.get<long long>();
+      ok = x >= static_cast<long long>(std::numeric_limits<T>::min()) &&
+           (x < 0 || static_cast<unsigned long long>(x) <=
+                         static_cast<unsigned long long>(std::numeric_limits<T>::max()));
+    }
+    if (!ok) throw TokenizerError(type_error(file, what, "an integer in range", v));
+    return v.get<T>();
+  }
+}
+
+// obj[key] as T, or `fallback` when the key is absent (or obj is not an object).
+template <typename T>
+T opt(const json& obj, const char* key, T fallback, const fs::path& file,
+      const std::string& where) {
+  if (!obj.is_object() || !obj.contains(key)) return fallback;
+  return as<T>(obj[key], file, where + "." + key);
+}
+
 const json& need(const json& j, const char* key, const fs::path& file, const std::string& where) {
   if (!j.is_object() || !j.contains(key)) {
     throw TokenizerError(file.string() + ": " + where + " has no \"" + key + "\"");
@@ -95,14 +138,14 @@ BertOptions normalizer_options(const json& n, const fs::path& file) {
     o.strip_accents = false;
     return o;
   }
-  const std::string type = n.value("type", "");
+  const std::string type = opt<std::string>(n, "type", "", file, "normalizer");
   if (type != "BertNormalizer") {
     throw TokenizerError(file.string() + ": normalizer type '" + type +
                          "' is not supported (supported: BertNormalizer)");
   }
-  o.clean_text = n.value("clean_text", true);
-  o.handle_chinese_chars = n.value("handle_chinese_chars", true);
-  o.lowercase = n.value("lowercase", true);
+  o.clean_text = opt(n, "clean_text", true, file, "normalizer");
+  o.handle_chinese_chars = opt(n, "handle_chinese_chars", true, file, "normalizer");
+  o.lowercase = opt(n, "lowercase", true, file, "normalizer");
   if (n.contains("strip_accents") && n["strip_accents"].is_boolean()) {
     o.strip_accents = n["strip_accents"].get<bool>();
   }
@@ -121,7 +164,9 @@ SpecialToken template_special(const json& special_tokens, const std::string& nam
     throw TokenizerError(file.string() + ": post_processor special token '" + name +
                          "' must have exactly one id and one token");
   }
-  return {s["tokens"][0].get<std::string>(), s["ids"][0].get<TokenId>()};
+  const std::string where = "post_processor.special_tokens." + name;
+  return {as<std::string>(s["tokens"][0], file, where + ".tokens[0]"),
+          as<TokenId>(s["ids"][0], file, where + ".ids[0]")};
 }
 
 std::vector<TemplatePiece> parse_template(const json& t, const json& special_tokens,
@@ -132,16 +177,18 @@ std::vector<TemplatePiece> parse_template(const json& t, const json& special_tok
   for (const json& p : t) {
     if (p.contains("SpecialToken")) {
       const json& s = p["SpecialToken"];
-      out.push_back(special_piece(template_special(special_tokens, s.value("id", ""), file),
-                                  s.value("type_id", 0)));
+      out.push_back(
+          special_piece(template_special(special_tokens,
+                                         opt<std::string>(s, "id", "", file, "SpecialToken"), file),
+                        opt(s, "type_id", 0, file, "SpecialToken")));
     } else if (p.contains("Sequence")) {
       const json& s = p["Sequence"];
-      const std::string id = s.value("id", "A");
+      const std::string id = opt<std::string>(s, "id", "A", file, "Sequence");
       if (id != "A" && id != "B") {
         throw TokenizerError(file.string() + ": post_processor sequence id '" + id +
                              "' (expected A or B)");
       }
-      out.push_back(sequence_piece(id == "A" ? 0 : 1, s.value("type_id", 0)));
+      out.push_back(sequence_piece(id == "A" ? 0 : 1, opt(s, "type_id", 0, file, "Sequence")));
     } else {
       throw TokenizerError(file.string() + ": post_processor template piece " + p.dump() +
                            " is neither SpecialToken nor Sequence");
@@ -152,7 +199,7 @@ std::vector<TemplatePiece> parse_template(const json& t, const json& special_tok
 
 void parse_post_processor(const json& pp, BertTokenizer& tok, const fs::path& file) {
   if (pp.is_null()) return;
-  const std::string type = pp.value("type", "");
+  const std::string type = opt<std::string>(pp, "type", "", file, "post_processor");
   if (type == "TemplateProcessing") {
     const json& st = pp.contains("special_tokens") ? pp["special_tokens"] : json::object();
     tok.single_template = parse_template(need(pp, "single", file, "post_processor"), st, file);
@@ -163,7 +210,9 @@ void parse_post_processor(const json& pp, BertTokenizer& tok, const fs::path& fi
       if (!v.is_array() || v.size() != 2) {
         throw TokenizerError(file.string() + ": post_processor." + key + " must be [token, id]");
       }
-      return SpecialToken{v[0].get<std::string>(), v[1].get<TokenId>()};
+      const std::string where = std::string("post_processor.") + key;
+      return SpecialToken{as<std::string>(v[0], file, where + "[0]"),
+                          as<TokenId>(v[1], file, where + "[1]")};
     };
     SpecialToken cls = special("cls"), sep = special("sep");
     tok.single_template = {special_piece(cls, 0), sequence_piece(0, 0), special_piece(sep, 0)};
@@ -247,14 +296,16 @@ std::unique_ptr<Tokenizer> load_bert_fast(const fs::path& file, const json& j,
   const json& unk = need(model, "unk_token", file, "model");
   if (!unk.is_string()) throw TokenizerError(file.string() + ": model.unk_token is not a string");
   WordPiece wp(std::move(tokens), unk.get<std::string>(),
-               model.value("continuing_subword_prefix", "##"),
-               model.value("max_input_chars_per_word", std::size_t{100}), file.string());
+               opt<std::string>(model, "continuing_subword_prefix", "##", file, "model"),
+               opt(model, "max_input_chars_per_word", std::size_t{100}, file, "model"),
+               file.string());
 
   BertOptions o = normalizer_options(j.contains("normalizer") ? j["normalizer"] : json(), file);
   const json pre = j.contains("pre_tokenizer") ? j["pre_tokenizer"] : json();
-  if (pre.is_null() || pre.value("type", "") != "BertPreTokenizer") {
+  const std::string pre_type = opt<std::string>(pre, "type", "", file, "pre_tokenizer");
+  if (pre.is_null() || pre_type != "BertPreTokenizer") {
     throw TokenizerError(file.string() + ": pre_tokenizer " +
-                         (pre.is_null() ? std::string("null") : "'" + pre.value("type", "") + "'") +
+                         (pre.is_null() ? std::string("null") : "'" + pre_type + "'") +
                          " is not supported (supported: BertPreTokenizer)");
   }
   if (options.do_lower_case) o.lowercase = *options.do_lower_case;
@@ -262,11 +313,12 @@ std::unique_ptr<Tokenizer> load_bert_fast(const fs::path& file, const json& j,
   const json dec = j.contains("decoder") ? j["decoder"] : json();
   if (dec.is_null()) {
     decoder.present = false;
-  } else if (dec.value("type", "") == "WordPiece") {
-    decoder.prefix = dec.value("prefix", "##");
-    decoder.cleanup = dec.value("cleanup", true);
+  } else if (opt<std::string>(dec, "type", "", file, "decoder") == "WordPiece") {
+    decoder.prefix = opt<std::string>(dec, "prefix", "##", file, "decoder");
+    decoder.cleanup = opt(dec, "cleanup", true, file, "decoder");
   } else {
-    throw TokenizerError(file.string() + ": decoder type '" + dec.value("type", "") +
+    throw TokenizerError(file.string() + ": decoder type '" +
+                         opt<std::string>(dec, "type", "", file, "decoder") +
                          "' is not supported (supported: WordPiece)");
   }
   const bool lower = o.lowercase;
@@ -280,13 +332,14 @@ std::unique_ptr<Tokenizer> load_bert_fast(const fs::path& file, const json& j,
   if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
     for (const json& a : j["added_tokens"]) {
       AddedToken t;
-      t.content = need(a, "content", file, "added_tokens entry").get<std::string>();
-      t.id = need(a, "id", file, "added_tokens entry").get<TokenId>();
-      t.special = a.value("special", false);
-      t.lstrip = a.value("lstrip", false);
-      t.rstrip = a.value("rstrip", false);
-      t.single_word = a.value("single_word", false);
-      t.normalized = a.value("normalized", false);
+      t.content = as<std::string>(need(a, "content", file, "added_tokens entry"), file,
+                                  "added_tokens[].content");
+      t.id = as<TokenId>(need(a, "id", file, "added_tokens entry"), file, "added_tokens[].id");
+      t.special = opt(a, "special", false, file, "added_tokens[]");
+      t.lstrip = opt(a, "lstrip", false, file, "added_tokens[]");
+      t.rstrip = opt(a, "rstrip", false, file, "added_tokens[]");
+      t.single_word = opt(a, "single_word", false, file, "added_tokens[]");
+      t.normalized = opt(a, "normalized", false, file, "added_tokens[]");
       tok->added.add(t);
     }
   }
