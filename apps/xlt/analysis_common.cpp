@@ -26,6 +26,54 @@ LoadedModel load_analysis_model(const std::string& spec, const std::string& toke
   return m;
 }
 
+void add_embedding_options(CLI::App& sub, EmbeddingCliOptions& o, const std::string& layer_names,
+                           const std::string& layer_help) {
+  sub.add_option(layer_names, o.layers, layer_help)->capture_default_str();
+  sub.add_option("--pool", o.pool, "Pooling: cls (first token) or mean")
+      ->check(CLI::IsMember({"cls", "mean"}))
+      ->capture_default_str();
+  sub.add_option("--special", o.special,
+                 "Special tokens in mean pooling: exclude, keep or mark (= keep); padding never")
+      ->check(CLI::IsMember({"keep", "mark", "exclude"}))
+      ->capture_default_str();
+  sub.add_option("--batch-size", o.batch_size, "Sentences per forward pass")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub.add_option("--max-length", o.max_length, "Tokens per sentence (special tokens included)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub.add_option("--tokenizer", o.tokenizer, "Tokenizer folder/file (default: the model's)");
+  sub.add_option("--dtype", o.dtype, "float32 or bfloat16")->capture_default_str();
+  sub.add_flag("--no-progress", o.no_progress, "No progress bar");
+}
+
+analysis::EmbeddingOptions to_embedding_options(const EmbeddingCliOptions& o, int num_layers) {
+  analysis::EmbeddingOptions eo;
+  eo.layers = analysis::parse_layers(o.layers, num_layers, 0);
+  eo.pooling = analysis::parse_pooling(o.pool);
+  eo.special = analysis::parse_special_policy(o.special);
+  eo.batch_size = o.batch_size;
+  eo.max_length = o.max_length;
+  eo.progress = !o.no_progress;
+  return eo;
+}
+
+std::vector<std::string> split_labels(const std::string& value, const std::string& flag) {
+  std::vector<std::string> out;
+  if (value.empty()) return out;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = value.find(',', start);
+    out.push_back(value.substr(start, comma == std::string::npos ? comma : comma - start));
+    if (out.back().empty()) {
+      throw UsageError(flag + " '" + value + "': empty item (expected a comma-separated list)");
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 void make_output_dir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);

@@ -1,5 +1,6 @@
 // What `xlt embed`, `xlt align` and `xlt attention` share: loading a model with its tokenizer
-// from a folder or hub id, the --layer/--pool/--special options, and output-folder creation.
+// from a folder or hub id, the sentence-embedding options of embed and align, label lists, and
+// output-folder creation.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,8 +8,10 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "command.h"
+#include "xlt/analysis/embeddings.h"
 #include "xlt/models/model.h"
 #include "xlt/text/tokenizer.h"
 
@@ -25,6 +28,30 @@ struct LoadedModel {
 LoadedModel load_analysis_model(const std::string& spec, const std::string& tokenizer,
                                 const std::string& device, const std::string& dtype,
                                 const std::string& command);
+
+// The sentence-embedding options of `xlt embed` and `xlt align`, registered and converted in one
+// place so that the two commands cannot drift apart. Only the layer option differs per command
+// (its names, default and help), so the caller sets `layers` to its default first.
+struct EmbeddingCliOptions {
+  std::string layers;
+  std::string pool = "mean", special = "exclude", tokenizer, dtype = "float32";
+  int64_t batch_size = 32, max_length = 128;
+  bool no_progress = false;
+};
+
+// Adds the layer option (`layer_names`, e.g. "--layers,--layer") and --pool, --special,
+// --batch-size, --max-length, --tokenizer, --dtype, --no-progress.
+void add_embedding_options(CLI::App& sub, EmbeddingCliOptions& o, const std::string& layer_names,
+                           const std::string& layer_help);
+
+// The library options for a model with `num_layers` transformer layers (hidden_states 0..L).
+analysis::EmbeddingOptions to_embedding_options(const EmbeddingCliOptions& o, int num_layers);
+
+// A comma-separated list of labels, one per item of something else (`xlt attention --langs`: the
+// language of each sentence). Unlike data::parse_lang_list, which rejects duplicates because a
+// language selects data, a label may repeat: two sentences of one language are a fair
+// comparison. An empty value gives no labels; an empty item is a UsageError naming `flag`.
+std::vector<std::string> split_labels(const std::string& value, const std::string& flag);
 
 // Creates `dir` (and parents); IoError naming it on failure.
 void make_output_dir(const std::filesystem::path& dir);

@@ -9,7 +9,6 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "analysis_common.h"
 #include "command.h"
@@ -19,6 +18,7 @@
 #include "xlt/analysis/parallel_text.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/data/spec.h"
 #include "xlt/io/safetensors.h"
 #include "xlt/version.h"
 
@@ -27,22 +27,16 @@ namespace {
 namespace fs = std::filesystem;
 
 struct AlignCliOptions {
-  std::string model, tokenizer, out, layers = "all", pool = "mean", special = "exclude";
-  std::string dtype = "float32", langs;
+  std::string model, out, langs;
   std::vector<std::string> inputs;
-  int64_t batch_size = 32, max_length = 128, max_sentences = -1;
-  bool no_progress = false;
+  EmbeddingCliOptions emb;
+  int64_t max_sentences = -1;
   RuntimeOptions runtime;
 };
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
+// --langs selects languages of the data: a language given twice is a mistake.
+std::vector<std::string> lang_list(const std::string& value) {
+  return value.empty() ? std::vector<std::string>{} : data::parse_lang_list(value, "--langs");
 }
 
 // MODEL given as `xlt embed` output (a folder with embeddings.safetensors, or a .safetensors file
@@ -82,7 +76,7 @@ EmbeddedSet read_embedded_set(const fs::path& input, const AlignCliOptions& o) {
     if (!rows_of.count(l)) order.push_back(l);
     rows_of[l].push_back(static_cast<int64_t>(i));
   }
-  set.langs = o.langs.empty() ? order : split_commas(o.langs);
+  set.langs = o.langs.empty() ? order : lang_list(o.langs);
   for (const auto& l : set.langs) {
     if (!rows_of.count(l))
       throw DataError(meta_path.string() + ": no rows of language '" + l + "'");
@@ -110,7 +104,7 @@ EmbeddedSet read_embedded_set(const fs::path& input, const AlignCliOptions& o) {
   }
   if (present.empty()) throw DataError(file.string() + ": no embeddings.layer{L} tensors");
   std::sort(present.begin(), present.end());
-  set.layers = o.layers == "all" ? present : analysis::parse_layers(o.layers, max_layer, 0);
+  set.layers = o.emb.layers == "all" ? present : analysis::parse_layers(o.emb.layers, max_layer, 0);
   for (int l : set.layers) {
     const std::string name = "embeddings.layer" + std::to_string(l);
     if (std::find(present.begin(), present.end(), l) == present.end()) {
@@ -186,23 +180,17 @@ int run(const AlignCliOptions& o) {
   if (is_embeddings_input(o.model)) return run_from_embeddings(o, threads, start);
   if (o.inputs.empty()) throw UsageError("--input is required when MODEL is a model");
   analysis::ParallelReadOptions ro;
-  ro.langs = split_commas(o.langs);
+  ro.langs = lang_list(o.langs);
   ro.max_rows = o.max_sentences;
   const analysis::ParallelText par = analysis::read_parallel_inputs(o.inputs, ro);
   if (par.rows() < 2) {
     throw DataError("parallel input: " + std::to_string(par.rows()) +
                     " rows; alignment metrics need at least 2 parallel sentences");
   }
-  auto lm = load_analysis_model(o.model, o.tokenizer, o.runtime.device, o.dtype, "align");
+  auto lm = load_analysis_model(o.model, o.emb.tokenizer, o.runtime.device, o.emb.dtype, "align");
   const int L = static_cast<int>(lm.model->config().num_hidden_layers);
 
-  analysis::EmbeddingOptions eo;
-  eo.layers = analysis::parse_layers(o.layers, L, 0);
-  eo.pooling = analysis::parse_pooling(o.pool);
-  eo.special = analysis::parse_special_policy(o.special);
-  eo.batch_size = o.batch_size;
-  eo.max_length = o.max_length;
-  eo.progress = !o.no_progress;
+  analysis::EmbeddingOptions eo = to_embedding_options(o.emb, L);
   std::vector<analysis::SentenceEmbeddings> per_lang;
   for (size_t i = 0; i < par.langs.size(); ++i) {
     eo.progress_label = "embed " + par.langs[i];
@@ -230,11 +218,16 @@ int run(const AlignCliOptions& o) {
                 {"path", lm.path.string()},
                 {"type", io::model_type_name(lm.model->type())},
                 {"num_layers", L}};
-  j["config"] = {{"inputs", o.inputs},          {"languages", par.langs},
-                 {"layers", eo.layers},         {"pooling", o.pool},
-                 {"special_tokens", o.special}, {"batch_size", o.batch_size},
-                 {"max_length", o.max_length},  {"max_sentences", o.max_sentences},
-                 {"device", o.runtime.device},  {"dtype", o.dtype},
+  j["config"] = {{"inputs", o.inputs},
+                 {"languages", par.langs},
+                 {"layers", eo.layers},
+                 {"pooling", o.emb.pool},
+                 {"special_tokens", o.emb.special},
+                 {"batch_size", o.emb.batch_size},
+                 {"max_length", o.emb.max_length},
+                 {"max_sentences", o.max_sentences},
+                 {"device", o.runtime.device},
+                 {"dtype", o.emb.dtype},
                  {"threads", threads}};
   j["sources"] = par.sources;
   j["sentences"] = par.rows();
@@ -260,26 +253,11 @@ Runner configure(CLI::App& sub) {
                  "(en<TAB>es<TAB>...), or LANG=FILE per line-aligned file (repeat)");
   sub.add_option("--out", o->out, "Output folder: alignment.csv, align.json")->required();
   sub.add_option("--langs", o->langs, "Languages to use, comma-separated (default: all)");
-  sub.add_option("--layers,--layer", o->layers,
-                 "Layers as HF hidden_states (0 = embeddings): all, last, or a list like 0,6,12")
-      ->capture_default_str();
-  sub.add_option("--pool", o->pool, "Pooling: cls (first token) or mean")
-      ->check(CLI::IsMember({"cls", "mean"}))
-      ->capture_default_str();
-  sub.add_option("--special", o->special,
-                 "Special tokens in mean pooling: exclude, keep or mark (= keep)")
-      ->check(CLI::IsMember({"keep", "mark", "exclude"}))
-      ->capture_default_str();
+  o->emb.layers = "all";
+  add_embedding_options(
+      sub, o->emb, "--layers,--layer",
+      "Layers as HF hidden_states (0 = embeddings): all, last, or a list like 0,6,12");
   sub.add_option("--max-sentences", o->max_sentences, "Use the first N rows (default: all)");
-  sub.add_option("--batch-size", o->batch_size, "Sentences per forward pass")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  sub.add_option("--max-length", o->max_length, "Tokens per sentence (special tokens included)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  sub.add_option("--tokenizer", o->tokenizer, "Tokenizer folder/file (default: the model's)");
-  sub.add_option("--dtype", o->dtype, "float32 or bfloat16")->capture_default_str();
-  sub.add_flag("--no-progress", o->no_progress, "No progress bar");
   add_runtime_options(sub, o->runtime);
   return [o]() { return run(*o); };
 }

@@ -10,7 +10,6 @@
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "analysis_common.h"
 #include "command.h"
@@ -101,17 +100,9 @@ std::string layer_figure(const std::vector<analysis::SentenceAttention>& all, si
   return report::heatmap_svg(panels, ho);
 }
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) out.push_back(item);
-  return out;
-}
-
 int run(const AttentionCliOptions& o) {
   apply_runtime_options(o.runtime);
-  const auto langs = split_commas(o.langs);
+  const auto langs = split_labels(o.langs, "--langs");
   if (!langs.empty() && langs.size() != o.sentences.size()) {
     throw UsageError("--langs: " + std::to_string(langs.size()) + " languages for " +
                      std::to_string(o.sentences.size()) + " sentences");

@@ -23,12 +23,10 @@ namespace {
 namespace fs = std::filesystem;
 
 struct EmbedCliOptions {
-  std::string model, tokenizer, out, layer = "last", pool = "mean", special = "exclude";
-  std::string dtype = "float32";
+  std::string model, out;
   std::vector<std::string> inputs;
+  EmbeddingCliOptions emb;
   int projector_layer = -1000;  // unset: the last requested layer
-  int64_t batch_size = 32, max_length = 128;
-  bool no_progress = false;
   RuntimeOptions runtime;
 };
 
@@ -64,16 +62,10 @@ int run(const EmbedCliOptions& o) {
   const int threads = apply_runtime_options(o.runtime);
   const auto start = std::chrono::steady_clock::now();
   const analysis::SentenceList list = analysis::read_sentence_inputs(o.inputs);
-  auto lm = load_analysis_model(o.model, o.tokenizer, o.runtime.device, o.dtype, "embed");
+  auto lm = load_analysis_model(o.model, o.emb.tokenizer, o.runtime.device, o.emb.dtype, "embed");
   const int L = static_cast<int>(lm.model->config().num_hidden_layers);
 
-  analysis::EmbeddingOptions eo;
-  eo.layers = analysis::parse_layers(o.layer, L, 0);
-  eo.pooling = analysis::parse_pooling(o.pool);
-  eo.special = analysis::parse_special_policy(o.special);
-  eo.batch_size = o.batch_size;
-  eo.max_length = o.max_length;
-  eo.progress = !o.no_progress;
+  analysis::EmbeddingOptions eo = to_embedding_options(o.emb, L);
   int projector = eo.layers.back();
   if (o.projector_layer != -1000) {
     projector = analysis::parse_layers(std::to_string(o.projector_layer), L, 0).front();
@@ -107,8 +99,8 @@ int run(const EmbedCliOptions& o) {
   }
   io::write_safetensors(dir / "embeddings.safetensors", views,
                         {{"format", "xlt-embeddings"},
-                         {"pooling", o.pool},
-                         {"special_tokens", o.special},
+                         {"pooling", o.emb.pool},
+                         {"special_tokens", o.emb.special},
                          {"model", lm.path.string()}});
   write_file_atomic(dir / "metadata.tsv", metadata_tsv(list, emb.num_tokens));
   write_file_atomic(dir / "tensors.tsv", vectors_tsv(emb.matrices[projector_index]));
@@ -126,17 +118,22 @@ int run(const EmbedCliOptions& o) {
                 {"type", io::model_type_name(lm.model->type())},
                 {"num_layers", L},
                 {"hidden_size", lm.model->config().hidden_size}};
-  j["config"] = {{"inputs", o.inputs},         {"layers", emb.layers},
-                 {"pooling", o.pool},          {"special_tokens", o.special},
-                 {"batch_size", o.batch_size}, {"max_length", o.max_length},
-                 {"device", o.runtime.device}, {"dtype", o.dtype},
-                 {"threads", threads},         {"projector_layer", projector}};
+  j["config"] = {{"inputs", o.inputs},
+                 {"layers", emb.layers},
+                 {"pooling", o.emb.pool},
+                 {"special_tokens", o.emb.special},
+                 {"batch_size", o.emb.batch_size},
+                 {"max_length", o.emb.max_length},
+                 {"device", o.runtime.device},
+                 {"dtype", o.emb.dtype},
+                 {"threads", threads},
+                 {"projector_layer", projector}};
   j["sentences"] = sentences.size();
   j["tensors"] = names;
   j["seconds"] = seconds;
   write_file_atomic(dir / "embed.json", j.dump(2) + "\n");
   std::fprintf(stderr, "xlt embed: %zu sentences x %zu layers (%s pooling) in %.1f s -> %s\n",
-               sentences.size(), names.size(), o.pool.c_str(), seconds, dir.string().c_str());
+               sentences.size(), names.size(), o.emb.pool.c_str(), seconds, dir.string().c_str());
   return 0;
 }
 
@@ -151,29 +148,13 @@ Runner configure(CLI::App& sub) {
   sub.add_option("--out", o->out,
                  "Output folder: embeddings.safetensors, metadata.tsv, tensors.tsv, embed.json")
       ->required();
-  sub.add_option("--layer", o->layer,
-                 "Layers as HF hidden_states (0 = embeddings, L = last): all, last, or a list "
-                 "like 0,6,12 (negative counts from the end)")
-      ->capture_default_str();
-  sub.add_option("--pool", o->pool, "Pooling: cls (first token) or mean")
-      ->check(CLI::IsMember({"cls", "mean"}))
-      ->capture_default_str();
-  sub.add_option("--special", o->special,
-                 "Special tokens in mean pooling: exclude, keep or mark (= keep); padding never")
-      ->check(CLI::IsMember({"keep", "mark", "exclude"}))
-      ->capture_default_str();
+  o->emb.layers = "last";
+  add_embedding_options(sub, o->emb, "--layer",
+                        "Layers as HF hidden_states (0 = embeddings, L = last): all, last, or a "
+                        "list like 0,6,12 (negative counts from the end)");
   sub.add_option("--projector-layer", o->projector_layer,
                  "Layer exported to tensors.tsv for the Embedding Projector (default: the last "
                  "requested layer)");
-  sub.add_option("--batch-size", o->batch_size, "Sentences per forward pass")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  sub.add_option("--max-length", o->max_length, "Tokens per sentence (special tokens included)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  sub.add_option("--tokenizer", o->tokenizer, "Tokenizer folder/file (default: the model's)");
-  sub.add_option("--dtype", o->dtype, "float32 or bfloat16")->capture_default_str();
-  sub.add_flag("--no-progress", o->no_progress, "No progress bar");
   add_runtime_options(sub, o->runtime);
   return [o]() { return run(*o); };
 }

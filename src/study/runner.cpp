@@ -20,8 +20,30 @@ using namespace detail;
 constexpr const char* kMarker = "study.json";
 constexpr const char* kLockFile = ".xlt-study.lock";
 
-bool is_empty_dir(const fs::path& p) {
-  return fs::is_directory(p) && fs::is_empty(p);
+// Temp names come from temp_path_for: ".<final name>.tmp.<pid>.<n>.<hex>".
+bool is_leftover_temp(const std::string& name) {
+  return name.size() > 1 && name[0] == '.' && name.find(".tmp.") != std::string::npos;
+}
+
+// Empty, or holding only what a run creates before study.json: the lock file (taken first) and
+// temp files of an interrupted write. A run killed in that window must be able to rerun.
+bool only_startup_files(const fs::path& p) {
+  if (!fs::is_directory(p)) return false;
+  for (const auto& e : fs::directory_iterator(p)) {
+    const std::string name = e.path().filename().string();
+    if (name != kLockFile && !is_leftover_temp(name)) return false;
+  }
+  return true;
+}
+
+// Temp files that a killed run's atomic writes left in the study folder itself (study.json,
+// config.json, results.json, report.html). Unit folders need no sweep: a unit that reruns is
+// emptied first, and a complete one was written before its stage.json.
+void remove_leftover_temps(const fs::path& out) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(out)) {
+    if (is_leftover_temp(e.path().filename().string())) fs::remove_all(e.path(), ec);
+  }
 }
 
 void check_out_dir(const fs::path& out, const RunOptions& o, const StudyConfig& c) {
@@ -45,7 +67,7 @@ void check_out_dir(const fs::path& out, const RunOptions& o, const StudyConfig& 
     }
     return;
   }
-  if (is_empty_dir(out) || fs::exists(out / kMarker)) return;
+  if (only_startup_files(out) || fs::exists(out / kMarker)) return;
   throw UsageError("--out " + out.string() +
                    " exists and is not an xlt study folder (no study.json): choose another "
                    "folder, or pass --overwrite to empty it and start the study there");
@@ -297,6 +319,7 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
   fs::create_directories(ctx.out);
   FolderLock lock(ctx.out, kLockFile, "study");
   if (options.overwrite) empty_folder(ctx.out);
+  remove_leftover_temps(ctx.out);
   if (!fs::exists(ctx.out / kMarker)) {
     write_json(ctx.out / kMarker, {{"xlt_study", 1},
                                    {"xlt_version", XLT_VERSION},

@@ -333,5 +333,34 @@ TEST(CliAttention, EncoderAndCausalLmMapsJsonAndSvg) {
   EXPECT_NE(r.err.find("1..4"), std::string::npos) << r.err;
 }
 
+// --langs of align selects languages (a repeat is a mistake, exit 1 naming it); --langs of
+// attention labels sentences, so two sentences of one language are fine, an empty label is not.
+TEST(CliLangLists, AlignRejectsRepeatsAttentionLabelsMayRepeat) {
+  TempDir tmp;
+  const fs::path model = make_model(tmp, "bert");
+  auto r = run_xlt("align " + shell_quote(model.string()) + " --input " +
+                   shell_quote((demo() / "parallel.tsv").string()) +
+                   " --langs en,es,en --threads 1 --no-progress --out " +
+                   shell_quote((tmp / "a").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--langs: language 'en' given twice"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp / "a"));
+
+  r = run_xlt("attention " + shell_quote(model.string()) +
+              " --sentences \"The cat is sleeping.\" \"The dog is sleeping.\" --langs en,en "
+              "--layer last --threads 1 --out " +
+              shell_quote((tmp / "b").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(read_text(tmp / "b" / "attention.json"));
+  EXPECT_EQ(j["sentences"][0]["lang"], "en");
+  EXPECT_EQ(j["sentences"][1]["lang"], "en");
+
+  r = run_xlt("attention " + shell_quote(model.string()) +
+              " --sentences a b --langs en, --threads 1 --out " +
+              shell_quote((tmp / "c").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--langs 'en,': empty item"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace xlt::test

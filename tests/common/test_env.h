@@ -1,12 +1,16 @@
 // Shared test helpers: where the read-only shared data and fixtures are (XLT_SHARED, XLT_FIXTURES),
-// temp folders, and running the built `xlt` binary. Tests that need shared data skip with a clear
-// message when it is absent, but fail when CI=true.
+// temp folders, running the built `xlt` binary, and checking a typed error and its message. Tests
+// that need shared data skip with a clear message when it is absent, but fail when CI=true.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <initializer_list>
 #include <string>
+#include <typeinfo>
+
+#include "xlt/core/error.h"
 
 namespace xlt::test {
 
@@ -48,6 +52,31 @@ CommandResult run_xlt(const std::string& args, const std::string& input = "");
 std::string shell_quote(const std::string& s);
 void write_text(const std::filesystem::path& path, const std::string& content);
 std::string read_text(const std::filesystem::path& path);
+
+// Whether `f()` throws an `E` whose message contains every string of `parts` and, unless
+// `exit_code` is -1, that the CLI maps to that exit code. An exception of another type propagates
+// (gtest reports it). Returns an AssertionResult so that a failure points at the caller's line:
+//   EXPECT_TRUE(throws_with<ConfigError>([&] { load(p); }, {"config.json", "overflow"}, 2));
+template <typename E, typename F>
+::testing::AssertionResult throws_with(F&& f, std::initializer_list<std::string> parts,
+                                       int exit_code = -1) {
+  try {
+    f();
+  } catch (const E& e) {
+    const std::string msg = e.what();
+    for (const auto& p : parts) {
+      if (msg.find(p) == std::string::npos) {
+        return ::testing::AssertionFailure() << "message lacks \"" << p << "\": " << msg;
+      }
+    }
+    if (exit_code != -1 && exit_code_for(e) != exit_code) {
+      return ::testing::AssertionFailure()
+             << "exit code " << exit_code_for(e) << ", expected " << exit_code << ": " << msg;
+    }
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "nothing thrown, expected " << typeid(E).name();
+}
 
 }  // namespace xlt::test
 

@@ -17,6 +17,7 @@ namespace xlt::io {
 namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
+using test::throws_with;
 using test::write_text;
 
 // fuzz/model_config_fuzz: a number beyond double range escaped nlohmann's parser as
@@ -24,15 +25,8 @@ using test::write_text;
 TEST(FuzzRegression, ConfigNumberOverflowIsAConfigError) {
   TempDir tmp;
   write_text(tmp / "config.json", R"({"model_type": "bert", "vocab_size": 2e6666666666650002})");
-  try {
-    ModelConfig::load(tmp / "config.json");
-    FAIL() << "expected ConfigError";
-  } catch (const ConfigError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("config.json"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("number overflow"), std::string::npos) << msg;
-    EXPECT_EQ(exit_code_for(e), 2);
-  }
+  EXPECT_TRUE(throws_with<ConfigError>([&] { ModelConfig::load(tmp / "config.json"); },
+                                       {"config.json", "number overflow"}, 2));
 }
 
 // fuzz/safetensors_index_fuzz: the same overflow in model.safetensors.index.json.
@@ -40,15 +34,8 @@ TEST(FuzzRegression, IndexNumberOverflowIsACheckpointError) {
   TempDir tmp;
   write_text(tmp / "model.safetensors.index.json",
              R"({"metadata": {"total_size": 1e999}, "weight_map": {}})");
-  try {
-    Checkpoint::open(tmp.path());
-    FAIL() << "expected CheckpointError";
-  } catch (const CheckpointError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("model.safetensors.index.json"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("number overflow"), std::string::npos) << msg;
-    EXPECT_EQ(exit_code_for(e), 2);
-  }
+  EXPECT_TRUE(throws_with<CheckpointError>([&] { Checkpoint::open(tmp.path()); },
+                                           {"model.safetensors.index.json", "number overflow"}, 2));
 }
 
 // fuzz/torch_pickle_fuzz: a zip whose central directory claims a huge uncompressed size made the
@@ -75,15 +62,8 @@ TEST(FuzzRegression, ZipRecordSizeIsNotTrustedBeforeAllocating) {
   const uint32_t huge = 3'000'000'000u;
   std::memcpy(&bytes[cd + 24], &huge, 4);
   write_text(file, bytes);
-  try {
-    TorchBinCheckpoint::open(file);
-    FAIL() << "expected CheckpointError";
-  } catch (const CheckpointError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("claims 3000000000 bytes"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("corrupt zip"), std::string::npos) << msg;
-    EXPECT_EQ(exit_code_for(e), 2);
-  }
+  EXPECT_TRUE(throws_with<CheckpointError>([&] { TorchBinCheckpoint::open(file); },
+                                           {"claims 3000000000 bytes", "corrupt zip"}, 2));
 
   // The compressed size (offset 20) is a claim too: with both set to 1.9 GB the ratio check alone
   // passed and the reader allocated 1.9 GB for a 1 KB file (found by fuzz/torch_pickle_fuzz).
@@ -91,14 +71,8 @@ TEST(FuzzRegression, ZipRecordSizeIsNotTrustedBeforeAllocating) {
   std::memcpy(&bytes[cd + 20], &big, 4);
   std::memcpy(&bytes[cd + 24], &big, 4);
   write_text(file, bytes);
-  try {
-    TorchBinCheckpoint::open(file);
-    FAIL() << "expected CheckpointError";
-  } catch (const CheckpointError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("claims 1900000000 bytes"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("corrupt zip"), std::string::npos) << msg;
-  }
+  EXPECT_TRUE(throws_with<CheckpointError>([&] { TorchBinCheckpoint::open(file); },
+                                           {"claims 1900000000 bytes", "corrupt zip"}));
 }
 
 }  // namespace

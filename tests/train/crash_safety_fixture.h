@@ -7,10 +7,23 @@
 
 #include <nlohmann/json.hpp>
 
-#include "process_util.h"
+#include "common/process_util.h"
 #include "train_test_util.h"
 
 namespace xlt::test {
+
+// Number of "type":"train" records in a fine-tuning log.jsonl (0 when absent).
+inline int train_records(const std::filesystem::path& log) {
+  std::error_code ec;
+  if (!std::filesystem::exists(log, ec)) return 0;
+  const std::string text = read_text(log);
+  int n = 0;
+  for (size_t at = text.find("\"type\":\"train\""); at != std::string::npos;
+       at = text.find("\"type\":\"train\"", at + 1)) {
+    ++n;
+  }
+  return n;
+}
 
 class CrashSafetyFixture : public ::testing::Test {
  protected:
@@ -56,16 +69,6 @@ class CrashSafetyFixture : public ::testing::Test {
   }
   static nlohmann::json read_json(const std::filesystem::path& p) {
     return nlohmann::json::parse(read_text(p));
-  }
-  // Every file or folder under `dir` whose name marks an unfinished atomic write.
-  static std::vector<std::string> temp_leftovers(const std::filesystem::path& dir) {
-    std::vector<std::string> found;
-    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-      if (e.path().filename().string().find(".tmp.") != std::string::npos) {
-        found.push_back(e.path().string());
-      }
-    }
-    return found;
   }
   TempDir tmp_;
   std::filesystem::path model_;

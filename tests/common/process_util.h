@@ -1,6 +1,7 @@
 // Running `xlt` as a child process that a test can signal, limit and kill: fork + exec with
 // stdout/stderr to files, an optional RLIMIT_FSIZE (to simulate a full disk), and waits that
-// report whether the child exited or was killed. Header-only (the suite globs *_test.cpp).
+// report whether the child exited or was killed; plus the check for temp files an interrupted
+// atomic write left behind. Shared by the crash-safety tests of `xlt finetune` and `xlt study`.
 #pragma once
 
 #include <fcntl.h>
@@ -102,17 +103,16 @@ bool wait_until(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
   return false;
 }
 
-// Number of "type":"train" records in a log.jsonl (0 when absent).
-inline int train_records(const std::filesystem::path& log) {
-  std::error_code ec;
-  if (!std::filesystem::exists(log, ec)) return 0;
-  const std::string text = read_text(log);
-  int n = 0;
-  for (size_t at = text.find("\"type\":\"train\""); at != std::string::npos;
-       at = text.find("\"type\":\"train\"", at + 1)) {
-    ++n;
+// Every file or folder under `dir` whose name marks an unfinished atomic write
+// (xlt::temp_path_for: ".<final name>.tmp.<pid>.<n>.<hex>").
+inline std::vector<std::string> temp_leftovers(const std::filesystem::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.path().filename().string().find(".tmp.") != std::string::npos) {
+      found.push_back(e.path().string());
+    }
   }
-  return n;
+  return found;
 }
 
 }  // namespace xlt::test
