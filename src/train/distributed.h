@@ -32,7 +32,8 @@ void average_gradients(models::Model& model, StepStats& stats, dist::Group& grou
 void broadcast_weights(models::Model& model, dist::Group& group);
 
 // Test hook: XLT_TEST_KILL_RANK=R and XLT_TEST_KILL_STEP=S make rank R SIGKILL itself after
-// optimizer step S (how the tests simulate a lost node).
+// optimizer step S (how the tests simulate a lost node); XLT_TEST_KILL_SIGNAL=STOP makes it
+// SIGSTOP itself instead (a hung node).
 void maybe_kill_for_test(int rank, int64_t step);
 
 // bf16 autocast over a scope on CUDA (UsageError on CPU, or without a CUDA libtorch).

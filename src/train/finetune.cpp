@@ -194,6 +194,7 @@ class Trainer {
   double window_seconds_ = 0;
   FinetuneResult result_;
   int64_t resumed_from_ = -1;
+  int64_t saved_step_ = -1;  // step of the last state/ on disk (for the advice after a lost rank)
   std::optional<DevScore> last_score_;  // of the evaluation at st_.last_eval_step
   dist::Group* group_ = nullptr;        // data-parallel group; nullptr = one process
   bool writer_ = true;                  // rank 0 (or one process) writes the output folder
@@ -201,7 +202,23 @@ class Trainer {
   void log(const json& record) {
     if (log_) log_->write(record);
   }
+  // Quoted by a collective that fails because a peer rank was lost.
+  void failure_context(const std::string& activity);
 };
+
+void Trainer::failure_context(const std::string& activity) {
+  if (!group_) return;
+  std::string advice;
+  if (saved_step_ >= 0) {
+    advice = "rerun the same command with --resume to continue from step " +
+             std::to_string(saved_step_) + " (saved in " + (out_ / "state").string() + ")";
+  } else {
+    advice =
+        "no training state was saved yet: rerun the same command (--save-every N saves one "
+        "to resume from)";
+  }
+  group_->set_failure_context(activity, advice);
+}
 
 void Trainer::prepare_output() {
   out_ = c_.out_dir;
@@ -329,6 +346,7 @@ void Trainer::plan() {
     }
     st_ = saved;
     resumed_from_ = st_.global_step;
+    saved_step_ = st_.global_step;
     std::cerr << "resuming at step " << st_.global_step << " (epoch " << st_.epoch << ", batch "
               << st_.batch_in_epoch << ")\n";
   }
@@ -396,6 +414,7 @@ DevScore Trainer::evaluate() {
 
 void Trainer::eval_point() {
   if (!has_dev_ || st_.last_eval_step == st_.global_step) return;
+  failure_context("the dev evaluation at step " + std::to_string(st_.global_step));
   last_score_ = evaluate();
   const DevScore& s = *last_score_;
   st_.last_eval_step = st_.global_step;
@@ -424,8 +443,10 @@ void Trainer::eval_point() {
 }
 
 void Trainer::save_state() {
+  failure_context("saving the state at step " + std::to_string(st_.global_step));
   if (writer_) detail::save_state(out_ / "state", *model_, *optimizer_, st_);
   if (group_) group_->barrier();  // the other ranks wait until the state is on disk
+  saved_step_ = st_.global_step;
 }
 
 bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t e) {
@@ -447,6 +468,8 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
     sc.dropout_seed = data::derive_seed(*sc.dropout_seed, static_cast<uint64_t>(group_->rank()));
     sc.after_backward = [this](StepStats& s) { detail::average_gradients(*model_, s, *group_); };
   }
+  failure_context("training step " + std::to_string(st_.global_step + 1) + " of " +
+                  std::to_string(st_.total_steps));
   StepStats stats;
   {
     detail::Bf16Autocast autocast(c_.bf16, device_);

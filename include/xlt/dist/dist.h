@@ -10,7 +10,9 @@
 //
 // The group is process-wide (like torch.distributed's default group): init() once, current()
 // anywhere. Every collective throws xlt::Error naming the operation and this rank when a peer
-// is gone or the --dist-timeout passes, so a dead rank never hangs the others. Not thread-safe.
+// is gone or the --dist-timeout passes, so a dead rank never hangs the others; the message names
+// the lost rank(s), found from heartbeats every rank keeps in the rendezvous store (no launcher
+// needed). Not thread-safe.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -20,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace xlt::dist {
@@ -73,6 +76,16 @@ class Group {
   // Every rank's buffer, in rank order (buffers may differ in length).
   virtual std::vector<std::string> all_gather_bytes(const std::string& mine) = 0;
   virtual void barrier() = 0;
+
+  // What this rank is doing ("training step 38 of 100") and what the user can do when a
+  // collective fails ("rerun with --resume ..."): both are quoted in the error a lost peer causes.
+  void set_failure_context(std::string activity, std::string advice) {
+    activity_ = std::move(activity);
+    advice_ = std::move(advice);
+  }
+
+ protected:
+  std::string activity_, advice_;
 };
 
 // Joins the group `env` describes (rank 0 hosts the TCPStore) and makes it current. Returns
