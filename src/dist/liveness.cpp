@@ -5,6 +5,7 @@
 
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -174,6 +175,61 @@ std::string Liveness::diagnose(std::chrono::milliseconds observe) {
   std::string out;
   for (size_t i = 0; i < parts.size(); ++i) out += (i ? "; " : "") + parts[i];
   return out;
+}
+
+std::string Liveness::wait_for_all(int64_t seq, std::chrono::milliseconds lost_after) {
+  const auto& s = *state_;
+  using Clock = std::chrono::steady_clock;
+  const std::string base = "xlt/wait/" + std::to_string(seq) + "/";
+  try {
+    auto store = connect(s.host, s.port, std::chrono::seconds(30));
+    // Waits until every rank (but this one) has set prefix<rank>; "" or why not.
+    auto await = [&](const std::string& prefix) -> std::string {
+      std::vector<std::optional<Beat>> last(static_cast<size_t>(s.size));
+      std::vector<Clock::time_point> changed(static_cast<size_t>(s.size), Clock::now());
+      auto pause = std::chrono::milliseconds(20);
+      for (;;) {
+        bool all = true;
+        for (int r = 0; r < s.size; ++r) {
+          if (r == s.rank || store->check({prefix + std::to_string(r)})) continue;
+          all = false;
+          if (store->check({key("exit", r)})) {
+            return "rank " + std::to_string(r) + " of " + std::to_string(s.size) +
+                   " exited (see that rank's own error message)";
+          }
+          const auto b = read_beat(*store, r);
+          auto& prev = last[static_cast<size_t>(r)];
+          if (b && (!prev || prev->beat != b->beat)) {
+            prev = b;
+            changed[static_cast<size_t>(r)] = Clock::now();
+          } else if (Clock::now() - changed[static_cast<size_t>(r)] > lost_after) {
+            std::ostringstream o;
+            o << "rank " << r << " of " << s.size << " stopped responding (no heartbeat for "
+              << std::chrono::duration<double>(lost_after).count()
+              << " s: the process was killed, crashed or hangs)";
+            return o.str();
+          }
+        }
+        if (all) return "";
+        std::this_thread::sleep_for(pause);
+        pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::milliseconds(500));
+      }
+    };
+    store->set(base + "in/" + std::to_string(s.rank), bytes("1"));
+    std::string why = await(base + "in/");
+    if (!why.empty()) return why;
+    // Rank 0 hosts the store: it leaves last, or a rank still polling would find it gone.
+    if (s.rank != 0) {
+      store->set(base + "out/" + std::to_string(s.rank), bytes("1"));
+      return "";
+    }
+    return await(base + "out/");
+  } catch (const std::exception&) {
+    return s.rank == 0
+               ? "the rendezvous store failed on its own host"
+               : "rank 0 of " + std::to_string(s.size) + " (the host of the rendezvous store at " +
+                     s.host + ":" + std::to_string(s.port) + ") stopped responding";
+  }
 }
 
 }  // namespace xlt::dist::detail

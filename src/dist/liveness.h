@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,11 @@ class Liveness {
   // reach the collective, or "" when every peer looks healthy. Takes about `observe` plus a
   // bounded store round trip; never throws.
   std::string diagnose(std::chrono::milliseconds observe);
+
+  // Barrier number `seq` through the store, without a deadline while the missing ranks beat.
+  // Returns "" once every rank arrived, else why not (a rank exited, stopped beating for
+  // `lost_after`, or the store host is gone).
+  std::string wait_for_all(int64_t seq, std::chrono::milliseconds lost_after);
 
  private:
   struct State;

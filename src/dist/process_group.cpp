@@ -30,6 +30,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -77,6 +78,11 @@ class C10dGroup final : public Group {
     wait("all_reduce", pg_->allreduce(v));
   }
 
+  std::unique_ptr<Pending> all_reduce_sum_async(at::Tensor& tensor) override {
+    std::vector<at::Tensor> v{tensor};
+    return std::make_unique<AsyncWork>(*this, pg_->allreduce(v));
+  }
+
   void broadcast(std::vector<at::Tensor>& tensors, int root) override {
     for_each_bucket(tensors, 25 << 20, [&](at::Tensor& flat) {
       std::vector<at::Tensor> v{flat};
@@ -115,6 +121,16 @@ class C10dGroup final : public Group {
     return result;
   }
 
+  void wait_for_all(const std::string& what) override {
+    const auto lost_after = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::min<std::chrono::seconds>(timeout_, std::chrono::seconds(60)));
+    const std::string why = liveness_->wait_for_all(waits_++, lost_after);
+    if (why.empty()) return;
+    throw Error("distributed wait (" + what + ") failed on rank " + std::to_string(rank_) + " of " +
+                std::to_string(size_) + ": " + why + "; the run cannot continue" +
+                (advice_.empty() ? "" : "; " + advice_));
+  }
+
   void barrier() override {
     // A barrier is an all-reduce of one element: it honours the same timeout on every backend.
     auto t = at::zeros({1}, at::dtype(at::kFloat).device(device()));
@@ -122,6 +138,17 @@ class C10dGroup final : public Group {
   }
 
  private:
+  class AsyncWork final : public Pending {
+   public:
+    AsyncWork(C10dGroup& group, c10::intrusive_ptr<c10d::Work> work)
+        : group_(group), work_(std::move(work)) {}
+    void wait() override { group_.wait("all_reduce", work_); }
+
+   private:
+    C10dGroup& group_;
+    c10::intrusive_ptr<c10d::Work> work_;
+  };
+
   c10::Device device() const {
     return backend_ == "nccl" ? c10::Device(c10::kCUDA, cuda_device_index_)
                               : c10::Device(c10::kCPU);
@@ -192,6 +219,7 @@ class C10dGroup final : public Group {
   int rank_, size_;
   std::string backend_;
   std::chrono::seconds timeout_;
+  int64_t waits_ = 0;  // wait_for_all calls so far (the same sequence on every rank)
 
  public:
   static inline c10::DeviceIndex cuda_device_index_ = 0;
