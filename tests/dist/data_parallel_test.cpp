@@ -85,6 +85,36 @@ TEST(DataParallel, TwoRanksEqualOneProcessWithTheSameGlobalBatch) {
   EXPECT_EQ(cfg["resolved"]["global_batch_size"], 8);
 }
 
+// Gradient accumulation (the all-reduce only on the last micro-batch) with the all-reduce
+// overlapped with backward, in 4 KB buckets so that the tiny model has dozens of them: equal to
+// one process, and bit for bit equal to the all-reduce after backward (--no-overlap-comm).
+TEST(DataParallel, OverlappedAllReduceWithAccumulationEqualsOneProcess) {
+  Fixture f;
+  // Global micro-batch k of 2 ranks x 2 is the single process's micro-batch k of 4.
+  const auto single = run_xlt(f.finetune_args(f.tmp / "single", 4) + " --grad-accum 2");
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const std::string launch =
+      "XLT_TEST_BUCKET_BYTES=4096 " + shell_quote(cli_path().string()) + " launch -n 2 ";
+  const auto overlapped =
+      run_command(launch + f.finetune_args(f.tmp / "overlap", 2) + " --grad-accum 2");
+  ASSERT_EQ(overlapped.exit_code, 0) << overlapped.err;
+  const auto buckets = overlapped.err.find("gradient all-reduce: ");
+  ASSERT_NE(buckets, std::string::npos) << overlapped.err;
+  EXPECT_GT(std::stoi(overlapped.err.substr(buckets + 21)), 20);  // many buckets, not one
+  const auto after = run_command(launch + f.finetune_args(f.tmp / "after", 2) +
+                                 " --grad-accum 2 --no-overlap-comm");
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(after.err.find("gradient all-reduce: "), std::string::npos);
+
+  expect_same_weights(f.tmp / "single" / "last", f.tmp / "overlap" / "last", 1e-6);
+  expect_same_weights(f.tmp / "after" / "last", f.tmp / "overlap" / "last", 0.0);
+  const auto l1 = logged_losses(f.tmp / "single" / "log.jsonl");
+  const auto l2 = logged_losses(f.tmp / "overlap" / "log.jsonl");
+  ASSERT_EQ(l2.size(), l1.size());
+  for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l1[i], l2[i], 1e-6) << "step " << i + 1;
+  EXPECT_EQ(logged_losses(f.tmp / "after" / "log.jsonl"), l2);
+}
+
 TEST(DataParallel, ShardedEvalEqualsOneProcess) {
   Fixture f;
   const std::string args = "eval " + shell_quote(f.model.string()) +
