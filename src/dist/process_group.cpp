@@ -1,7 +1,8 @@
-// The only file that talks to c10d: TCPStore rendezvous, ProcessGroupGloo / ProcessGroupNCCL,
-// and the collectives behind xlt::dist::Group. c10d's C++ API changed between libtorch 1.13
-// (backends derive from ProcessGroup) and 2.x (they derive from Backend); both expose the
-// allreduce/broadcast/allgather/barrier calls used here with the same signatures.
+// With liveness.cpp (heartbeats in the store), the only file that talks to c10d: TCPStore
+// rendezvous, ProcessGroupGloo / ProcessGroupNCCL, and the collectives behind xlt::dist::Group.
+// c10d's C++ API changed between libtorch 1.13 (backends derive from ProcessGroup) and 2.x (they
+// derive from Backend); both expose the allreduce/broadcast/allgather/barrier calls used here with
+// the same signatures.
 #include <torch/version.h>
 
 // PyTorch wheels may ship without the Gloo or NCCL headers (Debian has libgloo-dev; NCCL's
