@@ -133,6 +133,9 @@ Runner configure(CLI::App& sub) {
   sub.add_flag("--overwrite", c.overwrite, "Start over in an --out that holds a previous run");
   sub.add_flag("--quiet", o->quiet, "No progress bar");
   sub.add_flag("--bf16", c.bf16, "bf16 autocast for training on a GPU (--device cuda)");
+  sub.add_flag("--no-overlap-comm{false}", c.overlap_comm,
+               "Distributed runs: all-reduce the gradients after the backward pass instead of "
+               "bucket by bucket during it (same gradients; for measuring the overlap)");
   add_runtime_options(sub, o->runtime);
   return [o] { return run(*o); };
 }

@@ -7,6 +7,7 @@
 
 #include "command.h"
 #include "xlt/core/error.h"
+#include "xlt/dist/dist.h"
 #include "xlt/report/study_report.h"
 #include "xlt/study/config.h"
 #include "xlt/study/study.h"
@@ -18,6 +19,7 @@ struct StudyCliOptions {
   std::string config, out, stages, device;
   bool dry_run = false, overwrite = false, quiet = false;
   int threads = -1;
+  int dist_timeout = 300;
 };
 
 std::vector<std::string> split_stages(const std::string& s) {
@@ -64,8 +66,11 @@ int run(const StudyCliOptions& o) {
   ro.progress = !o.quiet;
   ro.threads = o.threads;
   ro.device = o.device;
+  ro.dist_timeout = o.dist_timeout;
   if (!o.stages.empty()) ro.stages = split_stages(o.stages);
+  // Under a distributed launch rank 0 alone prints (the plan, the summary, the report path).
   if (o.dry_run) {
+    if (dist::launch_env_from_process().rank != 0) return 0;
     const auto plan = study::plan_study(config, ro);
     std::cout << "plan for " << config.config_file.string() << " -> "
               << study::resolve_out_dir(config, ro).string() << "\n"
@@ -94,6 +99,11 @@ Runner configure(CLI::App& sub) {
   sub.add_option("--threads", o->threads, "CPU threads (0 = all cores; default: study.threads)")
       ->check(CLI::NonNegativeNumber);
   sub.add_option("--device", o->device, "cpu or cuda[:N] (default: study.device)");
+  sub.add_option("--dist-timeout", o->dist_timeout,
+                 "Distributed runs (xlt launch, torchrun, srun): seconds a collective waits for a "
+                 "lost peer before failing")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   sub.add_flag("--quiet", o->quiet, "No progress bars");
   return [o]() { return run(*o); };
 }

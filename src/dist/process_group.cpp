@@ -1,7 +1,8 @@
-// The only file that talks to c10d: TCPStore rendezvous, ProcessGroupGloo / ProcessGroupNCCL,
-// and the collectives behind xlt::dist::Group. c10d's C++ API changed between libtorch 1.13
-// (backends derive from ProcessGroup) and 2.x (they derive from Backend); both expose the
-// allreduce/broadcast/allgather/barrier calls used here with the same signatures.
+// With liveness.cpp (heartbeats in the store), the only file that talks to c10d: TCPStore
+// rendezvous, ProcessGroupGloo / ProcessGroupNCCL, and the collectives behind xlt::dist::Group.
+// c10d's C++ API changed between libtorch 1.13 (backends derive from ProcessGroup) and 2.x (they
+// derive from Backend); both expose the allreduce/broadcast/allgather/barrier calls used here with
+// the same signatures.
 #include <torch/version.h>
 
 // PyTorch wheels may ship without the Gloo or NCCL headers (Debian has libgloo-dev; NCCL's
@@ -30,10 +31,12 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 
+#include "dist/liveness.h"
 #include "xlt/core/error.h"
 #include "xlt/dist/dist.h"
 
@@ -48,9 +51,11 @@ using BackendBase = c10d::ProcessGroup;
 
 class C10dGroup final : public Group {
  public:
-  C10dGroup(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<BackendBase> pg, int rank,
-            int size, std::string backend, std::chrono::seconds timeout)
+  C10dGroup(c10::intrusive_ptr<c10d::Store> store, std::unique_ptr<detail::Liveness> liveness,
+            c10::intrusive_ptr<BackendBase> pg, int rank, int size, std::string backend,
+            std::chrono::seconds timeout)
       : store_(std::move(store)),
+        liveness_(std::move(liveness)),
         pg_(std::move(pg)),
         rank_(rank),
         size_(size),
@@ -72,6 +77,11 @@ class C10dGroup final : public Group {
   void all_reduce_sum(at::Tensor& tensor) override {
     std::vector<at::Tensor> v{tensor};
     wait("all_reduce", pg_->allreduce(v));
+  }
+
+  std::unique_ptr<Pending> all_reduce_sum_async(at::Tensor& tensor) override {
+    std::vector<at::Tensor> v{tensor};
+    return std::make_unique<AsyncWork>(*this, pg_->allreduce(v));
   }
 
   void broadcast(std::vector<at::Tensor>& tensors, int root) override {
@@ -112,6 +122,16 @@ class C10dGroup final : public Group {
     return result;
   }
 
+  void wait_for_all(const std::string& what) override {
+    const auto lost_after = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::min<std::chrono::seconds>(timeout_, std::chrono::seconds(60)));
+    const std::string why = liveness_->wait_for_all(waits_++, lost_after);
+    if (why.empty()) return;
+    throw Error("distributed wait (" + what + ") failed on rank " + std::to_string(rank_) + " of " +
+                std::to_string(size_) + ": " + why + "; the run cannot continue" +
+                (advice_.empty() ? "" : "; " + advice_));
+  }
+
   void barrier() override {
     // A barrier is an all-reduce of one element: it honours the same timeout on every backend.
     auto t = at::zeros({1}, at::dtype(at::kFloat).device(device()));
@@ -119,6 +139,17 @@ class C10dGroup final : public Group {
   }
 
  private:
+  class AsyncWork final : public Pending {
+   public:
+    AsyncWork(C10dGroup& group, c10::intrusive_ptr<c10d::Work> work)
+        : group_(group), work_(std::move(work)) {}
+    void wait() override { group_.wait("all_reduce", work_); }
+
+   private:
+    C10dGroup& group_;
+    c10::intrusive_ptr<c10d::Work> work_;
+  };
+
   c10::Device device() const {
     return backend_ == "nccl" ? c10::Device(c10::kCUDA, cuda_device_index_)
                               : c10::Device(c10::kCPU);
@@ -157,23 +188,39 @@ class C10dGroup final : public Group {
   }
 
   void wait(const char* what, const c10::intrusive_ptr<c10d::Work>& work) {
+    liveness_->entered_collective();
     try {
       work->wait();
     } catch (const std::exception& e) {
-      std::string msg = e.what();
-      msg = msg.substr(0, msg.find('\n'));
-      throw Error("distributed " + std::string(what) + " failed on rank " + std::to_string(rank_) +
-                  " of " + std::to_string(size_) + " (" + backend_ + ", timeout " +
-                  std::to_string(timeout_.count()) +
-                  " s): a peer rank exited or stopped responding: " + msg);
+      fail(what, e);
     }
   }
 
+  // Gloo and NCCL say "connection closed" or "timed out" without naming the peer: the
+  // heartbeats do (a couple of seconds of watching, once, on the way out).
+  [[noreturn]] void fail(const char* what, const std::exception& e) {
+    std::string msg = e.what();
+    msg = msg.substr(0, msg.find('\n'));
+    const std::string head = "distributed " + std::string(what) + " failed on rank " +
+                             std::to_string(rank_) + " of " + std::to_string(size_) +
+                             (activity_.empty() ? "" : " during " + activity_) + ": ";
+    const std::string advice = advice_.empty() ? "" : "; " + advice_;
+    const std::string lost = liveness_->diagnose(std::chrono::seconds(2));
+    if (!lost.empty()) {
+      throw Error(head + lost + "; the run cannot continue" + advice + " [" + backend_ + ": " +
+                  msg + "]");
+    }
+    throw Error(head + "a peer rank exited or stopped responding (" + backend_ + ", timeout " +
+                std::to_string(timeout_.count()) + " s)" + advice + " [" + msg + "]");
+  }
+
   c10::intrusive_ptr<c10d::Store> store_;
+  std::unique_ptr<detail::Liveness> liveness_;  // after store_: stops before the store server
   c10::intrusive_ptr<BackendBase> pg_;
   int rank_, size_;
   std::string backend_;
   std::chrono::seconds timeout_;
+  int64_t waits_ = 0;  // wait_for_all calls so far (the same sequence on every rank)
 
  public:
   static inline c10::DeviceIndex cuda_device_index_ = 0;
@@ -205,6 +252,7 @@ Group* init(const LaunchEnv& env, const Options& options) {
   const bool cuda = options.device.rfind("cuda", 0) == 0;
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout);
   c10::intrusive_ptr<c10d::Store> store;
+  std::unique_ptr<detail::Liveness> liveness;
   try {
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(env.master_port);
@@ -213,6 +261,9 @@ Group* init(const LaunchEnv& env, const Options& options) {
     so.waitWorkers = true;
     so.timeout = timeout;
     store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    // The store's own port: MASTER_PORT=0 lets rank 0 pick one.
+    const int port = static_cast<c10d::TCPStore&>(*store).getPort();
+    liveness = std::make_unique<detail::Liveness>(env.master_addr, port, env.rank, env.world_size);
   } catch (const std::exception& e) {
     std::string msg = e.what();
     throw Error("distributed rendezvous failed on rank " + std::to_string(env.rank) + " of " +
@@ -268,8 +319,8 @@ Group* init(const LaunchEnv& env, const Options& options) {
                 env.master_addr + ":" + std::to_string(env.master_port) +
                 "): " + msg.substr(0, msg.find('\n')));
   }
-  current_group() =
-      std::make_unique<C10dGroup>(store, pg, env.rank, env.world_size, backend, options.timeout);
+  current_group() = std::make_unique<C10dGroup>(store, std::move(liveness), pg, env.rank,
+                                                env.world_size, backend, options.timeout);
   return current_group().get();
 }
 

@@ -20,6 +20,9 @@
 namespace xlt::models {
 class Model;
 }
+namespace xlt::dist {
+class Group;
+}
 namespace xlt::text {
 class Tokenizer;
 }
@@ -90,9 +93,19 @@ struct Context {
   std::ostream* log = nullptr;
   std::string device = "cpu";
   int threads = 1;
+  int dist_timeout = 300;
   ResolvedModel encoder, causal_lm;
   std::vector<Unit> units;                    // in run order
   std::map<std::string, std::string> status;  // unit -> "ran" / "skipped" (this invocation)
+  // Under a distributed launch (xlt launch, torchrun, srun): the evaluation stages are sharded
+  // over the ranks and fine-tuning is data-parallel; rank 0 alone writes files and runs the other
+  // stages. nullptr = one process.
+  dist::Group* group = nullptr;
+  bool writer() const;  // rank 0, or one process
+  int world() const;    // number of ranks (1 alone)
+  // Every rank has got here (nothing alone). Without the collective timeout: rank 0 may have run
+  // a long stage alone; a rank that dies meanwhile is still noticed.
+  void sync(const std::string& what) const;
 
   const Unit& unit(const std::string& name) const;
   // The evaluation datasets (read and subsampled once per run).

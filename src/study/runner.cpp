@@ -9,6 +9,7 @@
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
 #include "xlt/core/lock.h"
+#include "xlt/dist/dist.h"
 #include "xlt/models/model.h"
 #include "xlt/study/study.h"
 #include "xlt/version.h"
@@ -204,8 +205,15 @@ Prepared prepare(const StudyConfig& c, const RunOptions& o, bool dry_run) {
   return p;
 }
 
+// Whether every rank runs the unit (sharded evaluation, data-parallel fine-tuning) or rank 0
+// alone (initialisation, analyses, report: small or not worth sharding).
+bool all_ranks_run(const std::string& stage) {
+  return stage == "baseline" || stage == "zero_shot" || stage == "finetune";
+}
+
 json run_one(Context& ctx, const Unit& u, bool& resumed) {
   resumed = false;
+  const bool writer = ctx.writer();
   if (u.stage == "finetune") {
     // Keep a partial run of the same inputs (resume); start over for anything else.
     const fs::path pending = u.dir / "pending.json";
@@ -216,17 +224,23 @@ json run_one(Context& ctx, const Unit& u, bool& resumed) {
       } catch (const std::exception&) {
       }
     }
-    if (!same) fs::remove_all(u.dir);
-    fs::create_directories(u.dir);
-    if (!same) write_json(pending, {{"fingerprint", u.fingerprint}});
     resumed = same && fs::exists(u.dir / "run" / "state");
-    fs::remove(u.dir / "stage.json");
+    ctx.sync("every rank has decided whether to resume " + u.name);
+    if (writer) {
+      if (!same) fs::remove_all(u.dir);
+      fs::create_directories(u.dir);
+      if (!same) write_json(pending, {{"fingerprint", u.fingerprint}});
+      fs::remove(u.dir / "stage.json");
+    }
+    ctx.sync("rank 0 has prepared " + u.name);
     json summary = run_finetune(ctx, u, resumed);
-    fs::remove(pending);
+    if (writer) fs::remove(pending);
     return summary;
   }
-  fs::remove_all(u.dir);
-  fs::create_directories(u.dir);
+  if (writer) {
+    fs::remove_all(u.dir);
+    fs::create_directories(u.dir);
+  }
   if (u.stage == "init") return run_init(ctx, u);
   if (u.stage == "baseline") return run_baseline(ctx, u);
   if (u.stage == "zero_shot") return run_zero_shot(ctx, u);
@@ -235,6 +249,22 @@ json run_one(Context& ctx, const Unit& u, bool& resumed) {
   if (u.stage == "perplexity") return run_perplexity(ctx, u);
   if (u.stage == "report") return run_report(ctx, u);
   throw Error("study: unknown stage " + u.stage);
+}
+
+// The plan as rank 0 sees it, checked on every rank: ranks that read a different study folder
+// (a multi-node job whose --out is not on a shared filesystem) would run different units.
+void check_same_plan(const Context& ctx, const std::vector<UnitStatus>& plan) {
+  std::string mine;
+  for (const auto& s : plan) mine += s.unit + "=" + s.action + "\n";
+  const auto all = ctx.group->all_gather_bytes(mine);
+  for (size_t r = 1; r < all.size(); ++r) {
+    if (all[r] != all[0]) {
+      throw ConfigError("xlt study: rank " + std::to_string(r) +
+                        " plans other units than rank 0 for " + ctx.out.string() +
+                        ": every rank must see the same study folder (on several machines, put "
+                        "--out on a shared filesystem)");
+    }
+  }
 }
 
 void empty_folder(const fs::path& dir) {
@@ -246,6 +276,18 @@ void empty_folder(const fs::path& dir) {
 }  // namespace
 
 namespace detail {
+
+bool Context::writer() const {
+  return group == nullptr || group->rank() == 0;
+}
+
+int Context::world() const {
+  return group ? group->size() : 1;
+}
+
+void Context::sync(const std::string& what) const {
+  if (group) group->wait_for_all(what);
+}
 
 std::string iso_time_now() {
   const std::time_t t = std::time(nullptr);
@@ -297,14 +339,45 @@ std::string format_plan(const std::vector<UnitStatus>& plan) {
 }
 
 StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
-  Prepared p = prepare(config, options, options.dry_run);
+  dist::Group* group = nullptr;
+  if (!options.dry_run) {
+    group = dist::init(dist::launch_env_from_process(),
+                       {std::chrono::seconds(options.dist_timeout),
+                        options.device.empty() ? config.device : options.device});
+  }
+  const bool writer = group == nullptr || group->rank() == 0;
+  // Rank 0 plans first (it may download a hub model into the shared cache); the other ranks
+  // plan once the model is there, and only rank 0 speaks.
+  static std::ostream quiet(nullptr);
+  RunOptions mine = options;
+  if (!writer) {
+    mine.log = &quiet;
+    mine.progress = false;
+    group->wait_for_all("rank 0 plans the study");
+  }
+  Prepared p = prepare(config, mine, options.dry_run);
+  if (writer && group) group->wait_for_all("rank 0 plans the study");
   Context& ctx = *p.ctx;
+  ctx.group = group;
+  ctx.dist_timeout = options.dist_timeout;
   StudyOutcome outcome;
   outcome.out = ctx.out;
   std::ostream& log = *ctx.log;
   if (options.dry_run) {
     outcome.units = p.plan;
     return outcome;
+  }
+  if (group) {
+    check_same_plan(ctx, p.plan);
+    for (size_t i = 0; i < ctx.units.size(); ++i) {
+      if (ctx.units[i].stage == "finetune" && p.plan[i].action == "run" &&
+          config.train.batch_size % group->size() != 0) {
+        throw ConfigError(config.config_file.string() + ": train.batch_size " +
+                          std::to_string(config.train.batch_size) +
+                          " is the global batch and must be a multiple of the number of ranks (" +
+                          std::to_string(group->size()) + ") to fine-tune data-parallel");
+      }
+    }
   }
   // Read the evaluation data now when a unit will need it, so that bad data fail before any work.
   for (size_t i = 0; i < ctx.units.size(); ++i) {
@@ -316,17 +389,22 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
       break;
     }
   }
-  fs::create_directories(ctx.out);
-  FolderLock lock(ctx.out, kLockFile, "study");
-  if (options.overwrite) empty_folder(ctx.out);
-  remove_leftover_temps(ctx.out);
-  if (!fs::exists(ctx.out / kMarker)) {
-    write_json(ctx.out / kMarker, {{"xlt_study", 1},
-                                   {"xlt_version", XLT_VERSION},
-                                   {"created", iso_time_now()},
-                                   {"config_file", config.config_file.string()}});
+  // Rank 0 holds the lock and writes every file; the other ranks only compute.
+  std::unique_ptr<FolderLock> lock;
+  if (writer) {
+    fs::create_directories(ctx.out);
+    lock = std::make_unique<FolderLock>(ctx.out, kLockFile, "study");
+    if (options.overwrite) empty_folder(ctx.out);
+    remove_leftover_temps(ctx.out);
+    if (!fs::exists(ctx.out / kMarker)) {
+      write_json(ctx.out / kMarker, {{"xlt_study", 1},
+                                     {"xlt_version", XLT_VERSION},
+                                     {"created", iso_time_now()},
+                                     {"config_file", config.config_file.string()}});
+    }
+    write_json(ctx.out / "config.json", config.to_json());
   }
-  write_json(ctx.out / "config.json", config.to_json());
+  ctx.sync("rank 0 prepares the study folder");
   models::set_threads(ctx.threads);
   for (size_t i = 0; i < ctx.units.size(); ++i) {
     const Unit& u = ctx.units[i];
@@ -338,21 +416,29 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
     }
     if (s.action != "run") continue;
     log << "run " << u.name << ": " << s.reason << "\n";
+    if (group) {
+      group->set_failure_context("study unit " + u.name,
+                                 "rerun the same command: finished units are skipped");
+    }
     const auto t0 = std::chrono::steady_clock::now();
     bool resumed = false;
-    json summary = run_one(ctx, u, resumed);
+    json summary;
+    if (writer || all_ranks_run(u.stage)) summary = run_one(ctx, u, resumed);
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ctx.status[u.name] = "ran";
-    json record = {
-        {"unit", u.name},     {"stage", u.stage},           {"fingerprint", u.fingerprint},
-        {"inputs", u.inputs}, {"xlt_version", XLT_VERSION}, {"seconds", s.seconds},
-        {"resumed", resumed}, {"finished", iso_time_now()}, {"summary", summary}};
-    // Written last: the unit counts as complete only from here on.
-    write_json(u.dir / "stage.json", record);
+    if (writer) {
+      json record = {
+          {"unit", u.name},     {"stage", u.stage},           {"fingerprint", u.fingerprint},
+          {"inputs", u.inputs}, {"xlt_version", XLT_VERSION}, {"seconds", s.seconds},
+          {"resumed", resumed}, {"finished", iso_time_now()}, {"summary", summary}};
+      // Written last: the unit counts as complete only from here on.
+      write_json(u.dir / "stage.json", record);
+    }
+    ctx.sync("rank 0 finishes " + u.name);
     log << "done " << u.name << " in " << std::to_string(s.seconds).substr(0, 6) << " s\n";
   }
   outcome.units = p.plan;
-  if (fs::exists(ctx.out / "results.json") && fs::exists(ctx.out / "report.html")) {
+  if (writer && fs::exists(ctx.out / "results.json") && fs::exists(ctx.out / "report.html")) {
     outcome.report = ctx.out / "report.html";
     outcome.results = json::parse(read_file(ctx.out / "results.json"));
   }

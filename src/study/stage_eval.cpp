@@ -6,6 +6,7 @@
 #include "xlt/data/spec.h"
 #include "xlt/eval/evaluate.h"
 #include "xlt/eval/results.h"
+#include "xlt/eval/sharded.h"
 #include "xlt/io/dataset_download.h"
 #include "xlt/models/model.h"
 #include "xlt/text/tokenizer.h"
@@ -49,7 +50,9 @@ json run_init(Context& ctx, const Unit& u) {
 
 namespace {
 
-// Evaluates `model` on every study language and writes the `xlt eval` files into `dir`.
+// Evaluates `model` on every study language and writes the `xlt eval` files into `dir`. Sharded
+// over the ranks of a distributed launch exactly as `xlt eval` is (every rank gets the gathered
+// predictions, so the returned accuracies agree); rank 0 writes.
 json evaluate_all(Context& ctx, models::Model& model, const text::Tokenizer& tok,
                   const fs::path& dir, const std::string& label, uint64_t seed) {
   const auto& sets = ctx.eval_sets();
@@ -65,7 +68,7 @@ json evaluate_all(Context& ctx, models::Model& model, const text::Tokenizer& tok
     eo.label_map = eval::map_labels(model.config(), ds.labels).model_to_data;
     eo.progress = ctx.progress;
     eo.progress_label = label + " " + ds.lang;
-    const eval::EvalPredictions p = eval::evaluate_nli(model, tok, ds, eo);
+    const eval::EvalPredictions p = eval::evaluate_nli_sharded(model, tok, ds, eo, ctx.group);
     summary.languages.push_back(
         eval::compute_language_result(ds.lang, p.gold, p.pred, summary.bootstrap, ds.labels.names));
     accuracy[ds.lang] = summary.languages.back().accuracy;
@@ -75,6 +78,7 @@ json evaluate_all(Context& ctx, models::Model& model, const text::Tokenizer& tok
   json results = eval::results_to_json(summary);
   results["xlt_version"] = XLT_VERSION;
   results["seed"] = seed;
+  if (!ctx.writer()) return accuracy;
   eval::write_results_json(dir / "results.json", results);
   eval::write_results_csv(dir / "results.csv", summary);
   eval::write_predictions_jsonl(dir / "predictions.jsonl", rows);
@@ -119,7 +123,9 @@ json run_finetune(Context& ctx, const Unit& u, bool resume) {
   f.out_dir = u.dir / "run";
   f.epochs = c.train.epochs;
   f.lr = c.train.learning_rate;
-  f.batch_size = c.train.batch_size;
+  // train.batch_size is the global batch: each rank takes its share (run_study checked that it
+  // divides), so the schedule is that of one process.
+  f.batch_size = c.train.batch_size / ctx.world();
   f.grad_accum = c.train.grad_accum;
   f.max_length = c.train.max_length;
   f.warmup_ratio = c.train.warmup_ratio;
@@ -134,13 +140,15 @@ json run_finetune(Context& ctx, const Unit& u, bool resume) {
   f.device = ctx.device;
   f.eval_batch_size = c.eval.batch_size;
   f.progress = ctx.progress;
+  f.dist_timeout = ctx.dist_timeout;
   train::validate(f);
   const train::FinetuneResult r = train::finetune(f);
   json summary = {{"steps", r.steps},
                   {"total_steps", r.total_steps},
                   {"train_seconds", r.train_seconds},
                   {"tokens_per_second", r.tokens_per_second()},
-                  {"model_dir", finetuned_model_dir(ctx.out, u.seed).string()}};
+                  {"model_dir", finetuned_model_dir(ctx.out, u.seed).string()},
+                  {"world_size", ctx.world()}};
   if (r.best_step >= 0) {
     summary["best_step"] = r.best_step;
     summary["best_dev_accuracy"] = r.best_accuracy;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -91,6 +92,7 @@ json config_to_json(const FinetuneConfig& c) {
             {"eval_batch_size", c.eval_batch_size}};
   // Only when not the default, so that single-process float32 runs keep their fingerprint.
   if (c.bf16) j["bf16"] = true;
+  if (!c.overlap_comm) j["overlap_comm"] = false;
   if (dist::current()) j["world_size"] = dist::current()->size();
   return j;
 }
@@ -101,7 +103,7 @@ namespace {
 json fingerprint(const FinetuneConfig& c) {
   json j = config_to_json(c);
   for (const char* k : {"eval_every", "log_every", "save_every", "stop_after", "device",
-                        "eval_batch_size", "tokenizer"})
+                        "eval_batch_size", "tokenizer", "overlap_comm"})
     j.erase(k);
   return j;
 }
@@ -194,14 +196,32 @@ class Trainer {
   double window_seconds_ = 0;
   FinetuneResult result_;
   int64_t resumed_from_ = -1;
+  int64_t saved_step_ = -1;  // step of the last state/ on disk (for the advice after a lost rank)
   std::optional<DevScore> last_score_;  // of the evaluation at st_.last_eval_step
   dist::Group* group_ = nullptr;        // data-parallel group; nullptr = one process
-  bool writer_ = true;                  // rank 0 (or one process) writes the output folder
-  std::unique_ptr<FolderLock> lock_;    // rank 0's, held for the whole run (check_out_folder)
+  std::unique_ptr<detail::OverlappedGradReducer> reducer_;  // with group_ and overlap_comm
+  bool writer_ = true;                // rank 0 (or one process) writes the output folder
+  std::unique_ptr<FolderLock> lock_;  // rank 0's, held for the whole run (check_out_folder)
   void log(const json& record) {
     if (log_) log_->write(record);
   }
+  // Quoted by a collective that fails because a peer rank was lost.
+  void failure_context(const std::string& activity);
 };
+
+void Trainer::failure_context(const std::string& activity) {
+  if (!group_) return;
+  std::string advice;
+  if (saved_step_ >= 0) {
+    advice = "rerun the same command with --resume to continue from step " +
+             std::to_string(saved_step_) + " (saved in " + (out_ / "state").string() + ")";
+  } else {
+    advice =
+        "no training state was saved yet: rerun the same command (--save-every N saves one "
+        "to resume from)";
+  }
+  group_->set_failure_context(activity, advice);
+}
 
 void Trainer::prepare_output() {
   out_ = c_.out_dir;
@@ -290,6 +310,17 @@ void Trainer::load_model() {
   collate_.device = device_;
   model_->to(device_, c10::kFloat);
   if (group_) detail::broadcast_weights(*model_, *group_);
+  if (group_ && c_.overlap_comm) {
+    // Test hook: XLT_TEST_BUCKET_BYTES=N gives a tiny model many buckets (out-of-order hooks).
+    const char* b = std::getenv("XLT_TEST_BUCKET_BYTES");
+    const int64_t bytes = b ? std::atoll(b) : 0;
+    reducer_ = bytes > 0
+                   ? std::make_unique<detail::OverlappedGradReducer>(*model_, *group_, bytes, bytes)
+                   : std::make_unique<detail::OverlappedGradReducer>(*model_, *group_);
+    if (writer_)
+      std::cerr << "gradient all-reduce: " << reducer_->num_buckets()
+                << " bucket(s), overlapped with the backward pass\n";
+  }
 }
 
 void Trainer::plan() {
@@ -329,6 +360,7 @@ void Trainer::plan() {
     }
     st_ = saved;
     resumed_from_ = st_.global_step;
+    saved_step_ = st_.global_step;
     std::cerr << "resuming at step " << st_.global_step << " (epoch " << st_.epoch << ", batch "
               << st_.batch_in_epoch << ")\n";
   }
@@ -396,6 +428,7 @@ DevScore Trainer::evaluate() {
 
 void Trainer::eval_point() {
   if (!has_dev_ || st_.last_eval_step == st_.global_step) return;
+  failure_context("the dev evaluation at step " + std::to_string(st_.global_step));
   last_score_ = evaluate();
   const DevScore& s = *last_score_;
   st_.last_eval_step = st_.global_step;
@@ -424,8 +457,10 @@ void Trainer::eval_point() {
 }
 
 void Trainer::save_state() {
+  failure_context("saving the state at step " + std::to_string(st_.global_step));
   if (writer_) detail::save_state(out_ / "state", *model_, *optimizer_, st_);
   if (group_) group_->barrier();  // the other ranks wait until the state is on disk
+  saved_step_ = st_.global_step;
 }
 
 bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t e) {
@@ -445,8 +480,17 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
   if (group_) {
     // Independent dropout masks per rank; gradients and statistics averaged before clipping.
     sc.dropout_seed = data::derive_seed(*sc.dropout_seed, static_cast<uint64_t>(group_->rank()));
-    sc.after_backward = [this](StepStats& s) { detail::average_gradients(*model_, s, *group_); };
+    if (reducer_) {
+      sc.before_micro_batch = [this](size_t i, size_t n) {
+        reducer_->before_micro_batch(i + 1 == n);
+      };
+      sc.after_backward = [this](StepStats& s) { reducer_->finish(s); };
+    } else {
+      sc.after_backward = [this](StepStats& s) { detail::average_gradients(*model_, s, *group_); };
+    }
   }
+  failure_context("training step " + std::to_string(st_.global_step + 1) + " of " +
+                  std::to_string(st_.total_steps));
   StepStats stats;
   {
     detail::Bf16Autocast autocast(c_.bf16, device_);

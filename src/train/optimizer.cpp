@@ -110,7 +110,9 @@ StepStats optimization_step(models::Model& model, torch::optim::AdamW& optimizer
   models::zero_grad(model);
   StepStats stats;
   const double scale = 1.0 / static_cast<double>(micro_batches.size());
-  for (const auto& mb : micro_batches) {
+  for (size_t i = 0; i < micro_batches.size(); ++i) {
+    const auto& mb = micro_batches[i];
+    if (config.before_micro_batch) config.before_micro_batch(i, micro_batches.size());
     auto r = models::forward_backward(model, mb, scale);
     stats.loss += r.loss * scale;
     stats.tokens += mb.attention_mask.defined() ? mb.attention_mask.sum().item<int64_t>()

@@ -10,7 +10,9 @@
 //
 // The group is process-wide (like torch.distributed's default group): init() once, current()
 // anywhere. Every collective throws xlt::Error naming the operation and this rank when a peer
-// is gone or the --dist-timeout passes, so a dead rank never hangs the others. Not thread-safe.
+// is gone or the --dist-timeout passes, so a dead rank never hangs the others; the message names
+// the lost rank(s), found from heartbeats every rank keeps in the rendezvous store (no launcher
+// needed). Not thread-safe.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -20,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace xlt::dist {
@@ -54,6 +57,14 @@ struct Options {
   std::string device = "cpu";         // "cpu" -> Gloo, "cuda[:N]" -> NCCL
 };
 
+// A collective in flight (Group::all_reduce_sum_async): wait() before touching its tensor. wait()
+// throws like the blocking collectives (naming a lost rank).
+class Pending {
+ public:
+  virtual ~Pending() = default;
+  virtual void wait() = 0;
+};
+
 // A joined process group. Tensors passed to collectives live on the group's device.
 class Group {
  public:
@@ -68,11 +79,31 @@ class Group {
                                int64_t bucket_bytes = 25 << 20) = 0;
   // In place: the sum over ranks (float64/int64 scalars for losses and counts).
   virtual void all_reduce_sum(at::Tensor& tensor) = 0;
+  // Starts the in-place sum of a contiguous tensor and returns at once (gradient buckets
+  // all-reduced while the backward pass goes on). As with every collective, all ranks must start
+  // them in the same order.
+  virtual std::unique_ptr<Pending> all_reduce_sum_async(at::Tensor& tensor) = 0;
   // In place: rank `root`'s values everywhere (bucketed like all_reduce_mean).
   virtual void broadcast(std::vector<at::Tensor>& tensors, int root = 0) = 0;
   // Every rank's buffer, in rank order (buffers may differ in length).
   virtual std::vector<std::string> all_gather_bytes(const std::string& mine) = 0;
   virtual void barrier() = 0;
+  // A barrier without the collective timeout, for ranks that idle while one rank works alone
+  // for long (the rank-0-only stages of `xlt study`): it waits as long as the missing ranks keep
+  // their heartbeat, and throws xlt::Error naming a rank that exited or stopped beating for
+  // min(--dist-timeout, 60 s). `what` names the wait in that message. Polls the rendezvous
+  // store (every 50-500 ms), so it costs milliseconds, not a collective.
+  virtual void wait_for_all(const std::string& what) = 0;
+
+  // What this rank is doing ("training step 38 of 100") and what the user can do when a
+  // collective fails ("rerun with --resume ..."): both are quoted in the error a lost peer causes.
+  void set_failure_context(std::string activity, std::string advice) {
+    activity_ = std::move(activity);
+    advice_ = std::move(advice);
+  }
+
+ protected:
+  std::string activity_, advice_;
 };
 
 // Joins the group `env` describes (rank 0 hosts the TCPStore) and makes it current. Returns

@@ -40,6 +40,7 @@ struct RunOptions {
   bool progress = true;             // progress bars on stderr
   int threads = -1;                 // -1 = config's study.threads; 0 = all cores
   std::string device;               // empty = config's study.device
+  int dist_timeout = 300;           // distributed launches: seconds a collective waits for a peer
   std::ostream* log = nullptr;      // plan and skip lines; nullptr = std::cerr
 };
 

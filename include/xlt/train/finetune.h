@@ -68,6 +68,9 @@ struct FinetuneConfig {
   bool overwrite = false;  // start over in an out_dir that holds a previous run
   std::string device = "cpu";
   bool bf16 = false;  // bf16 autocast for training (CUDA only)
+  // Data-parallel runs: all-reduce gradient buckets during the backward pass (false = after it;
+  // the same gradients either way, see docs/distributed.md).
+  bool overlap_comm = true;
   // Data-parallel runs (see docs/distributed.md): seconds any collective may wait for a peer.
   int64_t dist_timeout = 300;
   int64_t eval_batch_size = 64;

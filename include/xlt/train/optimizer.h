@@ -74,6 +74,10 @@ struct StepConfig {
   // Called after the backward passes and before clipping (data-parallel training averages the
   // gradients and the step statistics over ranks here). Unset = nothing.
   std::function<void(StepStats&)> after_backward;
+  // Called before each micro-batch's forward/backward with its index and the number of
+  // micro-batches (data-parallel training arms its gradient hooks for the last one). Unset =
+  // nothing.
+  std::function<void(size_t index, size_t count)> before_micro_batch;
 };
 
 struct StepStats {
