@@ -253,16 +253,20 @@ void barnes_hut_gradient(const SparseP& p, const std::vector<double>& y, double 
     }
     z_block[static_cast<size_t>(b)] = zs;
   });
+  // Attractive forces in float32, as sklearn computes them: the loop is bound by the division
+  // and by streaming P, and both halve. The per-point sums stay in a fixed order.
+  std::vector<float> yf(y.begin(), y.end());
+  const auto exag = static_cast<float>(exaggeration);
   parallel_blocks(n, kPointBlock, threads, [&](int64_t, int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const double xi = y[static_cast<size_t>(2 * i)], yi = y[static_cast<size_t>(2 * i + 1)];
-      double ax = 0.0, ay = 0.0;
+      const float xi = yf[static_cast<size_t>(2 * i)], yi = yf[static_cast<size_t>(2 * i + 1)];
+      float ax = 0.0f, ay = 0.0f;
       for (int64_t e = p.row_ptr[static_cast<size_t>(i)]; e < p.row_ptr[static_cast<size_t>(i + 1)];
            ++e) {
-        const int64_t j = p.col[static_cast<size_t>(e)];
-        const double dx = xi - y[static_cast<size_t>(2 * j)];
-        const double dy = yi - y[static_cast<size_t>(2 * j + 1)];
-        const double w = exaggeration * p.val[static_cast<size_t>(e)] / (1.0 + dx * dx + dy * dy);
+        const int32_t j = p.col32[static_cast<size_t>(e)];
+        const float dx = xi - yf[static_cast<size_t>(2 * j)];
+        const float dy = yi - yf[static_cast<size_t>(2 * j + 1)];
+        const float w = exag * p.val32[static_cast<size_t>(e)] / (1.0f + dx * dx + dy * dy);
         ax += w * dx;
         ay += w * dy;
       }
