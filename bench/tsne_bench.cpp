@@ -2,8 +2,8 @@
 // components): wall time and final KL for N = 1,000 / 5,000 / 20,000 points with Barnes-Hut on 2
 // threads (target: 20,000 points under a minute), plus exact t-SNE at N = 1,000 as the baseline
 // measured in the same run (speed ratio and KL ratio of Barnes-Hut against it), and the kNN
-// stage alone (all-pairs with GEMM preselection vs vantage-point tree). Reports wall time and process CPU time.
-// Run: ./tsne_bench --benchmark_counters_tabular=true
+// stage alone (all-pairs with GEMM preselection vs vantage-point tree). Reports wall time and
+// process CPU time. Run: ./tsne_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
