@@ -19,7 +19,9 @@ Progress::Progress(std::string label, int64_t total, std::string unit, bool enab
       start_(std::chrono::steady_clock::now()),
       last_render_(start_) {}
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
 double Progress::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -30,7 +32,9 @@ double Progress::rate() const {
   return s > 0 ? static_cast<double>(done_) / s : 0.0;
 }
 
-void Progress::advance(int64_t n) { set(done_ + n); }
+void Progress::advance(int64_t n) {
+  set(done_ + n);
+}
 
 void Progress::set(int64_t done) {
   done_ = done;
@@ -44,7 +48,9 @@ void Progress::set(int64_t done) {
   }
 }
 
-void Progress::set_postfix(std::string text) { postfix_ = std::move(text); }
+void Progress::set_postfix(std::string text) {
+  postfix_ = std::move(text);
+}
 
 void Progress::finish() {
   if (finished_) return;

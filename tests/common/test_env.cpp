@@ -12,7 +12,9 @@
 namespace xlt::test {
 namespace fs = std::filesystem;
 
-fs::path source_dir() { return fs::path(XLT_SOURCE_DIR); }
+fs::path source_dir() {
+  return fs::path(XLT_SOURCE_DIR);
+}
 
 fs::path shared_dir() {
   if (const char* s = std::getenv("XLT_SHARED"); s && *s) return fs::path(s);
@@ -29,7 +31,9 @@ bool in_ci() {
   return ci && std::string(ci) == "true";
 }
 
-fs::path cli_path() { return fs::path(XLT_BINARY_DIR) / "xlt"; }
+fs::path cli_path() {
+  return fs::path(XLT_BINARY_DIR) / "xlt";
+}
 
 TempDir::TempDir() {
   std::random_device rd;
@@ -48,8 +52,10 @@ TempDir::~TempDir() {
 std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
+    if (c == '\'')
+      q += "'\\''";
+    else
+      q += c;
   }
   return q + "'";
 }

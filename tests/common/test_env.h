@@ -81,13 +81,13 @@ template <typename E, typename F>
 }  // namespace xlt::test
 
 // Skip (locally) or fail (CI=true) when a path from the shared folder is missing.
-#define XLT_REQUIRE_PATH(p)                                                               \
-  do {                                                                                    \
-    if (!std::filesystem::exists(p)) {                                                    \
-      if (::xlt::test::in_ci()) {                                                         \
-        FAIL() << "required shared data missing: " << (p) << " (set XLT_SHARED)";         \
-      } else {                                                                            \
+#define XLT_REQUIRE_PATH(p)                                                                \
+  do {                                                                                     \
+    if (!std::filesystem::exists(p)) {                                                     \
+      if (::xlt::test::in_ci()) {                                                          \
+        FAIL() << "required shared data missing: " << (p) << " (set XLT_SHARED)";          \
+      } else {                                                                             \
         GTEST_SKIP() << "shared data missing: " << (p) << " (set XLT_SHARED to run this)"; \
-      }                                                                                   \
-    }                                                                                     \
+      }                                                                                    \
+    }                                                                                      \
   } while (0)
