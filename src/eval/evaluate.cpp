@@ -149,16 +149,33 @@ at::Tensor predict_logits(models::Model& model, const std::vector<text::Encoding
                       io::model_type_name(model.type()) + " here is a causal LM");
   }
   const auto n = static_cast<int64_t>(encodings.size());
-  at::Tensor out = at::empty({n, model.num_labels()}, at::kFloat);
+  if (options.shard_count < 1 || options.shard_index < 0 ||
+      options.shard_index >= options.shard_count) {
+    throw UsageError("evaluation shard " + std::to_string(options.shard_index) + " of " +
+                     std::to_string(options.shard_count) + " does not exist");
+  }
+  const bool sharded = options.shard_count > 1;
+  at::Tensor out = sharded ? at::zeros({n, model.num_labels()}, at::kFloat)
+                           : at::empty({n, model.num_labels()}, at::kFloat);
   if (padded_tokens) *padded_tokens = 0;
   if (n == 0) return out;
-  const auto batches = plan_batches(encoding_lengths(encodings), options);
+  std::vector<data::Batch> batches = plan_batches(encoding_lengths(encodings), options);
+  if (sharded) {
+    std::vector<data::Batch> mine;
+    for (size_t b = static_cast<size_t>(options.shard_index); b < batches.size();
+         b += static_cast<size_t>(options.shard_count)) {
+      mine.push_back(std::move(batches[b]));
+    }
+    batches.swap(mine);
+  }
+  int64_t rows = 0;
+  for (const auto& batch : batches) rows += static_cast<int64_t>(batch.size());
 
   EvalModeGuard mode(model);
   c10::InferenceMode inference;
   CollateOptions copt = collate_options;
   copt.device = model.device();
-  Progress progress(options.progress_label.empty() ? "eval" : options.progress_label, n, "pairs",
+  Progress progress(options.progress_label.empty() ? "eval" : options.progress_label, rows, "pairs",
                     options.progress);
   for (const auto& batch : batches) {
     models::ModelInputs in = collate(encodings, batch, copt);
@@ -208,6 +225,7 @@ EvalPredictions evaluate_nli(models::Model& model, const text::Tokenizer& tokeni
   if (opt.progress_label.empty()) opt.progress_label = "eval " + dataset.lang;
   at::Tensor logits =
       predict_logits(model, encodings, collate_options_for(tokenizer), opt, &r.padded_tokens);
+  if (opt.combine_logits) opt.combine_logits(logits, r.padded_tokens);
   at::Tensor probs = at::softmax(logits, 1).contiguous();
   const float* p = probs.data_ptr<float>();
 

@@ -1,9 +1,13 @@
-// Sharded evaluation over a c10d group: slice, classify, all-gather the predictions as CBOR.
+// Sharded evaluation over a c10d group: each rank classifies every W-th batch of the one-process
+// plan, the logits are gathered and summed, every rank gets the full predictions.
 #include "xlt/eval/sharded.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
+
+#include "xlt/core/error.h"
 
 namespace xlt::eval {
 
@@ -38,34 +42,39 @@ EvalPredictions evaluate_nli_sharded(models::Model& model, const text::Tokenizer
                                      dist::Group* group) {
   if (group == nullptr || group->size() == 1)
     return evaluate_nli(model, tokenizer, dataset, options);
-  const int64_t n = dataset.size(), w = group->size(), r = group->rank();
-  data::NliDataset slice;
-  slice.lang = dataset.lang;
-  slice.source = dataset.source;
-  slice.format = dataset.format;
-  slice.labels = dataset.labels;
-  slice.report = dataset.report;
-  slice.examples.assign(dataset.examples.begin() + n * r / w,
-                        dataset.examples.begin() + n * (r + 1) / w);
   EvalOptions o = options;
-  o.progress = options.progress && r == 0;
-  const EvalPredictions mine = evaluate_nli(model, tokenizer, slice, o);
-  const auto parts = group->all_gather_bytes(serialize_predictions(mine));
-  EvalPredictions all;
-  all.lang = mine.lang;
-  all.label_names = mine.label_names;
-  for (const auto& bytes : parts) {
-    EvalPredictions p = deserialize_predictions(bytes);
-    all.index.insert(all.index.end(), p.index.begin(), p.index.end());
-    all.gold.insert(all.gold.end(), p.gold.begin(), p.gold.end());
-    all.pred.insert(all.pred.end(), p.pred.begin(), p.pred.end());
-    all.probs.insert(all.probs.end(), p.probs.begin(), p.probs.end());
-    all.tokens += p.tokens;
-    all.padded_tokens += p.padded_tokens;
-    all.truncated += p.truncated;
-    all.seconds = std::max(all.seconds, p.seconds);
-  }
-  return all;
+  o.progress = options.progress && group->rank() == 0;
+  o.shard_index = group->rank();
+  o.shard_count = group->size();
+  // Each rank's logits are 0 outside its own batches, so the sum over ranks is exact: every
+  // element has one non-zero term. Bytes, not a tensor all-reduce, so it works the same over
+  // Gloo and NCCL whatever device the model is on.
+  o.combine_logits = [group](at::Tensor& logits, int64_t& padded_tokens) {
+    const at::Tensor mine = logits.contiguous();
+    const auto floats = static_cast<size_t>(mine.numel());
+    std::string bytes(sizeof(int64_t) + floats * sizeof(float), '\0');
+    std::memcpy(bytes.data(), &padded_tokens, sizeof(int64_t));
+    std::memcpy(bytes.data() + sizeof(int64_t), mine.data_ptr<float>(), floats * sizeof(float));
+    const std::vector<std::string> parts = group->all_gather_bytes(bytes);
+    at::Tensor sum = at::zeros_like(mine);
+    int64_t padded = 0;
+    for (const std::string& part : parts) {
+      if (part.size() != bytes.size()) {
+        throw DataError("sharded evaluation: ranks disagree on the number of examples (" +
+                        std::to_string(part.size()) + " vs " + std::to_string(bytes.size()) +
+                        " bytes of logits); do all ranks read the same data?");
+      }
+      int64_t p = 0;
+      std::memcpy(&p, part.data(), sizeof(int64_t));
+      padded += p;
+      sum.add_(
+          at::from_blob(const_cast<char*>(part.data()) + sizeof(int64_t), mine.sizes(), at::kFloat)
+              .clone());
+    }
+    logits = sum;
+    padded_tokens = padded;
+  };
+  return evaluate_nli(model, tokenizer, dataset, o);
 }
 
 }  // namespace xlt::eval

@@ -19,6 +19,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -65,6 +67,14 @@ struct EvalOptions {
   bool progress = true;        // xlt::Progress on stderr
   std::string progress_label;  // default "eval <lang>"
   int tokenizer_threads = 0;   // 0 = all cores
+  // Sharding (evaluate_nli_sharded): run only batch b of the full length-sorted plan where
+  // b % shard_count == shard_index, leaving the other rows' logits 0, then hand the [n, labels]
+  // logits and the padded-token count to combine_logits (a sum over the ranks) before the
+  // softmax. Every pair is computed in the very batch one process would put it in, so the
+  // probabilities are bit-identical to a single-process run.
+  int64_t shard_index = 0;
+  int64_t shard_count = 1;
+  std::function<void(at::Tensor& logits, int64_t& padded_tokens)> combine_logits;
 };
 
 // Per-example results in dataset order.

@@ -1,6 +1,6 @@
-// Sharded NLI evaluation: with a distributed group (xlt/dist/dist.h) each rank classifies one
-// contiguous slice of the dataset and the predictions are gathered in rank order, so every rank
-// ends up with the same EvalPredictions a single process computes (same order, same statistics).
+// Sharded NLI evaluation: with a distributed group (xlt/dist/dist.h) each rank classifies every
+// W-th batch of the length-sorted plan a single process would use, and the logits are gathered,
+// so every rank ends up with the EvalPredictions a single process computes, bit for bit.
 #pragma once
 
 #include <string>
@@ -10,9 +10,9 @@
 
 namespace xlt::eval {
 
-// evaluate_nli on this rank's slice [rank*n/W, (rank+1)*n/W), then all-gathered. `group` nullptr
-// (or of size 1) = plain evaluate_nli. Progress is shown on rank 0 only. `seconds` is the
-// slowest rank's, tokens/padded_tokens/truncated are sums.
+// evaluate_nli with batches b % W == rank on this rank (EvalOptions::shard_*), logits gathered
+// through all_gather_bytes. `group` nullptr (or of size 1) = plain evaluate_nli. Progress is
+// shown on rank 0 only; padded_tokens is the sum over ranks.
 EvalPredictions evaluate_nli_sharded(models::Model& model, const text::Tokenizer& tokenizer,
                                      const data::NliDataset& dataset, const EvalOptions& options,
                                      dist::Group* group);
