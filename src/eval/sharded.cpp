@@ -2,40 +2,12 @@
 // plan, the logits are gathered and summed, every rank gets the full predictions.
 #include "xlt/eval/sharded.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstring>
 
 #include "xlt/core/error.h"
 
 namespace xlt::eval {
-
-std::string serialize_predictions(const EvalPredictions& p) {
-  nlohmann::json j = {{"lang", p.lang},           {"label_names", p.label_names},
-                      {"index", p.index},         {"gold", p.gold},
-                      {"pred", p.pred},           {"probs", p.probs},
-                      {"tokens", p.tokens},       {"padded_tokens", p.padded_tokens},
-                      {"truncated", p.truncated}, {"seconds", p.seconds}};
-  const auto bytes = nlohmann::json::to_cbor(j);
-  return std::string(bytes.begin(), bytes.end());
-}
-
-EvalPredictions deserialize_predictions(const std::string& bytes) {
-  const auto j = nlohmann::json::from_cbor(bytes);
-  EvalPredictions p;
-  p.lang = j.at("lang").get<std::string>();
-  p.label_names = j.at("label_names").get<std::vector<std::string>>();
-  p.index = j.at("index").get<std::vector<int64_t>>();
-  p.gold = j.at("gold").get<std::vector<int>>();
-  p.pred = j.at("pred").get<std::vector<int>>();
-  p.probs = j.at("probs").get<std::vector<std::vector<float>>>();
-  p.tokens = j.at("tokens").get<int64_t>();
-  p.padded_tokens = j.at("padded_tokens").get<int64_t>();
-  p.truncated = j.at("truncated").get<int64_t>();
-  p.seconds = j.at("seconds").get<double>();
-  return p;
-}
 
 EvalPredictions evaluate_nli_sharded(models::Model& model, const text::Tokenizer& tokenizer,
                                      const data::NliDataset& dataset, const EvalOptions& options,

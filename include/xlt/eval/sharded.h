@@ -17,8 +17,4 @@ EvalPredictions evaluate_nli_sharded(models::Model& model, const text::Tokenizer
                                      const data::NliDataset& dataset, const EvalOptions& options,
                                      dist::Group* group);
 
-// Exact binary round trip of EvalPredictions (CBOR; floats kept bit for bit).
-std::string serialize_predictions(const EvalPredictions& p);
-EvalPredictions deserialize_predictions(const std::string& bytes);
-
 }  // namespace xlt::eval
