@@ -222,7 +222,7 @@ detail::SparseP sparse_joint(const KnnGraph& g, const std::vector<double>& cond)
       v += entries[f].val;
       ++f;
     }
-    p.col.push_back(entries[e].col);
+    p.col.push_back(static_cast<int32_t>(entries[e].col));
     p.val.push_back(v);
     ++p.row_ptr[static_cast<size_t>(entries[e].row + 1)];
     total += v;
@@ -283,7 +283,7 @@ detail::SparseP renumber(const detail::SparseP& p, const std::vector<int64_t>& o
     }
     std::sort(row.begin(), row.end());
     for (const auto& [c, v] : row) {
-      out.col.push_back(c);
+      out.col.push_back(static_cast<int32_t>(c));
       out.val.push_back(v);
     }
     out.row_ptr[static_cast<size_t>(r + 1)] = static_cast<int64_t>(out.col.size());

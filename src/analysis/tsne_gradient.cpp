@@ -263,7 +263,7 @@ void barnes_hut_gradient(const SparseP& p, const std::vector<double>& y, double 
       float ax = 0.0f, ay = 0.0f;
       for (int64_t e = p.row_ptr[static_cast<size_t>(i)]; e < p.row_ptr[static_cast<size_t>(i + 1)];
            ++e) {
-        const int32_t j = p.col32[static_cast<size_t>(e)];
+        const int32_t j = p.col[static_cast<size_t>(e)];
         const float dx = xi - yf[static_cast<size_t>(2 * j)];
         const float dy = yi - yf[static_cast<size_t>(2 * j + 1)];
         const float w = exag * p.val32[static_cast<size_t>(e)] / (1.0f + dx * dx + dy * dy);

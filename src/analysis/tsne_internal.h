@@ -33,16 +33,12 @@ inline double squared_distance(const float* a, const float* b, int64_t d) {
 struct SparseP {
   int64_t n = 0;
   std::vector<int64_t> row_ptr;  // [n + 1]
-  std::vector<int64_t> col;
+  std::vector<int32_t> col;      // 32 bits: half the bytes streamed per gradient iteration
   std::vector<double> val;
-  // The same entries in 32 bits for the attractive forces (half the bytes streamed per
-  // iteration; float32 as in sklearn's Barnes-Hut). Filled by finish_compact().
-  std::vector<int32_t> col32;
+  // val in float32 for the attractive forces (as sklearn's Barnes-Hut). Filled by
+  // finish_compact().
   std::vector<float> val32;
-  void finish_compact() {
-    col32.assign(col.begin(), col.end());
-    val32.assign(val.begin(), val.end());
-  }
+  void finish_compact() { val32.assign(val.begin(), val.end()); }
 };
 
 // Gradient of KL(P || Q) with respect to the [n, 2] map `y`, written into `grad` ([n, 2]).
