@@ -92,6 +92,13 @@ inline bool child_running(Child& c) {
   return !c.reaped;
 }
 
+// SIGKILLs the child if it is still running; true when a kill was sent.
+inline bool kill_if_running(Child& c) {
+  if (!child_running(c)) return false;
+  ::kill(c.pid, SIGKILL);
+  return true;
+}
+
 // Waits (up to `timeout`) until `pred` holds; false on timeout.
 template <typename Pred>
 bool wait_until(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(60)) {

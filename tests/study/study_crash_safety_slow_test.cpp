@@ -223,10 +223,7 @@ TEST_F(StudyCrashSafety, SigkillAtRandomTimesThenRerunEqualsAnUninterruptedRun) 
         wait_until(
             [&] { return !child_running(c) || std::chrono::steady_clock::now() - start >= at; },
             std::chrono::seconds(600));
-        if (child_running(c)) {
-          ::kill(c.pid, SIGKILL);
-          ++kills;
-        }
+        if (kill_if_running(c)) ++kills;
       }
       auto s = wait_child(c);
       if (s.exited) {

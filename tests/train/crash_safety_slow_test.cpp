@@ -75,10 +75,7 @@ TEST(CrashSafetySlow, SigkillAtRandomPointsThenResumeIsBitExact) {
         wait_until([&] { return !child_running(c) || train_records(dir / "log.jsonl") >= target; },
                    std::chrono::seconds(300));
         std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 40));
-        if (child_running(c)) {
-          ::kill(c.pid, SIGKILL);
-          ++kills;
-        }
+        if (kill_if_running(c)) ++kills;
       }
       auto s = wait_child(c);
       if (s.exited) {
