@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "xlt/dist/dist.h"
+#include "xlt/distributed/distributed.h"
 
 namespace {
 
@@ -50,8 +50,8 @@ double seconds(std::chrono::steady_clock::time_point t0) {
 int main(int argc, char** argv) {
   const int repeats = argc > 1 ? std::atoi(argv[1]) : 3;
   at::set_num_threads(1);
-  const auto env = xlt::dist::launch_env_from_process();
-  auto* group = xlt::dist::init(env, {std::chrono::seconds(600), "cpu"});
+  const auto env = xlt::distributed::launch_env_from_process();
+  auto* group = xlt::distributed::init(env, {std::chrono::seconds(600), "cpu"});
   if (group == nullptr) {
     std::fprintf(stderr, "run under `xlt launch -n 2` (needs WORLD_SIZE > 1)\n");
     return 1;

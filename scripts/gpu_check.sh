@@ -47,11 +47,11 @@ if ! grep -q "CUDA-enabled libtorch: ON" "$log"; then
   failed=1
 fi
 step build cmake --build build-gpu -j"$jobs" --target xlt_cli xlt_parity_tests models_bench \
-  xlt_dist_tests
+  xlt_distributed_tests
 step parity-cuda env XLT_TEST_DEVICE=cuda build-gpu/tests/xlt_parity_tests \
   --gtest_filter='*Forward*'
 step parity-cpu build-gpu/tests/xlt_parity_tests
-step dist-tests build-gpu/tests/xlt_dist_tests
+step dist-tests build-gpu/tests/xlt_distributed_tests
 step models-bench build-gpu/bench/models_bench --benchmark_min_time=0.5
 
 echo

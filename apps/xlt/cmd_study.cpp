@@ -7,7 +7,7 @@
 
 #include "command.h"
 #include "xlt/core/error.h"
-#include "xlt/dist/dist.h"
+#include "xlt/distributed/distributed.h"
 #include "xlt/report/study_report.h"
 #include "xlt/study/config.h"
 #include "xlt/study/study.h"
@@ -70,7 +70,7 @@ int run(const StudyCliOptions& o) {
   if (!o.stages.empty()) ro.stages = split_stages(o.stages);
   // Under a distributed launch rank 0 alone prints (the plan, the summary, the report path).
   if (o.dry_run) {
-    if (dist::launch_env_from_process().rank != 0) return 0;
+    if (distributed::launch_env_from_process().rank != 0) return 0;
     const auto plan = study::plan_study(config, ro);
     std::cout << "plan for " << config.config_file.string() << " -> "
               << study::resolve_out_dir(config, ro).string() << "\n"

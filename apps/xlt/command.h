@@ -41,7 +41,8 @@ void add_runtime_options(CLI::App& sub, RuntimeOptions& opts);
 // --device. Returns the number of threads in use.
 int apply_runtime_options(const RuntimeOptions& opts);
 // Joins the c10d group when the environment describes a distributed launch (xlt launch, torchrun,
-// srun; see xlt/dist/dist.h). Returns true on the rank that writes outputs (rank 0 or alone).
+// srun; see xlt/distributed/distributed.h). Returns true on the rank that writes outputs (rank 0 or
+// alone).
 bool init_distributed(const RuntimeOptions& opts);
 
 }  // namespace xlt::cli

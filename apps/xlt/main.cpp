@@ -9,7 +9,7 @@
 #include "command.h"
 #include "xlt/core/error.h"
 #include "xlt/core/interrupt.h"
-#include "xlt/dist/dist.h"
+#include "xlt/distributed/distributed.h"
 #include "xlt/version.h"
 
 namespace xlt::cli {
@@ -32,8 +32,8 @@ void add_runtime_options(CLI::App& sub, RuntimeOptions& opts) {
 }
 
 bool init_distributed(const RuntimeOptions& opts) {
-  auto* g = dist::init(dist::launch_env_from_process(),
-                       {std::chrono::seconds(opts.dist_timeout), opts.device});
+  auto* g = distributed::init(distributed::launch_env_from_process(),
+                              {std::chrono::seconds(opts.dist_timeout), opts.device});
   return g == nullptr || g->rank() == 0;
 }
 

@@ -141,7 +141,7 @@ NliEvalRun evaluate_datasets(models::Model& model, const text::Tokenizer& tokeni
   for (const auto& d : datasets) {
     opt.progress_label = "eval " + d.lang;
     // Sharded across ranks under a distributed launch (xlt launch, torchrun, srun).
-    EvalPredictions p = evaluate_nli_sharded(model, tokenizer, d, opt, dist::current());
+    EvalPredictions p = evaluate_nli_sharded(model, tokenizer, d, opt, distributed::current());
     if (log) {
       const double pad = p.padded_tokens > 0 ? 1.0 - double(p.tokens) / p.padded_tokens : 0.0;
       *log << "xlt eval: " << d.lang << ": " << p.size() << " pairs in " << fmt("%.2f", p.seconds)

@@ -11,7 +11,7 @@ namespace xlt::eval {
 
 EvalPredictions evaluate_nli_sharded(models::Model& model, const text::Tokenizer& tokenizer,
                                      const data::NliDataset& dataset, const EvalOptions& options,
-                                     dist::Group* group) {
+                                     distributed::Group* group) {
   if (group == nullptr || group->size() == 1)
     return evaluate_nli(model, tokenizer, dataset, options);
   EvalOptions o = options;

@@ -20,7 +20,7 @@
 namespace xlt::models {
 class Model;
 }
-namespace xlt::dist {
+namespace xlt::distributed {
 class Group;
 }
 namespace xlt::text {
@@ -100,7 +100,7 @@ struct Context {
   // Under a distributed launch (xlt launch, torchrun, srun): the evaluation stages are sharded
   // over the ranks and fine-tuning is data-parallel; rank 0 alone writes files and runs the other
   // stages. nullptr = one process.
-  dist::Group* group = nullptr;
+  distributed::Group* group = nullptr;
   bool writer() const;  // rank 0, or one process
   int world() const;    // number of ranks (1 alone)
   // Every rank has got here (nothing alone). Without the collective timeout: rank 0 may have run

@@ -9,7 +9,7 @@
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
 #include "xlt/core/lock.h"
-#include "xlt/dist/dist.h"
+#include "xlt/distributed/distributed.h"
 #include "xlt/models/model.h"
 #include "xlt/study/study.h"
 #include "xlt/version.h"
@@ -339,11 +339,11 @@ std::string format_plan(const std::vector<UnitStatus>& plan) {
 }
 
 StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
-  dist::Group* group = nullptr;
+  distributed::Group* group = nullptr;
   if (!options.dry_run) {
-    group = dist::init(dist::launch_env_from_process(),
-                       {std::chrono::seconds(options.dist_timeout),
-                        options.device.empty() ? config.device : options.device});
+    group = distributed::init(distributed::launch_env_from_process(),
+                              {std::chrono::seconds(options.dist_timeout),
+                               options.device.empty() ? config.device : options.device});
   }
   const bool writer = group == nullptr || group->rank() == 0;
   // Rank 0 plans first (it may download a hub model into the shared cache); the other ranks

@@ -36,7 +36,7 @@ std::vector<data::Batch> rank_epoch_batches(const std::vector<int64_t>& lengths,
 namespace {
 
 // The step's figures over all ranks: mean loss, summed tokens and examples.
-void reduce_stats(StepStats& stats, dist::Group& group, const c10::Device& device) {
+void reduce_stats(StepStats& stats, distributed::Group& group, const c10::Device& device) {
   auto s = at::tensor(
       {stats.loss, static_cast<double>(stats.tokens), static_cast<double>(stats.examples)},
       at::dtype(at::kDouble));
@@ -51,7 +51,7 @@ void reduce_stats(StepStats& stats, dist::Group& group, const c10::Device& devic
 
 }  // namespace
 
-void average_gradients(models::Model& model, StepStats& stats, dist::Group& group) {
+void average_gradients(models::Model& model, StepStats& stats, distributed::Group& group) {
   std::vector<at::Tensor> grads;
   for (const auto& p : model.parameters()) {
     if (p.requires_grad() && p.grad().defined()) grads.push_back(p.grad());
@@ -60,7 +60,7 @@ void average_gradients(models::Model& model, StepStats& stats, dist::Group& grou
   reduce_stats(stats, group, grads.empty() ? c10::Device(c10::kCPU) : grads.front().device());
 }
 
-OverlappedGradReducer::OverlappedGradReducer(models::Model& model, dist::Group& group,
+OverlappedGradReducer::OverlappedGradReducer(models::Model& model, distributed::Group& group,
                                              int64_t bucket_bytes, int64_t first_bucket_bytes)
     : group_(group) {
   std::vector<at::Tensor> params;
@@ -180,7 +180,7 @@ void OverlappedGradReducer::finish(StepStats& stats) {
                buckets_.empty() ? c10::Device(c10::kCPU) : buckets_[0].flat.device());
 }
 
-void broadcast_weights(models::Model& model, dist::Group& group) {
+void broadcast_weights(models::Model& model, distributed::Group& group) {
   std::vector<at::Tensor> all;
   {
     at::NoGradGuard no_grad;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "xlt/data/batching.h"
-#include "xlt/dist/dist.h"
+#include "xlt/distributed/distributed.h"
 #include "xlt/models/model.h"
 #include "xlt/train/optimizer.h"
 
@@ -27,7 +27,7 @@ std::vector<data::Batch> rank_epoch_batches(const std::vector<int64_t>& lengths,
 
 // After backward: every gradient becomes the mean over ranks (bucketed all-reduce) and `stats`
 // the global figures (loss: mean over ranks; tokens, examples: sums).
-void average_gradients(models::Model& model, StepStats& stats, dist::Group& group);
+void average_gradients(models::Model& model, StepStats& stats, distributed::Group& group);
 
 // The gradient average of average_gradients, overlapped with the backward pass (DDP's scheme on
 // public libtorch API: Tensor::register_hook, which libtorch 1.13 and 2.x both have). Parameters
@@ -41,8 +41,8 @@ void average_gradients(models::Model& model, StepStats& stats, dist::Group& grou
 // so both give the same gradients. Not thread-safe; one per model.
 class OverlappedGradReducer {
  public:
-  OverlappedGradReducer(models::Model& model, dist::Group& group, int64_t bucket_bytes = 25 << 20,
-                        int64_t first_bucket_bytes = 1 << 20);
+  OverlappedGradReducer(models::Model& model, distributed::Group& group,
+                        int64_t bucket_bytes = 25 << 20, int64_t first_bucket_bytes = 1 << 20);
   ~OverlappedGradReducer();  // removes the hooks
   OverlappedGradReducer(const OverlappedGradReducer&) = delete;
   OverlappedGradReducer& operator=(const OverlappedGradReducer&) = delete;
@@ -65,12 +65,12 @@ class OverlappedGradReducer {
     at::Tensor flat;
     std::vector<size_t> slots;
     size_t missing = 0;
-    std::unique_ptr<dist::Pending> work;
+    std::unique_ptr<distributed::Pending> work;
   };
   void on_grad(size_t slot, const at::Tensor& grad);
   void launch_ready();
 
-  dist::Group& group_;
+  distributed::Group& group_;
   std::vector<Slot> slots_;
   std::vector<size_t> bucket_of_;
   std::vector<Bucket> buckets_;
@@ -81,7 +81,7 @@ class OverlappedGradReducer {
 
 // Rank 0's parameters and buffers on every rank (identical starting weights whatever the seed
 // or the checkpoint each rank read).
-void broadcast_weights(models::Model& model, dist::Group& group);
+void broadcast_weights(models::Model& model, distributed::Group& group);
 
 // Test hook: XLT_TEST_KILL_RANK=R and XLT_TEST_KILL_STEP=S make rank R SIGKILL itself after
 // optimizer step S (how the tests simulate a lost node); XLT_TEST_KILL_SIGNAL=STOP makes it

@@ -93,7 +93,7 @@ json config_to_json(const FinetuneConfig& c) {
   // Only when not the default, so that single-process float32 runs keep their fingerprint.
   if (c.bf16) j["bf16"] = true;
   if (!c.overlap_comm) j["overlap_comm"] = false;
-  if (dist::current()) j["world_size"] = dist::current()->size();
+  if (distributed::current()) j["world_size"] = distributed::current()->size();
   return j;
 }
 
@@ -197,8 +197,8 @@ class Trainer {
   FinetuneResult result_;
   int64_t resumed_from_ = -1;
   int64_t saved_step_ = -1;  // step of the last state/ on disk (for the advice after a lost rank)
-  std::optional<DevScore> last_score_;  // of the evaluation at st_.last_eval_step
-  dist::Group* group_ = nullptr;        // data-parallel group; nullptr = one process
+  std::optional<DevScore> last_score_;   // of the evaluation at st_.last_eval_step
+  distributed::Group* group_ = nullptr;  // data-parallel group; nullptr = one process
   std::unique_ptr<detail::OverlappedGradReducer> reducer_;  // with group_ and overlap_comm
   bool writer_ = true;                // rank 0 (or one process) writes the output folder
   std::unique_ptr<FolderLock> lock_;  // rank 0's, held for the whole run (check_out_folder)
@@ -620,8 +620,8 @@ void Trainer::finish() {
 
 FinetuneResult Trainer::run() {
   validate(c_);
-  group_ = dist::init(dist::launch_env_from_process(),
-                      {std::chrono::seconds(c_.dist_timeout), c_.device});
+  group_ = distributed::init(distributed::launch_env_from_process(),
+                             {std::chrono::seconds(c_.dist_timeout), c_.device});
   writer_ = group_ == nullptr || group_->rank() == 0;
   if (c_.bf16) detail::Bf16Autocast check(true, models::parse_device(c_.device));
   prepare_output();

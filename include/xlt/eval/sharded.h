@@ -1,11 +1,12 @@
-// Sharded NLI evaluation: with a distributed group (xlt/dist/dist.h) each rank classifies every
-// W-th batch of the length-sorted plan a single process would use, and the logits are gathered,
-// so every rank ends up with the EvalPredictions a single process computes, bit for bit.
+// Sharded NLI evaluation: with a distributed group (xlt/distributed/distributed.h) each rank
+// classifies every W-th batch of the length-sorted plan a single process would use, and the logits
+// are gathered, so every rank ends up with the EvalPredictions a single process computes, bit for
+// bit.
 #pragma once
 
 #include <string>
 
-#include "xlt/dist/dist.h"
+#include "xlt/distributed/distributed.h"
 #include "xlt/eval/evaluate.h"
 
 namespace xlt::eval {
@@ -15,6 +16,6 @@ namespace xlt::eval {
 // shown on rank 0 only; padded_tokens is the sum over ranks.
 EvalPredictions evaluate_nli_sharded(models::Model& model, const text::Tokenizer& tokenizer,
                                      const data::NliDataset& dataset, const EvalOptions& options,
-                                     dist::Group* group);
+                                     distributed::Group* group);
 
 }  // namespace xlt::eval

@@ -99,9 +99,9 @@ void validate(const FinetuneConfig& config);
 // are compared on --resume).
 nlohmann::json config_to_json(const FinetuneConfig& config);
 
-// Under a distributed launch (RANK/WORLD_SIZE or Slurm variables, see xlt/dist/dist.h) every
-// rank calls this: each trains on its shard of the data with `batch_size` per rank, and rank 0
-// alone writes the output folder.
+// Under a distributed launch (RANK/WORLD_SIZE or Slurm variables, see
+// xlt/distributed/distributed.h) every rank calls this: each trains on its shard of the data with
+// `batch_size` per rank, and rank 0 alone writes the output folder.
 FinetuneResult finetune(const FinetuneConfig& config);
 
 }  // namespace xlt::train

@@ -7,9 +7,9 @@
 #include "train/distributed.h"
 #include "train/train_data.h"
 #include "xlt/core/error.h"
-#include "xlt/dist/dist.h"
+#include "xlt/distributed/distributed.h"
 
-namespace xlt::dist {
+namespace xlt::distributed {
 namespace {
 
 TEST(LaunchEnv, NothingSetIsOneProcess) {
@@ -137,4 +137,4 @@ TEST(RankEpochBatches, UnionIsTheSingleProcessBatch) {
 }
 
 }  // namespace
-}  // namespace xlt::dist
+}  // namespace xlt::distributed

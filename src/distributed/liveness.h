@@ -1,5 +1,5 @@
-// Private to xlt::dist: which rank of a job is gone when a collective fails. Gloo only reports
-// "connection reset" or a timeout, without the peer's rank; every rank therefore keeps a
+// Private to xlt::distributed: which rank of a job is gone when a collective fails. Gloo only
+// reports "connection reset" or a timeout, without the peer's rank; every rank therefore keeps a
 // heartbeat in the rendezvous TCPStore, and the rank whose collective failed reads them to name
 // the lost rank(s) — without any help from the launcher.
 #pragma once
@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-namespace xlt::dist::detail {
+namespace xlt::distributed::detail {
 
 // Store keys (under "xlt/"): hb/<rank> = "<beat> <collectives entered>", rewritten every
 // kBeatPeriod by a background thread with its own store connection; failed/<rank> once this
@@ -45,4 +45,4 @@ class Liveness {
   std::shared_ptr<State> state_;
 };
 
-}  // namespace xlt::dist::detail
+}  // namespace xlt::distributed::detail

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-namespace xlt::dist::detail {
+namespace xlt::distributed::detail {
 namespace {
 
 // The diagnosis' store round trips: long enough for a loaded machine, short next to any
@@ -232,4 +232,4 @@ std::string Liveness::wait_for_all(int64_t seq, std::chrono::milliseconds lost_a
   }
 }
 
-}  // namespace xlt::dist::detail
+}  // namespace xlt::distributed::detail

@@ -1,8 +1,8 @@
 // With liveness.cpp (heartbeats in the store), the only file that talks to c10d: TCPStore
-// rendezvous, ProcessGroupGloo / ProcessGroupNCCL, and the collectives behind xlt::dist::Group.
-// c10d's C++ API changed between libtorch 1.13 (backends derive from ProcessGroup) and 2.x (they
-// derive from Backend); both expose the allreduce/broadcast/allgather/barrier calls used here with
-// the same signatures.
+// rendezvous, ProcessGroupGloo / ProcessGroupNCCL, and the collectives behind
+// xlt::distributed::Group. c10d's C++ API changed between libtorch 1.13 (backends derive from
+// ProcessGroup) and 2.x (they derive from Backend); both expose the
+// allreduce/broadcast/allgather/barrier calls used here with the same signatures.
 #include <torch/version.h>
 
 // PyTorch wheels may ship without the Gloo or NCCL headers (Debian has libgloo-dev; NCCL's
@@ -38,9 +38,9 @@
 
 #include "dist/liveness.h"
 #include "xlt/core/error.h"
-#include "xlt/dist/dist.h"
+#include "xlt/distributed/distributed.h"
 
-namespace xlt::dist {
+namespace xlt::distributed {
 namespace {
 
 #if TORCH_VERSION_MAJOR >= 2
@@ -324,4 +324,4 @@ Group* init(const LaunchEnv& env, const Options& options) {
   return current_group().get();
 }
 
-}  // namespace xlt::dist
+}  // namespace xlt::distributed

@@ -4,8 +4,8 @@
 // docs/distributed.md describes launching and the training/evaluation semantics.
 //
 // Usage:
-//   auto env = xlt::dist::launch_env_from_process();     // RANK/WORLD_SIZE/... or SLURM_*
-//   xlt::dist::Group* g = xlt::dist::init(env, {std::chrono::seconds(300), "cpu"});
+//   auto env = xlt::distributed::launch_env_from_process();     // RANK/WORLD_SIZE/... or SLURM_*
+//   xlt::distributed::Group* g = xlt::distributed::init(env, {std::chrono::seconds(300), "cpu"});
 //   if (g) g->all_reduce_mean(grads);                      // nullptr when WORLD_SIZE is 1
 //
 // The group is process-wide (like torch.distributed's default group): init() once, current()
@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-namespace xlt::dist {
+namespace xlt::distributed {
 
 // Where this process sits in the job.
 struct LaunchEnv {
@@ -120,4 +120,4 @@ inline bool is_writer() {
 // Whether this libtorch was built with CUDA (decided at build time: XLT_WITH_CUDA).
 bool built_with_cuda();
 
-}  // namespace xlt::dist
+}  // namespace xlt::distributed

@@ -4,11 +4,11 @@
 #include <cstdlib>
 
 #include "xlt/core/error.h"
-#include "xlt/dist/dist.h"
+#include "xlt/distributed/distributed.h"
 
 extern char** environ;
 
-namespace xlt::dist {
+namespace xlt::distributed {
 namespace {
 
 using Env = std::map<std::string, std::string>;
@@ -157,4 +157,4 @@ LaunchEnv launch_env_from_process() {
   return parse_launch_env(env);
 }
 
-}  // namespace xlt::dist
+}  // namespace xlt::distributed
