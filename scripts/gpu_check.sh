@@ -1,62 +1,206 @@
 #!/usr/bin/env bash
-# One-command GPU verification of xlt: on a machine with an NVIDIA GPU and a CUDA-enabled
-# PyTorch (python3 -c 'import torch'), builds xlt against that PyTorch's libtorch into build-gpu,
-# runs the parity tests on the GPU (XLT_TEST_DEVICE=cuda: forward outputs of every fixture in
-# float32, compared on the CPU at 1e-4 absolute, 10x the CPU tolerance), runs the models
-# benchmark and prints one summary. On a CPU-only machine it prints "no GPU, skipped" and exits 0.
+# The single device check of xlt (docs/gpu.md). On a machine with an NVIDIA GPU and a CUDA
+# PyTorch (python3 -c 'import torch'), and no network:
+#   1. unpacks gpu-pack/ (scripts/gpu_pack.sh: xlt's C++ dependencies as Debian packages, and
+#      the shared data) into gpu-pack/root, never into /;
+#   2. builds xlt against that PyTorch's libtorch into build-gpu/;
+#   3. runs the parity suite on CUDA (forward outputs, hidden states, attentions, gradients and
+#      one AdamW step of every fixture folder in XLT_FIXTURES, 1e-4 in float32) and on the CPU,
+#      and the linkage tests;
+#   4. runs `xlt eval` (XNLI en test, 5,010 pairs) and `xlt finetune` (one epoch over the first
+#      10,000 MultiNLI pairs) at batch 32 and 256, float32 and bf16, and the same work with
+#      Hugging Face transformers on the same GPU, weights and data (bench/hf_nli_bench.py), on a
+#      randomly initialised mBERT-shaped classifier;
+#   5. writes build-gpu/gpu_check.json with every figure and the xlt/HF ratios, refreshed after
+#      each step (a run cut short by a time limit keeps what it reached).
+# Budget: about 6 minutes on one H200, the build included. Where there is no GPU it prints
+# "no GPU, skipped" and exits 0.
 #
-# Usage: scripts/gpu_check.sh            (from the repository root; XLT_SHARED as for the tests)
+# Usage: scripts/gpu_check.sh            the device check
+#        scripts/gpu_check.sh --smoke    every step on the CPU with a tiny model and a few pairs
+#                                        (tests this script on a machine without a GPU)
+# Environment: XLT_SHARED (default ../shared, else gpu-pack/shared), PYTHON (default python3),
+#              JOBS (build parallelism, default nproc).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+root_dir=$PWD
 
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
-  echo "gpu_check: no GPU, skipped"
-  exit 0
-fi
-if ! python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-  echo "gpu_check: no GPU, skipped (nvidia-smi works but python3 has no CUDA-enabled torch)"
-  exit 0
-fi
+smoke=0
+case ${1:-} in
+  --smoke) smoke=1 ;;
+  "") ;;
+  *) echo "gpu_check: unknown argument '$1' (expected --smoke or nothing)" >&2; exit 1 ;;
+esac
+python=${PYTHON:-python3}
+if ((smoke)) && [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ]; then python=.venv/bin/python; fi
 
-prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
-torch_version=$(python3 -c 'import torch; print(torch.__version__)')
-gpu=$(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | head -1)
-log=build-gpu/gpu_check.log
-mkdir -p build-gpu
-: >"$log"
-jobs=${JOBS:-$(nproc)}
-
-step() {  # step NAME COMMAND...: runs, logs, records pass/fail
-  local name=$1
-  shift
-  echo "== $name: $*" | tee -a "$log"
-  if "$@" >>"$log" 2>&1; then
-    results+=("$name: ok")
-  else
-    results+=("$name: FAILED (see $log)")
-    failed=1
+if ((!smoke)); then
+  if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+    echo "gpu_check: no GPU, skipped"
+    exit 0
   fi
-}
-results=()
+  if ! "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    echo "gpu_check: no GPU, skipped (nvidia-smi works but $python has no CUDA-enabled torch)"
+    exit 0
+  fi
+fi
+
+build=build-gpu
+((smoke)) && build=build-gpu-smoke
+check=$build/check
+mkdir -p "$check"
+rm -f "$check"/steps.jsonl "$check"/hf.jsonl "$check"/parity-*.log
+rm -rf "$check"/xlt-*
+log=$check/gpu_check.log
+: >"$log"
+json=$build/gpu_check.json
+jobs=${JOBS:-$(nproc)}
+start=$SECONDS
 failed=0
 
-step configure cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$prefix"
-if ! grep -q "CUDA-enabled libtorch: ON" "$log"; then
-  results+=("cuda detection: FAILED (CMake did not find a CUDA-enabled libtorch)")
-  failed=1
+collect() { "$python" scripts/gpu_check_collect.py "$check" "$json" | tee -a "$log"; }
+# step NAME COMMAND...: runs, appends its output to the log, records ok/failed and seconds.
+step() {
+  local name=$1 t0=$SECONDS ok=true
+  shift
+  echo "== [$((SECONDS - start)) s] $name" | tee -a "$log"
+  if ! "$@" >>"$log" 2>&1; then
+    ok=false
+    failed=1
+    echo "   FAILED (see $log)" | tee -a "$log"
+  fi
+  echo "{\"step\": \"$name\", \"ok\": $ok, \"seconds\": $((SECONDS - t0))}" >>"$check/steps.jsonl"
+  collect
+  [ $ok = true ]
+}
+
+# 1. Carried dependencies: Debian packages unpacked under gpu-pack/root, found through the
+#    CMake prefix path, pkg-config (prefixes rewritten) and LD_LIBRARY_PATH.
+pack=gpu-pack
+dep_prefix=""
+unpack() {
+  local r=$pack/root
+  rm -rf "$r" && mkdir -p "$r"
+  for d in "$pack"/debs/*.deb; do dpkg-deb -x "$d" "$r" || return 1; done
+  find "$r" -name '*.pc' -exec sed -i "s|^prefix=/usr|prefix=$root_dir/$r/usr|" {} +
+}
+if [ -d "$pack/debs" ] && ls "$pack"/debs/*.deb >/dev/null 2>&1; then
+  step unpack-dependencies unpack || exit 1
+  dep_prefix="$root_dir/$pack/root/usr"
+  export PKG_CONFIG_PATH="$dep_prefix/lib/x86_64-linux-gnu/pkgconfig:$dep_prefix/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  export LD_LIBRARY_PATH="$dep_prefix/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export CPATH="$dep_prefix/include${CPATH:+:$CPATH}"
 fi
-step build cmake --build build-gpu -j"$jobs" --target xlt_cli xlt_parity_tests models_bench \
-  xlt_distributed_tests
-step parity-cuda env XLT_TEST_DEVICE=cuda build-gpu/tests/xlt_parity_tests \
-  --gtest_filter='*Forward*'
-step parity-cpu build-gpu/tests/xlt_parity_tests
-step dist-tests build-gpu/tests/xlt_distributed_tests
-step models-bench build-gpu/bench/models_bench --benchmark_min_time=0.5
+if [ -z "${XLT_SHARED:-}" ]; then
+  if [ -d ../shared/fixtures ]; then export XLT_SHARED=$root_dir/../shared
+  elif [ -d "$pack/shared/fixtures" ]; then export XLT_SHARED=$root_dir/$pack/shared
+  else echo "gpu_check: no shared data (../shared or $pack/shared; scripts/gpu_pack.sh)" >&2; exit 2
+  fi
+fi
+fixtures=${XLT_FIXTURES:-$XLT_SHARED/fixtures}
+
+torch_root=$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)
+"$python" - "$check/info.json" "$smoke" <<'EOF'
+import json, subprocess, sys, torch
+cuda = torch.cuda.is_available()
+info = {"mode": "smoke (CPU, tiny sizes)" if sys.argv[2] == "1" else "device",
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "torch": torch.__version__, "torch_cuda": torch.version.cuda,
+        "python": sys.version.split()[0]}
+try:
+    info["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version,memory.total",
+                                     "--format=csv,noheader"], capture_output=True, text=True,
+                                    timeout=20).stdout.strip()
+except Exception:
+    pass
+json.dump(info, open(sys.argv[1], "w"), indent=1)
+EOF
+
+# 2. Build against the machine's PyTorch (only what the check runs).
+configure() {
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXLT_BUILD_BENCH=OFF \
+    -DCMAKE_PREFIX_PATH="$torch_root${dep_prefix:+;$dep_prefix}"
+}
+step configure configure || exit 1
+step build cmake --build "$build" -j"$jobs" --target xlt_cli xlt_parity_tests xlt_linkage_tests \
+  || exit 1
+"$build/xlt" --version | head -1 | tee -a "$log"
+"$python" - "$check/info.json" "$("$build/xlt" --version | head -1)" <<'EOF'
+import json, sys
+info = json.load(open(sys.argv[1])); info["xlt"] = sys.argv[2]
+json.dump(info, open(sys.argv[1], "w"), indent=1)
+EOF
+
+# 3. Parity: CUDA first (what only this machine can show), then the CPU.
+parity() {  # NAME DEVICE [gtest args]: the suite's output also kept in parity-NAME.log
+  local name=$1 dev=$2
+  shift 2
+  XLT_TEST_DEVICE=$dev XLT_FIXTURES=$fixtures "$build/tests/xlt_parity_tests" "$@" \
+    >"$check/parity-$name.log" 2>&1
+  local rc=$?
+  cat "$check/parity-$name.log"
+  return $rc
+}
+((smoke)) || step parity-cuda parity cuda cuda --gtest_filter='ModelParity.*'
+step parity-cpu parity cpu cpu
+step linkage "$build/tests/xlt_linkage_tests"
+
+# 4. Side by side with Hugging Face: a randomly initialised mBERT-shaped classifier (the real
+#    mBERT tokenizer), XNLI en test and the MultiNLI sample.
+mbert=$XLT_SHARED/data/bert-base-multilingual-cased
+model=$build/mbert-random
+xnli=$XLT_SHARED/data/xnli/labelled/test-en.tsv
+mnli=$XLT_SHARED/data/multinli/train.jsonl
+batches="32 256"
+dtypes="fp32 bf16"
+device=cuda
+if ((smoke)); then
+  batches="4 16"
+  dtypes="fp32"
+  device=cpu
+  head -n 65 "$xnli" >"$check/eval-small.tsv" && xnli=$check/eval-small.tsv
+  head -n 64 "$mnli" >"$check/train-small.jsonl" && mnli=$check/train-small.jsonl
+fi
+make_model() {
+  local cfg=$check/mbert-config
+  rm -rf "$cfg" && mkdir -p "$cfg" && cp "$mbert"/* "$cfg"/
+  if ((smoke)); then  # mBERT's vocabulary, a tiny encoder
+    "$python" - "$cfg/config.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.update(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+EOF
+  fi
+  "$build/xlt" init-model --arch bert --config "$cfg" --num-labels 3 --seed 42 --out "$model"
+}
+step init-model make_model || { echo "gpu_check: no model, stopping ($((SECONDS - start)) s)"; exit 1; }
+
+xlt_eval() {  # BATCH DTYPE
+  local dt=float32
+  [ "$2" = bf16 ] && dt=bfloat16
+  "$build/xlt" eval "$model" --data "en=$xnli" --batch-size "$1" --dtype $dt --device $device \
+    --no-progress --out "$check/xlt-eval-$1-$2"
+}
+xlt_train() {  # BATCH DTYPE
+  local extra=()
+  [ "$2" = bf16 ] && extra=(--bf16)
+  "$build/xlt" finetune "$model" --train "en=$mnli" --epochs 1 --batch-size "$1" --seed 42 \
+    --log-every 10 --device $device --quiet "${extra[@]}" --out "$check/xlt-train-$1-$2"
+}
+for dtype in $dtypes; do
+  for bs in $batches; do step "xlt-eval-$bs-$dtype" xlt_eval "$bs" "$dtype"; done
+done
+hf() {
+  "$python" -u bench/hf_nli_bench.py --model "$model" --device $device --eval-data "$xnli" \
+    --train-data "$mnli" --batch-sizes "${batches// /,}" --dtypes "${dtypes// /,}" \
+    --jsonl "$check/hf.jsonl" >"$check/hf.json"
+}
+for dtype in $dtypes; do
+  for bs in $batches; do step "xlt-train-$bs-$dtype" xlt_train "$bs" "$dtype"; done
+done
+step hf-transformers hf
 
 echo
-echo "gpu_check summary ($gpu; PyTorch $torch_version)"
-for r in "${results[@]}"; do echo "  $r"; done
-grep -h "max|diff|" "$log" | sort -t' ' -k5 -g | tail -3 | sed 's/^/  worst parity: /'
-grep -hE "^(BM_|bench)" "$log" | head -20 | sed 's/^/  /'
+echo "gpu_check: $((SECONDS - start)) s, $([ $failed = 0 ] && echo "all steps ok" || echo "FAILED steps, see $log"); $json"
 exit $failed

@@ -47,6 +47,14 @@ int apply_runtime_options(const RuntimeOptions& opts) {
   return n;
 }
 
+std::string version_line() {
+  // What the binary was built against, so a bug report or a GPU job log says which libtorch ran.
+  std::string line = std::string("xlt ") + XLT_VERSION + " (libtorch " + XLT_TORCH_VERSION + ", ";
+  const std::string cuda = XLT_CUDA_VERSION;
+  line += cuda.empty() ? std::string("CPU only") : "CUDA " + cuda;
+  return line + ")";
+}
+
 }  // namespace xlt::cli
 
 int main(int argc, char** argv) {
@@ -56,7 +64,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "xlt: zero-shot cross-lingual transfer studies on multilingual transformers "
       "(mBERT, XLM-R, XGLM), natively on libtorch."};
-  app.set_version_flag("--version", std::string("xlt ") + XLT_VERSION);
+  app.set_version_flag("--version", version_line());
   app.require_subcommand(1);
   app.footer(
       "Run `xlt COMMAND --help` for a command's options. Exit codes: 0 success, 1 usage "

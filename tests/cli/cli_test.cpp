@@ -1,5 +1,8 @@
 // End-to-end checks of the `xlt` binary's top level: help, version, usage errors and exit codes.
+#include <regex>
+
 #include "common/test_env.h"
+#include "xlt/version.h"
 
 using xlt::test::run_xlt;
 
@@ -9,10 +12,26 @@ TEST(Cli, HelpListsCommandsAndExitsZero) {
   EXPECT_NE(r.out.find("xlt"), std::string::npos);
 }
 
-TEST(Cli, VersionPrintsVersion) {
+TEST(Cli, VersionNamesXltLibtorchAndCuda) {
   auto r = run_xlt("--version");
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_NE(r.out.find("xlt 0."), std::string::npos);
+  const std::string first = r.out.substr(0, r.out.find('\n'));
+  // The contract scripts parse: `xlt <version> (libtorch <version>, CUDA <version>|CPU only)`,
+  // the versions being those of this build.
+  const std::string cuda = XLT_CUDA_VERSION;
+  const std::string expected = std::string("xlt ") + XLT_VERSION + " (libtorch " +
+                               XLT_TORCH_VERSION + ", " +
+                               (cuda.empty() ? std::string("CPU only") : "CUDA " + cuda) + ")";
+  EXPECT_EQ(first, expected);
+  EXPECT_TRUE(
+      std::regex_match(first, std::regex(R"(xlt \d+\.\d+\.\d+ \(libtorch \d+\.\d+\.\d+[^,]*, )"
+                                         R"((CUDA \d+\.\d+|CPU only)\))")))
+      << first;
+#ifdef XLT_WITH_CUDA
+  EXPECT_NE(first.find(", CUDA "), std::string::npos) << first;
+#else
+  EXPECT_NE(first.find(", CPU only)"), std::string::npos) << first;
+#endif
 }
 
 TEST(Cli, UnknownCommandIsUsageError) {

@@ -35,9 +35,9 @@ constexpr double kGradRtol = 1e-5;
 //   Gradient norms that are zero in exact arithmetic get an absolute floor of 1e-6 x the largest.
 constexpr double kGradNormFloor = 1e-6;
 
-// XLT_TEST_DEVICE=cuda (scripts/gpu_check.sh) runs the forward checks on the GPU and compares
-// on the CPU. cuBLAS/cuDNN reduce in other orders than OpenBLAS (TF32 stays off: libtorch's
-// default for matmul), so the float32 tolerances are widened 10x there: 1e-4 absolute.
+// XLT_TEST_DEVICE=cuda (scripts/gpu_check.sh) runs the forward, gradient and AdamW checks on the
+// GPU and compares on the CPU. cuBLAS/cuDNN reduce in other orders than OpenBLAS (TF32 stays off:
+// libtorch's default for matmul), so the float32 tolerances are widened 10x there: 1e-4 absolute.
 std::string test_device() {
   const char* d = std::getenv("XLT_TEST_DEVICE");
   return d && *d ? d : "cpu";
@@ -56,6 +56,12 @@ ModelInputs inputs_of(const Reference& ref, const std::string& labels_key = "lab
   if (ref.has("attention_mask")) in.attention_mask = ref.get("attention_mask");
   if (ref.has("token_type_ids")) in.token_type_ids = ref.get("token_type_ids");
   if (ref.has(labels_key)) in.labels = ref.get(labels_key);
+  return in;
+}
+
+ModelInputs on_device(ModelInputs in, const c10::Device& device) {
+  for (auto* t : {&in.input_ids, &in.attention_mask, &in.token_type_ids, &in.labels})
+    if (t->defined()) *t = t->to(device);
   return in;
 }
 
@@ -96,11 +102,7 @@ TEST_P(ModelParity, ForwardMatchesReference) {
   models::ForwardOptions opt;
   opt.output_hidden_states = true;
   opt.output_attentions = true;
-  auto to_device = [&](ModelInputs in) {
-    for (auto* t : {&in.input_ids, &in.attention_mask, &in.token_type_ids, &in.labels})
-      if (t->defined()) *t = t->to(lo.device);
-    return in;
-  };
+  auto to_device = [&](ModelInputs in) { return on_device(std::move(in), lo.device); };
   auto in = inputs_of(ref);
   auto out = model->forward(to_device(in), opt);
   models::ModelOutputs masked;
@@ -155,7 +157,9 @@ TEST_P(ModelParity, GradientsAndAdamWStep) {
   for (const auto& k : manifest_keys(ref)) any = any || is_training_key(k);
   if (!any) GTEST_SKIP() << "no gradient references in " << GetParam();
 
-  auto model = models::load_model(GetParam());
+  models::LoadOptions lo;
+  lo.device = models::parse_device(test_device());
+  auto model = models::load_model(GetParam(), lo);
   std::map<std::string, at::Tensor> params;
   for (auto& [n, p] : model->named_parameters()) params[n] = p;
   auto param = [&](const std::string& name) -> at::Tensor {
@@ -169,13 +173,14 @@ TEST_P(ModelParity, GradientsAndAdamWStep) {
       return;
     }
     const double scale = std::max(want.abs().max().item<double>(), 1e-30);
-    const double d = expect_close(got, want, kGradRtol * scale, 0.0, what);
+    const double d =
+        expect_close(got.to(at::kCPU), want, kGradRtol * device_factor() * scale, 0.0, what);
     std::cout << "[parity] " << fixture_name(GetParam()) << " " << what << " max|diff|/max|ref| "
               << d / scale << "\n";
   };
 
   models::zero_grad(*model);
-  models::forward_backward(*model, inputs_of(ref));
+  models::forward_backward(*model, on_device(inputs_of(ref), lo.device));
   for (const auto& key : manifest_keys(ref)) {
     if (key == "grad_norms") {
       const auto names = ref.manifest.at("grad_norm_names").get<std::vector<std::string>>();
@@ -186,9 +191,9 @@ TEST_P(ModelParity, GradientsAndAdamWStep) {
       // Each norm relative to its own reference value, with a floor for the attention key
       // biases: their gradient is mathematically zero (softmax over keys ignores a per-query
       // constant), so both sides hold float32 noise (~1e-7 of the largest norm).
-      const auto got = at::cat(norms);
-      const double floor = kGradNormFloor * want.abs().max().item<double>();
-      const double d = expect_close(got, want, floor, kGradRtol, "grad_norms");
+      const auto got = at::cat(norms).to(at::kCPU);
+      const double floor = kGradNormFloor * device_factor() * want.abs().max().item<double>();
+      const double d = expect_close(got, want, floor, kGradRtol * device_factor(), "grad_norms");
       std::cout << "[parity] " << fixture_name(GetParam()) << " grad_norms max|diff| " << d
                 << " (largest norm " << want.abs().max().item<double>() << ")\n";
     } else if (starts_with(key, "grad.")) {

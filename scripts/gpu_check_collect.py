@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Gathers what scripts/gpu_check.sh has produced so far into gpu_check.json (atomically) and
+prints a summary. Called after every step, so a run stopped by a time limit still leaves every
+figure it reached. Reads, under the check folder:
+  info.json            GPU, versions, mode
+  steps.jsonl          {"step", "ok", "seconds"} per step
+  parity-*.log         gtest output of the parity suite ([parity] lines, PASSED/FAILED)
+  xlt-eval-B-DTYPE/results.json, xlt-train-B-DTYPE/log.jsonl   xlt's own figures
+  hf.jsonl             the Hugging Face side, one {"eval": ...} or {"train": ...} per line
+Usage: gpu_check_collect.py CHECK_DIR OUT_JSON
+"""
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+
+def read_json(path, default=None):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def read_jsonl(path):
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("{"):
+                    try:
+                        rows.append(json.loads(line))
+                    except ValueError:
+                        pass
+    except OSError:
+        pass
+    return rows
+
+
+PARITY = re.compile(r"^\[parity\] (\S+) (.+?) max\|diff\|(?:/max\|ref\|)? ([0-9.eE+-]+)")
+
+
+def parity(path):
+    """Worst difference per fixture and kind (forward / gradient), and the gtest verdict."""
+    try:
+        text = open(path, encoding="utf-8", errors="replace").read()
+    except OSError:
+        return None
+    worst = {}
+    for line in text.splitlines():
+        m = PARITY.match(line)
+        if not m:
+            continue
+        fixture, key, d = m.group(1), m.group(2), float(m.group(3))
+        kind = "gradient_rel" if key.startswith(("grad", "adamw")) else "forward_abs"
+        w = worst.setdefault(fixture, {})
+        if d > w.get(kind, {}).get("max_diff", -1):
+            w[kind] = {"max_diff": d, "tensor": key}
+    passed = re.search(r"\[  PASSED  \] (\d+) test", text)
+    failed = re.findall(r"^\[  FAILED  \] (\S+)", text, re.M)
+    return {"passed": int(passed.group(1)) if passed else 0,
+            "failed": sorted(set(f for f in failed if "." in f)), "worst": worst}
+
+
+def xlt_eval(folder):
+    r = read_json(os.path.join(folder, "results.json"))
+    if not r:
+        return None
+    lang = next(iter(r.get("timing", {})), None)
+    t = r.get("timing", {}).get(lang, {})
+    acc = r.get("languages", {}).get(lang, {}).get("accuracy") if isinstance(
+        r.get("languages"), dict) else None
+    return {"pairs_per_s": t.get("pairs_per_s"), "seconds": t.get("seconds"), "accuracy": acc}
+
+
+def xlt_train(folder):
+    rows = [r for r in read_jsonl(os.path.join(folder, "log.jsonl")) if r.get("type") == "train"]
+    if not rows:
+        return None
+    # Steady state: the logging windows after the first (CUDA context, allocator, autotuning).
+    steady = [r["tokens_per_s"] for r in rows[1:]] or [rows[0]["tokens_per_s"]]
+    return {"tokens_per_s": statistics.median(steady), "steps": rows[-1].get("step"),
+            "first_loss": rows[0].get("loss"), "last_loss": rows[-1].get("loss"),
+            "windows": len(steady)}
+
+
+def ratio(a, b):
+    return round(a / b, 3) if a and b else None
+
+
+def main():
+    check, out = sys.argv[1], sys.argv[2]
+    res = read_json(os.path.join(check, "info.json"), {})
+    res["steps"] = read_jsonl(os.path.join(check, "steps.jsonl"))
+    res["parity"] = {os.path.basename(p)[7:-4]: parity(p)
+                     for p in sorted(glob.glob(os.path.join(check, "parity-*.log")))}
+    hf = read_jsonl(os.path.join(check, "hf.jsonl"))
+    hf_eval = {(r["eval"]["batch_size"], r["eval"]["dtype"]): r["eval"] for r in hf if "eval" in r}
+    hf_train = {(r["train"]["batch_size"], r["train"]["dtype"]): r["train"] for r in hf
+                if "train" in r}
+    res["hf_versions"] = next((r["versions"] for r in hf if "versions" in r), None)
+
+    def runs(kind, read, hf_rows, unit):
+        rows = []
+        for folder in sorted(glob.glob(os.path.join(check, f"xlt-{kind}-*"))):
+            _, _, bs, dtype = os.path.basename(folder).split("-", 3)
+            x = read(folder)
+            h = hf_rows.get((int(bs), dtype))
+            rows.append({"batch_size": int(bs), "dtype": dtype, "xlt": x, "hf": h,
+                         "xlt_over_hf": ratio(x and x.get(unit), h and h.get(unit))})
+        return rows
+
+    res["eval"] = runs("eval", xlt_eval, hf_eval, "pairs_per_s")
+    res["train"] = runs("train", xlt_train, hf_train, "tokens_per_s")
+    tmp = out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(res, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, out)
+
+    for name, p in res["parity"].items():
+        if p:
+            worst = {k: max((w.get(k, {}).get("max_diff", 0) for w in p["worst"].values()),
+                            default=0) for k in ("forward_abs", "gradient_rel")}
+            print(f"  parity {name}: {p['passed']} passed, {len(p['failed'])} failed; worst "
+                  f"forward {worst['forward_abs']:.2e} abs, gradient {worst['gradient_rel']:.2e} rel")
+    for kind, unit in (("eval", "pairs_per_s"), ("train", "tokens_per_s")):
+        for r in res[kind]:
+            x = (r["xlt"] or {}).get(unit)
+            h = (r["hf"] or {}).get(unit)
+            print(f"  {kind} batch {r['batch_size']} {r['dtype']}: xlt "
+                  f"{x and round(x):} HF {h and round(h)} {unit}, xlt/HF {r['xlt_over_hf']}")
+
+
+if __name__ == "__main__":
+    main()
