@@ -182,7 +182,7 @@ void paired_difference(const json& r, HtmlDocument& doc, StudyReport& out) {
     o.x_label = "target language";
     o.y_label = "difference of transfer gaps (points)";
     o.reference = 0.0;
-    o.reference_label = "equal gaps";
+    o.reference_label = "";
     o.width = chart_width(bars.categories.size(), 2);
     const std::string name = "compare_gap_difference_" + a + "_" + b;
     add_figure(doc, out, name, bar_chart_svg(bars, o),
@@ -259,7 +259,7 @@ std::string alignment_heatmap_svg(const json& alignment, const std::string& sour
   o.colorbar_label = "top-1 retrieval (%)";
   o.vmin = 0.0;
   o.vmax = 100.0;
-  o.cell_size = 26.0;
+  o.cell_size = 34.0;
   o.annotate = true;
   return heatmap_svg(panels, o);
 }
