@@ -80,13 +80,22 @@ class Renderer {
 
   void header() {
     const json study = (*cur_).value("study", json::object());
-    for (const char* role : {"encoder", "causal_lm"}) {
-      if (!study.contains(role) || !study[role].is_object()) continue;
-      if (study[role].value("randomly_initialized", false)) {
+    // Every model: the encoders of a several-encoder study, else the encoder; the causal LM.
+    std::vector<std::pair<std::string, json>> models;
+    if (study.contains("encoders") && study["encoders"].is_array()) {
+      for (const auto& e : study["encoders"]) {
+        models.emplace_back("encoder " + e.value("name", std::string()), e);
+      }
+    } else if (study.contains("encoder") && study["encoder"].is_object()) {
+      models.emplace_back("encoder", study["encoder"]);
+    }
+    if (study.contains("causal_lm") && study["causal_lm"].is_object()) {
+      models.emplace_back("causal LM", study["causal_lm"]);
+    }
+    for (const auto& [role, m] : models) {
+      if (m.value("randomly_initialized", false)) {
         doc_.notice(NoticeKind::kWarning,
-                    std::string("The ") +
-                        (role == std::string("encoder") ? "encoder" : "causal LM") + " (" +
-                        study[role].value("model", std::string("?")) +
+                    "The " + role + " (" + m.value("model", std::string("?")) +
                         ") is RANDOMLY INITIALISED, not pretrained: every number below shows "
                         "that the pipeline runs, not how a real multilingual model behaves.");
       }

@@ -185,6 +185,10 @@ TEST(StudyReport, SeveralEncodersSideBySide) {
   EXPECT_FALSE(figures.count("accuracy"));
   EXPECT_NE(rep.html.find("Encoders side by side"), std::string::npos);
   EXPECT_NE(rep.html.find("Accuracy per language (xlmr)"), std::string::npos);
+  // Both (random) encoders are flagged at the top, each by name.
+  EXPECT_LT(rep.html.find("The encoder mbert ("), rep.html.find("id=\"answers\""));
+  EXPECT_LT(rep.html.find("The encoder xlmr (tiny-xlmr) is RANDOMLY"),
+            rep.html.find("id=\"answers\""));
   // The paired table names the encoder with the smaller gap where the interval excludes 0.
   std::string paired;
   for (const auto& [name, csv] : rep.tables) {

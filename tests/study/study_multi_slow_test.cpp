@@ -196,6 +196,10 @@ TEST_F(MultiEncoderStudy, FifteenLanguagesTwoEncodersEndToEnd) {
   EXPECT_TRUE(fs::exists(o / "tables" / "compare_correlations.csv"));
   const std::string html = read_file(o / "report.html");
   EXPECT_NE(html.find("Encoders side by side"), std::string::npos);
+  // A warning for each randomly initialised model.
+  EXPECT_NE(html.find("The encoder bert (random bert-config.json) is RANDOMLY"), std::string::npos);
+  EXPECT_NE(html.find("The encoder xlmr (random xlmr-config.json) is RANDOMLY"), std::string::npos);
+  EXPECT_NE(html.find("The causal LM (random xglm-config.json) is RANDOMLY"), std::string::npos);
 
   // Resumable per encoder: a rerun skips everything; deleting one encoder's unit reruns that
   // unit alone (fingerprints come from inputs, so the report stays up to date).
