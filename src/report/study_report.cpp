@@ -22,6 +22,8 @@ using detail::num_or_nan;
 
 // More language pairs than this get the alignment heat map instead of one curve per pair.
 constexpr size_t kMaxAlignmentCurves = 6;
+// More languages than this: accuracy bars without value labels (they would overlap).
+constexpr size_t kMaxValueLabelLanguages = 8;
 
 class Renderer {
  public:
@@ -188,7 +190,10 @@ class Renderer {
     o.y_max = 100.0;
     if (std::isfinite(chance)) o.reference = 100.0 * chance;
     o.reference_label = "chance";
-    o.value_labels = true;
+    // Many languages: a wider chart, and the values in the table instead of above each bar.
+    o.value_labels = langs.size() <= kMaxValueLabelLanguages;
+    o.width = std::clamp(140.0 + 22.0 * static_cast<double>(langs.size() * bars.series.size()),
+                         720.0, 1240.0);
     const std::string svg = bar_chart_svg(bars, o);
     add_figure("accuracy" + tag_, svg);
     doc_.figure(svg,
