@@ -20,20 +20,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using test::lines_starting;
 using test::shell_quote;
 
 const std::vector<std::string> kXnli15 = {"en", "ar", "bg", "de", "el", "es", "fr", "hi",
                                           "ru", "sw", "th", "tr", "ur", "vi", "zh"};
-
-std::vector<std::string> lines_starting(const std::string& text, const std::string& p) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(p, 0) == 0) out.push_back(line);
-  }
-  return out;
-}
 
 class MultiEncoderStudy : public ::testing::Test {
  protected:
