@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "study/internal.h"
 #include "xlt/core/error.h"
@@ -210,63 +211,86 @@ json model_entry(Context& ctx, const ResolvedModel& m, const std::string& from_u
   return info;
 }
 
-// Per-row correctness of every complete zero-shot run of an encoder: [run][lang][index].
-using RowMap = std::map<std::string, std::map<int64_t, uint8_t>>;
-std::vector<RowMap> zero_shot_rows(Context& ctx, const std::string& prefix) {
+// Per-row correctness of every complete zero-shot run of an encoder, [run][lang][position]:
+// predictions.jsonl lists each language's rows in dataset order, and the evaluation sets keep
+// the same rows in every language (data::subsample), so position i is the same item everywhere
+// when the sets are parallel (which the eval results record as transfer_gap.paired).
+using RowMap = std::map<std::string, std::vector<uint8_t>>;
+struct EncoderRuns {
   std::vector<RowMap> runs;
+  std::set<std::string> paired;  // target languages whose sets are parallel to the source's
+};
+
+EncoderRuns zero_shot_rows(Context& ctx, const std::string& prefix) {
+  EncoderRuns out;
+  bool first = true;
   for (uint64_t seed : ctx.config.seeds) {
     const fs::path dir = ctx.out / (prefix + seed_unit("zero_shot", seed));
     if (!read_stage_record(dir) || !fs::exists(dir / "predictions.jsonl")) continue;
     RowMap m;
     for (const auto& p : eval::read_predictions_jsonl(dir / "predictions.jsonl")) {
-      m[p.lang][p.index] = p.gold >= 0 && p.pred == p.gold ? 1 : 0;
+      m[p.lang].push_back(p.gold >= 0 && p.pred == p.gold ? 1 : 0);
     }
-    runs.push_back(std::move(m));
+    out.runs.push_back(std::move(m));
+    std::set<std::string> paired;
+    if (auto r = read_json_if(dir / "results.json")) {
+      for (const auto& [lang, l] : (*r)["languages"].items()) {
+        if (l.contains("transfer_gap") && l["transfer_gap"].value("paired", false)) {
+          paired.insert(lang);
+        }
+      }
+    }
+    if (first) {
+      out.paired = paired;
+    } else {
+      std::set<std::string> both;
+      for (const auto& l : paired) {
+        if (out.paired.count(l)) both.insert(l);
+      }
+      out.paired = both;
+    }
+    first = false;
   }
-  return runs;
+  return out;
 }
 
 // Which encoder transfers better where: per target language, gap(A) - gap(B) on the parallel
-// rows both were evaluated on, with a paired bootstrap interval over those rows.
+// rows, with a paired bootstrap interval over those rows. Languages whose evaluation set is not
+// parallel to the source's (different rows) are left out.
 json comparison_block(Context& ctx) {
   const StudyConfig& c = ctx.config;
-  std::vector<std::vector<RowMap>> rows;
+  std::vector<EncoderRuns> rows;
   for (size_t e = 0; e < c.encoders.size(); ++e) {
     rows.push_back(zero_shot_rows(ctx, encoder_prefix(c, e)));
   }
   json pairs = json::array();
   for (size_t a = 0; a < rows.size(); ++a) {
     for (size_t b = a + 1; b < rows.size(); ++b) {
-      if (rows[a].empty() || rows[b].empty()) continue;
+      if (rows[a].runs.empty() || rows[b].runs.empty()) continue;
       json langs = json::object();
       for (const auto& lang : c.languages) {
-        if (lang == c.source_lang) continue;
-        // Rows every run of both encoders has in the source and the target language.
-        std::vector<int64_t> common;
-        const auto& first = rows[a].front();
-        if (!first.count(c.source_lang) || !first.count(lang)) continue;
-        for (const auto& [index, ok] : first.at(lang)) {
-          (void)ok;
-          bool all = true;
-          for (const auto* side : {&rows[a], &rows[b]}) {
-            for (const auto& run : *side) {
-              all = all && run.count(lang) && run.at(lang).count(index) &&
-                    run.count(c.source_lang) && run.at(c.source_lang).count(index);
-            }
-          }
-          if (all) common.push_back(index);
+        if (lang == c.source_lang || !rows[a].paired.count(lang) || !rows[b].paired.count(lang)) {
+          continue;
         }
-        if (common.empty()) continue;
-        auto seed_rows = [&](const std::vector<RowMap>& runs) {
-          std::vector<SeedRows> out;
-          for (const auto& run : runs) {
-            SeedRows sr;
-            for (int64_t i : common) {
-              sr.source.push_back(run.at(c.source_lang).at(i));
-              sr.target.push_back(run.at(lang).at(i));
+        // Every run of both encoders must hold the same number of rows in both languages.
+        size_t n = 0;
+        bool ok = true;
+        for (const auto* side : {&rows[a], &rows[b]}) {
+          for (const auto& run : side->runs) {
+            for (const auto& l : {c.source_lang, lang}) {
+              auto it = run.find(l);
+              if (it == run.end() || it->second.empty() || (n && it->second.size() != n)) {
+                ok = false;
+              } else {
+                n = it->second.size();
+              }
             }
-            out.push_back(std::move(sr));
           }
+        }
+        if (!ok) continue;
+        auto seed_rows = [&](const EncoderRuns& side) {
+          std::vector<SeedRows> out;
+          for (const auto& run : side.runs) out.push_back({run.at(c.source_lang), run.at(lang)});
           return out;
         };
         const PairedDifference d = paired_gap_difference(
@@ -279,17 +303,17 @@ json comparison_block(Context& ctx) {
       }
       pairs.push_back({{"a", c.encoders[a].name},
                        {"b", c.encoders[b].name},
-                       {"seeds_a", rows[a].size()},
-                       {"seeds_b", rows[b].size()},
+                       {"seeds_a", rows[a].runs.size()},
+                       {"seeds_b", rows[b].runs.size()},
                        {"languages", langs}});
     }
   }
   return {{"definition",
            "difference = transfer gap of a - transfer gap of b (points as fractions), each gap "
-           "the mean over seeds of accuracy(source) - accuracy(target) on the parallel rows "
-           "both encoders were evaluated on; ci95 = paired percentile bootstrap over those rows "
-           "(the same resampled rows for both encoders, every seed and both languages); "
-           "negative = a transfers better"},
+           "the mean over seeds of accuracy(source) - accuracy(target) on the evaluation rows "
+           "(parallel across languages; languages whose rows are not parallel are left out); "
+           "ci95 = paired percentile bootstrap over those rows (the same resampled rows for "
+           "both encoders, every seed and both languages); negative = a transfers better"},
           {"resamples", c.eval.bootstrap_resamples},
           {"pairs", pairs}};
 }
