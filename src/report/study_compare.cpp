@@ -218,7 +218,7 @@ void render_comparison(const json& r, HtmlDocument& doc, StudyReport& out) {
 }
 
 std::string alignment_heatmap_svg(const json& alignment, const std::string& source,
-                                  const std::string& title) {
+                                  const std::string& title, bool similarity) {
   std::vector<HeatmapPanel> panels;
   for (const char* phase : {"before", "after"}) {
     if (!alignment.contains(phase) || !alignment[phase].is_array()) continue;
@@ -233,8 +233,11 @@ std::string alignment_heatmap_svg(const json& alignment, const std::string& sour
       if (!cells.count(other)) order.push_back(other);
       const int layer = row.value("layer", 0);
       layers.insert(layer);
+      // Retrieval: mean of both directions in %; similarity: how much closer translations are
+      // than random pairs (mean cosine of pairs minus that of non-pairs).
       cells[other][layer] =
-          50.0 * (row.value("retrieval_a2b", 0.0) + row.value("retrieval_b2a", 0.0));
+          similarity ? row.value("cos_pairs", 0.0) - row.value("cos_random", 0.0)
+                     : 50.0 * (row.value("retrieval_a2b", 0.0) + row.value("retrieval_b2a", 0.0));
     }
     if (order.empty()) continue;
     HeatmapPanel p;
@@ -256,9 +259,11 @@ std::string alignment_heatmap_svg(const json& alignment, const std::string& sour
   o.title = title;
   o.x_label = "layer (0 = embeddings)";
   o.y_label = "language pair";
-  o.colorbar_label = "top-1 retrieval (%)";
-  o.vmin = 0.0;
-  o.vmax = 100.0;
+  o.colorbar_label = similarity ? "cos(pairs) − cos(non-pairs)" : "top-1 retrieval (%)";
+  if (!similarity) {
+    o.vmin = 0.0;
+    o.vmax = 100.0;
+  }
   o.cell_size = 34.0;
   o.annotate = true;
   return heatmap_svg(panels, o);

@@ -115,10 +115,11 @@ inline json encoder_view(const json& results, const std::string& name) {
 }
 
 // study_compare.cpp: the "Encoders side by side" section of a several-encoder report, and the
-// alignment heat map (pairs with `source` x layers, before/after panels; "" without rows).
+// alignment heat map (pairs with `source` x layers, before/after panels; "" without rows) of
+// top-1 retrieval (%) or, with `similarity`, of cos(pairs) - cos(non-pairs).
 void render_comparison(const json& results, HtmlDocument& doc, StudyReport& out);
 std::string alignment_heatmap_svg(const json& alignment, const std::string& source,
-                                  const std::string& title);
+                                  const std::string& title, bool similarity);
 
 // "45.7%" / "3.2 points" style formatting.
 std::string fmt(double v, int decimals);

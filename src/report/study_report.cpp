@@ -437,7 +437,7 @@ class Renderer {
       if (heatmap) {
         const std::string src = detail::source_language(*cur_);
         const std::string svg = detail::alignment_heatmap_svg(
-            al, src, "Translation retrieval with " + src + " per layer" + who_);
+            al, src, "Translation retrieval with " + src + " per layer" + who_, false);
         if (!svg.empty()) {
           add_figure("alignment_heatmap" + tag_, svg);
           doc_.figure(svg,
@@ -446,6 +446,18 @@ class Renderer {
                           "before and after fine-tuning; chance is " +
                           fmt(100.0 * chance, 2) + "%. Every pair is in the table below.",
                       "alignment_heatmap" + tag_);
+        }
+        const std::string sim = detail::alignment_heatmap_svg(
+            al, src, "Similarity of translations with " + src + " per layer" + who_, true);
+        if (!sim.empty()) {
+          add_figure("alignment_similarity" + tag_, sim);
+          doc_.figure(sim,
+                      "Mean cosine similarity of translation pairs minus that of non-pairs, "
+                      "between " +
+                          src +
+                          " and each language at every layer (0: translations are no closer "
+                          "than unrelated sentences).",
+                      "alignment_similarity" + tag_);
         }
       }
       for (const char* phase : {"before", "after"}) {

@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "xlt/analysis/tsne.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/data/spec.h"
 #include "xlt/eval/collate.h"
 #include "xlt/eval/perplexity.h"
 #include "xlt/models/model.h"
@@ -136,8 +138,9 @@ json analyse_model(Context& ctx, models::Model& model, const text::Tokenizer& to
 
 // The evaluation sample as a parallel set: its rows are translations of each other (the same
 // source record in every language), so the premises of rows with distinct source-language
-// premises (XNLI repeats each premise for three hypotheses) are parallel sentences.
-ParallelSet eval_parallel(Context& ctx) {
+// premises (XNLI repeats each premise for three hypotheses) are parallel sentences. nullopt when
+// the sets are not parallel.
+std::optional<ParallelSet> eval_parallel(Context& ctx) {
   const auto& sets = ctx.eval_sets();
   const StudyConfig& c = ctx.config;
   ParallelSet p;
@@ -145,16 +148,10 @@ ParallelSet eval_parallel(Context& ctx) {
   for (const auto& ds : sets) {
     if (ds.lang == c.source_lang) src = &ds;
   }
-  for (const auto& ds : sets) {
-    if (ds.size() != sets.front().size()) {
-      throw DataError(ds.source + ": " + std::to_string(ds.size()) + " evaluation rows for '" +
-                      ds.lang + "' but " + std::to_string(sets.front().size()) + " for '" +
-                      sets.front().lang +
-                      "': without analysis.parallel_file the alignment uses the evaluation rows, "
-                      "which must be parallel across languages (give a parallel_file)");
-    }
-  }
   if (!src) src = &sets.front();
+  for (const auto& ds : sets) {
+    if (!data::is_parallel(*src, ds)) return std::nullopt;
+  }
   std::vector<size_t> rows;
   std::set<std::string> seen;
   for (size_t i = 0; i < src->examples.size(); ++i) {
@@ -186,10 +183,14 @@ json run_analysis(Context& ctx, const Unit& u) {
   ParallelSet par;
   if (!c.analysis.parallel_file.empty()) {
     par = read_parallel(c.analysis.parallel_file, c.languages, c.analysis.max_parallel);
-  } else if (!u.inputs["parallel"].is_null()) {
-    par = eval_parallel(ctx);
+  } else if (auto rows = u.inputs["parallel"].is_null() ? std::optional<ParallelSet>()
+                                                        : eval_parallel(ctx)) {
+    par = std::move(*rows);
   } else {
-    par.source = "the map sentences (analysis.sentences)";
+    par.source = u.inputs["parallel"].is_null()
+                     ? "the map sentences (analysis.sentences)"
+                     : "the map sentences (analysis.sentences; the evaluation rows are not "
+                       "parallel across languages)";
     par.langs = map_langs;
     for (const auto& l : map_langs) par.columns.push_back(c.analysis.sentences.at(l));
   }

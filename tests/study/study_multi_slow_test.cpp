@@ -180,7 +180,7 @@ TEST_F(MultiEncoderStudy, FifteenLanguagesTwoEncodersEndToEnd) {
   for (const char* f :
        {"compare_accuracy", "compare_gap_distance", "compare_gap_difference_bert_xlmr",
         "accuracy_bert", "accuracy_xlmr", "transfer_gap_distance_xlmr", "alignment_heatmap_bert",
-        "alignment_heatmap_xlmr", "tsne_before_bert", "perplexity"}) {
+        "alignment_heatmap_xlmr", "alignment_similarity_bert", "tsne_before_bert", "perplexity"}) {
     EXPECT_TRUE(fs::exists(o / "figures" / (std::string(f) + ".svg"))) << f;
   }
   EXPECT_FALSE(fs::exists(o / "figures" / "alignment_before_bert.svg"));
