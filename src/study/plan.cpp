@@ -137,7 +137,9 @@ void check_model_settings(const StudyConfig& c, const ResolvedModel& encoder,
                       io::model_type_name(causal_lm.config.model_type) +
                       ", not a causal LM (xglm)");
   }
-  if (c.stage_enabled("attention")) {
+  // attention.model = "encoder" is the first encoder; other encoders are not checked for it.
+  if (c.stage_enabled("attention") && (c.attention.model == "causal_lm" || key == "encoder" ||
+                                       key == "encoders." + c.encoders.front().name)) {
     const ResolvedModel& m = c.attention.model == "causal_lm" ? causal_lm : encoder;
     if (m.available && c.attention.layer > m.config.num_hidden_layers) {
       throw ConfigError(where("attention.layer") + " = " + std::to_string(c.attention.layer) +
