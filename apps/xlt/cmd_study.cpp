@@ -2,6 +2,7 @@
 // cross-lingual transfer study (baseline -> fine-tune -> zero-shot -> analysis -> attention ->
 // perplexity -> report) from one TOML file, resumable, with a self-contained HTML report.
 // The config is validated completely before any work starts (exit 2 naming the key or file).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -40,20 +41,42 @@ std::vector<std::string> split_stages(const std::string& s) {
   return out;
 }
 
+// Accuracy per language before and after fine-tuning; with several encoders, a pair of columns
+// per encoder.
 void print_summary(const study::StudyOutcome& r) {
   if (r.results.is_null()) return;
   const auto& res = r.results;
-  std::printf("%-6s %-12s %-12s\n", "lang", "baseline", "zero-shot");
+  std::vector<std::pair<std::string, const nlohmann::json*>> parts;
+  if (res.contains("encoders") && res["encoders"].is_object()) {
+    for (const auto& [name, block] : res["encoders"].items()) parts.emplace_back(name, &block);
+  } else {
+    parts.emplace_back("", &res);
+  }
+  int width = 12;
+  for (const auto& [name, block] : parts) {
+    if (!name.empty()) width = std::max<int>(width, static_cast<int>(name.size()) + 11);
+  }
+  std::printf("%-6s", "lang");
+  for (const auto& [name, block] : parts) {
+    const std::string prefix = name.empty() ? "" : name + " ";
+    std::printf(" %-*s %-*s", width, (prefix + "baseline").c_str(), width,
+                (prefix + "zero-shot").c_str());
+  }
+  std::printf("\n");
   for (const auto& lang : res["study"]["languages"]) {
     const std::string l = lang.get<std::string>();
-    auto acc = [&](const char* block) -> std::string {
-      if (!res.contains(block) || res[block].is_null() || !res[block]["languages"].contains(l)) {
-        return "-";
-      }
-      const auto& x = res[block]["languages"][l];
-      return report::percent(x["across_seeds"].value("mean", x.value("accuracy", 0.0)));
-    };
-    std::printf("%-6s %-12s %-12s\n", l.c_str(), acc("baseline").c_str(), acc("zero_shot").c_str());
+    std::printf("%-6s", l.c_str());
+    for (const auto& [name, block] : parts) {
+      auto acc = [&, b = block](const char* key) -> std::string {
+        if (!b->contains(key) || (*b)[key].is_null() || !(*b)[key]["languages"].contains(l)) {
+          return "-";
+        }
+        const auto& x = (*b)[key]["languages"][l];
+        return report::percent(x["across_seeds"].value("mean", x.value("accuracy", 0.0)));
+      };
+      std::printf(" %-*s %-*s", width, acc("baseline").c_str(), width, acc("zero_shot").c_str());
+    }
+    std::printf("\n");
   }
 }
 

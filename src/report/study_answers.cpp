@@ -244,6 +244,15 @@ std::optional<StudyAnswer> distance_answer(const json& r) {
 
 std::vector<StudyAnswer> study_answers(const nlohmann::json& results) {
   std::vector<StudyAnswer> out;
+  // Several encoders: each one's answers, the question naming the encoder.
+  for (const auto& name : detail::encoder_names(results)) {
+    for (auto& a : study_answers(detail::encoder_view(results, name))) {
+      a.id = name + "/" + a.id;
+      a.question = "[" + name + "] " + a.question;
+      out.push_back(std::move(a));
+    }
+  }
+  if (!out.empty()) return out;
   for (auto f : {baseline_answer, english_gain_answer, transfer_gap_answer, distance_answer}) {
     if (auto a = f(results)) out.push_back(std::move(*a));
   }

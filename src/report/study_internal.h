@@ -9,6 +9,11 @@
 #include <string>
 #include <vector>
 
+namespace xlt::report {
+class HtmlDocument;
+struct StudyReport;
+}  // namespace xlt::report
+
 namespace xlt::report::detail {
 
 using nlohmann::json;
@@ -69,6 +74,52 @@ inline std::string source_language(const json& results) {
   if (results.contains("study")) return results["study"].value("source_lang", std::string("en"));
   return "en";
 }
+
+// The encoder names of a several-encoder study (results.json "encoders" object), in order;
+// empty for a one-encoder study.
+inline std::vector<std::string> encoder_names(const json& results) {
+  std::vector<std::string> out;
+  if (!results.contains("encoders") || !results["encoders"].is_object()) return out;
+  if (results.contains("study") && results["study"].contains("encoders") &&
+      results["study"]["encoders"].is_array()) {
+    for (const auto& e : results["study"]["encoders"]) {
+      const std::string n = e.value("name", std::string());
+      if (results["encoders"].contains(n)) out.push_back(n);
+    }
+  }
+  if (out.empty()) {
+    for (const auto& [k, v] : results["encoders"].items()) out.push_back(k);
+  }
+  return out;
+}
+
+// One encoder's part of a several-encoder results.json in the one-encoder layout (its blocks at
+// the top level, study.encoder = that encoder, no "encoders"), so every one-encoder section and
+// answer applies unchanged.
+inline json encoder_view(const json& results, const std::string& name) {
+  json v = results;
+  v.erase("encoders");
+  v.erase("comparison");
+  v.erase("answers");
+  const json& b = results["encoders"][name];
+  for (const char* key : {"baseline", "zero_shot", "transfer_gap", "analysis"}) {
+    v[key] = b.contains(key) ? b[key] : json(nullptr);
+  }
+  if (v.contains("study") && v["study"].contains("encoders")) {
+    for (const auto& e : v["study"]["encoders"]) {
+      if (e.value("name", std::string()) == name) v["study"]["encoder"] = e;
+    }
+    v["study"].erase("encoders");
+  }
+  return v;
+}
+
+// study_compare.cpp: the "Encoders side by side" section of a several-encoder report, and the
+// alignment heat map (pairs with `source` x layers, before/after panels; "" without rows) of
+// top-1 retrieval (%) or, with `similarity`, of cos(pairs) - cos(non-pairs).
+void render_comparison(const json& results, HtmlDocument& doc, StudyReport& out);
+std::string alignment_heatmap_svg(const json& alignment, const std::string& source,
+                                  const std::string& title, bool similarity);
 
 // "45.7%" / "3.2 points" style formatting.
 std::string fmt(double v, int decimals);

@@ -6,6 +6,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <sstream>
 
@@ -203,7 +204,7 @@ class Parser {
 
   StudyConfig parse() {
     study();
-    model("encoder", c_.encoder, "bert-base-multilingual-cased");
+    encoders();
     model("causal_lm", c_.causal_lm, "facebook/xglm-564M");
     train();
     perplexity();  // before eval: eval data are needed when perplexity has no texts of its own
@@ -211,8 +212,8 @@ class Parser {
     analysis();
     attention();
     distance();
-    root_.finish({"study", "encoder", "causal_lm", "train", "eval", "analysis", "attention",
-                  "perplexity", "distance"});
+    root_.finish({"study", "encoder", "encoders", "causal_lm", "train", "eval", "analysis",
+                  "attention", "perplexity", "distance"});
     return std::move(c_);
   }
 
@@ -310,8 +311,53 @@ class Parser {
         {"title", "languages", "source_language", "seeds", "stages", "device", "threads", "out"});
   }
 
+  // `[encoder]` (one unnamed encoder) or `[encoders.NAME]` tables (several), not both.
+  void encoders() {
+    const toml::table* many = root_.table("encoders");
+    if (!many) {
+      model("encoder", c_.encoder, "bert-base-multilingual-cased");
+      c_.encoders = {{"", c_.encoder}};
+      return;
+    }
+    if (root_.table("encoder")) {
+      root_.fail(root_.get("encoder"), "encoder",
+                 "give either [encoder] or [encoders.NAME] tables, not both");
+    }
+    Section all(many, "encoders", file_);
+    if (many->empty()) all.fail(root_.get("encoders"), "encoders", "needs at least one encoder");
+    std::vector<std::string> names;
+    for (const auto& [k, v] : *many) {
+      const std::string name(k.str());
+      all.get(name);
+      const bool ok = !name.empty() && name.size() <= 64 &&
+                      std::all_of(name.begin(), name.end(),
+                                  [](char ch) {
+                                    return std::isalnum(static_cast<unsigned char>(ch)) ||
+                                           ch == '_' || ch == '-' || ch == '.';
+                                  }) &&
+                      name.front() != '.' && name.front() != '-';
+      if (!ok) {
+        all.fail(&v, name,
+                 "encoder names are 1-64 letters, digits, '_', '-' or '.', starting with a "
+                 "letter, digit or '_' (they name folders)");
+      }
+      if (!v.is_table()) all.fail(&v, name, "expected a table, found " + Section::type_of(v));
+      ModelSpec m;
+      model_in(Section(v.as_table(), "encoders." + name, file_), "encoder", m,
+               "bert-base-multilingual-cased");
+      c_.encoders.push_back({name, m});
+      names.push_back(name);
+    }
+    all.finish(names);
+    c_.encoder = c_.encoders.front().spec;
+  }
+
   void model(const std::string& name, ModelSpec& m, const std::string& default_model) {
-    Section s = section(name);
+    model_in(section(name), name, m, default_model);
+  }
+
+  void model_in(Section s, const std::string& name, ModelSpec& m,
+                const std::string& default_model) {
     m.line = s.line();
     m.enabled = s.boolean("enabled", true);
     if (name == "encoder" && !m.enabled) {
@@ -509,9 +555,10 @@ class Parser {
     c_.distance.measure = s.str("measure", c_.distance.measure);
     const std::string file = s.str("file", "");
     if (!file.empty()) c_.distance.file = existing_path(s, "file", file);
-    if (file.empty() && c_.distance.measure != "syntactic" && c_.distance.measure != "genetic") {
+    if (file.empty() && c_.distance.measure != "syntactic" && c_.distance.measure != "genetic" &&
+        c_.distance.measure != "geographic") {
       s.fail(s.get("measure"), "measure",
-             "the built-in table has \"syntactic\" and \"genetic\"; found \"" +
+             "the built-in table has \"syntactic\", \"genetic\" and \"geographic\"; found \"" +
                  c_.distance.measure + "\"");
     }
     s.finish({"measure", "file"});
@@ -533,7 +580,13 @@ nlohmann::json StudyConfig::to_json() const {
   };
   nlohmann::json texts = nlohmann::json::object();
   for (const auto& [lang, p] : perplexity.texts) texts[lang] = p.string();
-  return {
+  // Several encoders: by name ("encoder" is then the first); one encoder: null.
+  nlohmann::json encoders_json = nullptr;
+  if (multi_encoder()) {
+    encoders_json = nlohmann::json::object();
+    for (const auto& e : encoders) encoders_json[e.name] = model_json(e.spec);
+  }
+  nlohmann::json result = {
       {"config_file", config_file.string()},
       {"study",
        {{"title", title},
@@ -545,6 +598,7 @@ nlohmann::json StudyConfig::to_json() const {
         {"threads", threads},
         {"out", out.string()}}},
       {"encoder", model_json(encoder)},
+      {"encoders", encoders_json},
       {"causal_lm", model_json(causal_lm)},
       {"train",
        {{"data", train.data},
@@ -591,6 +645,8 @@ nlohmann::json StudyConfig::to_json() const {
         {"batch_size", perplexity.batch_size}}},
       {"distance", {{"measure", distance.measure}, {"file", distance.file.string()}}},
   };
+  if (!multi_encoder()) result.erase("encoders");  // the one-encoder layout stays as it was
+  return result;
 }
 
 StudyConfig parse_study_config(std::string_view toml_text, const fs::path& path) {

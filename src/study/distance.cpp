@@ -16,31 +16,34 @@ struct Row {
   const char* iso;
   double syntactic;
   int genetic;
+  double geographic;
   const char* relation;
 };
 
 // Keep in sync with data/linguistic_distance.tsv (DistanceTable.BuiltinMatchesShippedTsv).
 constexpr Row kRows[] = {
-    {"en", "eng", 0.0000, 0, "English itself"},
-    {"de", "deu", 0.0975, 1, "Indo-European > Germanic > Northwest Germanic > West Germanic"},
-    {"bg", "bul", 0.1422, 2, "Indo-European (Balto-Slavic)"},
-    {"es", "spa", 0.1784, 2, "Indo-European (Italic > Romance)"},
-    {"fr", "fra", 0.1882, 2, "Indo-European (Italic > Romance)"},
-    {"ru", "rus", 0.1882, 2, "Indo-European (Balto-Slavic)"},
-    {"el", "ell", 0.2169, 2, "Indo-European (Graeco-Phrygian > Greek)"},
-    {"zh", "cmn", 0.2876, 3, "none (Sino-Tibetan)"},
-    {"vi", "vie", 0.3397, 3, "none (Austroasiatic)"},
-    {"ar", "arb", 0.3556, 3, "none (Afro-Asiatic)"},
-    {"th", "tha", 0.3606, 3, "none (Tai-Kadai)"},
-    {"hi", "hin", 0.3838, 2, "Indo-European (Indo-Iranian > Indo-Aryan)"},
-    {"ur", "urd", 0.3838, 2, "Indo-European (Indo-Iranian > Indo-Aryan)"},
-    {"tr", "tur", 0.4933, 3, "none (Turkic)"},
-    {"sw", "swh", 0.5262, 3, "none (Atlantic-Congo > Bantu)"},
+    {"en", "eng", 0.0000, 0, 0.0000, "English itself"},
+    {"de", "deu", 0.0975, 1, 0.0529,
+     "Indo-European > Germanic > Northwest Germanic > West Germanic"},
+    {"bg", "bul", 0.1422, 2, 0.1094, "Indo-European (Balto-Slavic)"},
+    {"es", "spa", 0.1784, 2, 0.0698, "Indo-European (Italic > Romance)"},
+    {"fr", "fra", 0.1882, 2, 0.0297, "Indo-European (Italic > Romance)"},
+    {"ru", "rus", 0.1882, 2, 0.2316, "Indo-European (Balto-Slavic)"},
+    {"el", "ell", 0.2169, 2, 0.1125, "Indo-European (Graeco-Phrygian > Greek)"},
+    {"zh", "cmn", 0.2876, 3, 0.4021, "none (Sino-Tibetan)"},
+    {"vi", "vie", 0.3397, 3, 0.4751, "none (Austroasiatic)"},
+    {"ar", "arb", 0.3556, 3, 0.2293, "none (Afro-Asiatic)"},
+    {"th", "tha", 0.3606, 3, 0.4751, "none (Tai-Kadai)"},
+    {"hi", "hin", 0.3838, 2, 0.3510, "Indo-European (Indo-Iranian > Indo-Aryan)"},
+    {"ur", "urd", 0.3838, 2, 0.3176, "Indo-European (Indo-Iranian > Indo-Aryan)"},
+    {"tr", "tur", 0.4933, 3, 0.1467, "none (Turkic)"},
+    {"sw", "swh", 0.5262, 3, 0.3857, "none (Atlantic-Congo > Bantu)"},
 };
 
 constexpr const char* kCitation =
     "URIEL/lang2vec (Littell et al. 2017, EACL), read by xlt from lang2vec's feature files "
-    "(github.com/antonisa/lang2vec, commit 82ab445); data/linguistic_distance.tsv";
+    "(github.com/antonisa/lang2vec, commit 82ab445; geo features from PyPI lang2vec 1.1.2); "
+    "data/linguistic_distance.tsv";
 
 std::vector<std::string> split_tabs(const std::string& line) {
   std::vector<std::string> out;
@@ -54,7 +57,7 @@ std::vector<std::string> split_tabs(const std::string& line) {
 }  // namespace
 
 const std::vector<std::string>& builtin_distance_measures() {
-  static const std::vector<std::string> m = {"syntactic", "genetic"};
+  static const std::vector<std::string> m = {"syntactic", "genetic", "geographic"};
   return m;
 }
 
@@ -72,25 +75,33 @@ DistanceTable builtin_distance_table(const std::string& measure) {
     t.description =
         "genealogical relation to English from URIEL's Glottolog-derived family features: 0 same "
         "language, 1 same genus (Germanic), 2 same family (Indo-European), 3 different family.";
+  } else if (measure == "geographic") {
+    t.description =
+        "great-circle distance between English's and the language's location divided by half "
+        "the Earth's circumference (locations fitted by xlt to URIEL's geo features, the "
+        "distances to 299 fixed points).";
   } else {
     throw ConfigError(
-        "distance.measure: the built-in table has \"syntactic\" and \"genetic\", "
-        "not \"" +
+        "distance.measure: the built-in table has \"syntactic\", \"genetic\" and "
+        "\"geographic\", not \"" +
         measure + "\"");
   }
   for (const auto& r : kRows) {
-    t.values[r.lang] = measure == "syntactic" ? r.syntactic : static_cast<double>(r.genetic);
+    t.values[r.lang] = measure == "syntactic"    ? r.syntactic
+                       : measure == "geographic" ? r.geographic
+                                                 : static_cast<double>(r.genetic);
   }
   return t;
 }
 
 std::string builtin_distance_tsv() {
-  std::string out = "lang\tiso639_3\tsyntactic\tgenetic\trelation\n";
+  std::string out = "lang\tiso639_3\tsyntactic\tgenetic\tgeographic\trelation\n";
   for (const auto& r : kRows) {
-    char num[32];
+    char num[32], geo[32];
     std::snprintf(num, sizeof num, "%.4f", r.syntactic);
+    std::snprintf(geo, sizeof geo, "%.4f", r.geographic);
     out += std::string(r.lang) + "\t" + r.iso + "\t" + num + "\t" + std::to_string(r.genetic) +
-           "\t" + r.relation + "\n";
+           "\t" + geo + "\t" + r.relation + "\n";
   }
   return out;
 }

@@ -75,6 +75,7 @@ struct Unit {
   std::string stage;  // "init", "baseline", ...
   uint64_t seed = 0;
   std::string role;  // init units: which model
+  int encoder = -1;  // index into Context::encoders for per-encoder units, else -1
   json inputs;
   std::string fingerprint;
   std::vector<std::string> needs;  // units whose outputs this one reads
@@ -94,8 +95,14 @@ struct Context {
   std::string device = "cpu";
   int threads = 1;
   int dist_timeout = 300;
+  // Every encoder of the study; `encoder` and `prefix` are those of the unit being run (the run
+  // loop selects them): prefix is "" with one encoder, else "encoders/NAME/".
+  std::vector<ResolvedModel> encoders;
   ResolvedModel encoder, causal_lm;
-  std::vector<Unit> units;                    // in run order
+  std::string prefix;
+  void select_encoder(int index);
+  fs::path encoder_out() const { return out / prefix; }  // DIR or DIR/encoders/NAME
+  std::vector<Unit> units;                               // in run order
   std::map<std::string, std::string> status;  // unit -> "ran" / "skipped" (this invocation)
   // Under a distributed launch (xlt launch, torchrun, srun): the evaluation stages are sharded
   // over the ranks and fine-tuning is data-parallel; rank 0 alone writes files and runs the other
@@ -117,13 +124,20 @@ struct Context {
 
 // Resolves the models (downloads a hub model unless dry_run) and checks layer indices against
 // their configs. Throws ConfigError naming the key.
+// `prefix`: where the model's init unit lives ("" or "encoders/NAME/").
 ResolvedModel resolve_model(const StudyConfig& config, const ModelSpec& spec,
-                            const std::string& role, const fs::path& out, bool dry_run);
+                            const std::string& role, const fs::path& out, bool dry_run,
+                            const std::string& prefix = "");
 void check_model_settings(const StudyConfig& config, const ResolvedModel& encoder,
-                          const ResolvedModel& causal_lm);
+                          const ResolvedModel& causal_lm, const std::string& key = "encoder");
+// "" for the one-encoder layout, else "encoders/NAME/": where an encoder's units live.
+std::string encoder_prefix(const StudyConfig& config, size_t index);
 // Every unit of the configured stages with its inputs and fingerprint, in run order.
-std::vector<Unit> build_units(const StudyConfig& config, const ResolvedModel& encoder,
+std::vector<Unit> build_units(const StudyConfig& config, const std::vector<ResolvedModel>& encoders,
                               const ResolvedModel& causal_lm, const fs::path& out);
+// Whether the analysis uses the evaluation rows as its parallel set (no analysis.parallel_file
+// and evaluation data are configured and readable).
+bool analysis_uses_eval_rows(const StudyConfig& config);
 
 // Loads the tokenizer / a model of the study on the context's device.
 std::unique_ptr<text::Tokenizer> load_study_tokenizer(const fs::path& path);

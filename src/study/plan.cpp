@@ -77,13 +77,14 @@ const std::vector<data::NliDataset>& Context::eval_sets() {
 }
 
 ResolvedModel resolve_model(const StudyConfig& config, const ModelSpec& spec,
-                            const std::string& role, const fs::path& out, bool dry_run) {
+                            const std::string& role, const fs::path& out, bool dry_run,
+                            const std::string& prefix) {
   ResolvedModel m;
   m.role = role;
   m.name = spec.model;
   if (spec.randomly_initialized()) {
     m.random = true;
-    m.init_unit = "init/" + role;
+    m.init_unit = prefix + "init/" + role;
     m.dir = out / m.init_unit / "model";
     m.tokenizer = spec.tokenizer;
     m.config = io::ModelConfig::load(spec.init);
@@ -115,10 +116,10 @@ ResolvedModel resolve_model(const StudyConfig& config, const ModelSpec& spec,
 }
 
 void check_model_settings(const StudyConfig& c, const ResolvedModel& encoder,
-                          const ResolvedModel& causal_lm) {
+                          const ResolvedModel& causal_lm, const std::string& key) {
   const auto where = [&c](const std::string& key) { return c.config_file.string() + ": " + key; };
   if (encoder.available && encoder.config.model_type == io::ModelType::kXglm) {
-    throw ConfigError(where("encoder.model") + ": " + encoder.name +
+    throw ConfigError(where(key + ".model") + ": " + encoder.name +
                       " is a causal LM (xglm); the encoder must be bert or xlm-roberta");
   }
   if (c.stage_enabled("analysis") && encoder.available &&
@@ -136,7 +137,9 @@ void check_model_settings(const StudyConfig& c, const ResolvedModel& encoder,
                       io::model_type_name(causal_lm.config.model_type) +
                       ", not a causal LM (xglm)");
   }
-  if (c.stage_enabled("attention")) {
+  // attention.model = "encoder" is the first encoder; other encoders are not checked for it.
+  if (c.stage_enabled("attention") && (c.attention.model == "causal_lm" || key == "encoder" ||
+                                       key == "encoders." + c.encoders.front().name)) {
     const ResolvedModel& m = c.attention.model == "causal_lm" ? causal_lm : encoder;
     if (m.available && c.attention.layer > m.config.num_hidden_layers) {
       throw ConfigError(where("attention.layer") + " = " + std::to_string(c.attention.layer) +
@@ -171,9 +174,31 @@ json model_identity(const ResolvedModel& m) {
 
 }  // namespace
 
-std::vector<Unit> build_units(const StudyConfig& c, const ResolvedModel& encoder_in,
+std::string encoder_prefix(const StudyConfig& c, size_t index) {
+  return c.multi_encoder() ? "encoders/" + c.encoders.at(index).name + "/" : std::string();
+}
+
+bool analysis_uses_eval_rows(const StudyConfig& c) {
+  if (!c.analysis.parallel_file.empty()) return false;
+  if (!c.eval.files.empty()) {
+    for (const auto& [lang, path] : c.eval.files) {
+      if (!fs::exists(path)) return false;
+    }
+    return true;
+  }
+  if (c.eval.data.empty()) return false;
+  if (!io::is_dataset_spec(c.eval.data)) return fs::exists(c.eval.data);
+  try {
+    io::resolve_dataset_spec(c.eval.data);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedModel>& encoders,
                               const ResolvedModel& causal_in, const fs::path& out) {
-  ResolvedModel encoder = encoder_in, causal = causal_in;
+  ResolvedModel causal = causal_in;
   std::vector<Unit> units;
   auto add = [&](Unit u) {
     u.inputs["xlt_version"] = XLT_VERSION;
@@ -185,122 +210,146 @@ std::vector<Unit> build_units(const StudyConfig& c, const ResolvedModel& encoder
   const bool need_causal =
       c.causal_lm.enabled && (c.stage_enabled("perplexity") ||
                               (c.stage_enabled("attention") && c.attention.model == "causal_lm"));
-  for (ResolvedModel* m : {&encoder, &causal}) {
-    if (!m->random || (m == &causal && !need_causal)) continue;
-    const ModelSpec& spec = m == &encoder ? c.encoder : c.causal_lm;
+  auto add_init = [&](ResolvedModel& m, const ModelSpec& spec, const std::string& name,
+                      int encoder_index) {
     Unit u;
-    u.name = m->init_unit;
+    u.name = name;
     u.stage = "init";
-    u.role = m->role;
+    u.role = m.role;
+    u.encoder = encoder_index;
     u.inputs = {{"config", file_digest(spec.init)["fnv1a64"]},
-                {"tokenizer", m->tokenizer_identity},
+                {"tokenizer", m.tokenizer_identity},
                 {"init_seed", spec.init_seed},
-                {"num_labels", m == &encoder ? kNliLabels : 0}};
-    m->identity = {{"init", add(u)}};
-  }
-  const json enc = model_identity(encoder);
-  std::vector<std::string> enc_needs;
-  if (encoder.random) enc_needs.push_back(encoder.init_unit);
-
-  const json ev = eval_inputs(c);
-  for (uint64_t seed : c.seeds) {
-    if (!c.stage_enabled("baseline")) break;
-    Unit u;
-    u.name = seed_unit("baseline", seed);
-    u.stage = "baseline";
-    u.seed = seed;
-    u.needs = enc_needs;
-    u.inputs = {{"encoder", enc}, {"eval", ev}, {"seed", seed}};
-    add(u);
-  }
-  // Fine-tuning units are listed even when the stage is disabled, so that zero_shot and
-  // analysis can reuse an earlier run's models when they are up to date.
-  auto train_digest = [&c](const std::string& spec) -> json {
-    try {
-      return data_digest(spec);
-    } catch (const Error&) {
-      if (c.stage_enabled("finetune")) throw;
-      return spec;  // not available here; such a unit can only be "not selected"
-    }
+                {"num_labels", encoder_index >= 0 ? kNliLabels : 0}};
+    m.identity = {{"init", add(u)}};
   };
-  std::map<uint64_t, std::string> finetune_fp;
-  for (uint64_t seed : c.seeds) {
-    const auto& t = c.train;
-    Unit u;
-    u.name = seed_unit("finetune", seed);
-    u.stage = "finetune";
-    u.seed = seed;
-    u.needs = enc_needs;
-    u.inputs = {{"encoder", enc},
-                {"train",
-                 {{"data", train_digest(t.data)},
-                  {"dev", train_digest(t.dev)},
-                  {"format", t.format},
-                  {"samples", t.samples},
-                  {"epochs", t.epochs},
-                  {"learning_rate", t.learning_rate},
-                  {"batch_size", t.batch_size},
-                  {"grad_accum", t.grad_accum},
-                  {"max_length", t.max_length},
-                  {"warmup_ratio", t.warmup_ratio},
-                  {"weight_decay", t.weight_decay},
-                  {"max_grad_norm", t.max_grad_norm}}},
-                {"source_lang", c.source_lang},
-                {"seed", seed}};
-    finetune_fp[seed] = add(u);
-  }
-  for (uint64_t seed : c.seeds) {
-    if (!c.stage_enabled("zero_shot")) break;
-    Unit u;
-    u.name = seed_unit("zero_shot", seed);
-    u.stage = "zero_shot";
-    u.seed = seed;
-    u.needs = {seed_unit("finetune", seed)};
-    u.inputs = {{"finetune", finetune_fp[seed]},
-                {"tokenizer", encoder.tokenizer_identity},
-                {"eval", ev},
-                {"seed", seed}};
-    add(u);
-  }
-  if (c.stage_enabled("analysis")) {
-    const auto& a = c.analysis;
-    Unit u;
-    u.name = "analysis";
-    u.stage = "analysis";
-    u.seed = c.seeds.front();
-    u.needs = enc_needs;
-    json after = nullptr;
-    // The map after fine-tuning needs the first seed's model: planned now, or from a complete
-    // earlier run with the same inputs.
-    const auto rec = read_stage_record(out / seed_unit("finetune", u.seed));
-    if (c.stage_enabled("finetune") || (rec && (*rec)["fingerprint"] == finetune_fp[u.seed])) {
-      after = finetune_fp[u.seed];
-      u.needs.push_back(seed_unit("finetune", u.seed));
+  // Per-encoder identities, filled in as their init units are planned.
+  std::vector<ResolvedModel> encs = encoders;
+  const json ev = eval_inputs(c);
+  for (size_t e = 0; e < encs.size(); ++e) {
+    ResolvedModel& encoder = encs[e];
+    const std::string prefix = encoder_prefix(c, e);
+    const int ei = static_cast<int>(e);
+    if (encoder.random) add_init(encoder, c.encoders[e].spec, encoder.init_unit, ei);
+    // The causal LM's init unit right after the first encoder's (the one-encoder order).
+    if (e == 0 && causal.random && need_causal) {
+      add_init(causal, c.causal_lm, causal.init_unit, -1);
     }
-    json sentences = json::object();
-    for (const auto& lang : c.languages) {
-      if (a.sentences.count(lang)) sentences[lang] = a.sentences.at(lang);
+    const json enc = model_identity(encoder);
+    std::vector<std::string> enc_needs;
+    if (encoder.random) enc_needs.push_back(encoder.init_unit);
+
+    for (uint64_t seed : c.seeds) {
+      if (!c.stage_enabled("baseline")) break;
+      Unit u;
+      u.name = prefix + seed_unit("baseline", seed);
+      u.stage = "baseline";
+      u.seed = seed;
+      u.encoder = ei;
+      u.needs = enc_needs;
+      u.inputs = {{"encoder", enc}, {"eval", ev}, {"seed", seed}};
+      add(u);
     }
-    u.inputs = {
-        {"encoder", enc},
-        {"finetune", after},
-        {"sentences", sentences},
-        {"parallel",
-         a.parallel_file.empty() ? json(nullptr) : file_digest(a.parallel_file)["fnv1a64"]},
-        {"max_parallel", a.max_parallel},
-        {"pooling", a.pooling},
-        {"layer", a.layer},
-        {"languages", c.languages},
-        {"tsne",
-         {{"perplexity", a.tsne_perplexity}, {"iterations", a.tsne_iterations}, {"seed", u.seed}}}};
-    add(u);
+    // Fine-tuning units are listed even when the stage is disabled, so that zero_shot and
+    // analysis can reuse an earlier run's models when they are up to date.
+    auto train_digest = [&c](const std::string& spec) -> json {
+      try {
+        return data_digest(spec);
+      } catch (const Error&) {
+        if (c.stage_enabled("finetune")) throw;
+        return spec;  // not available here; such a unit can only be "not selected"
+      }
+    };
+    std::map<uint64_t, std::string> finetune_fp;
+    for (uint64_t seed : c.seeds) {
+      const auto& t = c.train;
+      Unit u;
+      u.name = prefix + seed_unit("finetune", seed);
+      u.stage = "finetune";
+      u.seed = seed;
+      u.encoder = ei;
+      u.needs = enc_needs;
+      u.inputs = {{"encoder", enc},
+                  {"train",
+                   {{"data", train_digest(t.data)},
+                    {"dev", train_digest(t.dev)},
+                    {"format", t.format},
+                    {"samples", t.samples},
+                    {"epochs", t.epochs},
+                    {"learning_rate", t.learning_rate},
+                    {"batch_size", t.batch_size},
+                    {"grad_accum", t.grad_accum},
+                    {"max_length", t.max_length},
+                    {"warmup_ratio", t.warmup_ratio},
+                    {"weight_decay", t.weight_decay},
+                    {"max_grad_norm", t.max_grad_norm}}},
+                  {"source_lang", c.source_lang},
+                  {"seed", seed}};
+      finetune_fp[seed] = add(u);
+    }
+    for (uint64_t seed : c.seeds) {
+      if (!c.stage_enabled("zero_shot")) break;
+      Unit u;
+      u.name = prefix + seed_unit("zero_shot", seed);
+      u.stage = "zero_shot";
+      u.seed = seed;
+      u.encoder = ei;
+      u.needs = {prefix + seed_unit("finetune", seed)};
+      u.inputs = {{"finetune", finetune_fp[seed]},
+                  {"tokenizer", encoder.tokenizer_identity},
+                  {"eval", ev},
+                  {"seed", seed}};
+      add(u);
+    }
+    if (c.stage_enabled("analysis")) {
+      const auto& a = c.analysis;
+      Unit u;
+      u.name = prefix + "analysis";
+      u.stage = "analysis";
+      u.seed = c.seeds.front();
+      u.encoder = ei;
+      u.needs = enc_needs;
+      json after = nullptr;
+      // The map after fine-tuning needs the first seed's model: planned now, or from a complete
+      // earlier run with the same inputs.
+      const auto rec = read_stage_record(out / (prefix + seed_unit("finetune", u.seed)));
+      if (c.stage_enabled("finetune") || (rec && (*rec)["fingerprint"] == finetune_fp[u.seed])) {
+        after = finetune_fp[u.seed];
+        u.needs.push_back(prefix + seed_unit("finetune", u.seed));
+      }
+      json sentences = json::object();
+      for (const auto& lang : c.languages) {
+        if (a.sentences.count(lang)) sentences[lang] = a.sentences.at(lang);
+      }
+      json parallel = nullptr;
+      if (!a.parallel_file.empty()) {
+        parallel = file_digest(a.parallel_file)["fnv1a64"];
+      } else if (analysis_uses_eval_rows(c)) {
+        parallel = {{"eval_rows", ev}};
+      }
+      u.inputs = {{"encoder", enc},
+                  {"finetune", after},
+                  {"sentences", sentences},
+                  {"parallel", parallel},
+                  {"max_parallel", a.max_parallel},
+                  {"pooling", a.pooling},
+                  {"layer", a.layer},
+                  {"languages", c.languages},
+                  {"tsne",
+                   {{"perplexity", a.tsne_perplexity},
+                    {"iterations", a.tsne_iterations},
+                    {"seed", u.seed}}}};
+      add(u);
+    }
   }
+  const ResolvedModel& encoder = encs.front();
   const ResolvedModel& att_model = c.attention.model == "causal_lm" ? causal : encoder;
   if (c.stage_enabled("attention")) {
     Unit u;
     u.name = "attention";
     u.stage = "attention";
     if (att_model.random) u.needs.push_back(att_model.init_unit);
+    if (c.attention.model != "causal_lm") u.encoder = 0;  // the first encoder
     u.inputs = {{"model", model_identity(att_model)},
                 {"role", att_model.role},
                 {"sentences", c.attention.sentences},
@@ -349,6 +398,11 @@ std::vector<Unit> build_units(const StudyConfig& c, const ResolvedModel& encoder
                 {"schema_version", report::kResultsSchemaVersion},
                 {"encoder", encoder.name},
                 {"causal_lm", c.causal_lm.enabled ? json(causal.name) : json(nullptr)}};
+    if (c.multi_encoder()) {
+      json names = json::object();
+      for (size_t e = 0; e < encs.size(); ++e) names[c.encoders[e].name] = encs[e].name;
+      u.inputs["encoders"] = names;
+    }
     add(u);
   }
   return units;
@@ -371,6 +425,12 @@ std::unique_ptr<models::Model> load_classifier(Context& ctx, const fs::path& dir
     throw ConfigError(dir.string() + ": not a sequence-classification model");
   }
   return model;
+}
+
+void Context::select_encoder(int index) {
+  if (index < 0 || encoders.empty()) return;
+  encoder = encoders.at(static_cast<size_t>(index));
+  prefix = encoder_prefix(config, static_cast<size_t>(index));
 }
 
 std::unique_ptr<models::Model> load_causal_lm(Context& ctx) {

@@ -137,15 +137,22 @@ Prepared prepare(const StudyConfig& c, const RunOptions& o, bool dry_run) {
   ctx.log = o.log ? o.log : &std::cerr;
   ctx.device = o.device.empty() ? c.device : o.device;
   ctx.threads = o.threads >= 0 ? o.threads : c.threads;
-  ctx.encoder = resolve_model(c, c.encoder, "encoder", out, dry_run);
+  for (size_t e = 0; e < c.encoders.size(); ++e) {
+    ctx.encoders.push_back(
+        resolve_model(c, c.encoders[e].spec, "encoder", out, dry_run, encoder_prefix(c, e)));
+  }
+  ctx.encoder = ctx.encoders.front();
   const bool need_causal =
       c.causal_lm.enabled && (c.stage_enabled("perplexity") ||
                               (c.stage_enabled("attention") && c.attention.model == "causal_lm"));
   if (need_causal) ctx.causal_lm = resolve_model(c, c.causal_lm, "causal_lm", out, dry_run);
   ctx.causal_lm.role = "causal_lm";
   if (!need_causal) ctx.causal_lm.available = false;
-  check_model_settings(c, ctx.encoder, ctx.causal_lm);
-  ctx.units = build_units(c, ctx.encoder, ctx.causal_lm, out);
+  for (size_t e = 0; e < c.encoders.size(); ++e) {
+    check_model_settings(c, ctx.encoders[e], ctx.causal_lm,
+                         c.multi_encoder() ? "encoders." + c.encoders[e].name : "encoder");
+  }
+  ctx.units = build_units(c, ctx.encoders, ctx.causal_lm, out);
 
   const bool overwrite = o.overwrite;
   std::map<std::string, UnitStatus> status;
@@ -213,6 +220,7 @@ bool all_ranks_run(const std::string& stage) {
 
 json run_one(Context& ctx, const Unit& u, bool& resumed) {
   resumed = false;
+  ctx.select_encoder(u.encoder);
   const bool writer = ctx.writer();
   if (u.stage == "finetune") {
     // Keep a partial run of the same inputs (resume); start over for anything else.
@@ -314,9 +322,15 @@ std::vector<UnitStatus> plan_study(const StudyConfig& config, const RunOptions& 
   Prepared p = prepare(config, options, /*dry_run=*/true);
   // Hub models that a real run would download first.
   std::vector<UnitStatus> plan;
-  for (const ResolvedModel* m : {&p.ctx->encoder, &p.ctx->causal_lm}) {
+  std::vector<std::pair<std::string, const ResolvedModel*>> models;
+  for (size_t e = 0; e < p.ctx->encoders.size(); ++e) {
+    models.emplace_back(config.multi_encoder() ? "encoders/" + config.encoders[e].name : "encoder",
+                        &p.ctx->encoders[e]);
+  }
+  models.emplace_back("causal_lm", &p.ctx->causal_lm);
+  for (const auto& [name, m] : models) {
     if (!m->available && !m->random && !m->name.empty()) {
-      plan.push_back({"download/" + m->role, "download", "run",
+      plan.push_back({"download/" + name, "download", "run",
                       m->name + " is not in the Hugging Face cache: downloaded first", 0.0});
     }
   }

@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "xlt/analysis/tsne.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/data/spec.h"
 #include "xlt/eval/collate.h"
 #include "xlt/eval/perplexity.h"
 #include "xlt/models/model.h"
@@ -129,8 +131,41 @@ json analyse_model(Context& ctx, models::Model& model, const text::Tokenizer& to
     ll.push_back(std::move(x));
   }
   const auto rows_al = analysis::alignment_by_layer(ll, std::max(1, ctx.threads));
-  analysis::write_alignment_csv(ctx.out / "analysis" / ("alignment_" + phase + ".csv"), rows_al);
+  analysis::write_alignment_csv(ctx.encoder_out() / "analysis" / ("alignment_" + phase + ".csv"),
+                                rows_al);
   return {{"tsne", tsne}, {"alignment", alignment_json(rows_al)}, {"layers", L}, {"layer", use}};
+}
+
+// The evaluation sample as a parallel set: its rows are translations of each other (the same
+// source record in every language), so the premises of rows with distinct source-language
+// premises (XNLI repeats each premise for three hypotheses) are parallel sentences. nullopt when
+// the sets are not parallel.
+std::optional<ParallelSet> eval_parallel(Context& ctx) {
+  const auto& sets = ctx.eval_sets();
+  const StudyConfig& c = ctx.config;
+  ParallelSet p;
+  const data::NliDataset* src = nullptr;
+  for (const auto& ds : sets) {
+    if (ds.lang == c.source_lang) src = &ds;
+  }
+  if (!src) src = &sets.front();
+  for (const auto& ds : sets) {
+    if (!data::is_parallel(*src, ds)) return std::nullopt;
+  }
+  std::vector<size_t> rows;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < src->examples.size(); ++i) {
+    if (static_cast<int64_t>(rows.size()) >= c.analysis.max_parallel) break;
+    if (seen.insert(src->examples[i].premise).second) rows.push_back(i);
+  }
+  for (const auto& ds : sets) {
+    p.langs.push_back(ds.lang);
+    std::vector<std::string> col;
+    for (size_t i : rows) col.push_back(ds.examples[i].premise);
+    p.columns.push_back(std::move(col));
+  }
+  p.source = "the evaluation rows (distinct premises, parallel across languages)";
+  return p;
 }
 
 }  // namespace
@@ -148,8 +183,14 @@ json run_analysis(Context& ctx, const Unit& u) {
   ParallelSet par;
   if (!c.analysis.parallel_file.empty()) {
     par = read_parallel(c.analysis.parallel_file, c.languages, c.analysis.max_parallel);
+  } else if (auto rows = u.inputs["parallel"].is_null() ? std::optional<ParallelSet>()
+                                                        : eval_parallel(ctx)) {
+    par = std::move(*rows);
   } else {
-    par.source = "the map sentences (analysis.sentences)";
+    par.source = u.inputs["parallel"].is_null()
+                     ? "the map sentences (analysis.sentences)"
+                     : "the map sentences (analysis.sentences; the evaluation rows are not "
+                       "parallel across languages)";
     par.langs = map_langs;
     for (const auto& l : map_langs) par.columns.push_back(c.analysis.sentences.at(l));
   }
@@ -174,7 +215,8 @@ json run_analysis(Context& ctx, const Unit& u) {
     summary["model"] = model_info(*model, ctx.encoder);
   }
   if (!u.inputs["finetune"].is_null()) {
-    auto model = load_classifier(ctx, finetuned_model_dir(ctx.out, u.seed), u.seed, false);
+    auto model =
+        load_classifier(ctx, finetuned_model_dir(ctx.encoder_out(), u.seed), u.seed, false);
     json r =
         analyse_model(ctx, *model, *tok, map_langs, map_sentences, par, c.analysis.layer, "after");
     out["tsne"]["after"] = r["tsne"];

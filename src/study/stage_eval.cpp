@@ -17,7 +17,8 @@ namespace xlt::study::detail {
 
 json run_init(Context& ctx, const Unit& u) {
   const bool encoder = u.role == "encoder";
-  const ModelSpec& spec = encoder ? ctx.config.encoder : ctx.config.causal_lm;
+  const ModelSpec& spec =
+      encoder ? ctx.config.encoders.at(static_cast<size_t>(u.encoder)).spec : ctx.config.causal_lm;
   ResolvedModel& m = encoder ? ctx.encoder : ctx.causal_lm;
   io::ModelConfig cfg = io::ModelConfig::load(spec.init);
   if (encoder) {
@@ -147,7 +148,7 @@ json run_finetune(Context& ctx, const Unit& u, bool resume) {
                   {"total_steps", r.total_steps},
                   {"train_seconds", r.train_seconds},
                   {"tokens_per_second", r.tokens_per_second()},
-                  {"model_dir", finetuned_model_dir(ctx.out, u.seed).string()},
+                  {"model_dir", finetuned_model_dir(ctx.encoder_out(), u.seed).string()},
                   {"world_size", ctx.world()}};
   if (r.best_step >= 0) {
     summary["best_step"] = r.best_step;
@@ -157,7 +158,7 @@ json run_finetune(Context& ctx, const Unit& u, bool resume) {
 }
 
 json run_zero_shot(Context& ctx, const Unit& u) {
-  const fs::path dir = finetuned_model_dir(ctx.out, u.seed);
+  const fs::path dir = finetuned_model_dir(ctx.encoder_out(), u.seed);
   if (!fs::exists(dir)) {
     throw CheckpointError(dir.string() + ": the fine-tuned model of seed " +
                           std::to_string(u.seed) + " is missing (rerun the finetune stage)");

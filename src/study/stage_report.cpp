@@ -4,11 +4,14 @@
 // and tables/*.csv with the torch-free report module.
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "study/internal.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
 #include "xlt/eval/metrics.h"
+#include "xlt/eval/results.h"
 #include "xlt/report/study_report.h"
 #include "xlt/study/distance.h"
 #include "xlt/study/statistics.h"
@@ -28,10 +31,10 @@ json nan_to_null(double v) {
 
 // The "baseline"/"zero_shot" block: the first seed's `xlt eval` results, each language with an
 // "across_seeds" summary, and every seed's full results under "runs".
-json eval_block(Context& ctx, const std::string& stage) {
+json eval_block(Context& ctx, const std::string& prefix, const std::string& stage) {
   std::vector<std::pair<uint64_t, json>> runs;
   for (uint64_t seed : ctx.config.seeds) {
-    const fs::path dir = ctx.out / seed_unit(stage, seed);
+    const fs::path dir = ctx.out / (prefix + seed_unit(stage, seed));
     if (!read_stage_record(dir)) continue;
     if (auto r = read_json_if(dir / "results.json")) runs.emplace_back(seed, std::move(*r));
   }
@@ -61,25 +64,62 @@ json eval_block(Context& ctx, const std::string& stage) {
   return block;
 }
 
-DistanceTable distance_table(const StudyConfig& c) {
-  if (!c.distance.file.empty()) {
-    return read_distance_tsv(c.distance.file, c.distance.measure, c.source_lang);
+DistanceTable distance_table(const StudyConfig& c, const std::string& measure) {
+  if (!c.distance.file.empty()) return read_distance_tsv(c.distance.file, measure, c.source_lang);
+  return builtin_distance_table(measure);
+}
+
+// The configured measure first, then the built-in table's other measures (a user's file: only
+// its configured measure).
+std::vector<std::string> correlation_measures(const StudyConfig& c) {
+  std::vector<std::string> m = {c.distance.measure};
+  if (c.distance.file.empty()) {
+    for (const auto& x : builtin_distance_measures()) {
+      if (x != c.distance.measure) m.push_back(x);
+    }
   }
-  return builtin_distance_table(c.distance.measure);
+  return m;
+}
+
+constexpr int kCorrelationResamples = 2000;
+
+json correlation_json(const std::vector<double>& xs, const std::vector<double>& ys,
+                      const std::string& measure, uint64_t seed) {
+  if (xs.size() < 2) {
+    return {{"method", "spearman"},
+            {"measure", measure},
+            {"n", static_cast<int>(xs.size())},
+            {"rho", nullptr},
+            {"p_value", nullptr},
+            {"exact", true},
+            {"meaningful", false},
+            {"note", "Distances are known for fewer than two target languages."}};
+  }
+  const RankCorrelation r = spearman(xs, ys, seed);
+  return {{"method", "spearman"},
+          {"measure", measure},
+          {"n", r.n},
+          {"rho", nan_to_null(r.rho)},
+          {"p_value", nan_to_null(r.p_value)},
+          {"exact", r.exact},
+          {"meaningful", r.meaningful},
+          {"note", r.note}};
 }
 
 json transfer_gap_block(Context& ctx, const json& zero_shot, std::vector<std::string>& notes) {
   if (zero_shot.is_null()) return nullptr;
   const StudyConfig& c = ctx.config;
-  const DistanceTable table = distance_table(c);
+  const DistanceTable table = distance_table(c, c.distance.measure);
   const bool distances_apply = table.source_lang == c.source_lang;
   if (!distances_apply) {
-    notes.push_back("The distance table gives distances from '" + table.source_lang +
-                    "', not from the source language '" + c.source_lang +
-                    "': the transfer gap is not related to distance.");
+    const std::string note = "The distance table gives distances from '" + table.source_lang +
+                             "', not from the source language '" + c.source_lang +
+                             "': the transfer gap is not related to distance.";
+    if (std::find(notes.begin(), notes.end(), note) == notes.end()) notes.push_back(note);
   }
   json langs = json::object();
   std::vector<double> xs, ys;
+  std::map<std::string, double> mean_gaps;
   for (const auto& lang : c.languages) {
     if (lang == c.source_lang) continue;
     std::vector<double> gaps;
@@ -96,6 +136,7 @@ json transfer_gap_block(Context& ctx, const json& zero_shot, std::vector<std::st
     }
     if (gaps.empty()) continue;
     const auto ms = eval::mean_std(gaps);
+    mean_gaps[lang] = ms.mean;
     json entry = {{"gap", ms.mean},     {"std", nan_to_null(ms.std)}, {"seeds", ms.n},
                   {"per_seed", gaps},   {"ci95", {lo, hi}},           {"paired", paired},
                   {"distance", nullptr}};
@@ -117,26 +158,35 @@ json transfer_gap_block(Context& ctx, const json& zero_shot, std::vector<std::st
                   {"description", table.description},
                   {"source", table.source},
                   {"from", table.source_lang}}}};
-  if (xs.size() >= 2) {
-    const RankCorrelation r = spearman(xs, ys, c.seeds.front());
-    block["correlation"] = {{"method", "spearman"},
-                            {"measure", table.measure},
-                            {"n", r.n},
-                            {"rho", nan_to_null(r.rho)},
-                            {"p_value", nan_to_null(r.p_value)},
-                            {"exact", r.exact},
-                            {"meaningful", r.meaningful},
-                            {"note", r.note}};
-  } else {
-    block["correlation"] = {{"method", "spearman"},
-                            {"measure", table.measure},
-                            {"n", static_cast<int>(xs.size())},
-                            {"rho", nullptr},
-                            {"p_value", nullptr},
-                            {"exact", true},
-                            {"meaningful", false},
-                            {"note", "Distances are known for fewer than two target languages."}};
+  block["correlation"] = correlation_json(xs, ys, table.measure, c.seeds.front());
+  // The gap against every available measure, each with a bootstrap interval of rho over the
+  // target languages.
+  json all = json::array();
+  for (const auto& measure : correlation_measures(c)) {
+    const DistanceTable t = measure == table.measure ? table : distance_table(c, measure);
+    std::vector<double> mx, my;
+    json values = json::object();
+    if (t.source_lang == c.source_lang) {
+      for (const auto& [lang, gap] : mean_gaps) {
+        auto it = t.values.find(lang);
+        if (it == t.values.end()) continue;
+        mx.push_back(it->second);
+        my.push_back(gap);
+        values[lang] = it->second;
+      }
+    }
+    json corr = correlation_json(mx, my, measure, c.seeds.front());
+    const Interval ci = spearman_bootstrap_ci(mx, my, kCorrelationResamples, c.seeds.front());
+    corr["ci95"] = {nan_to_null(ci.low), nan_to_null(ci.high)};
+    corr["bootstrap"] = {{"resamples", kCorrelationResamples},
+                         {"used", ci.used},
+                         {"over", "target languages (percentile interval)"}};
+    corr["description"] = t.description;
+    corr["source"] = t.source;
+    corr["distances"] = values;
+    all.push_back(corr);
   }
+  block["correlations"] = all;
   return block;
 }
 
@@ -161,6 +211,113 @@ json model_entry(Context& ctx, const ResolvedModel& m, const std::string& from_u
   return info;
 }
 
+// Per-row correctness of every complete zero-shot run of an encoder, [run][lang][position]:
+// predictions.jsonl lists each language's rows in dataset order, and the evaluation sets keep
+// the same rows in every language (data::subsample), so position i is the same item everywhere
+// when the sets are parallel (which the eval results record as transfer_gap.paired).
+using RowMap = std::map<std::string, std::vector<uint8_t>>;
+struct EncoderRuns {
+  std::vector<RowMap> runs;
+  std::set<std::string> paired;  // target languages whose sets are parallel to the source's
+};
+
+EncoderRuns zero_shot_rows(Context& ctx, const std::string& prefix) {
+  EncoderRuns out;
+  bool first = true;
+  for (uint64_t seed : ctx.config.seeds) {
+    const fs::path dir = ctx.out / (prefix + seed_unit("zero_shot", seed));
+    if (!read_stage_record(dir) || !fs::exists(dir / "predictions.jsonl")) continue;
+    RowMap m;
+    for (const auto& p : eval::read_predictions_jsonl(dir / "predictions.jsonl")) {
+      m[p.lang].push_back(p.gold >= 0 && p.pred == p.gold ? 1 : 0);
+    }
+    out.runs.push_back(std::move(m));
+    std::set<std::string> paired;
+    if (auto r = read_json_if(dir / "results.json")) {
+      for (const auto& [lang, l] : (*r)["languages"].items()) {
+        if (l.contains("transfer_gap") && l["transfer_gap"].value("paired", false)) {
+          paired.insert(lang);
+        }
+      }
+    }
+    if (first) {
+      out.paired = paired;
+    } else {
+      std::set<std::string> both;
+      for (const auto& l : paired) {
+        if (out.paired.count(l)) both.insert(l);
+      }
+      out.paired = both;
+    }
+    first = false;
+  }
+  return out;
+}
+
+// Which encoder transfers better where: per target language, gap(A) - gap(B) on the parallel
+// rows, with a paired bootstrap interval over those rows. Languages whose evaluation set is not
+// parallel to the source's (different rows) are left out.
+json comparison_block(Context& ctx) {
+  const StudyConfig& c = ctx.config;
+  std::vector<EncoderRuns> rows;
+  for (size_t e = 0; e < c.encoders.size(); ++e) {
+    rows.push_back(zero_shot_rows(ctx, encoder_prefix(c, e)));
+  }
+  json pairs = json::array();
+  for (size_t a = 0; a < rows.size(); ++a) {
+    for (size_t b = a + 1; b < rows.size(); ++b) {
+      if (rows[a].runs.empty() || rows[b].runs.empty()) continue;
+      json langs = json::object();
+      for (const auto& lang : c.languages) {
+        if (lang == c.source_lang || !rows[a].paired.count(lang) || !rows[b].paired.count(lang)) {
+          continue;
+        }
+        // Every run of both encoders must hold the same number of rows in both languages.
+        size_t n = 0;
+        bool ok = true;
+        for (const auto* side : {&rows[a], &rows[b]}) {
+          for (const auto& run : side->runs) {
+            for (const auto& l : {c.source_lang, lang}) {
+              auto it = run.find(l);
+              if (it == run.end() || it->second.empty() || (n && it->second.size() != n)) {
+                ok = false;
+              } else {
+                n = it->second.size();
+              }
+            }
+          }
+        }
+        if (!ok) continue;
+        auto seed_rows = [&](const EncoderRuns& side) {
+          std::vector<SeedRows> out;
+          for (const auto& run : side.runs) out.push_back({run.at(c.source_lang), run.at(lang)});
+          return out;
+        };
+        const PairedDifference d = paired_gap_difference(
+            seed_rows(rows[a]), seed_rows(rows[b]), c.eval.bootstrap_resamples, c.seeds.front());
+        std::string better = "neither (the interval includes 0)";
+        if (d.low > 0) better = c.encoders[b].name;
+        if (d.high < 0) better = c.encoders[a].name;
+        langs[lang] = {{"gap_a", d.gap_a},        {"gap_b", d.gap_b}, {"difference", d.difference},
+                       {"ci95", {d.low, d.high}}, {"rows", d.rows},   {"smaller_gap", better}};
+      }
+      pairs.push_back({{"a", c.encoders[a].name},
+                       {"b", c.encoders[b].name},
+                       {"seeds_a", rows[a].runs.size()},
+                       {"seeds_b", rows[b].runs.size()},
+                       {"languages", langs}});
+    }
+  }
+  return {{"definition",
+           "difference = transfer gap of a - transfer gap of b (points as fractions), each gap "
+           "the mean over seeds of accuracy(source) - accuracy(target) on the evaluation rows "
+           "(parallel across languages; languages whose rows are not parallel are left out); "
+           "ci95 = paired percentile bootstrap over those rows (the same resampled rows for "
+           "both encoders, every seed and both languages); negative = a transfers better"},
+          {"resamples", c.eval.bootstrap_resamples},
+          {"pairs", pairs}};
+}
+
 }  // namespace
 
 json run_report(Context& ctx, const Unit& u) {
@@ -169,15 +326,23 @@ json run_report(Context& ctx, const Unit& u) {
   json results = {{"schema_version", report::kResultsSchemaVersion},
                   {"xlt_version", XLT_VERSION},
                   {"generated", iso_time_now()}};
-  json baseline = eval_block(ctx, "baseline");
-  json zero_shot = eval_block(ctx, "zero_shot");
-  json gap = transfer_gap_block(ctx, zero_shot, notes);
   auto unit_json = [&ctx](const std::string& unit, const std::string& file) -> json {
     if (!read_stage_record(ctx.out / unit)) return nullptr;
     auto j = read_json_if(ctx.out / unit / file);
     return j ? *j : json(nullptr);
   };
-  json analysis = unit_json("analysis", "analysis.json");
+  // What a one-encoder study holds at the top level, per encoder.
+  std::vector<json> blocks;
+  for (size_t e = 0; e < c.encoders.size(); ++e) {
+    const std::string prefix = encoder_prefix(c, e);
+    json b;
+    b["baseline"] = eval_block(ctx, prefix, "baseline");
+    b["zero_shot"] = eval_block(ctx, prefix, "zero_shot");
+    b["transfer_gap"] = transfer_gap_block(ctx, b["zero_shot"], notes);
+    b["analysis"] = unit_json(prefix + "analysis", "analysis.json");
+    b["model"] = model_entry(ctx, ctx.encoders[e], prefix + "baseline");
+    blocks.push_back(std::move(b));
+  }
   json attention = unit_json("attention", "attention.json");
   json perplexity = unit_json("perplexity", "perplexity.json");
   if (!perplexity.is_null() && c.perplexity.texts.empty()) {
@@ -192,18 +357,39 @@ json run_report(Context& ctx, const Unit& u) {
                 {"source_lang", c.source_lang},
                 {"seeds", c.seeds},
                 {"stages", c.stages},
-                {"encoder", model_entry(ctx, ctx.encoder, "baseline")},
+                {"encoder", blocks.front()["model"]},
                 {"causal_lm", nullptr},
                 {"notes", notes}};
   if (!ctx.causal_lm.name.empty()) {
     study["causal_lm"] = model_entry(ctx, ctx.causal_lm, "perplexity");
   }
+  if (c.multi_encoder()) {
+    study["encoders"] = json::array();
+    for (size_t e = 0; e < c.encoders.size(); ++e) {
+      json m = blocks[e]["model"];
+      m["name"] = c.encoders[e].name;
+      study["encoders"].push_back(m);
+    }
+  }
   results["study"] = study;
   results["config"] = c.to_json();
-  results["baseline"] = baseline;
-  results["zero_shot"] = zero_shot;
-  results["transfer_gap"] = gap;
-  results["analysis"] = analysis;
+  if (c.multi_encoder()) {
+    // The per-encoder blocks under encoders.NAME; the top-level ones stay null.
+    for (const char* key : {"baseline", "zero_shot", "transfer_gap", "analysis"}) {
+      results[key] = nullptr;
+    }
+    results["encoders"] = json::object();
+    for (size_t e = 0; e < c.encoders.size(); ++e) {
+      json b = blocks[e];
+      b.erase("model");
+      results["encoders"][c.encoders[e].name] = b;
+    }
+    results["comparison"] = comparison_block(ctx);
+  } else {
+    for (const char* key : {"baseline", "zero_shot", "transfer_gap", "analysis"}) {
+      results[key] = blocks.front()[key];
+    }
+  }
   results["attention"] = attention;
   results["perplexity"] = perplexity;
   json timings = json::array();

@@ -98,4 +98,102 @@ RankCorrelation spearman(const std::vector<double>& x, const std::vector<double>
   return r;
 }
 
+namespace {
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  // Linear interpolation between closest ranks (numpy's default).
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+}  // namespace
+
+Interval spearman_bootstrap_ci(const std::vector<double>& x, const std::vector<double>& y,
+                               int resamples, uint64_t seed) {
+  if (x.size() != y.size()) throw Error("spearman_bootstrap_ci: sizes differ");
+  Interval out{NAN, NAN, 0};
+  const size_t n = x.size();
+  if (n < 3) return out;
+  data::Xoshiro256ss rng(seed);
+  std::vector<double> rhos, bx(n), by(n);
+  for (int r = 0; r < resamples; ++r) {
+    for (size_t i = 0; i < n; ++i) {
+      const size_t k = static_cast<size_t>(rng.uniform_below(n));
+      bx[i] = x[k];
+      by[i] = y[k];
+    }
+    const double rho = pearson(average_ranks(bx), average_ranks(by));
+    if (std::isfinite(rho)) rhos.push_back(rho);
+  }
+  if (rhos.empty()) return out;
+  out.used = static_cast<int>(rhos.size());
+  out.low = percentile(rhos, 0.025);
+  out.high = percentile(rhos, 0.975);
+  return out;
+}
+
+namespace {
+
+// Gap of `runs` with every row weighted by how often the resample drew it.
+double weighted_gap(const std::vector<SeedRows>& runs, const std::vector<uint32_t>& weight,
+                    double total) {
+  double sum = 0.0;
+  for (const auto& s : runs) {
+    int64_t src = 0, tgt = 0;
+    for (size_t i = 0; i < weight.size(); ++i) {
+      src += weight[i] * s.source[i];
+      tgt += weight[i] * s.target[i];
+    }
+    sum += static_cast<double>(src - tgt) / total;
+  }
+  return sum / static_cast<double>(runs.size());
+}
+
+void check_rows(const std::vector<SeedRows>& runs, size_t n) {
+  if (runs.empty()) throw Error("paired_gap_difference: a model has no runs");
+  for (const auto& s : runs) {
+    if (s.source.size() != n || s.target.size() != n) {
+      throw Error("paired_gap_difference: every run needs the same " + std::to_string(n) +
+                  " parallel rows");
+    }
+  }
+}
+
+}  // namespace
+
+double mean_gap(const std::vector<SeedRows>& runs) {
+  if (runs.empty()) return NAN;
+  const std::vector<uint32_t> ones(runs.front().source.size(), 1);
+  return weighted_gap(runs, ones, static_cast<double>(ones.size()));
+}
+
+PairedDifference paired_gap_difference(const std::vector<SeedRows>& a,
+                                       const std::vector<SeedRows>& b, int resamples,
+                                       uint64_t seed) {
+  const size_t n = a.empty() ? 0 : a.front().source.size();
+  check_rows(a, n);
+  check_rows(b, n);
+  if (n == 0) throw Error("paired_gap_difference: no rows");
+  PairedDifference d;
+  d.rows = static_cast<int64_t>(n);
+  d.gap_a = mean_gap(a);
+  d.gap_b = mean_gap(b);
+  d.difference = d.gap_a - d.gap_b;
+  data::Xoshiro256ss rng(seed);
+  std::vector<double> diffs;
+  std::vector<uint32_t> w(n);
+  for (int r = 0; r < resamples; ++r) {
+    std::fill(w.begin(), w.end(), 0u);
+    for (size_t i = 0; i < n; ++i) ++w[rng.uniform_below(n)];
+    diffs.push_back(weighted_gap(a, w, static_cast<double>(n)) -
+                    weighted_gap(b, w, static_cast<double>(n)));
+  }
+  d.low = percentile(diffs, 0.025);
+  d.high = percentile(diffs, 0.975);
+  return d;
+}
+
 }  // namespace xlt::study

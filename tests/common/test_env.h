@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <string>
 #include <typeinfo>
+#include <vector>
 
 #include "xlt/core/error.h"
 
@@ -50,6 +51,8 @@ CommandResult run_command(const std::string& command_line, const std::string& in
 CommandResult run_xlt(const std::string& args, const std::string& input = "");
 
 std::string shell_quote(const std::string& s);
+// The lines of `text` that start with `prefix` (e.g. the "run " lines of a study's log).
+std::vector<std::string> lines_starting(const std::string& text, const std::string& prefix);
 void write_text(const std::filesystem::path& path, const std::string& content);
 std::string read_text(const std::filesystem::path& path);
 

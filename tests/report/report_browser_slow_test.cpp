@@ -36,5 +36,22 @@ TEST(Browser, StudyReportRendersOfflineWithoutErrors) {
       << page.screenshot_bytes << " vs blank " << blank.screenshot_bytes;
 }
 
+TEST(Browser, SeveralEncoderReportRendersOfflineWithoutErrors) {
+  XLT_REQUIRE_CHROMIUM();
+  test::TempDir tmp;
+  nlohmann::json r = test::multi_encoder_results_fixture();
+  r["answers"] = answers_to_json(study_answers(r));
+  const StudyReport rep = render_study_report(r);
+  write_file_atomic(tmp / "report.html", rep.html);
+  const auto page = test::load_in_browser(tmp / "report.html", tmp.path());
+  ASSERT_EQ(page.error, "");
+  EXPECT_EQ(test::count_substr(page.dom, "<svg"), test::count_substr(rep.html, "<svg"));
+  EXPECT_GE(test::count_substr(page.dom, "<svg"), 12);
+  EXPECT_NE(page.dom.find("Encoders side by side"), std::string::npos);
+  EXPECT_NE(page.dom.find("Which encoder transfers better where"), std::string::npos);
+  EXPECT_EQ(test::count_substr(page.console, "Uncaught"), 0) << page.console;
+  EXPECT_EQ(test::count_substr(page.console, "ERROR:CONSOLE"), 0) << page.console;
+}
+
 }  // namespace
 }  // namespace xlt::report

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <tuple>
+#include <utility>
 
 namespace xlt::test {
 
@@ -172,6 +174,52 @@ inline nlohmann::json study_results_fixture() {
   r["perplexity"] = {{"model", "tiny-xglm"}, {"languages", ppl}};
   r["timings"] = {
       {{"unit", "baseline/seed-7"}, {"stage", "baseline"}, {"status", "ran"}, {"seconds", 1.5}}};
+  return r;
+}
+
+// The same study with two encoders, "mbert" (the numbers above) and "xlmr" (every gap 0.02
+// smaller), in the several-encoder layout: blocks under encoders.NAME, a paired comparison in
+// which xlmr transfers clearly better to hi only.
+inline nlohmann::json multi_encoder_results_fixture() {
+  using nlohmann::json;
+  const json one = study_results_fixture();
+  json r = one;
+  json x = one;
+  for (auto& [lang, g] : x["transfer_gap"]["languages"].items()) {
+    g["gap"] = g["gap"].get<double>() - 0.02;
+    (void)lang;
+  }
+  r["encoders"] = json::object();
+  for (const auto& [name, src] : {std::pair<std::string, const json*>{"mbert", &one},
+                                  std::pair<std::string, const json*>{"xlmr", &x}}) {
+    r["encoders"][name] = {{"baseline", (*src)["baseline"]},
+                           {"zero_shot", (*src)["zero_shot"]},
+                           {"transfer_gap", (*src)["transfer_gap"]},
+                           {"analysis", (*src)["analysis"]}};
+  }
+  for (const char* key : {"baseline", "zero_shot", "transfer_gap", "analysis"}) r[key] = nullptr;
+  json m = one["study"]["encoder"], x_model = m;
+  m["name"] = "mbert";
+  x_model["name"] = "xlmr";
+  x_model["model"] = "tiny-xlmr";
+  r["study"]["encoders"] = {m, x_model};
+  json langs = json::object();
+  for (const auto& [lang, lo, hi] : {std::tuple<const char*, double, double>{"es", -0.01, 0.05},
+                                     {"fr", -0.02, 0.06},
+                                     {"hi", 0.005, 0.035}}) {
+    const double ga = one["transfer_gap"]["languages"][lang]["gap"].get<double>();
+    langs[lang] = {{"gap_a", ga},
+                   {"gap_b", ga - 0.02},
+                   {"difference", 0.02},
+                   {"ci95", {lo, hi}},
+                   {"rows", 500},
+                   {"smaller_gap", lo > 0 ? "xlmr" : "neither (the interval includes 0)"}};
+  }
+  r["comparison"] = {
+      {"definition", "gap(a) - gap(b)"},
+      {"resamples", 1000},
+      {"pairs",
+       {{{"a", "mbert"}, {"b", "xlmr"}, {"seeds_a", 1}, {"seeds_b", 1}, {"languages", langs}}}}};
   return r;
 }
 

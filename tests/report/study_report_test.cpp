@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "common/test_env.h"
 #include "report/study_fixture.h"
 #include "report/xml_check.h"
@@ -152,6 +154,54 @@ TEST(StudyReport, FixtureMatchesTheShippedSchema) {
   r["baseline"]["languages"]["en"]["accuracy"] = 1.5;
   r.erase("timings");
   EXPECT_EQ(validate_json(r, schema).size(), 2u);
+  // The several-encoder layout too, and a broken per-encoder block is caught.
+  json m = test::multi_encoder_results_fixture();
+  m["answers"] = answers_to_json(study_answers(m));
+  for (const auto& e : validate_json(m, schema)) ADD_FAILURE() << e.path << ": " << e.message;
+  m["encoders"]["xlmr"]["zero_shot"]["languages"]["es"]["accuracy"] = -0.5;
+  m["comparison"]["pairs"][0]["languages"]["hi"].erase("ci95");
+  EXPECT_EQ(validate_json(m, schema).size(), 2u);
+}
+
+TEST(StudyReport, SeveralEncodersSideBySide) {
+  json r = test::multi_encoder_results_fixture();
+  const auto answers = study_answers(r);
+  // Each encoder's answers, named; the same answers as its one-encoder view.
+  const auto one = study_answers(test::study_results_fixture());
+  ASSERT_EQ(answers.size(), 2 * one.size());
+  EXPECT_EQ(answers[0].id, "mbert/" + one[0].id);
+  EXPECT_EQ(answers[0].answer, one[0].answer);
+  EXPECT_EQ(answers[one.size()].question, "[xlmr] " + one[0].question);
+  r["answers"] = answers_to_json(answers);
+  const StudyReport rep = render_study_report(r);
+  std::set<std::string> figures;
+  for (const auto& [name, svg] : rep.figures) figures.insert(name);
+  for (const char* f :
+       {"compare_accuracy", "compare_gap_distance", "compare_gap_difference_mbert_xlmr",
+        "accuracy_mbert", "accuracy_xlmr", "transfer_gap_distance_xlmr", "tsne_before_mbert",
+        "attention", "perplexity"}) {
+    EXPECT_TRUE(figures.count(f)) << f;
+  }
+  EXPECT_FALSE(figures.count("accuracy"));
+  EXPECT_NE(rep.html.find("Encoders side by side"), std::string::npos);
+  EXPECT_NE(rep.html.find("Accuracy per language (xlmr)"), std::string::npos);
+  // Both (random) encoders are flagged at the top, each by name.
+  EXPECT_LT(rep.html.find("The encoder mbert ("), rep.html.find("id=\"answers\""));
+  EXPECT_LT(rep.html.find("The encoder xlmr (tiny-xlmr) is RANDOMLY"),
+            rep.html.find("id=\"answers\""));
+  // The paired table names the encoder with the smaller gap where the interval excludes 0.
+  std::string paired;
+  for (const auto& [name, csv] : rep.tables) {
+    if (name == "compare_gap_difference_mbert_xlmr") paired = csv;
+  }
+  EXPECT_NE(paired.find("hi,20.0,18.0,2.0,\"[0.5, 3.5]\",500,xlmr"), std::string::npos) << paired;
+  // Unique section ids: every id appears once.
+  for (const char* id : {"accuracy_mbert", "accuracy_xlmr", "compare"}) {
+    const std::string tag = "<section id=\"" + std::string(id) + "\">";
+    size_t n = 0;
+    for (size_t p = rep.html.find(tag); p != std::string::npos; p = rep.html.find(tag, p + 1)) ++n;
+    EXPECT_EQ(n, 1u) << id;
+  }
 }
 
 }  // namespace

@@ -152,5 +152,44 @@ TEST_F(ConfigTest, OverlongPathIsNotFoundNotACrash) {
   EXPECT_NE(e2.find("encoder.tokenizer: file not found"), std::string::npos) << e2;
 }
 
+TEST_F(ConfigTest, SeveralEncoders) {
+  // [encoders.NAME]: one entry per table in name order; `encoder` is the first.
+  const StudyConfig c = parse(minimal() +
+                              "[encoders.xlmr]\nmodel = \"xlm-roberta-base\"\n"
+                              "[encoders.bert_rand]\ninit = \"d/bert.json\"\ntokenizer = \"d\"\n");
+  ASSERT_EQ(c.encoders.size(), 2u);
+  EXPECT_TRUE(c.multi_encoder());
+  EXPECT_EQ(c.encoders[0].name, "bert_rand");
+  EXPECT_TRUE(c.encoders[0].spec.randomly_initialized());
+  EXPECT_EQ(c.encoders[1].name, "xlmr");
+  EXPECT_EQ(c.encoders[1].spec.model, "xlm-roberta-base");
+  EXPECT_EQ(c.encoder.init, c.encoders[0].spec.init);
+  const auto j = c.to_json();
+  EXPECT_EQ(j["encoders"]["xlmr"]["model"], "xlm-roberta-base");
+  // One [encoder]: one unnamed entry, and config.json keeps its one-encoder layout.
+  const StudyConfig one = parse(minimal());
+  ASSERT_EQ(one.encoders.size(), 1u);
+  EXPECT_EQ(one.encoders[0].name, "");
+  EXPECT_FALSE(one.multi_encoder());
+  EXPECT_FALSE(one.to_json().contains("encoders"));
+  // Mistakes name the key.
+  EXPECT_NE(error_of(minimal() + "[encoder]\nmodel = \"a/b\"\n[encoders.x]\nmodel = \"a/b\"\n")
+                .find("give either [encoder] or [encoders.NAME] tables, not both"),
+            std::string::npos);
+  EXPECT_NE(error_of(minimal() + "[encoders.\"a b\"]\nmodel = \"a/b\"\n")
+                .find("study.toml:7: encoders.a b: encoder names are 1-64 letters"),
+            std::string::npos)
+      << error_of(minimal() + "[encoders.\"a b\"]\nmodel = \"a/b\"\n");
+  EXPECT_NE(error_of(minimal() + "[encoders.x]\nmodel = \"a/b\"\nepochs = 3\n")
+                .find("unknown key 'encoders.x.epochs'"),
+            std::string::npos);
+  EXPECT_NE(error_of(minimal() + "[encoders]\nx = 3\n").find("encoders.x: expected a table"),
+            std::string::npos)
+      << error_of(minimal() + "[encoders]\nx = 3\n");
+  EXPECT_NE(error_of(minimal() + "[encoders.x]\ninit = \"d/missing.json\"\ntokenizer = \"d\"\n")
+                .find("encoders.x.init: file not found"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace xlt::study

@@ -68,6 +68,54 @@ TEST(Spearman, MonteCarloForLargerSetsIsSeeded) {
   EXPECT_LT(a.p_value, 0.001);
 }
 
+TEST(Spearman, BootstrapIntervalOverLanguages) {
+  const std::vector<double> x = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  std::vector<double> y = x, rev(x.rbegin(), x.rend());
+  // Monotone data: every resample with two distinct points has rho = 1 (or -1 reversed).
+  const Interval up = spearman_bootstrap_ci(x, y, 500, 3);
+  EXPECT_EQ(up.low, 1.0);
+  EXPECT_EQ(up.high, 1.0);
+  EXPECT_GT(up.used, 490);  // all-equal resamples (10 / 10^10 chance each) are dropped
+  const Interval down = spearman_bootstrap_ci(x, rev, 500, 3);
+  EXPECT_EQ(down.low, -1.0);
+  EXPECT_EQ(down.high, -1.0);
+  // Noisy data: the interval contains rho, is seeded, and fewer than 3 pairs give none.
+  y = {2, 1, 4, 3, 6, 5, 8, 7, 10, 9};
+  const Interval a = spearman_bootstrap_ci(x, y, 1000, 5), b = spearman_bootstrap_ci(x, y, 1000, 5);
+  const double rho = spearman(x, y).rho;
+  EXPECT_LT(a.low, rho);
+  EXPECT_GE(a.high, rho);
+  EXPECT_EQ(a.low, b.low);
+  EXPECT_EQ(a.high, b.high);
+  EXPECT_TRUE(std::isnan(spearman_bootstrap_ci({1, 2}, {1, 2}, 100, 1).low));
+}
+
+TEST(PairedGap, DifferenceOfGapsWithPairedBootstrap) {
+  // A: source right on all 4 rows, target on rows 0 and 2 -> gap 0.5. B: source and target
+  // agree row by row -> gap 0 under every resample, so the difference is A's gap: 1 minus the
+  // resampled share of rows 0 and 2, between 0 and 1.
+  const std::vector<SeedRows> a = {{{1, 1, 1, 1}, {1, 0, 1, 0}}};
+  const std::vector<SeedRows> b = {{{1, 1, 0, 0}, {1, 1, 0, 0}}};
+  const PairedDifference d = paired_gap_difference(a, b, 2000, 11);
+  EXPECT_DOUBLE_EQ(d.gap_a, 0.5);
+  EXPECT_DOUBLE_EQ(d.gap_b, 0.0);
+  EXPECT_DOUBLE_EQ(d.difference, 0.5);
+  EXPECT_EQ(d.rows, 4);
+  EXPECT_GE(d.low, 0.0);
+  EXPECT_LE(d.high, 1.0);
+  EXPECT_LT(d.low, 0.5);
+  EXPECT_GT(d.high, 0.5);
+  // The same model against itself: no difference under any resample.
+  const PairedDifference same = paired_gap_difference(a, a, 200, 1);
+  EXPECT_EQ(same.difference, 0.0);
+  EXPECT_EQ(same.low, 0.0);
+  EXPECT_EQ(same.high, 0.0);
+  // Several seeds: the mean of their gaps.
+  const std::vector<SeedRows> two = {{{1, 1, 1, 1}, {1, 0, 1, 0}}, {{1, 1, 1, 1}, {1, 1, 1, 1}}};
+  EXPECT_DOUBLE_EQ(mean_gap(two), 0.25);
+  EXPECT_THROW(paired_gap_difference(a, {{{1, 1}, {1, 1}}}, 10, 1), Error);
+}
+
 TEST(DistanceTable, BuiltinMatchesShippedTsv) {
   const std::string text = read_file(test::source_dir() / "data" / "linguistic_distance.tsv");
   std::istringstream in(text);
@@ -84,7 +132,13 @@ TEST(DistanceTable, BuiltinMatchesShippedTsv) {
   EXPECT_DOUBLE_EQ(gen.values.at("de"), 1.0);
   EXPECT_DOUBLE_EQ(gen.values.at("es"), 2.0);
   EXPECT_DOUBLE_EQ(gen.values.at("zh"), 3.0);
-  EXPECT_THROW(builtin_distance_table("geographic"), ConfigError);
+  // Geographic: great-circle distance / half the circumference from the fitted locations
+  // (en 52.976 N 0.948 W, fr 47.976 N 2.046 E: 5.35 degrees of arc / 180 = 0.0297).
+  const auto geo = builtin_distance_table("geographic");
+  EXPECT_EQ(geo.values.size(), 15u);
+  EXPECT_DOUBLE_EQ(geo.values.at("fr"), 0.0297);
+  EXPECT_DOUBLE_EQ(geo.values.at("zh"), 0.4021);
+  EXPECT_THROW(builtin_distance_table("lexical"), ConfigError);
   // The shipped file reads back through the user-table reader with the same numbers.
   const auto from_file =
       read_distance_tsv(test::source_dir() / "data" / "linguistic_distance.tsv", "syntactic", "en");

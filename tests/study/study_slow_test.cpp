@@ -21,6 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using test::lines_starting;
 using test::shell_quote;
 
 // A private copy of the demo (config + data), so tests can edit the config.
@@ -40,15 +41,6 @@ class DemoStudy : public ::testing::Test {
   void write_config(const std::string& extra_toml) {
     const std::string base = read_file(test::source_dir() / "examples" / "demo.toml");
     test::write_text(tmp_ / "src" / "demo.toml", base + extra_toml);
-  }
-  static std::vector<std::string> lines_starting(const std::string& text, const std::string& p) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind(p, 0) == 0) out.push_back(line);
-    }
-    return out;
   }
   test::TempDir tmp_;
 };

@@ -40,6 +40,14 @@ struct ModelSpec {
   bool randomly_initialized() const { return !init.empty(); }
 };
 
+// One encoder of the study. A single `[encoder]` table gives one entry with an empty name (the
+// study's folders and results.json keep the one-encoder layout); `[encoders.NAME]` tables give
+// one entry each, sorted by name, whose units live under DIR/encoders/NAME/.
+struct EncoderEntry {
+  std::string name;
+  ModelSpec spec;
+};
+
 struct TrainSettings {
   std::string data = "multinli:split=train";  // dataset spec ("multinli:...") or a file
   std::string dev;                            // optional English dev set (model selection)
@@ -115,7 +123,8 @@ struct StudyConfig {
   int threads = 0;
   std::filesystem::path out;  // empty = runs/<config stem> under the working directory
 
-  ModelSpec encoder;
+  ModelSpec encoder;                   // the only or the first encoder
+  std::vector<EncoderEntry> encoders;  // every encoder (one unnamed entry for `[encoder]`)
   ModelSpec causal_lm;
   TrainSettings train;
   EvalSettings eval;
@@ -125,6 +134,8 @@ struct StudyConfig {
   DistanceSettings distance;
 
   bool stage_enabled(std::string_view stage) const;
+  // Several encoders (`[encoders.NAME]`): units and results are kept per encoder.
+  bool multi_encoder() const { return !encoders.empty() && !encoders.front().name.empty(); }
   // The resolved configuration (every key, defaults included), for results.json and reports.
   nlohmann::json to_json() const;
 };

@@ -31,4 +31,38 @@ struct RankCorrelation {
 RankCorrelation spearman(const std::vector<double>& x, const std::vector<double>& y,
                          uint64_t seed = 0);
 
+// Percentile bootstrap 95% interval of Spearman's rho: the (x, y) pairs (one per target
+// language) are resampled with replacement `resamples` times (Xoshiro256ss(seed)); resamples in
+// which rho is undefined (a constant column) are dropped. {NaN, NaN} when fewer than 3 pairs or
+// no resample defines rho. `used` returns the number of resamples that counted.
+struct Interval {
+  double low = 0.0, high = 0.0;
+  int used = 0;
+};
+Interval spearman_bootstrap_ci(const std::vector<double>& x, const std::vector<double>& y,
+                               int resamples, uint64_t seed);
+
+// One seed's per-row correctness (1 right, 0 wrong) in the source and a target language; row i
+// is the same parallel item in both, and in every seed and model passed together.
+struct SeedRows {
+  std::vector<uint8_t> source, target;
+};
+
+// The transfer gap of a model on the given rows: mean over seeds of
+// accuracy(source) - accuracy(target).
+double mean_gap(const std::vector<SeedRows>& runs);
+
+// Gap of model A minus gap of model B on the same parallel rows, with a paired percentile
+// bootstrap 95% interval: rows are resampled with replacement (the same draw for both models,
+// every seed and both languages), so the interval reflects test-set sampling with the pairing
+// kept. Seeds of different models need not match. Throws xlt::Error for unequal row counts.
+struct PairedDifference {
+  double gap_a = 0.0, gap_b = 0.0, difference = 0.0;
+  double low = 0.0, high = 0.0;
+  int64_t rows = 0;
+};
+PairedDifference paired_gap_difference(const std::vector<SeedRows>& a,
+                                       const std::vector<SeedRows>& b, int resamples,
+                                       uint64_t seed);
+
 }  // namespace xlt::study
