@@ -19,6 +19,7 @@ Versions are pinned in bench/requirements-hf.txt. Usage:
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 
@@ -141,7 +142,12 @@ def main():
     import transformers
     if a.threads:
         torch.set_num_threads(a.threads)
-    tok = transformers.AutoTokenizer.from_pretrained(a.model)
+    # The folder's own tokenizer.json: mBERT's tokenizer_config.json names
+    # "bert-base-multilingual-cased/tokenizer.json", a path relative to where it was saved.
+    kw = {}
+    if os.path.exists(os.path.join(a.model, "tokenizer.json")):
+        kw["tokenizer_file"] = os.path.join(a.model, "tokenizer.json")
+    tok = transformers.AutoTokenizer.from_pretrained(a.model, **kw)
     collator = transformers.DataCollatorWithPadding(tok)
     out = {"implementation": "transformers", "transformers": transformers.__version__,
            "torch": torch.__version__, "device": a.device,

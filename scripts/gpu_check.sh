@@ -49,7 +49,7 @@ build=build-gpu
 ((smoke)) && build=build-gpu-smoke
 check=$build/check
 mkdir -p "$check"
-rm -f "$check"/steps.jsonl "$check"/hf.jsonl "$check"/parity-*.log
+rm -f "$check"/steps.jsonl "$check"/hf.jsonl "$check"/parity-*.log "$check"/printed.txt
 rm -rf "$check"/xlt-*
 log=$check/gpu_check.log
 : >"$log"

@@ -112,7 +112,7 @@ def main():
             h = hf_rows.get((int(bs), dtype))
             rows.append({"batch_size": int(bs), "dtype": dtype, "xlt": x, "hf": h,
                          "xlt_over_hf": ratio(x and x.get(unit), h and h.get(unit))})
-        return rows
+        return sorted(rows, key=lambda r: (r["dtype"] != "fp32", r["batch_size"]))
 
     res["eval"] = runs("eval", xlt_eval, hf_eval, "pairs_per_s")
     res["train"] = runs("train", xlt_train, hf_train, "tokens_per_s")
@@ -122,18 +122,31 @@ def main():
         f.write("\n")
     os.replace(tmp, out)
 
+    lines = []
     for name, p in res["parity"].items():
         if p:
             worst = {k: max((w.get(k, {}).get("max_diff", 0) for w in p["worst"].values()),
                             default=0) for k in ("forward_abs", "gradient_rel")}
-            print(f"  parity {name}: {p['passed']} passed, {len(p['failed'])} failed; worst "
-                  f"forward {worst['forward_abs']:.2e} abs, gradient {worst['gradient_rel']:.2e} rel")
+            lines.append(f"  parity {name}: {p['passed']} passed, {len(p['failed'])} failed; worst "
+                         f"forward {worst['forward_abs']:.2e} abs, gradient "
+                         f"{worst['gradient_rel']:.2e} rel")
     for kind, unit in (("eval", "pairs_per_s"), ("train", "tokens_per_s")):
         for r in res[kind]:
             x = (r["xlt"] or {}).get(unit)
             h = (r["hf"] or {}).get(unit)
-            print(f"  {kind} batch {r['batch_size']} {r['dtype']}: xlt "
-                  f"{x and round(x):} HF {h and round(h)} {unit}, xlt/HF {r['xlt_over_hf']}")
+            lines.append(f"  {kind} batch {r['batch_size']} {r['dtype']}: xlt {x and round(x)} HF "
+                         f"{h and round(h)} {unit}, xlt/HF {r['xlt_over_hf']}")
+    # Only what the last step added: the log then reads as the run went.
+    seen_path = os.path.join(check, "printed.txt")
+    try:
+        seen = set(open(seen_path, encoding="utf-8").read().splitlines())
+    except OSError:
+        seen = set()
+    for line in lines:
+        if line not in seen:
+            print(line)
+    with open(seen_path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
