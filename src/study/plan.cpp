@@ -192,7 +192,7 @@ std::vector<Unit> build_units(const StudyConfig& c, const ResolvedModel& encoder
     u.name = m->init_unit;
     u.stage = "init";
     u.role = m->role;
-    u.inputs = {{"config", file_digest(spec.init)["fnv1a64"]},
+    u.inputs = {{"config", file_digest(spec.init)["sha256"]},
                 {"tokenizer", m->tokenizer_identity},
                 {"init_seed", spec.init_seed},
                 {"num_labels", m == &encoder ? kNliLabels : 0}};
@@ -286,7 +286,7 @@ std::vector<Unit> build_units(const StudyConfig& c, const ResolvedModel& encoder
         {"finetune", after},
         {"sentences", sentences},
         {"parallel",
-         a.parallel_file.empty() ? json(nullptr) : file_digest(a.parallel_file)["fnv1a64"]},
+         a.parallel_file.empty() ? json(nullptr) : file_digest(a.parallel_file)["sha256"]},
         {"max_parallel", a.max_parallel},
         {"pooling", a.pooling},
         {"layer", a.layer},
@@ -316,7 +316,7 @@ std::vector<Unit> build_units(const StudyConfig& c, const ResolvedModel& encoder
     if (causal.random) u.needs.push_back(causal.init_unit);
     json texts = json::object();
     for (const auto& lang : c.languages) {
-      if (p.texts.count(lang)) texts[lang] = file_digest(p.texts.at(lang))["fnv1a64"];
+      if (p.texts.count(lang)) texts[lang] = file_digest(p.texts.at(lang))["sha256"];
     }
     u.inputs = {{"model", model_identity(causal)},
                 {"texts", texts},
@@ -339,8 +339,8 @@ std::vector<Unit> build_units(const StudyConfig& c, const ResolvedModel& encoder
       upstream[other.name] = other.fingerprint;
     }
     const std::string table = c.distance.file.empty()
-                                  ? fnv1a64_hex(builtin_distance_tsv())
-                                  : file_digest(c.distance.file)["fnv1a64"].get<std::string>();
+                                  ? sha256_hex(builtin_distance_tsv())
+                                  : file_digest(c.distance.file)["sha256"].get<std::string>();
     u.inputs = {{"units", upstream},
                 {"title", c.title},
                 {"languages", c.languages},
