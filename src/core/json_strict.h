@@ -1,6 +1,7 @@
-// Private helper for the io module: JSON parsing that rejects duplicate object keys. nlohmann's
-// parser silently keeps the last of two equal keys, which would let a corrupt safetensors header
-// or config.json hide a tensor or a setting; every io parser goes through this instead.
+// Private helper of xlt's modules: JSON parsing that rejects duplicate object keys. nlohmann's
+// parser silently keeps the last of two equal keys, which would let a corrupt safetensors header,
+// config.json or tokenizer.json hide a tensor or a setting; every JSON input parser goes through
+// this instead.
 #pragma once
 
 #include <string>
@@ -9,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace xlt::io::detail {
+namespace xlt::detail {
 
 // Thrown by parse_json_strict; callers turn it into their own typed error.
 struct JsonParseFailure {
@@ -22,8 +23,12 @@ struct JsonParseFailure {
 // Parses `text` keeping object keys in document order. Throws JsonParseFailure.
 nlohmann::ordered_json parse_json_strict(std::string_view text);
 
+// "malformed JSON at byte N: why" or "duplicate key 'k'" (with " in 'outer'" when nested), for
+// callers that need no finer wording; they prefix the file name and throw their own error type.
+std::string describe(const JsonParseFailure& failure);
+
 // Short description of a JSON value's type for error messages ("a string", "null", ...).
 std::string json_type_name(const nlohmann::ordered_json& value);
 std::string json_type_name(const nlohmann::json& value);
 
-}  // namespace xlt::io::detail
+}  // namespace xlt::detail

@@ -1,9 +1,10 @@
-// Duplicate-key-rejecting JSON parsing shared by the safetensors, index and config readers.
-#include "io/json_strict.h"
+// Duplicate-key-rejecting JSON parsing shared by the safetensors, index, config, manifest and
+// tokenizer readers.
+#include "core/json_strict.h"
 
 #include <set>
 
-namespace xlt::io::detail {
+namespace xlt::detail {
 
 namespace {
 
@@ -73,6 +74,14 @@ nlohmann::ordered_json parse_json_strict(std::string_view text) {
   }
 }
 
+std::string describe(const JsonParseFailure& failure) {
+  if (failure.kind == JsonParseFailure::Kind::kSyntax) {
+    return "malformed JSON at byte " + std::to_string(failure.byte) + ": " + failure.message;
+  }
+  return "duplicate key '" + failure.message + "'" +
+         (failure.path.empty() ? std::string() : " in '" + failure.path.back() + "'");
+}
+
 std::string json_type_name(const nlohmann::ordered_json& value) {
   return type_name(value);
 }
@@ -80,4 +89,4 @@ std::string json_type_name(const nlohmann::json& value) {
   return type_name(value);
 }
 
-}  // namespace xlt::io::detail
+}  // namespace xlt::detail
