@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <string>
 #include <typeinfo>
+#include <vector>
 
 #include "xlt/core/error.h"
 
@@ -52,6 +53,8 @@ CommandResult run_xlt(const std::string& args, const std::string& input = "");
 std::string shell_quote(const std::string& s);
 void write_text(const std::filesystem::path& path, const std::string& content);
 std::string read_text(const std::filesystem::path& path);
+// The lines of `text` without their '\n' (a last line without one counts too).
+std::vector<std::string> lines_of(const std::string& text);
 
 // Whether `f()` throws an `E` whose message contains every string of `parts` and, unless
 // `exit_code` is -1, that the CLI maps to that exit code. An exception of another type propagates
