@@ -20,8 +20,12 @@ struct JsonParseFailure {
   std::size_t byte = 0;           // syntax: 1-based byte offset of the error
 };
 
-// Parses `text` keeping object keys in document order. Throws JsonParseFailure.
+// Parses `text` keeping object keys in document order. Throws JsonParseFailure. Inserting into an
+// ordered_json object is a linear search: for objects of many thousand keys (a tokenizer.json
+// vocabulary) use parse_json_strict_sorted.
 nlohmann::ordered_json parse_json_strict(std::string_view text);
+// The same checks, into a key-sorted nlohmann::json (logarithmic inserts).
+nlohmann::json parse_json_strict_sorted(std::string_view text);
 
 // "malformed JSON at byte N: why" or "duplicate key 'k'" (with " in 'outer'" when nested), for
 // callers that need no finer wording; they prefix the file name and throw their own error type.

@@ -91,7 +91,7 @@ json read_json_file(const fs::path& path) {
   if (!in && !in.eof()) throw TokenizerError(path.string() + ": cannot be read");
   try {
     // Duplicate keys are refused: nlohmann would keep the last one and hide the first.
-    return json(xlt::detail::parse_json_strict(ss.str()));
+    return xlt::detail::parse_json_strict_sorted(ss.str());
   } catch (const xlt::detail::JsonParseFailure& e) {
     throw TokenizerError(path.string() + ": " + xlt::detail::describe(e));
   }
