@@ -191,4 +191,12 @@ put("data_spec_fuzz", "pairs", "en\nauto\nen=en.tsv\n")
 put("data_spec_fuzz", "xnli", "en,es\nxnli-tsv\nxnli.tsv\n")
 put("data_spec_fuzz", "mixed", "en, es\nauto\nxnli.tsv\nfr=en.tsv\nen=train.jsonl\n")
 put("data_spec_fuzz", "bad", ",en,,en\nnope\n=x\nen=\nruns/a=b.tsv\nmissing.tsv\n")
+# Text for a fixed tokenizer: byte 0 picks it (0 demo vocab.txt, 1 demo XGLM, 2 mBERT
+# tokenizer.json, 3 XLM-R unigram, modulo those present), then the text and an optional pair.
+put("tokenizer_text_fuzz", "ascii_bert", b"\x00Hello, world! unaffable caf\xc3\xa9 [MASK]")
+put("tokenizer_text_fuzz", "hindi_pair_xglm",
+    b"\x01" + "हिन्दी text".encode() + SEP + b"second <s> text")
+put("tokenizer_text_fuzz", "invalid_utf8_fast", b"\x02b\xffad utf8 \xf0\x9f\x98\x80  tabs\there")
+put("tokenizer_text_fuzz", "cjk_xlmr", b"\x03  " + "中文 [MASK] <mask>\u0301".encode() + SEP)
+put("tokenizer_text_fuzz", "controls", b"\x00\x00\x7f\r\n\u00a0" + "\u200b\ufeffx".encode())
 print("seeds written under", CORPUS)

@@ -14,6 +14,7 @@
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
 #include "xlt/core/progress.h"
+#include "xlt/data/csv.h"
 #include "xlt/report/svg.h"
 #include "xlt/version.h"
 
@@ -29,16 +30,6 @@ struct TsneCliOptions {
   uint64_t seed = 0;
 };
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) {
-    if (c == '"') q += '"';
-    q += c;
-  }
-  return q + "\"";
-}
-
 std::string g9(double v) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.9g", v);
@@ -51,7 +42,7 @@ std::string tsne_csv(const analysis::TsneResult& r, const MetadataTable* meta) {
   const int skip = meta ? meta->column("index") : -1;
   if (meta) {
     for (size_t c = 0; c < meta->columns.size(); ++c) {
-      if (static_cast<int>(c) != skip) out += "," + csv_field(meta->columns[c]);
+      if (static_cast<int>(c) != skip) out += "," + data::csv_field(meta->columns[c]);
     }
   }
   out += "\n";
@@ -60,7 +51,7 @@ std::string tsne_csv(const analysis::TsneResult& r, const MetadataTable* meta) {
     if (meta) {
       const auto& row = meta->rows[static_cast<size_t>(i)];
       for (size_t c = 0; c < row.size(); ++c) {
-        if (static_cast<int>(c) != skip) out += "," + csv_field(row[c]);
+        if (static_cast<int>(c) != skip) out += "," + data::csv_field(row[c]);
       }
     }
     out += "\n";

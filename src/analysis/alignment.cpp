@@ -1,12 +1,18 @@
-// Cross-lingual alignment metrics (see include/xlt/analysis/alignment.h). Plain C++, no libtorch.
+// Cross-lingual alignment metrics (see include/xlt/analysis/alignment.h). Retrieval scores every
+// query against every target with one double-precision GEMM (libtorch's BLAS) per block of
+// queries; both directions come from the same similarity matrix. The rest is plain C++.
 #include "xlt/analysis/alignment.h"
+
+#include <ATen/ATen.h>
 
 #include <cmath>
 #include <cstdio>
 
+#include "analysis/intra_op_threads.h"
 #include "analysis/parallel.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/data/csv.h"
 
 namespace xlt::analysis {
 namespace {
@@ -48,16 +54,6 @@ void check_pair(MatrixView a, MatrixView b, int64_t min_rows) {
   }
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) {
-    if (c == '"') q += '"';
-    q += c;
-  }
-  return q + "\"";
-}
-
 std::string fixed6(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.6f", v);
@@ -66,35 +62,60 @@ std::string fixed6(double v) {
 
 }  // namespace
 
-double retrieval_accuracy(MatrixView queries, MatrixView targets, int threads) {
-  check_pair(queries, targets, 1);
-  const int64_t n = queries.rows, d = queries.cols;
-  const std::vector<double> q = unit_rows(queries), t = unit_rows(targets);
-  // Each block of queries sweeps all targets with the target row outermost, so a target row is
-  // read from memory once per block rather than once per query.
-  const int64_t block = 32;
-  std::vector<int64_t> hits(static_cast<size_t>(detail::block_count(n, block)), 0);
-  detail::parallel_blocks(n, block, threads, [&](int64_t b, int64_t begin, int64_t end) {
-    std::vector<int64_t> best(static_cast<size_t>(end - begin), 0);
-    std::vector<double> best_cos(static_cast<size_t>(end - begin), -2.0);
-    for (int64_t j = 0; j < n; ++j) {
-      const double* tj = t.data() + j * d;
-      for (int64_t i = begin; i < end; ++i) {
-        const double c = dot(q.data() + i * d, tj, d);
-        const auto r = static_cast<size_t>(i - begin);
-        if (c > best_cos[r]) {  // strict: ties keep the lower index
-          best_cos[r] = c;
-          best[r] = j;
+RetrievalAccuracy retrieval_both_ways(MatrixView a, MatrixView b, int threads) {
+  check_pair(a, b, 1);
+  const int64_t n = a.rows, d = a.cols;
+  std::vector<double> ua = unit_rows(a), ub = unit_rows(b);
+  const detail::IntraOpThreads gemm_threads(std::max(1, threads));
+  // from_blob does not copy; the tensors never outlive the vectors.
+  const at::Tensor ta = at::from_blob(ua.data(), {n, d}, at::kDouble);
+  const at::Tensor tb_t = at::from_blob(ub.data(), {n, d}, at::kDouble).t();
+  // Rows of S = A B^T in blocks, so that memory stays O(block n) for any n. Row i of S ranks the
+  // b rows for query a_i; column j ranks the a rows for query b_j, scanned in ascending i across
+  // blocks. Strict comparisons: ties keep the lower index in both directions.
+  const int64_t block = 512;
+  std::vector<double> col_best(static_cast<size_t>(n), -2.0);
+  std::vector<int64_t> col_arg(static_cast<size_t>(n), 0);
+  std::vector<int64_t> row_hits(static_cast<size_t>(detail::block_count(n, 32)), 0);
+  for (int64_t r0 = 0; r0 < n; r0 += block) {
+    const int64_t nr = std::min(block, n - r0);
+    const at::Tensor s = at::mm(ta.narrow(0, r0, nr), tb_t).contiguous();
+    const double* sim = s.data_ptr<double>();
+    detail::parallel_blocks(nr, 32, threads, [&](int64_t, int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const double* row = sim + r * n;
+        int64_t best = 0;
+        double best_cos = -2.0;
+        for (int64_t j = 0; j < n; ++j) {
+          if (row[j] > best_cos) {
+            best_cos = row[j];
+            best = j;
+          }
+        }
+        if (best == r0 + r) ++row_hits[static_cast<size_t>((r0 + r) / 32)];
+      }
+    });
+    detail::parallel_blocks(n, 256, threads, [&](int64_t, int64_t begin, int64_t end) {
+      for (int64_t r = 0; r < nr; ++r) {
+        const double* row = sim + r * n;
+        for (int64_t j = begin; j < end; ++j) {
+          if (row[j] > col_best[static_cast<size_t>(j)]) {
+            col_best[static_cast<size_t>(j)] = row[j];
+            col_arg[static_cast<size_t>(j)] = r0 + r;
+          }
         }
       }
-    }
-    for (int64_t i = begin; i < end; ++i) {
-      if (best[static_cast<size_t>(i - begin)] == i) ++hits[static_cast<size_t>(b)];
-    }
-  });
-  int64_t total = 0;
-  for (int64_t h : hits) total += h;
-  return static_cast<double>(total) / static_cast<double>(n);
+    });
+  }
+  int64_t hits_a2b = 0, hits_b2a = 0;
+  for (int64_t h : row_hits) hits_a2b += h;
+  for (int64_t j = 0; j < n; ++j) hits_b2a += col_arg[static_cast<size_t>(j)] == j;
+  return {static_cast<double>(hits_a2b) / static_cast<double>(n),
+          static_cast<double>(hits_b2a) / static_cast<double>(n)};
+}
+
+double retrieval_accuracy(MatrixView queries, MatrixView targets, int threads) {
+  return retrieval_both_ways(queries, targets, threads).a2b;
 }
 
 double mean_pair_cosine(MatrixView a, MatrixView b) {
@@ -138,13 +159,15 @@ Matrix mean_centered(MatrixView x) {
 AlignmentMetrics alignment_metrics(MatrixView a, MatrixView b, int threads) {
   check_pair(a, b, 2);
   AlignmentMetrics m;
-  m.retrieval_a2b = retrieval_accuracy(a, b, threads);
-  m.retrieval_b2a = retrieval_accuracy(b, a, threads);
+  const RetrievalAccuracy plain = retrieval_both_ways(a, b, threads);
+  m.retrieval_a2b = plain.a2b;
+  m.retrieval_b2a = plain.b2a;
   m.cos_pairs = mean_pair_cosine(a, b);
   m.cos_random = mean_random_cosine(a, b);
   const Matrix ca = mean_centered(a), cb = mean_centered(b);
-  m.centered_retrieval_a2b = retrieval_accuracy(ca, cb, threads);
-  m.centered_retrieval_b2a = retrieval_accuracy(cb, ca, threads);
+  const RetrievalAccuracy centered = retrieval_both_ways(ca, cb, threads);
+  m.centered_retrieval_a2b = centered.a2b;
+  m.centered_retrieval_b2a = centered.b2a;
   return m;
 }
 
@@ -188,10 +211,10 @@ std::string alignment_csv(const std::vector<AlignmentRow>& rows) {
   std::string out = std::string(kAlignmentCsvHeader) + "\n";
   for (const auto& r : rows) {
     const AlignmentMetrics& m = r.metrics;
-    out += std::to_string(r.layer) + "," + csv_field(r.lang_a) + "," + csv_field(r.lang_b) + "," +
-           fixed6(m.retrieval_a2b) + "," + fixed6(m.retrieval_b2a) + "," + fixed6(m.cos_pairs) +
-           "," + fixed6(m.cos_random) + "," + fixed6(m.centered_retrieval_a2b) + "," +
-           fixed6(m.centered_retrieval_b2a) + "\n";
+    out += std::to_string(r.layer) + "," + data::csv_field(r.lang_a) + "," +
+           data::csv_field(r.lang_b) + "," + fixed6(m.retrieval_a2b) + "," +
+           fixed6(m.retrieval_b2a) + "," + fixed6(m.cos_pairs) + "," + fixed6(m.cos_random) + "," +
+           fixed6(m.centered_retrieval_a2b) + "," + fixed6(m.centered_retrieval_b2a) + "\n";
   }
   return out;
 }

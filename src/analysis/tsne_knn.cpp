@@ -15,6 +15,7 @@
 
 #include <ATen/ATen.h>
 
+#include "analysis/intra_op_threads.h"
 #include "analysis/parallel.h"
 #include "analysis/tsne_internal.h"
 #include "xlt/analysis/tsne.h"
@@ -168,22 +169,6 @@ double error_bound(double norm2_q, double max_norm2, int64_t d) {
   return 1.5 * (dots + lanes) + 1e-12;
 }
 
-// Sets at::set_num_threads for the GEMM and restores the caller's value.
-class IntraOpThreads {
- public:
-  explicit IntraOpThreads(int threads) : saved_(at::get_num_threads()) {
-    if (threads != saved_) at::set_num_threads(threads);
-  }
-  ~IntraOpThreads() {
-    if (at::get_num_threads() != saved_) at::set_num_threads(saved_);
-  }
-  IntraOpThreads(const IntraOpThreads&) = delete;
-  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
-
- private:
-  int saved_;
-};
-
 }  // namespace
 
 KnnGraph knn_vptree(MatrixView x, int64_t k, uint64_t seed, int threads) {
@@ -233,7 +218,7 @@ KnnGraph knn_bruteforce(MatrixView x, int64_t k, int threads) {
                           });
   const double max_norm2 = *std::max_element(norm2.begin(), norm2.end());
 
-  const IntraOpThreads gemm_threads(std::max(1, threads));
+  const detail::IntraOpThreads gemm_threads(std::max(1, threads));
   // from_blob does not copy; the tensor never outlives `x`.
   const at::Tensor all = at::from_blob(const_cast<float*>(x.data), {n, d}, at::kFloat);
   const at::Tensor all_t = all.t();

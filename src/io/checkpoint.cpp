@@ -5,7 +5,8 @@
 #include <algorithm>
 #include <set>
 
-#include "io/json_strict.h"
+#include "core/json_strict.h"
+#include "io/weight_map.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
 #include "xlt/io/safetensors.h"
@@ -22,17 +23,17 @@ constexpr const char* kIndexFile = "model.safetensors.index.json";
   throw CheckpointError(file.string() + ": " + what);
 }
 
-// Reads the index's weight_map: tensor name -> shard file name (relative to the index).
+}  // namespace
+
+namespace detail {
+
 std::map<std::string, std::string> read_weight_map(const fs::path& index) {
   std::string text = read_file(index);
   nlohmann::ordered_json j;
   try {
-    j = detail::parse_json_strict(text);
-  } catch (const detail::JsonParseFailure& e) {
-    if (e.kind == detail::JsonParseFailure::Kind::kSyntax)
-      fail(index, "malformed JSON at byte " + std::to_string(e.byte) + ": " + e.message);
-    fail(index, "duplicate key '" + e.message + "'" +
-                    (e.path.empty() ? std::string() : " in '" + e.path.back() + "'"));
+    j = xlt::detail::parse_json_strict(text);
+  } catch (const xlt::detail::JsonParseFailure& e) {
+    fail(index, xlt::detail::describe(e));
   }
   if (!j.is_object()) fail(index, "expected a JSON object");
   auto wm = j.find("weight_map");
@@ -42,7 +43,7 @@ std::map<std::string, std::string> read_weight_map(const fs::path& index) {
   for (const auto& [name, file] : wm->items()) {
     if (!file.is_string())
       fail(index, "weight_map entry '" + name + "' must be a file name, found " +
-                      detail::json_type_name(file));
+                      xlt::detail::json_type_name(file));
     fs::path shard = file.get<std::string>();
     // Shards live beside the index; refusing other paths keeps a crafted index from reading
     // arbitrary files.
@@ -55,7 +56,7 @@ std::map<std::string, std::string> read_weight_map(const fs::path& index) {
   return out;
 }
 
-}  // namespace
+}  // namespace detail
 
 Checkpoint Checkpoint::open(const fs::path& path) {
   Checkpoint ck;
@@ -81,7 +82,7 @@ Checkpoint Checkpoint::open(const fs::path& path) {
   if (target.extension() != ".json") {
     ck.files_.push_back(SafetensorsFile::open(target));
   } else {
-    std::map<std::string, std::string> weight_map = read_weight_map(target);
+    std::map<std::string, std::string> weight_map = detail::read_weight_map(target);
     std::set<std::string> shard_names;
     for (const auto& [name, shard] : weight_map) shard_names.insert(shard);
     std::map<std::string, const SafetensorsFile*> shard_of;

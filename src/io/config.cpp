@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "io/json_strict.h"
+#include "core/json_strict.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
 
@@ -28,7 +28,7 @@ class Reader {
   }
   [[noreturn]] void wrong_type(const std::string& key, const char* expected) const {
     fail(key, std::string("expected ") + expected + ", found " +
-                  detail::json_type_name(j_.at(key)) + " " + j_.at(key).dump());
+                  xlt::detail::json_type_name(j_.at(key)) + " " + j_.at(key).dump());
   }
   bool has(const std::string& key) const { return j_.contains(key); }
   bool is_null(const std::string& key) const { return has(key) && j_.at(key).is_null(); }
@@ -315,9 +315,9 @@ ModelConfig ModelConfig::load(const fs::path& path) {
   std::string text = read_file(file);
   nlohmann::ordered_json parsed;
   try {
-    parsed = detail::parse_json_strict(text);
-  } catch (const detail::JsonParseFailure& e) {
-    if (e.kind == detail::JsonParseFailure::Kind::kSyntax)
+    parsed = xlt::detail::parse_json_strict(text);
+  } catch (const xlt::detail::JsonParseFailure& e) {
+    if (e.kind == xlt::detail::JsonParseFailure::Kind::kSyntax)
       throw ConfigError(file.string() + ": malformed JSON at byte " + std::to_string(e.byte) +
                         ": " + e.message);
     throw ConfigError(file.string() + ": duplicate key '" + e.message + "'");

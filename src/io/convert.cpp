@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/weight_map.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
 #include "xlt/core/progress.h"
@@ -39,16 +40,8 @@ Source find_source(const fs::path& model) {
     s.shards = {model / "pytorch_model.bin"};
   } else if (fs::exists(model / "pytorch_model.bin.index.json")) {
     fs::path index = model / "pytorch_model.bin.index.json";
-    auto j = nlohmann::json::parse(read_file(index), nullptr, false);
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
-      throw CheckpointError(index.string() + ": expected a JSON object with a \"weight_map\"");
-    }
     std::set<std::string> files;
-    for (auto& [name, file] : j["weight_map"].items()) {
-      if (!file.is_string())
-        throw CheckpointError(index.string() + ": weight_map['" + name + "'] is not a file name");
-      files.insert(file.get<std::string>());
-    }
+    for (const auto& [name, file] : detail::read_weight_map(index)) files.insert(file);
     for (const auto& f : files) s.shards.push_back(model / f);
   } else {
     std::string have = fs::exists(model / "model.safetensors") ||

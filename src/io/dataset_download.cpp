@@ -15,9 +15,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_strict.h"
 #include "io/hub_http.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/core/lock.h"
 #include "xlt/core/progress.h"
 #include "xlt/io/hub.h"
 #include "xlt/version.h"
@@ -53,10 +55,22 @@ std::string utc_now() {
   return buf;
 }
 
-nlohmann::json read_manifest(const fs::path& file) {
-  if (!fs::exists(file)) return nlohmann::json::object();
-  auto j = nlohmann::json::parse(read_file(file), nullptr, false);
-  return j.is_object() ? j : nlohmann::json::object();
+// The record of earlier downloads. It is xlt's own file; a damaged one is reported rather than
+// silently replaced (which would forget the other datasets' entries).
+nlohmann::ordered_json read_manifest(const fs::path& file) {
+  if (!fs::exists(file)) return nlohmann::ordered_json::object();
+  nlohmann::ordered_json j;
+  try {
+    j = xlt::detail::parse_json_strict(read_file(file));
+  } catch (const xlt::detail::JsonParseFailure& e) {
+    throw DataError(file.string() + ": " + xlt::detail::describe(e) +
+                    " (delete the file to start a new record)");
+  }
+  if (!j.is_object()) {
+    throw DataError(file.string() + ": expected a JSON object, found " +
+                    xlt::detail::json_type_name(j) + " (delete the file to start a new record)");
+  }
+  return j;
 }
 
 // A zip entry name becomes a path under the destination: it must stay there.
@@ -192,9 +206,10 @@ DatasetDownloadResult download_dataset(std::string_view name, const DatasetDownl
   int64_t expected_size = sha_override.empty() ? src.size : -1;
   r.checksum_source = sha_override.empty() ? "pinned" : src.sha256_env;
 
-  detail::FileLock lock(home / ("." + src.name + ".lock"), o.progress ? "dataset " + src.name : "");
+  FileLock lock(home / ("." + src.name + ".lock"),
+                o.progress ? "downloading dataset " + src.name : "");
   fs::path manifest_path = home / "manifest.json";
-  nlohmann::json manifest = read_manifest(manifest_path);
+  nlohmann::ordered_json manifest = read_manifest(manifest_path);
   if (!o.force && manifest.contains(src.name)) {
     const auto& m = manifest[src.name];
     bool complete = m.contains("files") && m["files"].is_array();

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/hub_http.h"
+#include "io/weight_map.h"
 #include "xlt/core/file.h"
 #include "xlt/core/progress.h"
 
@@ -297,6 +298,8 @@ fs::path fetch_at_commit(HttpClient& http, const HubOptions& o, const std::strin
     // same-host redirect (renamed repository, resolve cache) still needs it for private repos.
     if (host_of(m.location) == host_of(o.endpoint)) d.headers = auth_headers(o);
     d.dest = blob;
+    // huggingface_hub's lock for this blob, so that xlt and Python never fetch it at once.
+    d.lock_path = o.cache_dir / ".locks" / repo_dir.filename() / (m.etag + ".lock");
     d.expected_size = m.size;
     if (is_hex(m.etag, 64)) d.expected_sha256 = m.etag;  // LFS files: the etag is the sha256
     d.label = filename;
@@ -313,17 +316,8 @@ fs::path fetch_at_commit(HttpClient& http, const HubOptions& o, const std::strin
 }
 
 std::vector<std::string> shards_of_index(const fs::path& index) {
-  auto j = nlohmann::json::parse(read_file(index), nullptr, false);
-  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
-    throw CheckpointError(index.string() + ": expected a JSON object with a \"weight_map\" object");
-  }
   std::set<std::string> shards;
-  for (auto& [name, file] : j["weight_map"].items()) {
-    if (!file.is_string()) {
-      throw CheckpointError(index.string() + ": weight_map[\"" + name + "\"] is not a file name");
-    }
-    shards.insert(file.get<std::string>());
-  }
+  for (const auto& [name, file] : detail::read_weight_map(index)) shards.insert(file);
   return {shards.begin(), shards.end()};
 }
 

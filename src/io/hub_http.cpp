@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include <thread>
 
 #include "xlt/core/file.h"
+#include "xlt/core/lock.h"
 #include "xlt/core/progress.h"
 #include "xlt/version.h"
 
@@ -272,42 +272,6 @@ void HttpClient::throw_transport_error(CURLcode rc, const std::string& url) cons
   throw HubError(msg);
 }
 
-FileLock::FileLock(fs::path path, const std::string& what) : path_(std::move(path)) {
-  bool told = false;
-  for (;;) {
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
-      throw IoError("cannot create lock file " + path_.string() + ": " + std::strerror(errno));
-    }
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      if (!told && !what.empty()) {
-        std::cerr << "xlt: waiting for another process downloading " << what << " (lock "
-                  << path_.string() << ")\n";
-        told = true;
-      }
-      while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
-      }
-    }
-    // The previous holder unlinks the file on release: if ours is no longer the file at `path_`,
-    // our lock protects nothing, so start over.
-    struct stat held {
-    }, now{};
-    if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
-        held.st_dev == now.st_dev) {
-      return;
-    }
-    ::close(fd_);
-    fd_ = -1;
-  }
-}
-
-FileLock::~FileLock() {
-  if (fd_ >= 0) {
-    ::unlink(path_.c_str());
-    ::close(fd_);
-  }
-}
-
 namespace {
 
 // State shared with the libcurl write callback during one GET.
@@ -431,7 +395,10 @@ UrlDownloadResult download_url_with(HttpClient& client, const UrlDownload& req) 
   fs::create_directories(dest.parent_path(), ec);
   if (ec) throw IoError("cannot create " + dest.parent_path().string() + ": " + ec.message());
 
-  FileLock lock(fs::path(dest.string() + ".lock"), req.progress ? label : "");
+  const bool shared_lock = !req.lock_path.empty();
+  const fs::path lock_path = shared_lock ? req.lock_path : fs::path(dest.string() + ".lock");
+  if (shared_lock) fs::create_directories(lock_path.parent_path());
+  FileLock lock(lock_path, req.progress ? "downloading " + label : "", !shared_lock);
   if (fs::exists(dest)) {  // another process finished it while we waited, or a repeat call
     result.already_present = true;
     result.size = file_size_or_zero(dest);

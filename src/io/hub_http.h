@@ -69,19 +69,4 @@ std::string url_quote(std::string_view s, bool keep_slash);
 // Downloads through an existing client (see download_url in hub.h).
 UrlDownloadResult download_url_with(HttpClient& client, const UrlDownload& request);
 
-// Exclusive advisory lock on a lock file, held across processes (flock). The file is removed on
-// release; an acquirer that finds it replaced retries, so a lock is never held on a stale inode.
-class FileLock {
- public:
-  // `what` names the download in the "waiting for another process" note (none when empty).
-  FileLock(std::filesystem::path path, const std::string& what);
-  ~FileLock();
-  FileLock(const FileLock&) = delete;
-  FileLock& operator=(const FileLock&) = delete;
-
- private:
-  std::filesystem::path path_;
-  int fd_ = -1;
-};
-
 }  // namespace xlt::io::detail

@@ -15,7 +15,7 @@
 #include <limits>
 #include <set>
 
-#include "io/json_strict.h"
+#include "core/json_strict.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
 
@@ -94,13 +94,13 @@ struct Entry {
 Entry parse_entry(const fs::path& file, const std::string& name, const Json& info) {
   if (!info.is_object())
     fail_tensor(file, name,
-                "header entry must be an object, found " + detail::json_type_name(info));
+                "header entry must be an object, found " + xlt::detail::json_type_name(info));
   Entry e;
   e.name = name;
   auto dt = info.find("dtype");
   if (dt == info.end()) fail_tensor(file, name, "missing 'dtype'");
   if (!dt->is_string())
-    fail_tensor(file, name, "'dtype' must be a string, found " + detail::json_type_name(*dt));
+    fail_tensor(file, name, "'dtype' must be a string, found " + xlt::detail::json_type_name(*dt));
   try {
     e.dtype = parse_dtype(dt->get<std::string>());
   } catch (const CheckpointError& err) {
@@ -136,12 +136,12 @@ Entry parse_entry(const fs::path& file, const std::string& name, const Json& inf
 std::map<std::string, std::string> parse_metadata(const fs::path& file, const Json& meta) {
   if (!meta.is_object())
     fail(file,
-         "'__metadata__' must be an object of strings, found " + detail::json_type_name(meta));
+         "'__metadata__' must be an object of strings, found " + xlt::detail::json_type_name(meta));
   std::map<std::string, std::string> out;
   for (const auto& [k, v] : meta.items()) {
     if (!v.is_string())
-      fail(file,
-           "'__metadata__' key '" + k + "' must be a string, found " + detail::json_type_name(v));
+      fail(file, "'__metadata__' key '" + k + "' must be a string, found " +
+                     xlt::detail::json_type_name(v));
     out[k] = v.get<std::string>();
   }
   return out;
@@ -268,9 +268,9 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const fs::path& path) {
 
   Json j;
   try {
-    j = detail::parse_json_strict(header);
-  } catch (const detail::JsonParseFailure& e) {
-    if (e.kind == detail::JsonParseFailure::Kind::kSyntax)
+    j = xlt::detail::parse_json_strict(header);
+  } catch (const xlt::detail::JsonParseFailure& e) {
+    if (e.kind == xlt::detail::JsonParseFailure::Kind::kSyntax)
       fail(path, "malformed header JSON at byte " + std::to_string(e.byte + 8) + ": " + e.message);
     if (e.path.empty()) fail(path, "duplicate tensor name '" + e.message + "' in header");
     fail(path, "duplicate key '" + e.message + "' in header entry '" + e.path.front() + "'");

@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "xlt/core/error.h"
+#include "xlt/data/csv.h"
 #include "xlt/report/svg.h"
 
 namespace xlt::report {
@@ -56,16 +57,6 @@ bool looks_numeric(const std::string& s) {
   return digits > 0;
 }
 
-std::string csv_cell(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) {
-    if (c == '"') q += '"';
-    q += c;
-  }
-  return q + "\"";
-}
-
 void replace_all(std::string& s, const std::string& from, const std::string& to) {
   for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) {
     s.replace(p, from.size(), to);
@@ -111,7 +102,7 @@ std::string table_html(const Table& t) {
 std::string table_csv(const Table& t) {
   std::string out;
   auto line = [&out](const std::vector<std::string>& cells) {
-    for (size_t i = 0; i < cells.size(); ++i) out += (i ? "," : "") + csv_cell(cells[i]);
+    for (size_t i = 0; i < cells.size(); ++i) out += (i ? "," : "") + data::csv_field(cells[i]);
     out += "\n";
   };
   line(t.header);

@@ -1,33 +1,36 @@
 // Content digests of model/data files and the fingerprints that decide whether a study unit is
-// up to date. FNV-1a 64 is not cryptographic; it only has to notice changed inputs, and it is
-// fast enough to digest every data file whole (model weights are sampled, see internal.h).
+// up to date. Every file is hashed whole with SHA-256 (OpenSSL, ~1-2 GB/s), so any edit is seen;
+// a file in the Hugging Face cache whose blob is named by its SHA-256 (LFS weights, checked by
+// the download) is identified by that name instead of being read again.
 #include <fstream>
 #include <set>
 
 #include "study/internal.h"
 #include "xlt/core/error.h"
 #include "xlt/io/dataset_download.h"
+#include "xlt/io/hub.h"
 
 namespace xlt::study::detail {
 namespace {
 
-constexpr uint64_t kFnvOffset = 14695981039346656037ull;  // 0xcbf29ce484222325
-constexpr uint64_t kFnvPrime = 1099511628211ull;
-constexpr uintmax_t kSampleBytes = 64u << 10;
-constexpr int kSamples = 16;
-
-uint64_t fnv_update(uint64_t h, const char* data, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    h ^= static_cast<unsigned char>(data[i]);
-    h *= kFnvPrime;
+bool is_sha256_name(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
-  return h;
+  return true;
 }
 
-std::string hex(uint64_t h) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+// The SHA-256 a Hugging Face cache file is named by: snapshots/<rev>/<file> links to
+// blobs/<sha256> for LFS files (git-tracked small files are named by their git blob hash, 40
+// hex, and are hashed here). "" when `path` is not such a link.
+std::string hf_blob_sha256(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_symlink(path, ec)) return "";
+  const fs::path target = fs::canonical(path, ec);
+  if (ec || target.parent_path().filename() != "blobs") return "";
+  const std::string name = target.filename().string();
+  return is_sha256_name(name) ? name : "";
 }
 
 const std::set<std::string>& tokenizer_files() {
@@ -44,42 +47,24 @@ const std::set<std::string>& tokenizer_files() {
 
 }  // namespace
 
-std::string fnv1a64_hex(std::string_view data) {
-  return hex(fnv_update(kFnvOffset, data.data(), data.size()));
+std::string sha256_hex(std::string_view data) {
+  return io::sha256_hex(data);
 }
 
 json file_digest(const fs::path& path) {
   std::error_code ec;
   const uintmax_t size = fs::file_size(path, ec);
   if (ec) throw IoError(path.string() + ": cannot read: " + ec.message());
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path.string() + ": cannot open");
-  uint64_t h = kFnvOffset;
-  std::string buf;
   json d = {{"bytes", size}};
-  if (size <= kFullDigestBytes) {
-    buf.resize(1 << 20);
-    while (in) {
-      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-      h = fnv_update(h, buf.data(), static_cast<size_t>(in.gcount()));
-    }
-    d["method"] = "full";
-  } else {
-    // Size and mtime first, then evenly spaced samples including the first and last bytes.
-    const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
-    const std::string meta = std::to_string(size) + ":" + std::to_string(mtime);
-    h = fnv_update(h, meta.data(), meta.size());
-    buf.resize(kSampleBytes);
-    for (int i = 0; i < kSamples; ++i) {
-      const uintmax_t pos = (size - kSampleBytes) / (kSamples - 1) * static_cast<uintmax_t>(i);
-      in.clear();
-      in.seekg(static_cast<std::streamoff>(pos));
-      in.read(buf.data(), static_cast<std::streamsize>(kSampleBytes));
-      h = fnv_update(h, buf.data(), static_cast<size_t>(in.gcount()));
-    }
-    d["method"] = "sampled";
+  const std::string blob = hf_blob_sha256(path);
+  if (!blob.empty()) {
+    d["method"] = "hf-blob-name";
+    d["sha256"] = blob;
+    return d;
   }
-  d["fnv1a64"] = hex(h);
+  if (!std::ifstream(path, std::ios::binary)) throw IoError(path.string() + ": cannot open");
+  d["method"] = "full";
+  d["sha256"] = io::sha256_file(path);
   return d;
 }
 
@@ -99,9 +84,9 @@ json tree_digest(const fs::path& path) {
   for (const auto& [rel, p] : files) {
     const json d = file_digest(p);
     bytes += d["bytes"].get<uintmax_t>();
-    combined += rel + "=" + d["fnv1a64"].get<std::string>() + "\n";
+    combined += rel + "=" + d["sha256"].get<std::string>() + "\n";
   }
-  return {{"files", files.size()}, {"bytes", bytes}, {"fnv1a64", fnv1a64_hex(combined)}};
+  return {{"files", files.size()}, {"bytes", bytes}, {"sha256", sha256_hex(combined)}};
 }
 
 json tokenizer_digest(const fs::path& path) {
@@ -111,7 +96,7 @@ json tokenizer_digest(const fs::path& path) {
     const std::string name = entry.path().filename().string();
     const bool spm = entry.path().extension() == ".model";
     if ((tokenizer_files().count(name) || spm) && fs::is_regular_file(entry.path())) {
-      out[name] = file_digest(entry.path())["fnv1a64"];
+      out[name] = file_digest(entry.path())["sha256"];
     }
   }
   return out;
@@ -122,14 +107,19 @@ json data_digest(const std::string& spec_or_path) {
   if (io::is_dataset_spec(spec_or_path)) {
     const auto files = io::resolve_dataset_spec(spec_or_path);
     json d = {{"spec", spec_or_path}, {"files", json::array()}};
-    for (const auto& f : files.files) d["files"].push_back(file_digest(f)["fnv1a64"]);
+    for (const auto& f : files.files) d["files"].push_back(file_digest(f)["sha256"]);
     return d;
   }
-  return file_digest(spec_or_path)["fnv1a64"];
+  return file_digest(spec_or_path)["sha256"];
 }
 
 std::string fingerprint_of(const json& inputs) {
-  return fnv1a64_hex(inputs.dump());
+  return sha256_hex(inputs.dump());
+}
+
+bool is_legacy_fingerprint(const json& fingerprint) {
+  // xlt before the SHA-256 digests wrote FNV-1a 64 fingerprints: 16 hex digits.
+  return fingerprint.is_string() && fingerprint.get<std::string>().size() == 16;
 }
 
 std::vector<std::string> changed_keys(const json& before, const json& after) {

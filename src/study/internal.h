@@ -36,12 +36,10 @@ inline constexpr int kNliLabels = 3;
 
 // ----- digests (fingerprint.cpp) ------------------------------------------------------------
 
-// FNV-1a 64 of `data`, as 16 lower-case hex digits.
-std::string fnv1a64_hex(std::string_view data);
-// Files up to kFullDigestBytes are digested whole; larger ones (model weights) by size, mtime
-// and 16 evenly spaced 64 KiB samples (fast; a same-size edit outside the samples that also
-// keeps the mtime would go unnoticed, see docs/study.md).
-inline constexpr uintmax_t kFullDigestBytes = 64u << 20;
+// SHA-256 of `data`, as 64 lower-case hex digits.
+std::string sha256_hex(std::string_view data);
+// {"bytes", "method", "sha256"}: the whole file's SHA-256 ("full"), or for a Hugging Face cache
+// link to blobs/<sha256> that name ("hf-blob-name"; the download verified it).
 json file_digest(const fs::path& path);
 // Every regular file under a folder (symlinks followed), by relative name; a file as file_digest.
 json tree_digest(const fs::path& path);
@@ -50,8 +48,11 @@ json tree_digest(const fs::path& path);
 json tokenizer_digest(const fs::path& path);
 // A dataset spec ("xnli:...") or file, by the content of the files it names.
 json data_digest(const std::string& spec_or_path);
-// Fingerprint of a unit's inputs: FNV-1a 64 of the canonical (sorted-key) JSON dump.
+// Fingerprint of a unit's inputs: SHA-256 of the canonical (sorted-key) JSON dump.
 std::string fingerprint_of(const json& inputs);
+// Whether a recorded fingerprint comes from an xlt before SHA-256 digests (FNV-1a 64): such a
+// unit re-runs once, and the runner says why (docs/study.md, "Fingerprints").
+bool is_legacy_fingerprint(const json& fingerprint);
 // Dotted keys (two levels deep) whose values differ between two inputs objects.
 std::vector<std::string> changed_keys(const json& before, const json& after);
 

@@ -217,7 +217,7 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
     u.stage = "init";
     u.role = m.role;
     u.encoder = encoder_index;
-    u.inputs = {{"config", file_digest(spec.init)["fnv1a64"]},
+    u.inputs = {{"config", file_digest(spec.init)["sha256"]},
                 {"tokenizer", m.tokenizer_identity},
                 {"init_seed", spec.init_seed},
                 {"num_labels", encoder_index >= 0 ? kNliLabels : 0}};
@@ -323,7 +323,7 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
       }
       json parallel = nullptr;
       if (!a.parallel_file.empty()) {
-        parallel = file_digest(a.parallel_file)["fnv1a64"];
+        parallel = file_digest(a.parallel_file)["sha256"];
       } else if (analysis_uses_eval_rows(c)) {
         parallel = {{"eval_rows", ev}};
       }
@@ -365,7 +365,7 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
     if (causal.random) u.needs.push_back(causal.init_unit);
     json texts = json::object();
     for (const auto& lang : c.languages) {
-      if (p.texts.count(lang)) texts[lang] = file_digest(p.texts.at(lang))["fnv1a64"];
+      if (p.texts.count(lang)) texts[lang] = file_digest(p.texts.at(lang))["sha256"];
     }
     u.inputs = {{"model", model_identity(causal)},
                 {"texts", texts},
@@ -388,8 +388,8 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
       upstream[other.name] = other.fingerprint;
     }
     const std::string table = c.distance.file.empty()
-                                  ? fnv1a64_hex(builtin_distance_tsv())
-                                  : file_digest(c.distance.file)["fnv1a64"].get<std::string>();
+                                  ? sha256_hex(builtin_distance_tsv())
+                                  : file_digest(c.distance.file)["sha256"].get<std::string>();
     u.inputs = {{"units", upstream},
                 {"title", c.title},
                 {"languages", c.languages},

@@ -108,6 +108,8 @@ UnitStatus decide(const Unit& u, const StudyConfig& c, const RunOptions& o, bool
   }
   if (overwrite) {
     s.reason = "--overwrite";
+  } else if (rec && is_legacy_fingerprint((*rec)["fingerprint"])) {
+    s.reason = "recorded by an older xlt (FNV-1a file digests, now SHA-256): runs once again";
   } else if (rec) {
     auto keys = changed_keys(rec->value("inputs", json::object()), u.inputs);
     s.reason = "inputs changed: " + (keys.empty() ? std::string("(unknown)") : join(keys));
@@ -233,6 +235,10 @@ json run_one(Context& ctx, const Unit& u, bool& resumed) {
       }
     }
     resumed = same && fs::exists(u.dir / "run" / "state");
+    if (writer && !same && fs::exists(u.dir / "run" / "state")) {
+      *ctx.log << u.name << ": discarding the saved partial run: its inputs differ from this run's"
+               << " (or were fingerprinted by an xlt before SHA-256 digests); starting over\n";
+    }
     ctx.sync("every rank has decided whether to resume " + u.name);
     if (writer) {
       if (!same) fs::remove_all(u.dir);

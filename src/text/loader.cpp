@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_strict.h"
 #include "text/bert_tokenizer.h"
 #include "text/loader_internal.h"
 #include "text/spm_tokenizer.h"
@@ -89,12 +90,10 @@ json read_json_file(const fs::path& path) {
   ss << in.rdbuf();
   if (!in && !in.eof()) throw TokenizerError(path.string() + ": cannot be read");
   try {
-    return json::parse(ss.str());
-  } catch (const json::parse_error& e) {
-    throw TokenizerError(path.string() + ": malformed JSON (" + std::string(e.what()) + ")");
-  } catch (const json::out_of_range& e) {
-    // A number beyond double range ("1e999"), found by fuzz/tokenizer_json_fuzz.
-    throw TokenizerError(path.string() + ": malformed JSON (" + std::string(e.what()) + ")");
+    // Duplicate keys are refused: nlohmann would keep the last one and hide the first.
+    return xlt::detail::parse_json_strict_sorted(ss.str());
+  } catch (const xlt::detail::JsonParseFailure& e) {
+    throw TokenizerError(path.string() + ": " + xlt::detail::describe(e));
   }
 }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <tuple>
 
 #include "common/test_env.h"
 #include "xlt/core/error.h"
@@ -144,6 +145,75 @@ TEST(Alignment, ThreadCountDoesNotChangeResults) {
   EXPECT_EQ(one.retrieval_a2b, three.retrieval_a2b);
   EXPECT_EQ(one.centered_retrieval_b2a, three.centered_retrieval_b2a);
   EXPECT_GT(one.retrieval_a2b, 0.5);
+}
+
+// Brute-force top-1 retrieval (double dot products over unit rows, first maximum wins): the
+// reference the GEMM-based retrieval must reproduce exactly.
+double brute_force_retrieval(const Matrix& q, const Matrix& t) {
+  auto unit = [](const Matrix& m) {
+    std::vector<double> u(m.data.size());
+    for (int64_t i = 0; i < m.rows; ++i) {
+      double n2 = 0;
+      for (int64_t k = 0; k < m.cols; ++k) n2 += double(m(i, k)) * m(i, k);
+      const double inv = n2 > 0 ? 1.0 / std::sqrt(n2) : 0.0;
+      for (int64_t k = 0; k < m.cols; ++k) u[size_t(i * m.cols + k)] = m(i, k) * inv;
+    }
+    return u;
+  };
+  const std::vector<double> uq = unit(q), ut = unit(t);
+  int64_t hits = 0;
+  for (int64_t i = 0; i < q.rows; ++i) {
+    int64_t best = 0;
+    double best_cos = -2.0;
+    for (int64_t j = 0; j < t.rows; ++j) {
+      double c = 0;
+      for (int64_t k = 0; k < q.cols; ++k)
+        c += uq[size_t(i * q.cols + k)] * ut[size_t(j * q.cols + k)];
+      if (c > best_cos) {
+        best_cos = c;
+        best = j;
+      }
+    }
+    hits += best == i;
+  }
+  return double(hits) / double(q.rows);
+}
+
+TEST(Alignment, BothDirectionsMatchBruteForceAcrossBlocks) {
+  // n > the 512-row GEMM block, so column maxima are carried across blocks; noisy pairs put the
+  // accuracy strictly between 0 and 1 in both directions, with different values.
+  for (const auto& [n, d, noise] : std::vector<std::tuple<int64_t, int64_t, double>>{
+           {700, 24, 1.6}, {37, 5, 0.8}, {1, 3, 1.0}}) {
+    const Matrix a = random_matrix(n, d, 20), e = random_matrix(n, d, 21, noise);
+    Matrix b(n, d);
+    for (size_t k = 0; k < b.data.size(); ++k) b.data[k] = a.data[k] + e.data[k];
+    b.data[0] *= 3.0f;  // unequal norms: b2a differs from a2b
+    for (int threads : {1, 3}) {
+      const RetrievalAccuracy r = retrieval_both_ways(a, b, threads);
+      EXPECT_EQ(r.a2b, brute_force_retrieval(a, b)) << n << " " << threads;
+      EXPECT_EQ(r.b2a, brute_force_retrieval(b, a)) << n << " " << threads;
+      EXPECT_EQ(retrieval_accuracy(b, a, threads), r.b2a);
+    }
+  }
+  const Matrix a = random_matrix(700, 24, 20), e = random_matrix(700, 24, 21, 1.6);
+  Matrix b(700, 24);
+  for (size_t k = 0; k < b.data.size(); ++k) b.data[k] = a.data[k] + e.data[k];
+  const RetrievalAccuracy r = retrieval_both_ways(a, b, 2);
+  EXPECT_GT(r.a2b, 0.05);
+  EXPECT_LT(r.a2b, 0.95);
+}
+
+TEST(Alignment, TiesGoToTheLowerIndexInBothDirections) {
+  // b rows 1 and 2 are equal: a1 and a2 both retrieve b1. a rows 0 and 3 are equal: b0 and b3
+  // both retrieve a0. A zero query has cosine 0 with every target and retrieves index 0.
+  const Matrix a = from_rows({{1, 0, 0}, {0, 1, 0}, {0, 1, 0.1f}, {1, 0, 0}, {0, 0, 0}});
+  const Matrix b = from_rows({{1, 0, 0}, {0, 1, 0}, {0, 1, 0}, {1, 0, 0}, {0, 0, 1}});
+  const RetrievalAccuracy r = retrieval_both_ways(a, b);
+  EXPECT_DOUBLE_EQ(r.a2b, 2.0 / 5.0);  // a0 -> b0, a1 -> b1 hit; a2 -> b1, a3 -> b0, a4 -> b0 miss
+  // b0 -> a0 hit; b1 -> a1 hit; b2 -> a1 miss; b3 -> a0 miss; b4 -> a2 (0.1/|a2|) miss.
+  EXPECT_DOUBLE_EQ(r.b2a, 2.0 / 5.0);
+  EXPECT_EQ(r.a2b, brute_force_retrieval(a, b));
+  EXPECT_EQ(r.b2a, brute_force_retrieval(b, a));
 }
 
 TEST(Alignment, ByLayerRowsAndCsvContract) {

@@ -1,15 +1,33 @@
 // End-to-end checks of the `xlt` binary's top level: help, version, usage errors and exit codes.
+#include <filesystem>
 #include <regex>
+#include <vector>
 
 #include "common/test_env.h"
 #include "xlt/version.h"
 
 using xlt::test::run_xlt;
+using xlt::test::source_dir;
 
+// Every command the sources register (XLT_REGISTER_COMMAND("name", ...) in apps/xlt/) is
+// listed in --help as an indented "name  description" line.
 TEST(Cli, HelpListsCommandsAndExitsZero) {
+  std::vector<std::string> names;
+  const std::regex registered(R"re(XLT_REGISTER_COMMAND\("([a-z-]+)")re");
+  for (const auto& entry : std::filesystem::directory_iterator(source_dir() / "apps" / "xlt")) {
+    const std::string text = xlt::test::read_text(entry.path());
+    for (std::sregex_iterator it(text.begin(), text.end(), registered), end; it != end; ++it) {
+      names.push_back((*it)[1]);
+    }
+  }
+  ASSERT_GE(names.size(), 16u);
   auto r = run_xlt("--help");
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("xlt"), std::string::npos);
+  for (const auto& name : names) {
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n +" + name + " +\\S")))
+        << "--help does not list '" << name << "':\n"
+        << r.out;
+  }
 }
 
 TEST(Cli, VersionNamesXltLibtorchAndCuda) {

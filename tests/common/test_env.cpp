@@ -82,6 +82,13 @@ std::string read_text(const fs::path& path) {
   return ss.str();
 }
 
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
 CommandResult run_command(const std::string& command_line, const std::string& input) {
   TempDir tmp;
   fs::path in = tmp / "stdin", out = tmp / "stdout", err = tmp / "stderr";

@@ -55,6 +55,8 @@ std::string shell_quote(const std::string& s);
 std::vector<std::string> lines_starting(const std::string& text, const std::string& prefix);
 void write_text(const std::filesystem::path& path, const std::string& content);
 std::string read_text(const std::filesystem::path& path);
+// The lines of `text` without their '\n' (a last line without one counts too).
+std::vector<std::string> lines_of(const std::string& text);
 
 // Whether `f()` throws an `E` whose message contains every string of `parts` and, unless
 // `exit_code` is -1, that the CLI maps to that exit code. An exception of another type propagates

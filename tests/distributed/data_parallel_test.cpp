@@ -60,6 +60,20 @@ void expect_same_weights(const fs::path& a, const fs::path& b, double tol) {
   std::cerr << "max |w_2ranks - w_1process| = " << worst << "\n";
 }
 
+// The logged pre-clipping gradient norm, step by step. AdamW divides the gradient by its own
+// running magnitude, so weights and losses hardly move when ranks sum gradients instead of
+// averaging them; the norm doubles.
+void expect_same_grad_norms(const fs::path& single_log, const fs::path& ranks_log) {
+  const auto g1 = logged_train_values(single_log, "grad_norm");
+  const auto g2 = logged_train_values(ranks_log, "grad_norm");
+  ASSERT_EQ(g1.size(), 6u);
+  ASSERT_EQ(g2.size(), g1.size());
+  for (size_t i = 0; i < g1.size(); ++i) {
+    EXPECT_GT(g1[i], 0.0);
+    EXPECT_NEAR(g2[i] / g1[i], 1.0, 1e-5) << "step " << i + 1 << ": " << g2[i] << " vs " << g1[i];
+  }
+}
+
 TEST(DataParallel, TwoRanksEqualOneProcessWithTheSameGlobalBatch) {
   Fixture f;
   const auto single = run_xlt(f.finetune_args(f.tmp / "single", 8));
@@ -75,6 +89,7 @@ TEST(DataParallel, TwoRanksEqualOneProcessWithTheSameGlobalBatch) {
   ASSERT_EQ(l1.size(), 6u);
   ASSERT_EQ(l2.size(), l1.size());
   for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l1[i], l2[i], 1e-6) << "step " << i + 1;
+  expect_same_grad_norms(f.tmp / "single" / "log.jsonl", f.tmp / "two" / "log.jsonl");
 
   const auto r1 = nlohmann::json::parse(read_text(f.tmp / "single" / "results.json"));
   const auto r2 = nlohmann::json::parse(read_text(f.tmp / "two" / "results.json"));
@@ -112,6 +127,7 @@ TEST(DataParallel, OverlappedAllReduceWithAccumulationEqualsOneProcess) {
   const auto l2 = logged_losses(f.tmp / "overlap" / "log.jsonl");
   ASSERT_EQ(l2.size(), l1.size());
   for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l1[i], l2[i], 1e-6) << "step " << i + 1;
+  expect_same_grad_norms(f.tmp / "single" / "log.jsonl", f.tmp / "overlap" / "log.jsonl");
   EXPECT_EQ(logged_losses(f.tmp / "after" / "log.jsonl"), l2);
 }
 
@@ -132,17 +148,18 @@ TEST(DataParallel, ShardedEvalEqualsOneProcess) {
     r->erase("seconds");
   }
   EXPECT_EQ(r1, r2);
-  std::istringstream p1(read_text(f.tmp / "one" / "predictions.jsonl"));
-  std::istringstream p2(read_text(f.tmp / "two" / "predictions.jsonl"));
-  int rows = 0;
-  for (std::string a, b; std::getline(p1, a) && std::getline(p2, b); ++rows) {
-    auto ja = nlohmann::json::parse(a), jb = nlohmann::json::parse(b);
+  // Row counts first: a rank that wrote extra (or lost) rows must fail, not be cut off.
+  const auto p1 = lines_of(read_text(f.tmp / "one" / "predictions.jsonl"));
+  const auto p2 = lines_of(read_text(f.tmp / "two" / "predictions.jsonl"));
+  ASSERT_EQ(p1.size(), 27u);
+  ASSERT_EQ(p2.size(), p1.size());
+  for (size_t row = 0; row < p1.size(); ++row) {
+    auto ja = nlohmann::json::parse(p1[row]), jb = nlohmann::json::parse(p2[row]);
     EXPECT_EQ(ja["index"], jb["index"]);
     EXPECT_EQ(ja["pred"], jb["pred"]);
     // Each pair runs in the batch one process would use: bit for bit.
     EXPECT_EQ(ja["probs"], jb["probs"]);
   }
-  EXPECT_EQ(rows, 27);
 }
 
 TEST(DataParallel, LostRankFailsTheJobAndResumeCompletes) {

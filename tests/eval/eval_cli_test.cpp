@@ -16,6 +16,7 @@
 #include "xlt/eval/perplexity.h"
 #include "xlt/models/model.h"
 #include "xlt/models/tensor_io.h"
+#include "xlt/report/json_schema.h"
 #include "xlt/text/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -81,6 +82,21 @@ TEST_F(EvalCli, WritesResultFilesWithTheContractSchema) {
   EXPECT_NE(r.err.find("pairs/s"), std::string::npos);
 
   json j = json::parse(xlt::test::read_text(out / "results.json"));
+  // The contract: docs/eval-results-schema.json, and it does catch a broken document.
+  const json schema = json::parse(
+      xlt::test::read_text(xlt::test::source_dir() / "docs" / "eval-results-schema.json"));
+  for (const auto& e : xlt::report::validate_json(j, schema)) {
+    ADD_FAILURE() << "results.json" << e.path << ": " << e.message;
+  }
+  json broken = j;
+  broken["languages"]["es"]["accuracy"] = 1.5;
+  broken["languages"]["hi"].erase("per_class");
+  broken.erase("timing");
+  std::set<std::string> where;
+  for (const auto& e : xlt::report::validate_json(broken, schema)) where.insert(e.path);
+  EXPECT_TRUE(where.count("/languages/es/accuracy"));
+  EXPECT_TRUE(where.count("/languages/hi"));
+  EXPECT_TRUE(where.count(""));
   EXPECT_EQ(j.at("head_initialized"), false);
   EXPECT_EQ(j.at("config").at("seed"), 3);
   EXPECT_EQ(j.at("config").at("samples"), 9);

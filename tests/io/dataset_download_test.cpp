@@ -85,6 +85,23 @@ TEST_F(DatasetFixture, DownloadsVerifiesUnpacksAndRecords) {
   EXPECT_EQ(f.format, "xnli-tsv");
 }
 
+TEST_F(DatasetFixture, DamagedManifestIsReportedNotReplaced) {
+  // Replacing a damaged record with a fresh one would forget the other datasets' entries.
+  fs::create_directories(opts.dir);
+  test::write_text(opts.dir / "manifest.json", R"({"multinli": {"bytes": 1}, "multinli": {}})");
+  try {
+    download_dataset("xnli", opts);
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("manifest.json: duplicate key 'multinli'"),
+              std::string::npos)
+        << e.what();
+  }
+  test::write_text(opts.dir / "manifest.json", "{\"multinli\": ");
+  EXPECT_THROW(download_dataset("xnli", opts), DataError);
+  EXPECT_EQ(read_text(opts.dir / "manifest.json"), "{\"multinli\": ");
+}
+
 TEST_F(DatasetFixture, ChecksumMismatchUnpacksNothing) {
   ::setenv("XLT_XNLI_SHA256", std::string(64, 'a').c_str(), 1);
   try {

@@ -1,8 +1,11 @@
 // Hub downloads against a fake hub on 127.0.0.1 (tests/io/fake_hub.h), serving the tiny fixture
 // checkpoints: cache layout as huggingface_hub writes it, resume after a dropped connection,
 // checksum rejection, offline mode, request counts, and the 401/404/no-network messages.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -362,6 +365,39 @@ TEST_F(HubFixture, ConcurrentDownloadsTransferEachBlobOnce) {
   for (const auto& e : errors) EXPECT_EQ(e, "");
   EXPECT_EQ(hub.count("GET", "/cdn/"), 1);
   EXPECT_EQ(read_text(repo_dir() / "snapshots" / kCommit / "model.safetensors"), weights);
+}
+
+// huggingface_hub takes <cache>/.locks/models--<org>--<name>/<etag>.lock around fetching a blob.
+// A process holding that lock (here a forked child, as a Python download would) makes xlt wait
+// for it instead of fetching the same blob into the same .incomplete file at the same time; the
+// lock file stays for the next holder, as Python's filelock expects.
+TEST_F(HubFixture, WaitsForHuggingFaceHubsLockOnTheBlob) {
+  const fs::path lock =
+      opts.cache_dir / ".locks" / repo_dir().filename() / (sha256_hex(weights) + ".lock");
+  fs::create_directories(lock.parent_path());
+  const fs::path ready = tmp / "holder-ready";
+  const auto hold = std::chrono::milliseconds(1500);
+  const pid_t holder = ::fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {
+    const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd < 0 || ::flock(fd, LOCK_EX) != 0) ::_exit(1);
+    const int r = ::open(ready.c_str(), O_WRONLY | O_CREAT, 0644);
+    if (r >= 0) ::close(r);
+    std::this_thread::sleep_for(hold);
+    ::_exit(0);  // the kernel releases the flock
+  }
+  while (!fs::exists(ready)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const auto t0 = std::chrono::steady_clock::now();
+  download_model(kRepo, "main", {}, opts);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  int status = 0;
+  ASSERT_EQ(::waitpid(holder, &status, 0), holder);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_GE(waited, hold - std::chrono::milliseconds(100));
+  EXPECT_EQ(read_text(repo_dir() / "snapshots" / kCommit / "model.safetensors"), weights);
+  EXPECT_TRUE(fs::exists(lock));
+  EXPECT_FALSE(fs::exists(repo_dir() / "blobs" / (sha256_hex(weights) + ".lock")));
 }
 
 TEST(HubFiles, DefaultSelectionPrefersSafetensorsAndSkipsFolders) {

@@ -67,18 +67,19 @@ TEST_F(DistributedStudy, ShardedEvaluationStagesEqualOneProcess) {
   for (const char* u : kEvalUnits) {
     // Accuracies, confidence intervals, confusion matrices, transfer gaps: all equal.
     EXPECT_EQ(json::parse(results[u]), read_json(std::string(u) + "/results.json")) << u;
-    std::istringstream p1(predictions[u]);
-    std::istringstream p2(read_text(tmp_ / "out" / u / "predictions.jsonl"));
-    int rows = 0;
-    for (std::string a, b; std::getline(p1, a) && std::getline(p2, b); ++rows) {
-      const auto ja = json::parse(a), jb = json::parse(b);
+    // Row counts first: extra or lost rows must fail, not be cut off by the shorter file.
+    const auto p1 = lines_of(predictions[u]);
+    const auto p2 = lines_of(read_text(tmp_ / "out" / u / "predictions.jsonl"));
+    EXPECT_EQ(p1.size(), 240u) << u;  // 4 languages x 60 pairs, none lost or doubled
+    ASSERT_EQ(p2.size(), p1.size()) << u;
+    for (size_t rows = 0; rows < p1.size(); ++rows) {
+      const auto ja = json::parse(p1[rows]), jb = json::parse(p2[rows]);
       EXPECT_EQ(ja["lang"], jb["lang"]);
       EXPECT_EQ(ja["index"], jb["index"]);
       EXPECT_EQ(ja["pred"], jb["pred"]) << u << " row " << rows;
       // Each pair runs in the batch one process would use: bit for bit.
       EXPECT_EQ(ja["probs"], jb["probs"]) << u << " row " << rows;
     }
-    EXPECT_EQ(rows, 240) << u;  // 4 languages x 60 pairs, none lost or doubled
   }
   // The study's results.json: equal but for the timings and when it was made.
   json summary2 = read_json("results.json");

@@ -251,6 +251,13 @@ TEST(BadTokenizerFiles, EachGivesOneClearTokenizerError) {
   write_text(dir / "tokenizer.json", R"({"model": {"type": "WordPiece", "vocab": {"a": 0,)");
   EXPECT_NE(error_of([&] { load_tokenizer(dir / "tokenizer.json"); }).find("malformed JSON"),
             std::string::npos);
+  // A repeated key would silently override the first (nlohmann keeps the last): refused.
+  write_text(dir / "twice.json",
+             R"({"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0}},)"
+             R"( "model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"b": 0}}})");
+  EXPECT_NE(error_of([&] { load_tokenizer(dir / "twice.json"); }).find("duplicate key 'model'"),
+            std::string::npos)
+      << error_of([&] { load_tokenizer(dir / "twice.json"); });
   write_text(dir / "bpe.json", R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})");
   EXPECT_NE(error_of([&] { load_tokenizer(dir / "bpe.json"); }).find("'BPE' is not supported"),
             std::string::npos);

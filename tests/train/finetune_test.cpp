@@ -249,8 +249,8 @@ TEST_F(Finetune, HeadlessCheckpointAndWrongHeadSize) {
   EXPECT_FALSE(fs::exists(c2.out_dir / "log.jsonl"));
 }
 
-// XLM-R: a tiny random model over the fixtures' SentencePiece vocabulary trains, and its
-// checkpoints carry the XLM-R class name, NLI labels and the SentencePiece model.
+// XLM-R: a tiny random model over the fixtures' SentencePiece vocabulary trains (its loss falls),
+// and its checkpoints carry the XLM-R class name, NLI labels and the SentencePiece model.
 TEST_F(Finetune, XlmRobertaTrainsAndSavesHfLayout) {
   const fs::path spm = fixtures_dir() / "spm" / "xlmr_unigram";
   XLT_REQUIRE_PATH(spm / "sentencepiece.bpe.model");
@@ -270,15 +270,30 @@ TEST_F(Finetune, XlmRobertaTrainsAndSavesHfLayout) {
   so.tokenizer_dir = spm;
   models::save_model(*model, tmp_ / "xlmr", so);
 
+  // Four epochs of the marker task. Measured: the mean loss of the last 10 steps falls from ln 3
+  // to 0.45 and dev accuracy reaches 1.0 (at lr 5e-4 it stays on the ln 3 plateau for 120 steps;
+  // 1e-3 reaches 0.82 / 0.63).
   auto fc = base("xlmr-run");
   fc.model = (tmp_ / "xlmr").string();
-  fc.max_steps = 6;
-  fc.eval_every = 3;
+  fc.max_steps = 120;
+  fc.lr = 2e-3;
+  fc.warmup_ratio = 0.1;
+  fc.eval_every = 60;
   const auto r = train::finetune(fc);
-  EXPECT_EQ(r.steps, 6);
+  EXPECT_EQ(r.steps, 120);
   const auto losses = logged_losses(fc.out_dir / "log.jsonl");
-  ASSERT_EQ(losses.size(), 6u);
-  for (double l : losses) EXPECT_TRUE(std::isfinite(l) && l > 0.5 && l < 2.0) << l;
+  ASSERT_EQ(losses.size(), 120u);
+  double first = 0, last = 0;
+  for (size_t i = 0; i < 10; ++i) {
+    first += losses[i] / 10;
+    last += losses[losses.size() - 1 - i] / 10;
+  }
+  for (double l : losses) EXPECT_TRUE(std::isfinite(l)) << l;
+  std::cerr << "[xlmr] mean loss of the first 10 steps " << first << ", of the last 10 " << last
+            << ", best dev accuracy " << r.best_accuracy << "\n";
+  EXPECT_GT(first, 1.0);  // ~ln 3 at the start
+  EXPECT_LT(last, 0.8);   // it learns
+  EXPECT_GE(r.best_accuracy, 0.9);
   for (const char* d : {"best", "last"}) {
     EXPECT_TRUE(fs::exists(fc.out_dir / d / "sentencepiece.bpe.model")) << d;
     const auto cfg = read_json(fc.out_dir / d / "config.json");

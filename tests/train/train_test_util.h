@@ -96,14 +96,20 @@ inline std::map<std::string, at::Tensor> read_safetensors(const std::filesystem:
 }
 
 // Train-record losses of a log.jsonl, in order.
-inline std::vector<double> logged_losses(const std::filesystem::path& log) {
-  std::vector<double> losses;
+// `key` of every "train" record of a log.jsonl, in step order.
+inline std::vector<double> logged_train_values(const std::filesystem::path& log,
+                                               const std::string& key) {
+  std::vector<double> values;
   std::istringstream in(read_text(log));
   for (std::string line; std::getline(in, line);) {
     auto j = nlohmann::json::parse(line);
-    if (j.at("type") == "train") losses.push_back(j.at("loss").get<double>());
+    if (j.at("type") == "train") values.push_back(j.at(key).get<double>());
   }
-  return losses;
+  return values;
+}
+
+inline std::vector<double> logged_losses(const std::filesystem::path& log) {
+  return logged_train_values(log, "loss");
 }
 
 }  // namespace xlt::test

@@ -1,6 +1,7 @@
-// Cross-lingual alignment metrics on parallel sentence embeddings (plain float matrices, no
-// libtorch): how well a layer's representations of a sentence and of its translation line up.
-// Given languages A and B as [n, d] matrices where row i of B translates row i of A:
+// Cross-lingual alignment metrics on parallel sentence embeddings (plain float matrices; no
+// libtorch in the interface): how well a layer's representations of a sentence and of its
+// translation line up. Given languages A and B as [n, d] matrices where row i of B translates row i
+// of A:
 //   retrieval_a2b          fraction of i whose nearest B row by cosine is row i (top-1; ties go
 //                          to the lower index); chance level is 1/n. retrieval_b2a likewise.
 //   cos_pairs              mean cosine of the n translation pairs (a_i, b_i)
@@ -31,6 +32,13 @@ struct AlignmentMetrics {
 
 // Top-1 cosine retrieval accuracy of queries[i] -> targets[i]. Shapes [n, d] each, n >= 1.
 double retrieval_accuracy(MatrixView queries, MatrixView targets, int threads = 1);
+// Both directions from one similarity matrix: a2b = retrieval_accuracy(a, b), b2a =
+// retrieval_accuracy(b, a), at the cost of one.
+struct RetrievalAccuracy {
+  double a2b = 0.0;
+  double b2a = 0.0;
+};
+RetrievalAccuracy retrieval_both_ways(MatrixView a, MatrixView b, int threads = 1);
 // Mean cosine of the rows (a_i, b_i).
 double mean_pair_cosine(MatrixView a, MatrixView b);
 // Mean cosine over all (a_i, b_j) with i != j (n >= 2).

@@ -1,10 +1,13 @@
-// An exclusive, advisory lock on an output folder (flock on DIR/<name>), so that two runs never
-// write the same folder. The lock file records who holds it (pid, host, start time) for the
-// refusal message; the flock itself is what excludes, so a crashed run never leaves a stale lock
-// (the kernel drops it with the process).
+// Exclusive, advisory locks between processes (flock). FolderLock: on an output folder
+// (flock on DIR/<name>), so that two runs never write the same folder; it refuses at once.
+// FileLock: on a lock file next to something being produced (a download), waiting its turn. The
+// lock file records who holds it (pid, host, start time) for the refusal message; the flock itself
+// is what excludes, so a crashed run never leaves a stale lock (the kernel drops it with the
+// process).
 //
 // Usage:
 //   xlt::FolderLock lock(out_dir, ".xlt-finetune.lock", "fine-tuning run");  // IoError if held
+//   xlt::FileLock lock(blob_path + ".lock", "downloading model.safetensors");  // waits if held
 #pragma once
 
 #include <filesystem>
@@ -27,6 +30,25 @@ class FolderLock {
  private:
   std::filesystem::path path_;
   int fd_ = -1;
+};
+
+// Waits for an exclusive flock on PATH (created if needed, its folder must exist). When it has to
+// wait and `what` is not empty, prints "xlt: waiting for another process WHAT (lock PATH)" to
+// stderr once. With remove_on_release the file is unlinked on release and an acquirer that
+// finds it replaced retries, so a lock is never held on a stale inode; without, the file stays
+// (what Python's filelock expects of a shared lock path). Throws IoError when PATH cannot be
+// created.
+class FileLock {
+ public:
+  FileLock(std::filesystem::path path, const std::string& what, bool remove_on_release = true);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  bool remove_ = true;
 };
 
 }  // namespace xlt

@@ -18,10 +18,11 @@
 //   auto dir = xlt::io::resolve_or_download("bert-base-multilingual-cased").path;  // or a folder
 //   auto r = xlt::io::download_model("xlm-roberta-base", "main", {"*.json"});
 //
-// Downloads go to blobs/<etag>.incomplete under an exclusive flock on blobs/<etag>.lock (so
-// concurrent xlt processes neither corrupt nor duplicate a blob), resume after a dropped
-// connection with an HTTP Range request, are verified (size; sha256 when the etag is one, i.e.
-// LFS files) and only then renamed into place. SHA-256 comes from OpenSSL's libcrypto (EVP),
+// Downloads go to blobs/<etag>.incomplete under an exclusive flock on
+// <cache>/.locks/models--<org>--<name>/<etag>.lock, the lock huggingface_hub takes for the same
+// blob (so concurrent xlt and Python processes neither corrupt nor duplicate a blob), resume after
+// a dropped connection with an HTTP Range request, are verified (size; sha256 when the etag is one,
+// i.e. LFS files) and only then renamed into place. SHA-256 comes from OpenSSL's libcrypto (EVP),
 // which libcurl already pulls in.
 //
 // Thread safety: the functions are re-entrant (one libcurl handle per call); concurrent calls and
@@ -121,11 +122,15 @@ ModelLocation resolve_or_download(std::string_view model,
 struct UrlDownload {
   std::string url;
   std::vector<std::string> headers;  // extra request headers ("Name: value")
-  std::filesystem::path dest;        // final path; <dest>.incomplete / <dest>.lock beside it
-  int64_t expected_size = -1;        // -1 = unknown
-  std::string expected_sha256;       // lower-case hex; "" = not checked
-  std::string label;                 // progress label and error messages ("" = file name)
-  std::string offline_hint;          // appended to "cannot reach" errors
+  std::filesystem::path dest;        // final path; <dest>.incomplete beside it
+  // The lock file held while downloading. "" = <dest>.lock, removed afterwards. A path given here
+  // (huggingface_hub's .locks/<repo folder>/<etag>.lock for hub blobs) is kept, as Python's
+  // filelock expects of a lock file it shares.
+  std::filesystem::path lock_path;
+  int64_t expected_size = -1;   // -1 = unknown
+  std::string expected_sha256;  // lower-case hex; "" = not checked
+  std::string label;            // progress label and error messages ("" = file name)
+  std::string offline_hint;     // appended to "cannot reach" errors
   bool progress = true;
   double timeout_seconds = 10;
   int max_retries = 5;

@@ -1,11 +1,6 @@
-// A validator for the subset of JSON Schema (draft 2020-12 keywords) that xlt's own schemas use,
-// e.g. docs/results-schema.json for a study's results.json. Supported keywords: type (a name or
-// a list; "integer" accepts integral numbers), enum, const, properties, required,
-// additionalProperties (false or a schema), items (one schema), minItems, maxItems, minimum,
-// maximum, minLength, anyOf, $ref to "#/$defs/NAME" (or "#/definitions/NAME"). Annotation
-// keywords ($schema, $id, title, description, $comment, default, examples) are ignored. Any
-// other keyword is an error in the schema, so the validator never silently accepts what it does
-// not check. No libtorch.
+// JSON Schema (draft 7) validation of xlt's documents, e.g. a study's results.json against
+// docs/results-schema.json, through valijson (header-only, Debian libvalijson-dev) on nlohmann
+// values. No libtorch.
 //
 // Usage:
 //   auto errors = xlt::report::validate_json(instance, schema);
@@ -25,8 +20,9 @@ struct SchemaViolation {
   std::string message;
 };
 
-// All violations found (empty = valid). Throws xlt::ConfigError for an unsupported keyword or a
-// malformed schema (naming the schema location).
+// All violations found (empty = valid), innermost first as valijson reports them: a value that
+// fails inside an object also yields one violation per enclosing property. Throws
+// xlt::ConfigError for a schema valijson cannot parse (e.g. an unresolvable $ref).
 std::vector<SchemaViolation> validate_json(const nlohmann::json& instance,
                                            const nlohmann::json& schema);
 

@@ -1,9 +1,10 @@
-// Duplicate-key-rejecting JSON parsing shared by the safetensors, index and config readers.
-#include "io/json_strict.h"
+// Duplicate-key-rejecting JSON parsing shared by the safetensors, index, config, manifest and
+// tokenizer readers.
+#include "core/json_strict.h"
 
 #include <set>
 
-namespace xlt::io::detail {
+namespace xlt::detail {
 
 namespace {
 
@@ -24,12 +25,10 @@ std::string type_name(const Json& v) {
   return "an object";
 }
 
-}  // namespace
-
-nlohmann::ordered_json parse_json_strict(std::string_view text) {
-  using Json = nlohmann::ordered_json;
+template <class Json>
+Json parse_strict(std::string_view text) {
   std::vector<Frame> stack;
-  auto callback = [&stack](int /*depth*/, Json::parse_event_t event, Json& parsed) {
+  auto callback = [&stack](int /*depth*/, typename Json::parse_event_t event, Json& parsed) {
     switch (event) {
       case Json::parse_event_t::object_start:
       case Json::parse_event_t::array_start:
@@ -59,18 +58,36 @@ nlohmann::ordered_json parse_json_strict(std::string_view text) {
   };
   try {
     return Json::parse(text.begin(), text.end(), callback);
-  } catch (const Json::parse_error& e) {
+  } catch (const typename Json::parse_error& e) {
     std::string what = e.what();
     // Drop nlohmann's "[json.exception.parse_error.101] " prefix: users need the explanation.
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
     throw JsonParseFailure{JsonParseFailure::Kind::kSyntax, what, {}, e.byte};
-  } catch (const Json::out_of_range& e) {
+  } catch (const typename Json::out_of_range& e) {
     // A number too large for a double ("1e999"): a malformed file, not an internal error
     // (found by fuzz/model_config_fuzz). nlohmann gives no offset for it.
     std::string what = e.what();
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
     throw JsonParseFailure{JsonParseFailure::Kind::kSyntax, what, {}, 0};
   }
+}
+
+}  // namespace
+
+nlohmann::ordered_json parse_json_strict(std::string_view text) {
+  return parse_strict<nlohmann::ordered_json>(text);
+}
+
+nlohmann::json parse_json_strict_sorted(std::string_view text) {
+  return parse_strict<nlohmann::json>(text);
+}
+
+std::string describe(const JsonParseFailure& failure) {
+  if (failure.kind == JsonParseFailure::Kind::kSyntax) {
+    return "malformed JSON at byte " + std::to_string(failure.byte) + ": " + failure.message;
+  }
+  return "duplicate key '" + failure.message + "'" +
+         (failure.path.empty() ? std::string() : " in '" + failure.path.back() + "'");
 }
 
 std::string json_type_name(const nlohmann::ordered_json& value) {
@@ -80,4 +97,4 @@ std::string json_type_name(const nlohmann::json& value) {
   return type_name(value);
 }
 
-}  // namespace xlt::io::detail
+}  // namespace xlt::detail
