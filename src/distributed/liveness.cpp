@@ -1,7 +1,7 @@
 // Heartbeats of the ranks in the rendezvous TCPStore, and naming the lost rank(s) after a
 // collective failed (see liveness.h). Each rank uses its own store connections: the beat thread
 // may block on a hung store host, and the diagnosis must stay bounded by its own short timeout.
-#include "dist/liveness.h"
+#include "distributed/liveness.h"
 
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 

@@ -36,7 +36,7 @@
 #include <cstring>
 #include <iostream>
 
-#include "dist/liveness.h"
+#include "distributed/liveness.h"
 #include "xlt/core/error.h"
 #include "xlt/distributed/distributed.h"
 
