@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,18 @@ struct Command {
 };
 
 std::vector<Command>& registry();
+
+// `xlt launch -n N -- COMMAND...`: CLI11 2.1 hands what follows a subcommand's `--` back to the
+// top-level app, which rejects it ("The following arguments were not expected"). main() therefore
+// cuts argv at launch's own `--` before parsing and leaves the COMMAND here (nullopt: no `--`
+// before COMMAND, which CLI11's prefix_command then collects).
+std::optional<std::vector<std::string>>& launch_command_after_dashes();
+// Where launch's own options end: the index in `args` (argv after "launch") of the `--` that
+// separates them from COMMAND, or nullopt when COMMAND starts first (a word not starting with '-')
+// or there is no `--`. An option of `launch` that takes a value skips that value ("-n 2"), so a
+// value spelt "--" is not taken for the separator.
+std::optional<size_t> launch_separator(const CLI::App& launch,
+                                       const std::vector<std::string>& args);
 
 struct Registrar {
   Registrar(std::string name, std::string description, int order, Configure configure) {

@@ -71,8 +71,17 @@ int main(int argc, char** argv) {
     runners.emplace_back(sub, cmd.configure(*sub));
   }
 
+  // Cut `xlt launch [options] -- COMMAND...` before CLI11 sees the COMMAND (see command.h).
+  std::vector<char*> args(argv, argv + argc);
+  if (argc > 1 && std::string(argv[1]) == "launch") {
+    const std::vector<std::string> rest(argv + 2, argv + argc);
+    if (const auto sep = launch_separator(*app.get_subcommand("launch"), rest)) {
+      launch_command_after_dashes() = std::vector<std::string>(rest.begin() + *sep + 1, rest.end());
+      args.resize(2 + *sep);
+    }
+  }
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 1;
