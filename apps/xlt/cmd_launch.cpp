@@ -110,6 +110,9 @@ int run(const LaunchOptions& o, std::vector<std::string> command) {
       ::setenv("LOCAL_WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
       ::setenv("MASTER_ADDR", o.master_addr.c_str(), 1);
       ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      // N ranks share the cores: libgomp's default spin-wait then starves the rank threads that
+      // hold work (docs/finetune.md, "Threads"); an explicit setting is kept.
+      ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
       ::execvp(argv[0], argv.data());
       std::cerr << "xlt launch: rank " << r << ": cannot run " << argv[0] << ": "
                 << std::strerror(errno) << "\n";

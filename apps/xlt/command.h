@@ -46,7 +46,7 @@ struct Registrar {
 // Options every model-running command shares.
 struct RuntimeOptions {
   std::string device = "cpu";
-  int threads = 0;         // 0 = all cores
+  int threads = 0;         // 0 = the cores not already busy (xlt/core/threads.h)
   int dist_timeout = 300;  // seconds a collective waits for a peer (distributed launches)
 };
 void add_runtime_options(CLI::App& sub, RuntimeOptions& opts);

@@ -9,6 +9,7 @@
 #include "command.h"
 #include "xlt/core/error.h"
 #include "xlt/core/interrupt.h"
+#include "xlt/core/threads.h"
 #include "xlt/distributed/distributed.h"
 #include "xlt/version.h"
 
@@ -22,7 +23,8 @@ std::vector<Command>& registry() {
 void add_runtime_options(CLI::App& sub, RuntimeOptions& opts) {
   sub.add_option("--device", opts.device, "Device to run on: cpu or cuda[:N]")
       ->capture_default_str();
-  sub.add_option("--threads", opts.threads, "CPU threads for libtorch (0 = all cores)")
+  sub.add_option("--threads", opts.threads,
+                 "CPU threads for libtorch (0 = the cores not already busy)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub.add_option("--dist-timeout", opts.dist_timeout,
@@ -42,7 +44,8 @@ int apply_runtime_options(const RuntimeOptions& opts) {
     throw UsageError("--device: expected cpu or cuda[:N], got '" + opts.device + "'");
   }
   int n = opts.threads;
-  if (n == 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Not simply every core: threads that outnumber the free cores collapse (xlt/core/threads.h).
+  if (n == 0) n = default_threads(usable_cores(), busy_cpus());
   at::set_num_threads(n);
   return n;
 }

@@ -62,3 +62,17 @@ TEST(LaunchCli, LaunchHelpAndMissingCommand) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("-n must be at least 1"), std::string::npos) << r.err;
 }
+
+TEST(LaunchCli, RanksWaitPassivelyUnlessTheUserChose) {
+  // N ranks share the cores; libgomp's spin-wait then collapses (docs/finetune.md, "Threads").
+  auto r = xlt::test::run_command("env -u OMP_WAIT_POLICY " +
+                                  xlt::test::shell_quote(xlt::test::cli_path().string()) +
+                                  " launch -n 1 -- sh -c 'echo \"$OMP_WAIT_POLICY\"'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "PASSIVE\n");
+  r = xlt::test::run_command("OMP_WAIT_POLICY=active " +
+                             xlt::test::shell_quote(xlt::test::cli_path().string()) +
+                             " launch -n 1 -- sh -c 'echo \"$OMP_WAIT_POLICY\"'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "active\n");
+}
