@@ -73,8 +73,9 @@ int exit_code_of(int status) {
 
 int run(const LaunchOptions& o, std::vector<std::string> command) {
   if (o.nproc < 1) throw UsageError("xlt launch: -n must be at least 1");
-  if (!command.empty() && command.front() == "--") command.erase(command.begin());
   if (command.empty()) throw UsageError("xlt launch: COMMAND is required (e.g. finetune ...)");
+  // `xlt launch -n 2 -- xlt finetune ...` means this xlt, not whichever one PATH finds first.
+  if (command.front() == "xlt") command.front() = self_exe();
   for (const auto& c : registry()) {
     if (c.name == command.front() && c.name != "launch") {
       command.insert(command.begin(), self_exe());
@@ -109,6 +110,9 @@ int run(const LaunchOptions& o, std::vector<std::string> command) {
       ::setenv("LOCAL_WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
       ::setenv("MASTER_ADDR", o.master_addr.c_str(), 1);
       ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      // N ranks share the cores: libgomp's default spin-wait then starves the rank threads that
+      // hold work (docs/finetune.md, "Threads"); an explicit setting is kept.
+      ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
       ::execvp(argv[0], argv.data());
       std::cerr << "xlt launch: rank " << r << ": cannot run " << argv[0] << ": "
                 << std::strerror(errno) << "\n";
@@ -194,7 +198,10 @@ Runner configure(CLI::App& sub) {
   sub.prefix_command();
   sub.footer("COMMAND: an xlt subcommand (finetune, eval, ...) or any program with arguments.");
   CLI::App* app = &sub;
-  return [o, app] { return run(*o, app->remaining()); };
+  return [o, app] {
+    const auto& after_dashes = launch_command_after_dashes();
+    return run(*o, after_dashes ? *after_dashes : app->remaining());
+  };
 }
 
 XLT_REGISTER_COMMAND("launch",
@@ -203,4 +210,24 @@ XLT_REGISTER_COMMAND("launch",
                      95, configure);
 
 }  // namespace
+
+std::optional<std::vector<std::string>>& launch_command_after_dashes() {
+  static std::optional<std::vector<std::string>> command;
+  return command;
+}
+
+std::optional<size_t> launch_separator(const CLI::App& launch,
+                                       const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") return i;
+    if (a.size() < 2 || a[0] != '-') return std::nullopt;  // COMMAND: its `--` are its own
+    const bool long_form = a.compare(0, 2, "--") == 0;
+    const std::string name = long_form ? a.substr(0, a.find('=')) : a.substr(0, 2);
+    const CLI::Option* opt = launch.get_option_no_throw(name);
+    // "-n 2" and "--grace 5" take the next word; "-n2" and "--grace=5" do not.
+    if (opt != nullptr && opt->get_type_size_max() > 0 && name.size() == a.size()) ++i;
+  }
+  return std::nullopt;
+}
 }  // namespace xlt::cli

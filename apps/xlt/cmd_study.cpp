@@ -119,7 +119,8 @@ Runner configure(CLI::App& sub) {
   sub.add_flag("--overwrite", o->overwrite,
                "Empty the output folder first and run every stage again (also needed to use a "
                "folder that is not an xlt study folder)");
-  sub.add_option("--threads", o->threads, "CPU threads (0 = all cores; default: study.threads)")
+  sub.add_option("--threads", o->threads,
+                 "CPU threads (0 = the cores not already busy; default: study.threads)")
       ->check(CLI::NonNegativeNumber);
   sub.add_option("--device", o->device, "cpu or cuda[:N] (default: study.device)");
   sub.add_option("--dist-timeout", o->dist_timeout,

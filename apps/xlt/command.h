@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,18 @@ struct Command {
 
 std::vector<Command>& registry();
 
+// `xlt launch -n N -- COMMAND...`: CLI11 2.1 hands what follows a subcommand's `--` back to the
+// top-level app, which rejects it ("The following arguments were not expected"). main() therefore
+// cuts argv at launch's own `--` before parsing and leaves the COMMAND here (nullopt: no `--`
+// before COMMAND, which CLI11's prefix_command then collects).
+std::optional<std::vector<std::string>>& launch_command_after_dashes();
+// Where launch's own options end: the index in `args` (argv after "launch") of the `--` that
+// separates them from COMMAND, or nullopt when COMMAND starts first (a word not starting with '-')
+// or there is no `--`. An option of `launch` that takes a value skips that value ("-n 2"), so a
+// value spelt "--" is not taken for the separator.
+std::optional<size_t> launch_separator(const CLI::App& launch,
+                                       const std::vector<std::string>& args);
+
 struct Registrar {
   Registrar(std::string name, std::string description, int order, Configure configure) {
     registry().push_back({std::move(name), std::move(description), order, std::move(configure)});
@@ -33,7 +46,7 @@ struct Registrar {
 // Options every model-running command shares.
 struct RuntimeOptions {
   std::string device = "cpu";
-  int threads = 0;         // 0 = all cores
+  int threads = 0;         // 0 = the cores not already busy (xlt/core/threads.h)
   int dist_timeout = 300;  // seconds a collective waits for a peer (distributed launches)
 };
 void add_runtime_options(CLI::App& sub, RuntimeOptions& opts);

@@ -9,6 +9,7 @@
 #include "command.h"
 #include "xlt/core/error.h"
 #include "xlt/core/interrupt.h"
+#include "xlt/core/threads.h"
 #include "xlt/distributed/distributed.h"
 #include "xlt/version.h"
 
@@ -22,7 +23,8 @@ std::vector<Command>& registry() {
 void add_runtime_options(CLI::App& sub, RuntimeOptions& opts) {
   sub.add_option("--device", opts.device, "Device to run on: cpu or cuda[:N]")
       ->capture_default_str();
-  sub.add_option("--threads", opts.threads, "CPU threads for libtorch (0 = all cores)")
+  sub.add_option("--threads", opts.threads,
+                 "CPU threads for libtorch (0 = the cores not already busy)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub.add_option("--dist-timeout", opts.dist_timeout,
@@ -42,7 +44,8 @@ int apply_runtime_options(const RuntimeOptions& opts) {
     throw UsageError("--device: expected cpu or cuda[:N], got '" + opts.device + "'");
   }
   int n = opts.threads;
-  if (n == 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Not simply every core: threads that outnumber the free cores collapse (xlt/core/threads.h).
+  if (n == 0) n = default_threads(usable_cores(), busy_cpus());
   at::set_num_threads(n);
   return n;
 }
@@ -79,8 +82,17 @@ int main(int argc, char** argv) {
     runners.emplace_back(sub, cmd.configure(*sub));
   }
 
+  // Cut `xlt launch [options] -- COMMAND...` before CLI11 sees the COMMAND (see command.h).
+  std::vector<char*> args(argv, argv + argc);
+  if (argc > 1 && std::string(argv[1]) == "launch") {
+    const std::vector<std::string> rest(argv + 2, argv + argc);
+    if (const auto sep = launch_separator(*app.get_subcommand("launch"), rest)) {
+      launch_command_after_dashes() = std::vector<std::string>(rest.begin() + *sep + 1, rest.end());
+      args.resize(2 + *sep);
+    }
+  }
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 1;

@@ -491,11 +491,14 @@ TsneResult tsne(MatrixView x, const TsneOptions& options) {
   const int64_t n = x.rows;
   result.n = n;
   result.perplexity = o.perplexity;
-  if (3.0 * o.perplexity > static_cast<double>(n - 1)) {
+  // scikit-learn's rule: perplexity < n. It raises otherwise; xlt still draws the map (a study's
+  // few sentences with the default 30) at bhtsne's (n - 1) / 3, whose 3 * perplexity neighbours
+  // fit in the other points (n - 1 itself would make every affinity nearly uniform).
+  if (o.perplexity >= static_cast<double>(n)) {
     result.perplexity = static_cast<double>(n - 1) / 3.0;
     result.warnings.push_back("perplexity " + fmt(o.perplexity) + " is too large for " +
-                              std::to_string(n) + " points (needs 3 * perplexity <= n - 1); " +
-                              "using " + fmt(result.perplexity));
+                              std::to_string(n) + " points (scikit-learn requires perplexity < " +
+                              "n); using " + fmt(result.perplexity));
   }
   result.method = o.method;
   if (o.method == TsneMethod::Auto) {

@@ -85,4 +85,96 @@ std::vector<int64_t> sample_without_replacement(int64_t n, int64_t k, uint64_t s
   return p;
 }
 
+namespace {
+// NumPy's SeedSequence constants (numpy/random/bit_generator.pyx).
+constexpr uint32_t kInitA = 0x43b0d7e5, kMultA = 0x931e8875, kInitB = 0x8b51f9dd,
+                   kMultB = 0x58f38ded, kMixMultL = 0xca01f9dd, kMixMultR = 0x4973f715;
+
+uint32_t hashmix(uint32_t value, uint32_t& hash_const) {
+  value ^= hash_const;
+  hash_const *= kMultA;
+  value *= hash_const;
+  return value ^ (value >> 16);
+}
+
+uint32_t mix(uint32_t x, uint32_t y) {
+  const uint32_t r = kMixMultL * x - kMixMultR * y;
+  return r ^ (r >> 16);
+}
+
+// SeedSequence(seed).generate_state(4, uint64).
+std::vector<uint64_t> seed_sequence_state(uint64_t seed) {
+  std::vector<uint32_t> entropy = {static_cast<uint32_t>(seed)};
+  if (seed >> 32) entropy.push_back(static_cast<uint32_t>(seed >> 32));
+  uint32_t pool[4];
+  uint32_t h = kInitA;
+  for (size_t i = 0; i < 4; ++i) pool[i] = hashmix(i < entropy.size() ? entropy[i] : 0, h);
+  for (size_t src = 0; src < 4; ++src)
+    for (size_t dst = 0; dst < 4; ++dst)
+      if (src != dst) pool[dst] = mix(pool[dst], hashmix(pool[src], h));
+  uint32_t words[8];
+  uint32_t hb = kInitB;
+  for (size_t i = 0; i < 8; ++i) {
+    uint32_t v = pool[i % 4] ^ hb;
+    hb *= kMultB;
+    v *= hb;
+    words[i] = v ^ (v >> 16);
+  }
+  std::vector<uint64_t> out(4);
+  for (size_t i = 0; i < 4; ++i) out[i] = words[2 * i] | (uint64_t{words[2 * i + 1]} << 32);
+  return out;
+}
+
+constexpr unsigned __int128 kPcgMultiplier =
+    (static_cast<unsigned __int128>(0x2360ED051FC65DA4ULL) << 64) | 0x4385DF649FCCF645ULL;
+}  // namespace
+
+NumpyPcg64::NumpyPcg64(uint64_t seed) {
+  const auto v = seed_sequence_state(seed);
+  const unsigned __int128 init = (static_cast<unsigned __int128>(v[0]) << 64) | v[1];
+  const unsigned __int128 seq = (static_cast<unsigned __int128>(v[2]) << 64) | v[3];
+  inc_ = (seq << 1) | 1;
+  state_ = inc_;  // step from state 0
+  state_ += init;
+  state_ = state_ * kPcgMultiplier + inc_;
+}
+
+uint64_t NumpyPcg64::next64() {
+  state_ = state_ * kPcgMultiplier + inc_;
+  const uint64_t x = static_cast<uint64_t>(state_ >> 64) ^ static_cast<uint64_t>(state_);
+  const unsigned rot = static_cast<unsigned>(state_ >> 122);
+  return (x >> rot) | (x << ((64 - rot) & 63));
+}
+
+uint32_t NumpyPcg64::next32() {
+  if (has_upper_) {
+    has_upper_ = false;
+    return upper_;
+  }
+  const uint64_t v = next64();
+  has_upper_ = true;
+  upper_ = static_cast<uint32_t>(v >> 32);
+  return static_cast<uint32_t>(v);
+}
+
+std::vector<int64_t> numpy_permutation(int64_t n, uint64_t seed) {
+  std::vector<int64_t> p(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  for (size_t i = 0; i < p.size(); ++i) p[i] = static_cast<int64_t>(i);
+  NumpyPcg64 rng(seed);
+  for (int64_t i = n - 1; i > 0; --i) {
+    uint64_t mask = static_cast<uint64_t>(i);
+    for (int s : {1, 2, 4, 8, 16, 32}) mask |= mask >> s;
+    uint64_t j;
+    if (static_cast<uint64_t>(i) <= 0xffffffffULL) {
+      while ((j = (rng.next32() & mask)) > static_cast<uint64_t>(i)) {
+      }
+    } else {
+      while ((j = (rng.next64() & mask)) > static_cast<uint64_t>(i)) {
+      }
+    }
+    std::swap(p[static_cast<size_t>(i)], p[static_cast<size_t>(j)]);
+  }
+  return p;
+}
+
 }  // namespace xlt::data

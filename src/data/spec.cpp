@@ -152,17 +152,30 @@ bool is_parallel(const NliDataset& a, const NliDataset& b) {
   return true;
 }
 
-void subsample(NliDataset& dataset, int64_t k, uint64_t seed) {
+Sampling parse_sampling(const std::string& s) {
+  if (s == "xlt") return Sampling::kXlt;
+  if (s == "numpy") return Sampling::kNumpy;
+  throw UsageError("sampling: expected \"xlt\" or \"numpy\", found \"" + s + "\"");
+}
+
+void subsample(NliDataset& dataset, int64_t k, uint64_t seed, Sampling how) {
   if (k <= 0 || k >= dataset.size()) return;
-  auto keep = sample_without_replacement(dataset.size(), k, seed);
+  std::vector<int64_t> keep;
+  if (how == Sampling::kNumpy) {
+    keep = numpy_permutation(dataset.size(), seed);
+    keep.resize(static_cast<size_t>(k));
+    std::sort(keep.begin(), keep.end());
+  } else {
+    keep = sample_without_replacement(dataset.size(), k, seed);
+  }
   std::vector<NliExample> chosen;
   chosen.reserve(keep.size());
   for (int64_t p : keep) chosen.push_back(std::move(dataset.examples[static_cast<size_t>(p)]));
   dataset.examples = std::move(chosen);
 }
 
-void subsample(std::vector<NliDataset>& datasets, int64_t k, uint64_t seed) {
-  for (auto& d : datasets) subsample(d, k, seed);
+void subsample(std::vector<NliDataset>& datasets, int64_t k, uint64_t seed, Sampling how) {
+  for (auto& d : datasets) subsample(d, k, seed, how);
 }
 
 }  // namespace xlt::data

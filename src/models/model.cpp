@@ -12,6 +12,7 @@
 #include "models/arch.h"
 #include "models/layers.h"
 #include "xlt/core/error.h"
+#include "xlt/core/threads.h"
 
 namespace xlt::models {
 
@@ -154,7 +155,7 @@ std::string dtype_name(c10::ScalarType dtype) {
 
 int set_threads(int n) {
   ensure_fast_blas();
-  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (n <= 0) n = default_threads(usable_cores(), busy_cpus());
   at::set_num_threads(n);
   return n;
 }

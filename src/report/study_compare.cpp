@@ -3,6 +3,7 @@
 // model, rank correlations with bootstrap intervals per model and measure, the paired
 // per-language gap difference) and the alignment heat map (languages x layers).
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -199,13 +200,15 @@ void paired_difference(const json& r, HtmlDocument& doc, StudyReport& out) {
 void render_comparison(const json& r, HtmlDocument& doc, StudyReport& out) {
   const auto names = encoder_names(r);
   doc.section("compare", "Encoders side by side");
+  // A local model folder is shown as the rest of the report shows paths (no absolute path).
+  const PathDisplay path(r, std::getenv("HOME") ? std::getenv("HOME") : "");
   std::string list;
   for (const auto& n : names) {
     std::string model;
     for (const auto& e : r["study"].value("encoders", json::array())) {
       if (e.value("name", std::string()) == n) model = e.value("model", std::string());
     }
-    list += (list.empty() ? "" : "; ") + n + " = " + model;
+    list += (list.empty() ? "" : "; ") + n + " = " + path(model);
   }
   doc.paragraph("Encoders: " + list +
                 ". Each is fine-tuned on the same data with the same seeds and evaluated on "

@@ -121,6 +121,25 @@ void render_comparison(const json& results, HtmlDocument& doc, StudyReport& out)
 std::string alignment_heatmap_svg(const json& alignment, const std::string& source,
                                   const std::string& title, bool similarity);
 
+// How the report shows a path of the machine the study ran on: a report is meant to be shared, so
+// it shows no absolute path (results.json and config.json keep them as provenance).
+//   under the config file's folder      -> relative to it, as the config writes it:
+//   demo/text-en.txt under the output folder             -> <out>/ + relative:
+//   <out>/init/encoder/model under $HOME                         -> ~/ + relative same top-level
+//   folder as the config -> relative with ..: ../shared/data/xnli elsewhere -> .../ + file name
+// A string that is not an absolute path is returned unchanged.
+class PathDisplay {
+ public:
+  // Reads study.config_file and study.out_dir from results.json; `home` is $HOME ("" = none).
+  PathDisplay(const json& results, std::string home);
+  std::string operator()(const std::string& path) const;
+  // A copy of `j` with every string value shown as above (keys and other values unchanged).
+  json scrub(const json& j) const;
+
+ private:
+  std::string config_dir_, out_dir_, home_;
+};
+
 // "45.7%" / "3.2 points" style formatting.
 std::string fmt(double v, int decimals);
 std::string points(double fraction_difference);  // 0.032 -> "3.2 points"

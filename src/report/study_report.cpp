@@ -4,6 +4,7 @@
 #include "xlt/report/study_report.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -27,7 +28,11 @@ constexpr size_t kMaxValueLabelLanguages = 8;
 
 class Renderer {
  public:
-  explicit Renderer(const json& r) : top_(r), cur_(&r), doc_(title_of(r)) {}
+  explicit Renderer(const json& r)
+      : top_(r),
+        cur_(&r),
+        doc_(title_of(r)),
+        path_(r, std::getenv("HOME") ? std::getenv("HOME") : "") {}
 
   StudyReport run() {
     header();
@@ -286,7 +291,7 @@ class Renderer {
     }
     if (!dist_info.empty()) {
       doc_.paragraph("Distances: " + dist_info.value("description", std::string()) +
-                     " Source: " + dist_info.value("source", std::string("?")) + ".");
+                     " Source: " + path_(dist_info.value("source", std::string("?"))) + ".");
     }
     correlations(tg);
   }
@@ -410,7 +415,7 @@ class Renderer {
       const double chance = n > 0 ? 1.0 / n : 0.0;
       doc_.subsection("Cross-lingual alignment per layer");
       doc_.paragraph("Computed on " + std::to_string(n) + " parallel sentences from " +
-                     al.value("source", std::string("?")) + ".");
+                     path_(al.value("source", std::string("?"))) + ".");
       Table t;
       t.caption = "Alignment metrics per layer and language pair";
       t.header = {"phase",
@@ -542,7 +547,7 @@ class Renderer {
           {lang, fmt(num_or_nan(l, "perplexity"), 2), fmt(num_or_nan(l, "bits_per_char"), 3),
            fmt(num_or_nan(l, "bits_per_byte"), 3),
            std::to_string(l.value("scored_tokens", int64_t{0})),
-           std::to_string(l.value("chars", int64_t{0})), l.value("source", std::string())});
+           std::to_string(l.value("chars", int64_t{0})), path_(l.value("source", std::string()))});
       bars.categories.push_back(lang);
       bpc.values.push_back(num_or_nan(l, "bits_per_char"));
     }
@@ -587,13 +592,16 @@ class Renderer {
         items.push_back(std::string(role) + ": " + s[role].value("model", std::string()) + " (" +
                         s[role].value("type", std::string()) + ", " +
                         std::to_string(s[role].value("parameters", int64_t{0})) +
-                        " parameters, from " + s[role].value("path", std::string()) + ")");
+                        " parameters, from " + path_(s[role].value("path", std::string())) + ")");
       }
-      items.push_back("configuration file: " + s.value("config_file", std::string()));
+      items.push_back("configuration file: " + path_(s.value("config_file", std::string())));
       doc_.bullet_list(items);
     }
     doc_.details_begin("Resolved configuration (JSON)");
-    doc_.preformatted((*cur_).value("config", json::object()).dump(2));
+    doc_.paragraph(
+        "Paths are shown relative to the configuration file's folder (<out> = the output "
+        "folder of the run); results.json and config.json keep them absolute.");
+    doc_.preformatted(path_.scrub((*cur_).value("config", json::object())).dump(2));
     doc_.details_end();
   }
 
@@ -603,6 +611,7 @@ class Renderer {
   std::string who_;  // "" or " (NAME)": suffix of its section titles
   json view_;        // storage of the current encoder's view
   HtmlDocument doc_;
+  detail::PathDisplay path_;
   StudyReport out_;
 };
 

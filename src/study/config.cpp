@@ -248,6 +248,16 @@ class Parser {
     return existing_path(s, key, value).string();
   }
 
+  std::string sampling(Section& s, const std::string& fallback) {
+    const std::string v = s.str("sampling", fallback);
+    try {
+      data::parse_sampling(v);
+    } catch (const Error& e) {
+      s.fail(s.get("sampling"), "sampling", e.what());
+    }
+    return v;
+  }
+
   void format(Section& s, const std::string& key, const std::string& value) {
     try {
       data::parse_nli_format(value);
@@ -408,6 +418,10 @@ class Parser {
     t.format = s.str("format", t.format);
     format(s, "format", t.format);
     t.samples = s.integer("samples", t.samples, 0, INT64_MAX);
+    if (s.get("sample_seed")) {
+      t.sample_seed = static_cast<uint64_t>(s.integer("sample_seed", 0, 0, INT64_MAX));
+    }
+    t.sampling = sampling(s, t.sampling);
     t.epochs = s.integer("epochs", t.epochs, 1, 1000);
     t.learning_rate = s.number("learning_rate", t.learning_rate, 0.0, 1.0, true);
     t.batch_size = s.integer("batch_size", t.batch_size, 1, 65536);
@@ -421,9 +435,9 @@ class Parser {
       t.data = data_spec(s, "data", t.data);
       if (!t.dev.empty()) t.dev = data_spec(s, "dev", t.dev);
     }
-    s.finish({"data", "dev", "format", "samples", "epochs", "learning_rate", "batch_size",
-              "grad_accum", "max_length", "warmup_ratio", "weight_decay", "max_grad_norm",
-              "save_every"});
+    s.finish({"data", "dev", "format", "samples", "sample_seed", "sampling", "epochs",
+              "learning_rate", "batch_size", "grad_accum", "max_length", "warmup_ratio",
+              "weight_decay", "max_grad_norm", "save_every"});
   }
 
   void eval() {
@@ -435,6 +449,7 @@ class Parser {
     format(s, "format", e.format);
     e.samples = s.integer("samples", e.samples, 0, INT64_MAX);
     e.sample_seed = static_cast<uint64_t>(s.integer("sample_seed", 42, 0, INT64_MAX));
+    e.sampling = sampling(s, e.sampling);
     e.batch_size = s.integer("batch_size", e.batch_size, 1, 65536);
     e.max_length = s.integer("max_length", e.max_length, 8, 8192);
     e.bootstrap_resamples = static_cast<int>(s.integer("bootstrap_resamples", 1000, 10, 1000000));
@@ -456,8 +471,8 @@ class Parser {
     } else if (needed) {
       e.data = data_spec(s, "data", e.data);
     }
-    s.finish({"data", "files", "format", "samples", "sample_seed", "batch_size", "max_length",
-              "bootstrap_resamples"});
+    s.finish({"data", "files", "format", "samples", "sample_seed", "sampling", "batch_size",
+              "max_length", "bootstrap_resamples"});
   }
 
   void analysis() {
@@ -491,6 +506,9 @@ class Parser {
     a.tsne_perplexity = s.number("tsne_perplexity", a.tsne_perplexity, 0.0, 1e6, true);
     a.tsne_iterations =
         static_cast<int>(s.integer("tsne_iterations", a.tsne_iterations, 250, 1000000));
+    if (s.get("tsne_seed")) {
+      a.tsne_seed = static_cast<uint64_t>(s.integer("tsne_seed", 0, 0, INT64_MAX));
+    }
     a.batch_size = s.integer("batch_size", a.batch_size, 1, 65536);
     if (c_.stage_enabled("analysis")) {
       int covered = 0;
@@ -500,7 +518,7 @@ class Parser {
       }
     }
     s.finish({"sentences", "parallel_file", "max_parallel", "pooling", "layer", "tsne_perplexity",
-              "tsne_iterations", "batch_size"});
+              "tsne_iterations", "tsne_seed", "batch_size"});
   }
 
   void attention() {
@@ -605,6 +623,9 @@ nlohmann::json StudyConfig::to_json() const {
         {"dev", train.dev},
         {"format", train.format},
         {"samples", train.samples},
+        {"sample_seed",
+         train.sample_seed ? nlohmann::json(*train.sample_seed) : nlohmann::json(nullptr)},
+        {"sampling", train.sampling},
         {"epochs", train.epochs},
         {"learning_rate", train.learning_rate},
         {"batch_size", train.batch_size},
@@ -620,6 +641,7 @@ nlohmann::json StudyConfig::to_json() const {
         {"format", eval.format},
         {"samples", eval.samples},
         {"sample_seed", eval.sample_seed},
+        {"sampling", eval.sampling},
         {"batch_size", eval.batch_size},
         {"max_length", eval.max_length},
         {"bootstrap_resamples", eval.bootstrap_resamples}}},
@@ -631,6 +653,8 @@ nlohmann::json StudyConfig::to_json() const {
         {"layer", analysis.layer},
         {"tsne_perplexity", analysis.tsne_perplexity},
         {"tsne_iterations", analysis.tsne_iterations},
+        {"tsne_seed",
+         analysis.tsne_seed ? nlohmann::json(*analysis.tsne_seed) : nlohmann::json(nullptr)},
         {"batch_size", analysis.batch_size}}},
       {"attention",
        {{"sentences", attention.sentences},

@@ -67,7 +67,7 @@ const std::vector<data::NliDataset>& Context::eval_sets() {
       throw DataError(s.source + ": evaluation data for '" + s.lang + "' has unlabelled rows");
     }
   }
-  data::subsample(sets, e.samples, e.sample_seed);
+  data::subsample(sets, e.samples, e.sample_seed, data::parse_sampling(e.sampling));
   for (const auto& s : sets) {
     if (log)
       *log << "eval data " << s.lang << ": " << s.size() << " examples (" << s.source << ")\n";
@@ -158,14 +158,17 @@ json eval_inputs(const StudyConfig& c) {
   } else {
     data = data_digest(c.eval.data);
   }
-  return {{"data", data},
-          {"format", c.eval.format},
-          {"samples", c.eval.samples},
-          {"sample_seed", c.eval.sample_seed},
-          {"max_length", c.eval.max_length},
-          {"languages", c.languages},
-          {"source_lang", c.source_lang},
-          {"bootstrap_resamples", c.eval.bootstrap_resamples}};
+  json in = {{"data", data},
+             {"format", c.eval.format},
+             {"samples", c.eval.samples},
+             {"sample_seed", c.eval.sample_seed},
+             {"max_length", c.eval.max_length},
+             {"languages", c.languages},
+             {"source_lang", c.source_lang},
+             {"bootstrap_resamples", c.eval.bootstrap_resamples}};
+  // Only when not the default, so that earlier runs' fingerprints stay valid.
+  if (c.eval.sampling != "xlt") in["sampling"] = c.eval.sampling;
+  return in;
 }
 
 json model_identity(const ResolvedModel& m) {
@@ -285,6 +288,8 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
                     {"max_grad_norm", t.max_grad_norm}}},
                   {"source_lang", c.source_lang},
                   {"seed", seed}};
+      if (t.sample_seed) u.inputs["train"]["sample_seed"] = *t.sample_seed;
+      if (t.sampling != "xlt") u.inputs["train"]["sampling"] = t.sampling;
       finetune_fp[seed] = add(u);
     }
     for (uint64_t seed : c.seeds) {
@@ -338,7 +343,10 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
                   {"tsne",
                    {{"perplexity", a.tsne_perplexity},
                     {"iterations", a.tsne_iterations},
-                    {"seed", u.seed}}}};
+                    {"seed", a.tsne_seed ? *a.tsne_seed : u.seed},
+                    // only perplexity >= n is lowered (scikit-learn's bound), no longer 3 *
+                    // perplexity > n - 1
+                    {"perplexity_rule", "sklearn"}}}};
       add(u);
     }
   }

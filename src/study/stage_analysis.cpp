@@ -96,10 +96,10 @@ json analyse_model(Context& ctx, models::Model& model, const text::Tokenizer& to
   const int L = static_cast<int>(layers.size()) - 1;
   const int use = layer < 0 ? L : layer;
   analysis::TsneOptions to;
-  const double n = static_cast<double>(map_sentences.size());
-  to.perplexity = std::min(a.tsne_perplexity, std::max(1.0, (n - 1.0) / 3.0 - 1e-6));
+  // tsne() follows scikit-learn (perplexity < n, lowered with a warning otherwise).
+  to.perplexity = a.tsne_perplexity;
   to.max_iter = a.tsne_iterations;
-  to.seed = ctx.config.seeds.front();
+  to.seed = a.tsne_seed ? *a.tsne_seed : ctx.config.seeds.front();
   to.threads = std::max(1, ctx.threads);
   const auto t = analysis::tsne(layers[static_cast<size_t>(use)].view(), to);
   json points = json::array();

@@ -134,6 +134,8 @@ json run_finetune(Context& ctx, const Unit& u, bool resume) {
   f.max_grad_norm = c.train.max_grad_norm;
   f.seed = u.seed;
   f.samples = c.train.samples;
+  if (c.train.sample_seed) f.sample_seed = static_cast<int64_t>(*c.train.sample_seed);
+  f.sampling = data::parse_sampling(c.train.sampling);
   f.new_head = true;
   f.save_every = c.train.save_every;
   f.resume = resume;

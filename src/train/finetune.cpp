@@ -93,6 +93,8 @@ json config_to_json(const FinetuneConfig& c) {
   // Only when not the default, so that single-process float32 runs keep their fingerprint.
   if (c.bf16) j["bf16"] = true;
   if (!c.overlap_comm) j["overlap_comm"] = false;
+  if (c.sample_seed >= 0) j["sample_seed"] = c.sample_seed;
+  if (c.sampling != data::Sampling::kXlt) j["sampling"] = "numpy";
   if (distributed::current()) j["world_size"] = distributed::current()->size();
   return j;
 }
@@ -254,7 +256,9 @@ void Trainer::load_data() {
   const int num_labels = data::LabelSet::nli().size();
   train_ = detail::read_dataset(c_.train_specs, c_.langs, "--train", c_.format, c_.skip_bad_rows);
   detail::check_labels(train_, "--train", num_labels);
-  data::subsample(train_, c_.samples, c_.seed);
+  data::subsample(train_, c_.samples,
+                  c_.sample_seed >= 0 ? static_cast<uint64_t>(c_.sample_seed) : c_.seed,
+                  c_.sampling);
   std::cerr << "train: " << train_.size() << " examples (" << train_.source << ")\n";
   if (!c_.dev_specs.empty()) {
     dev_ = detail::read_dataset(c_.dev_specs, c_.langs, "--dev", c_.format, c_.skip_bad_rows);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <numeric>
 #include <set>
 
 using namespace xlt::data;
@@ -112,4 +113,46 @@ TEST(DeriveSeed, StreamsDifferAndArePinned) {
   EXPECT_EQ(derive_seed(42, 7), 7974615062405353404ULL);
   EXPECT_NE(derive_seed(42, 0), derive_seed(42, 1));
   EXPECT_NE(derive_seed(42, 0), derive_seed(43, 0));
+}
+
+// Expected values below were computed once with NumPy from PyPI (numpy 1.26.4 and 2.4.6 give the
+// same), in a private venv:
+//   np.random.PCG64(42).random_raw(3); np.random.PCG64(2**40 + 7).random_raw(2)
+//   np.random.default_rng(42).permutation(n) for n = 12, 2490, 392702; default_rng(0), n = 5
+TEST(NumpyPcg64, MatchesNumpyRawOutputs) {
+  NumpyPcg64 g(42);
+  EXPECT_EQ(g.next64(), 14276969152011380360ULL);
+  EXPECT_EQ(g.next64(), 8095878257575067585ULL);
+  EXPECT_EQ(g.next64(), 15838336090824644132ULL);
+  NumpyPcg64 big((uint64_t{1} << 40) + 7);  // two-word SeedSequence entropy
+  EXPECT_EQ(big.next64(), 15307346044642009514ULL);
+  EXPECT_EQ(big.next64(), 4709548916763817589ULL);
+  // next32 hands out the low half of a 64-bit draw, then the buffered high half.
+  NumpyPcg64 h(42);
+  EXPECT_EQ(h.next32(), static_cast<uint32_t>(14276969152011380360ULL));
+  EXPECT_EQ(h.next32(), static_cast<uint32_t>(14276969152011380360ULL >> 32));
+}
+
+TEST(NumpyPcg64, PermutationMatchesDefaultRng) {
+  EXPECT_EQ(numpy_permutation(12, 42),
+            (std::vector<int64_t>{0, 7, 6, 9, 11, 3, 5, 2, 4, 10, 1, 8}));
+  EXPECT_EQ(numpy_permutation(5, 0), (std::vector<int64_t>{2, 4, 3, 0, 1}));
+  // XNLI's 2,490 validation rows per language (the notebook's eval selection).
+  const auto xnli = numpy_permutation(2490, 42);
+  EXPECT_EQ(std::vector<int64_t>(xnli.begin(), xnli.begin() + 10),
+            (std::vector<int64_t>{1913, 795, 1455, 1390, 1359, 242, 1872, 1357, 2446, 1456}));
+  std::vector<int64_t> first(xnli.begin(), xnli.begin() + 1000);
+  std::sort(first.begin(), first.end());
+  EXPECT_EQ(std::vector<int64_t>(first.begin(), first.begin() + 5),
+            (std::vector<int64_t>{1, 4, 8, 10, 16}));
+  EXPECT_EQ(std::accumulate(first.begin(), first.end(), int64_t{0}), 1264042);
+  // MultiNLI's 392,702 training rows (the notebook's training selection).
+  const auto mnli = numpy_permutation(392702, 42);
+  EXPECT_EQ(std::vector<int64_t>(mnli.begin(), mnli.begin() + 10),
+            (std::vector<int64_t>{151156, 163701, 381322, 391035, 245182, 142623, 343408, 158920,
+                                  255483, 96720}));
+  EXPECT_EQ(std::accumulate(mnli.begin(), mnli.begin() + 5000, int64_t{0}), 986724186);
+  EXPECT_EQ(mnli.back(), 75400);
+  EXPECT_TRUE(numpy_permutation(0, 42).empty());
+  EXPECT_EQ(numpy_permutation(1, 42), std::vector<int64_t>{0});
 }

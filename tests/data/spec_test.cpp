@@ -191,3 +191,23 @@ TEST(Subsample, SameRowsInEveryParallelLanguageAndSourceOrder) {
   subsample(other, 100, 1);
   EXPECT_EQ(other[0].size(), 7);
 }
+
+TEST(Subsample, NumpySamplingKeepsTheFirstKOfNumpysPermutationInSourceOrder) {
+  TempDir dir;
+  std::vector<std::string> specs;
+  for (std::string l : {"en", "es"}) {
+    write_text(dir / ("dev-" + l + ".tsv"), xtreme_file(l, 12));
+    specs.push_back(l + "=" + (dir / ("dev-" + l + ".tsv")).string());
+  }
+  auto sets = parse_data_specs(specs, {}, NliFormat::kAuto);
+  subsample(sets, 5, 42, Sampling::kNumpy);
+  // np.random.default_rng(42).permutation(12)[:5] = [0, 7, 6, 9, 11] (see random_test.cpp).
+  for (const auto& d : sets) {
+    std::vector<int64_t> rows;
+    for (const auto& e : d.examples) rows.push_back(e.index);
+    EXPECT_EQ(rows, (std::vector<int64_t>{0, 6, 7, 9, 11}));
+  }
+  EXPECT_EQ(parse_sampling("numpy"), Sampling::kNumpy);
+  EXPECT_EQ(parse_sampling("xlt"), Sampling::kXlt);
+  EXPECT_THROW(parse_sampling("NumPy"), xlt::UsageError);
+}

@@ -10,6 +10,7 @@
 
 #include "common/test_env.h"
 #include "report/study_fixture.h"
+#include "report/study_internal.h"
 #include "report/xml_check.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
@@ -142,6 +143,46 @@ TEST(StudyReport, PartialStudyAndVersionCheck) {
   EXPECT_TRUE(contains(rep.html, "The attention analysis was not part of this run"));
   r["schema_version"] = 2;
   EXPECT_THROW(render_study_report(r), DataError);
+}
+
+// A shared report shows no absolute path of the machine that ran the study: every table,
+// caption and the configuration dump show them relative to the config's folder (or <out>, ~).
+TEST(StudyReport, ShowsPathsRelativeToTheStudyNotAbsolute) {
+  json r = test::study_results_fixture();
+  r["study"]["config_file"] = "/srv/lab/study/examples/study.toml";
+  r["study"]["out_dir"] = "/scratch/runs/s1";
+  r["study"]["encoder"]["path"] = "/scratch/runs/s1/init/encoder/model";
+  r["study"]["causal_lm"] = r["study"]["encoder"];
+  r["study"]["causal_lm"]["path"] = "/home/ann/.cache/huggingface/hub/models--x";
+  r["analysis"]["alignment"]["source"] = "/srv/lab/study/examples/demo/parallel.tsv";
+  r["transfer_gap"]["distance"]["source"] = "/srv/lab/shared/distances.tsv";
+  for (auto& l : r["perplexity"]["languages"]) {
+    l["source"] = "/srv/lab/study/examples/demo/text-" + l["lang"].get<std::string>() + ".txt";
+  }
+  r["perplexity"]["languages"]["hi"]["source"] = "/opt/corpora/hi/wiki.txt";
+  r["config"] = {{"train", {{"data", "/srv/lab/study/examples/demo/train-en.jsonl"}}},
+                 {"eval", {{"data", "xnli:split=validation"}, {"samples", 1000}}},
+                 {"out", "/scratch/runs/s1"}};
+  const json before = r;
+  const std::string html = render_study_report(r).html;
+  EXPECT_EQ(r, before);  // results.json itself keeps the absolute paths
+  for (const char* relative :
+       {"demo/text-en.txt", "demo/parallel.tsv", "../../shared/distances.tsv",
+        "&lt;out&gt;/init/encoder/model", "configuration file: study.toml", "demo/train-en.jsonl",
+        "xnli:split=validation", ".../wiki.txt"}) {
+    EXPECT_TRUE(contains(html, relative)) << relative;
+  }
+  for (const char* absolute : {"/srv/", "/scratch/", "/opt/", "/home/"}) {
+    EXPECT_FALSE(contains(html, absolute)) << absolute;
+  }
+  // $HOME (read when the report is rendered) becomes ~.
+  const detail::PathDisplay show(r, "/home/ann");
+  EXPECT_EQ(show("/home/ann/.cache/hub/m"), "~/.cache/hub/m");
+  EXPECT_EQ(show("/srv/lab/study/examples"), ".");
+  EXPECT_EQ(show("/scratch/runs/s1"), "<out>");
+  EXPECT_EQ(show("relative/already.txt"), "relative/already.txt");
+  EXPECT_EQ(show("/srv/lab/study/examples/../data/x.tsv"), "../data/x.tsv");
+  EXPECT_EQ(show.scrub(json{{"a", {"/usr/share/x.tsv", 3}}}), (json{{"a", {".../x.tsv", 3}}}));
 }
 
 TEST(StudyReport, FixtureMatchesTheShippedSchema) {

@@ -69,6 +69,78 @@ TEST_F(ConfigTest, DefaultsAreTheOriginalStudy) {
   }
 }
 
+// examples/mbert-xnli.toml reproduces the notebook (shared/reference/original_notebook.txt) step
+// for step: its splits, row selection, [CLS] pooling, t-SNE settings and attention layer.
+TEST_F(ConfigTest, OriginalStudyConfigFollowsTheNotebook) {
+  // The dataset specs need the downloaded files: empty stand-ins in a private data home.
+  fs::create_directories(tmp_ / "data" / "xnli" / "XNLI-1.0");
+  fs::create_directories(tmp_ / "data" / "multinli" / "multinli_1.0");
+  test::write_text(tmp_ / "data" / "xnli" / "XNLI-1.0" / "xnli.dev.tsv", "");
+  test::write_text(tmp_ / "data" / "multinli" / "multinli_1.0" / "multinli_1.0_train.jsonl", "");
+  const char* old = std::getenv("XLT_DATA_HOME");
+  const std::string saved = old ? old : "";
+  setenv("XLT_DATA_HOME", (tmp_ / "data").c_str(), 1);
+  const fs::path file = test::source_dir() / "examples" / "mbert-xnli.toml";
+  const StudyConfig c = load_study_config(file);
+  old ? setenv("XLT_DATA_HOME", saved.c_str(), 1) : unsetenv("XLT_DATA_HOME");
+  EXPECT_EQ(c.encoder.model, "bert-base-multilingual-cased");
+  EXPECT_EQ(c.causal_lm.model, "facebook/xglm-564M");
+  EXPECT_EQ(c.languages, (std::vector<std::string>{"en", "es", "fr", "hi"}));
+  // multi_nli train .shuffle(seed=42).select(range(5000)), 3 epochs at 2e-5.
+  EXPECT_EQ(c.train.data, "multinli:split=train");
+  EXPECT_EQ(c.train.samples, 5000);
+  ASSERT_TRUE(c.train.sample_seed.has_value());
+  EXPECT_EQ(*c.train.sample_seed, 42u);
+  EXPECT_EQ(c.train.sampling, "numpy");
+  EXPECT_EQ(c.train.epochs, 3);
+  EXPECT_DOUBLE_EQ(c.train.learning_rate, 2e-5);
+  // xnli LANG validation .shuffle(seed=42).select(range(1000)).
+  EXPECT_EQ(c.eval.data, "xnli:split=validation");
+  EXPECT_EQ(c.eval.samples, 1000);
+  EXPECT_EQ(c.eval.sample_seed, 42u);
+  EXPECT_EQ(c.eval.sampling, "numpy");
+  // outputs.last_hidden_state[0, 0] of the 12 sentences; TSNE(perplexity=5, random_state=42,
+  // init='pca', learning_rate='auto').
+  EXPECT_EQ(c.analysis.pooling, "cls");
+  EXPECT_EQ(c.analysis.layer, -1);
+  EXPECT_DOUBLE_EQ(c.analysis.tsne_perplexity, 5.0);
+  ASSERT_TRUE(c.analysis.tsne_seed.has_value());
+  EXPECT_EQ(*c.analysis.tsne_seed, 42u);
+  EXPECT_EQ(c.analysis.tsne_iterations, 1000);  // sklearn's max_iter default
+  ASSERT_EQ(c.analysis.sentences.size(), 4u);
+  EXPECT_EQ(c.analysis.sentences.at("en")[0], "The cat is sleeping on the mat.");
+  EXPECT_EQ(c.analysis.sentences.at("es")[1], "Este restaurante tiene comida incre\u00edble.");
+  EXPECT_EQ(c.analysis.sentences.at("fr")[2], "Pouvez-vous m'aider avec ce probl\u00e8me ?");
+  EXPECT_EQ(c.analysis.sentences.at("hi")[1],
+            "\u0907\u0938 \u0930\u0947\u0938\u094d\u091f\u094b\u0930\u0947\u0902\u091f "
+            "\u0915\u093e \u0916\u093e\u0928\u093e \u0905\u0926\u094d\u092d\u0941\u0924 "
+            "\u0939\u0948\u0964");
+  // outputs.attentions[12] of XGLM-564M = its 13th layer, on the notebook's pair.
+  EXPECT_EQ(c.attention.layer, 13);
+  EXPECT_EQ(c.attention.model, "causal_lm");
+  EXPECT_EQ(c.attention.sentences,
+            (std::vector<std::string>{"The black cat sat down.", "El gato negro se sent\u00f3."}));
+  // The resolved config records the new keys.
+  const auto j = c.to_json();
+  EXPECT_EQ(j["train"]["sample_seed"], 42);
+  EXPECT_EQ(j["eval"]["sampling"], "numpy");
+  EXPECT_EQ(j["analysis"]["tsne_seed"], 42);
+}
+
+TEST_F(ConfigTest, SamplingAndSeedsAreChecked) {
+  const StudyConfig d = parse(minimal());
+  EXPECT_FALSE(d.train.sample_seed.has_value());  // default: each run's seed
+  EXPECT_EQ(d.train.sampling, "xlt");
+  EXPECT_FALSE(d.analysis.tsne_seed.has_value());
+  EXPECT_NE(error_of(minimal() + "[analysis]\ntsne_seed = -1\n").find("tsne_seed"),
+            std::string::npos);
+  std::string text = minimal();
+  text.replace(text.find("[eval]\n"), 7, "[eval]\nsampling = \"pandas\"\n");
+  const std::string e = error_of(text);
+  EXPECT_NE(e.find("sampling: expected \"xlt\" or \"numpy\", found \"pandas\""), std::string::npos)
+      << e;
+}
+
 TEST_F(ConfigTest, RandomInitNeedsATokenizerAndExistingFiles) {
   const StudyConfig c = parse(minimal() + "[encoder]\ninit = \"d/bert.json\"\ntokenizer = \"d\"\n");
   EXPECT_TRUE(c.encoder.randomly_initialized());

@@ -90,6 +90,20 @@ TEST_F(DemoStudy, RunsEndToEndResumesAndSkips) {
   const std::string html = read_file(o / "report.html");
   EXPECT_NE(html.find("RANDOMLY INITIALISED"), std::string::npos);
   EXPECT_EQ(test::count_substr(html, "<svg"), 8);
+  // A shared report shows no path of this machine (issue #19): not the study's folder, the
+  // checkout, $HOME or /tmp; the config's relative paths instead. results.json keeps them.
+  for (const std::string& absolute :
+       {tmp_.path().string(), test::source_dir().string(), std::string("/tmp/"),
+        std::string(std::getenv("HOME") ? std::getenv("HOME") : "/root") + "/"}) {
+    EXPECT_EQ(html.find(absolute), std::string::npos) << absolute;
+  }
+  for (const char* relative :
+       {"demo/text-en.txt", "demo/text-hi.txt", "parallel.tsv", "configuration file: demo.toml",
+        "demo/train-en.jsonl", "&lt;out&gt;/init/encoder"}) {
+    EXPECT_NE(html.find(relative), std::string::npos) << relative;
+  }
+  EXPECT_EQ(results["perplexity"]["languages"]["en"]["source"],
+            (tmp_ / "src" / "demo" / "text-en.txt").string());
 
   // Rerun: everything is up to date.
   auto again = study(config() + " --out " + out());

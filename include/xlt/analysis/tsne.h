@@ -35,8 +35,10 @@ enum class TsneInit { Pca, Random };
 inline constexpr int64_t kTsneExactMaxPoints = 1000;
 
 struct TsneOptions {
-  // Effective number of neighbours. Must be > 0. When 3 * perplexity > n - 1 (no room for the
-  // neighbourhood) it is clamped to (n - 1) / 3 and a warning is recorded (and printed to `warn`).
+  // Effective number of neighbours. Must be > 0. As scikit-learn: exact t-SNE calibrates against
+  // all n - 1 other points; Barnes-Hut against the k = min(n - 1, floor(3 * perplexity + 1))
+  // nearest. perplexity >= n (which scikit-learn refuses) is lowered to (n - 1) / 3 with a
+  // warning (recorded, and printed to `warn`).
   double perplexity = 30.0;
   // Total gradient-descent iterations, early exaggeration included (sklearn's max_iter). >= 250.
   int max_iter = 1000;
@@ -56,7 +58,7 @@ struct TsneOptions {
   // Called every `progress_every` iterations with (iteration, total iterations); may be empty.
   std::function<void(int, int)> on_progress;
   int progress_every = 10;
-  // Where warnings (perplexity clamping) are printed; nullptr = only recorded in the result.
+  // Where warnings (perplexity lowered) are printed; nullptr = only recorded in the result.
   std::function<void(const std::string&)> warn;
 };
 

@@ -55,6 +55,27 @@ class Xoshiro256ss {
 // epoch): the first SplitMix64 output for seed ^ SplitMix64-scrambled stream. Deterministic.
 uint64_t derive_seed(uint64_t seed, uint64_t stream);
 
+// NumPy's PCG64 seeded as np.random.default_rng(seed) does it (SeedSequence(seed) with a pool of
+// four words, generate_state(4, uint64) -> state and increment of PCG XSL-RR 128/64), to select
+// the very rows a Python pipeline selects. next32() buffers the upper half of a 64-bit draw, as
+// NumPy's bit generator does.
+class NumpyPcg64 {
+ public:
+  explicit NumpyPcg64(uint64_t seed);
+  uint64_t next64();
+  uint32_t next32();
+
+ private:
+  unsigned __int128 state_ = 0, inc_ = 0;
+  bool has_upper_ = false;
+  uint32_t upper_ = 0;
+};
+
+// np.random.default_rng(seed).permutation(n), which Hugging Face datasets' Dataset.shuffle(seed)
+// uses: Fisher-Yates from the last position down, j drawn by NumPy's masked rejection
+// (random_interval) on next32(). Identical to NumPy 1.26's output.
+std::vector<int64_t> numpy_permutation(int64_t n, uint64_t seed);
+
 // Fisher-Yates shuffle of `v` in place, from the last position down: for i = n-1 .. 1,
 // j = rng.uniform_below(i + 1), swap(v[i], v[j]).
 template <typename T>

@@ -74,8 +74,15 @@ bool is_parallel(const NliDataset& a, const NliDataset& b);
 // dataset, kept in source order; `report` stays as read). k <= 0 or k >= size keeps everything.
 // Because the choice depends only on (size, k, seed), parallel datasets keep the same rows in
 // every language.
-void subsample(NliDataset& dataset, int64_t k, uint64_t seed);
+// How a subset is drawn. kXlt: sample_without_replacement (above). kNumpy: the first k of
+// numpy_permutation(size, seed), i.e. the rows of Hugging Face datasets'
+// `.shuffle(seed=seed).select(range(k))` when the file's rows are in the dataset's order.
+// Either way the kept rows stay in source order.
+enum class Sampling { kXlt, kNumpy };
+Sampling parse_sampling(const std::string& s);  // "xlt" / "numpy"; UsageError otherwise
+void subsample(NliDataset& dataset, int64_t k, uint64_t seed, Sampling how = Sampling::kXlt);
 // Subsamples every dataset with the same seed (parallel sets stay aligned).
-void subsample(std::vector<NliDataset>& datasets, int64_t k, uint64_t seed);
+void subsample(std::vector<NliDataset>& datasets, int64_t k, uint64_t seed,
+               Sampling how = Sampling::kXlt);
 
 }  // namespace xlt::data

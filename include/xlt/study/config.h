@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,9 @@ struct TrainSettings {
   std::string dev;                            // optional English dev set (model selection)
   std::string format = "auto";
   int64_t samples = 5000;  // 0 = all
+  // Seed of that subset; unset = each run's own seed (the seed of the fine-tuning run).
+  std::optional<uint64_t> sample_seed;
+  std::string sampling = "xlt";  // "xlt" or "numpy" (data::Sampling)
   int64_t epochs = 3;
   double learning_rate = 2e-5;
   int64_t batch_size = 32;
@@ -72,6 +76,7 @@ struct EvalSettings {
   std::string format = "auto";
   int64_t samples = 1000;  // per language; 0 = all
   uint64_t sample_seed = 42;
+  std::string sampling = "xlt";  // "xlt" or "numpy" (data::Sampling)
   int64_t batch_size = 64;
   int64_t max_length = 128;
   int bootstrap_resamples = 1000;
@@ -84,8 +89,9 @@ struct AnalysisSettings {
   int64_t max_parallel = 1000;          // rows of parallel_file used
   std::string pooling = "mean";         // "mean" (non-special tokens) or "cls"
   int layer = -1;                       // -1 = last layer; 0 = embeddings
-  double tsne_perplexity = 30.0;        // clamped to (n - 1) / 3 for small maps
+  double tsne_perplexity = 30.0;        // scikit-learn's rule: < n (lowered to n - 1 otherwise)
   int tsne_iterations = 1000;
+  std::optional<uint64_t> tsne_seed;  // unset = the study's first seed
   int64_t batch_size = 32;
 };
 

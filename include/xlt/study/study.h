@@ -38,7 +38,7 @@ struct RunOptions {
   std::vector<std::string> stages;  // run only these stages (empty = the config's stages)
   bool overwrite = false;           // start over: empty DIR first (refused for unsafe folders)
   bool progress = true;             // progress bars on stderr
-  int threads = -1;                 // -1 = config's study.threads; 0 = all cores
+  int threads = -1;                 // -1 = config's study.threads; 0 = xlt::default_threads
   std::string device;               // empty = config's study.device
   int dist_timeout = 300;           // distributed launches: seconds a collective waits for a peer
   std::ostream* log = nullptr;      // plan and skip lines; nullptr = std::cerr

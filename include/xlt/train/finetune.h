@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "xlt/data/nli.h"
+#include "xlt/data/spec.h"
 #include "xlt/train/optimizer.h"
 
 namespace xlt::train {
@@ -53,7 +54,10 @@ struct FinetuneConfig {
   double weight_decay = 0.01;
   double max_grad_norm = 1.0;  // <= 0 = no clipping
   uint64_t seed = 42;
-  int64_t samples = 0;    // > 0: seeded subset of the training data
+  int64_t samples = 0;  // > 0: seeded subset of the training data
+  // Seed and method of that subset (data::subsample); sample_seed < 0 = `seed`.
+  int64_t sample_seed = -1;
+  data::Sampling sampling = data::Sampling::kXlt;
   int64_t max_steps = 0;  // > 0: total optimizer steps (overrides epochs; sets the schedule)
   bool group_by_length = true;
   bool new_head = false;  // discard a classification head in the checkpoint

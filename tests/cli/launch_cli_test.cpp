@@ -1,0 +1,78 @@
+// `xlt launch` command-line forms: COMMAND with and without `--`, and a COMMAND whose own options
+// look like launch's (-n, --grace, --help, a nested --), which must reach the ranks untouched.
+#include "common/test_env.h"
+
+using xlt::test::run_xlt;
+
+namespace {
+
+// Each rank prints its rank, the world size and the arguments it got.
+const char* kEcho = "sh -c 'echo \"rank $RANK/$WORLD_SIZE: $*\"' sh";
+
+int count(const std::string& s, const std::string& what) {
+  int n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST(LaunchCli, CommandAfterDashesKeepsOptionsThatLookLikeLaunchs) {
+  const auto r = run_xlt(std::string("launch -n 2 -- ") + kEcho + " -n 3 --grace 1 --help");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count(r.out, "rank 0/2: -n 3 --grace 1 --help\n"), 1) << r.out;
+  EXPECT_EQ(count(r.out, "rank 1/2: -n 3 --grace 1 --help\n"), 1) << r.out;
+}
+
+TEST(LaunchCli, CommandWithoutDashesKeepsItsOptions) {
+  const auto r = run_xlt(std::string("launch -n 2 ") + kEcho + " -n 3 --grace 1 --help");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count(r.out, "rank 0/2: -n 3 --grace 1 --help\n"), 1) << r.out;
+  EXPECT_EQ(count(r.out, "rank 1/2: -n 3 --grace 1 --help\n"), 1) << r.out;
+}
+
+TEST(LaunchCli, OnlyTheFirstDashesBeforeCommandSeparate) {
+  // Launch options in any order and spelling before `--`; a later `--` is COMMAND's.
+  auto r = run_xlt(std::string("launch --grace=2 --nproc 1 -- ") + kEcho + " a -- b");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "rank 0/1: a -- b\n");
+  r = run_xlt(std::string("launch -n1 ") + kEcho + " a -- b");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "rank 0/1: a -- b\n");
+}
+
+TEST(LaunchCli, XltSubcommandWithAndWithoutDashesAndProgramName) {
+  // The form `xlt launch -n 2 -- xlt finetune ...`: `xlt` is this binary, not PATH's.
+  for (const std::string cmd : {"launch -n 2 -- xlt finetune --help",
+                                "launch -n 2 -- finetune --help", "launch -n 2 finetune --help"}) {
+    const auto r = run_xlt(cmd);
+    EXPECT_EQ(r.exit_code, 0) << cmd << "\n" << r.err;
+    EXPECT_EQ(count(r.out, "Peak learning rate"), 2) << cmd << "\n" << r.out;  // finetune's help
+  }
+}
+
+TEST(LaunchCli, LaunchHelpAndMissingCommand) {
+  auto r = run_xlt("launch --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--grace"), std::string::npos) << r.out;
+  r = run_xlt("launch -n 2 --");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("COMMAND is required"), std::string::npos) << r.err;
+  r = run_xlt("launch -n 0 -- true");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("-n must be at least 1"), std::string::npos) << r.err;
+}
+
+TEST(LaunchCli, RanksWaitPassivelyUnlessTheUserChose) {
+  // N ranks share the cores; libgomp's spin-wait then collapses (docs/finetune.md, "Threads").
+  auto r = xlt::test::run_command("env -u OMP_WAIT_POLICY " +
+                                  xlt::test::shell_quote(xlt::test::cli_path().string()) +
+                                  " launch -n 1 -- sh -c 'echo \"$OMP_WAIT_POLICY\"'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "PASSIVE\n");
+  r = xlt::test::run_command("OMP_WAIT_POLICY=active " +
+                             xlt::test::shell_quote(xlt::test::cli_path().string()) +
+                             " launch -n 1 -- sh -c 'echo \"$OMP_WAIT_POLICY\"'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "active\n");
+}
