@@ -63,6 +63,13 @@ Runner configure(CLI::App& sub) {
                  "Truncate premise+hypothesis to this many tokens (longest_first)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  sub.add_option("--max-tokens", c.eval.max_tokens,
+                 "Also cap each batch at this many padded tokens (rows x longest); 0 = off")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub.add_flag_function(
+      "--no-packing", [&c](int64_t) { c.eval.packed = false; },
+      "Compute on padding tokens as Hugging Face does (for comparisons)");
   std::string formats;
   for (const auto& f : data::nli_format_names()) formats += (formats.empty() ? "" : ", ") + f;
   sub.add_option("--format", c.format, "Data format: auto, " + formats)->capture_default_str();

@@ -92,6 +92,13 @@ Runner configure(CLI::App& sub) {
   sub.add_option("--epochs", c.epochs, "Training epochs")->capture_default_str();
   sub.add_option("--lr", c.lr, "Peak learning rate")->capture_default_str();
   sub.add_option("--batch-size", c.batch_size, "Examples per micro-batch")->capture_default_str();
+  sub.add_option("--max-tokens", c.max_tokens,
+                 "Token budget per micro-batch (rows x longest) instead of --batch-size rows; "
+                 "0 = off")
+      ->capture_default_str();
+  sub.add_flag_function(
+      "--no-packing", [&c](int64_t) { c.packed = false; },
+      "Compute on padding tokens as Hugging Face does (for comparisons)");
   sub.add_option("--grad-accum", c.grad_accum, "Micro-batches per optimizer step")
       ->capture_default_str();
   sub.add_option("--max-length", c.max_length,

@@ -95,6 +95,7 @@ SentenceEmbeddings sentence_embeddings(models::Model& model,
     models::ForwardOptions fo;
     fo.output_hidden_states = true;
     fo.compute_logits = false;
+    fo.packed = true;  // pooling weights are zero at padding
     const auto out = model.forward(in, fo);
     for (size_t k = 0; k < r.layers.size(); ++k) {
       const at::Tensor& h = out.hidden_states.at(static_cast<size_t>(r.layers[k]));

@@ -180,7 +180,9 @@ at::Tensor predict_logits(models::Model& model, const std::vector<text::Encoding
   for (const auto& batch : batches) {
     models::ModelInputs in = collate(encodings, batch, copt);
     if (padded_tokens) *padded_tokens += in.input_ids.numel();
-    at::Tensor logits = model.forward(in).logits.to(at::kCPU, at::kFloat);
+    models::ForwardOptions fo;
+    fo.packed = options.packed;
+    at::Tensor logits = model.forward(in, fo).logits.to(at::kCPU, at::kFloat);
     at::Tensor where = at::from_blob(const_cast<int64_t*>(batch.data()),
                                      {static_cast<int64_t>(batch.size())}, at::kLong);
     out.index_copy_(0, where, logits);

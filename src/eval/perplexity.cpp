@@ -108,6 +108,7 @@ TokenNll score_tokens(models::Model& model, const at::Tensor& input_ids,
   at::Tensor emb = model.output_embeddings();
   models::ForwardOptions fo;
   fo.compute_logits = !emb.defined();
+  fo.packed = true;  // only labelled (real) positions are read below
   models::ModelOutputs out = model.forward(in, fo);
 
   // Position t's target is labels[t + 1] (standard causal shift).

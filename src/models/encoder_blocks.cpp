@@ -40,7 +40,8 @@ EncoderEmbeddingsImpl::EncoderEmbeddingsImpl(const io::ModelConfig& c, PositionS
 }
 
 at::Tensor EncoderEmbeddingsImpl::forward(const at::Tensor& input_ids,
-                                          const at::Tensor& token_type_ids) {
+                                          const at::Tensor& token_type_ids,
+                                          const Packing& packing) {
   const int64_t seq = input_ids.size(1);
   at::Tensor positions;
   if (scheme_ == PositionScheme::kRoberta) {
@@ -70,8 +71,17 @@ at::Tensor EncoderEmbeddingsImpl::forward(const at::Tensor& input_ids,
                       ") (type_vocab_size), found " + std::to_string(lo < 0 ? lo : hi));
     }
   }
-  auto h =
-      word_embeddings->forward(input_ids) + token_type_embeddings->forward(types.to(at::kLong));
+  at::Tensor ids = input_ids;
+  types = types.to(at::kLong);
+  if (packing.active()) {
+    auto flat = [&](const at::Tensor& x) {
+      return x.expand_as(input_ids).reshape({-1}).index_select(0, packing.index);
+    };
+    ids = flat(ids);
+    types = flat(types);
+    positions = flat(positions);
+  }
+  auto h = word_embeddings->forward(ids) + token_type_embeddings->forward(types);
   h = h + position_embeddings->forward(positions);
   h = norm->forward(h);
   return models::dropout(h, dropout_, is_training());
@@ -87,14 +97,20 @@ EncoderSelfAttentionImpl::EncoderSelfAttentionImpl(const io::ModelConfig& c)
 }
 
 at::Tensor EncoderSelfAttentionImpl::forward(const at::Tensor& h, const at::Tensor& mask_bias,
-                                             bool need_probs, at::Tensor* probs) {
-  const int64_t b = h.size(0), t = h.size(1);
+                                             bool need_probs, at::Tensor* probs,
+                                             const Packing& packing) {
+  const int64_t b = packing.active() ? packing.batch : h.size(0);
+  const int64_t t = packing.active() ? packing.seq : h.size(1);
+  // Projections on the rows given (real tokens only when packed), then per-sequence attention
+  // on the padded layout, whose masked scores make padding contribute exactly zero.
+  auto qkv = fused_linear(h, {query.get(), key.get(), value.get()});
   auto split = [&](const at::Tensor& x) {
-    return x.view({b, t, heads_, head_dim_}).permute({0, 2, 1, 3});
+    auto y = packing.active() ? packing.pad(x) : x;
+    return y.view({b, t, heads_, head_dim_}).permute({0, 2, 1, 3});
   };
-  auto q = split(query->forward(h));
-  auto k = split(key->forward(h));
-  auto v = split(value->forward(h));
+  auto q = split(qkv[0]);
+  auto k = split(qkv[1]);
+  auto v = split(qkv[2]);
   // HF divides the scores (not the query) by sqrt(head_dim), then adds the mask.
   auto scores = at::matmul(q, k.transpose(-1, -2));
   scores.div_(std::sqrt(static_cast<double>(head_dim_)));
@@ -102,7 +118,8 @@ at::Tensor EncoderSelfAttentionImpl::forward(const at::Tensor& h, const at::Tens
   auto p = at::softmax(scores, -1);
   if (need_probs && probs) *probs = p;
   auto ctx = at::matmul(models::dropout(p, dropout_, is_training()), v);
-  return ctx.permute({0, 2, 1, 3}).reshape({b, t, heads_ * head_dim_});
+  ctx = ctx.permute({0, 2, 1, 3}).reshape({b, t, heads_ * head_dim_});
+  return packing.active() ? packing.pack(ctx) : ctx;
 }
 
 ResidualOutputImpl::ResidualOutputImpl(int64_t in, int64_t out, double eps, double dropout)
@@ -135,8 +152,8 @@ EncoderLayerImpl::EncoderLayerImpl(const io::ModelConfig& c) {
 }
 
 at::Tensor EncoderLayerImpl::forward(const at::Tensor& h, const at::Tensor& mask_bias,
-                                     bool need_probs, at::Tensor* probs) {
-  auto ctx = attention->self->forward(h, mask_bias, need_probs, probs);
+                                     bool need_probs, at::Tensor* probs, const Packing& packing) {
+  auto ctx = attention->self->forward(h, mask_bias, need_probs, probs, packing);
   auto a = attention->output->forward(ctx, h);
   return output->forward(intermediate->forward(a), a);
 }
@@ -169,15 +186,21 @@ ModelOutputs TransformerEncoderImpl::forward(const ModelInputs& in, const Forwar
   check_inputs(ids, in.attention_mask, types, config_.vocab_size);
   auto mask = mask_or_ones(in.attention_mask, ids);
   auto bias = padding_mask_bias(mask, dtype);
+  const Packing packing = opt.packed && !opt.output_attentions
+                              ? plan_packing(in.attention_mask.defined() ? mask : at::Tensor(),
+                                             /*first_token_real=*/true)
+                              : Packing{};
+  auto unpack = [&](const at::Tensor& x) { return packing.active() ? packing.pad(x) : x; };
 
   ModelOutputs out;
-  auto h = embeddings->forward(ids, types);
+  auto h = embeddings->forward(ids, types, packing);
   for (auto& layer : encoder->layers) {
-    if (opt.output_hidden_states) out.hidden_states.push_back(h);
+    if (opt.output_hidden_states) out.hidden_states.push_back(unpack(h));
     at::Tensor probs;
-    h = layer->forward(h, bias, opt.output_attentions, &probs);
+    h = layer->forward(h, bias, opt.output_attentions, &probs, packing);
     if (opt.output_attentions) out.attentions.push_back(probs);
   }
+  h = unpack(h);
   if (opt.output_hidden_states) out.hidden_states.push_back(h);
   out.last_hidden_state = h;
   if (!pooler.is_empty()) out.pooler_output = pooler->forward(h);

@@ -23,7 +23,10 @@ at::Tensor roberta_position_ids(const at::Tensor& input_ids, int64_t padding_idx
 class EncoderEmbeddingsImpl : public torch::nn::Module {
  public:
   EncoderEmbeddingsImpl(const io::ModelConfig& config, PositionScheme scheme);
-  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& token_type_ids);
+  // [B, T, H]; with an active packing, [N, H] for the real tokens only (positions are still
+  // those of the padded layout).
+  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& token_type_ids,
+                     const Packing& packing = {});
 
   Embedding word_embeddings{nullptr}, position_embeddings{nullptr}, token_type_embeddings{nullptr};
   LayerNorm norm{nullptr};  // registered as HF's capitalised "LayerNorm" (the checkpoint key)
@@ -39,10 +42,10 @@ TORCH_MODULE(EncoderEmbeddings);
 class EncoderSelfAttentionImpl : public torch::nn::Module {
  public:
   explicit EncoderSelfAttentionImpl(const io::ModelConfig& config);
-  // h [B, T, H], mask_bias [B, 1, 1, T] additive. Returns context [B, T, H]; fills `probs`
-  // [B, A, T, T] when need_probs.
+  // h [B, T, H] (or [N, H] with an active packing), mask_bias [B, 1, 1, T] additive. Returns
+  // context shaped like h; fills `probs` [B, A, T, T] when need_probs.
   at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_bias, bool need_probs,
-                     at::Tensor* probs);
+                     at::Tensor* probs, const Packing& packing = {});
   Linear query{nullptr}, key{nullptr}, value{nullptr};
 
  private:
@@ -87,7 +90,7 @@ class EncoderLayerImpl : public torch::nn::Module {
  public:
   explicit EncoderLayerImpl(const io::ModelConfig& config);
   at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_bias, bool need_probs,
-                     at::Tensor* probs);
+                     at::Tensor* probs, const Packing& packing = {});
   EncoderAttention attention{nullptr};
   Intermediate intermediate{nullptr};
   ResidualOutput output{nullptr};

@@ -232,6 +232,52 @@ void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
   }
 }
 
+at::Tensor Packing::pack(const at::Tensor& padded) const {
+  return padded.reshape({batch * seq, padded.size(-1)}).index_select(0, index);
+}
+
+at::Tensor Packing::pad(const at::Tensor& packed) const {
+  return at::zeros({batch * seq, packed.size(-1)}, packed.options())
+      .index_copy(0, index, packed)
+      .view({batch, seq, packed.size(-1)});
+}
+
+Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real) {
+  Packing p;
+  if (!attention_mask.defined() || attention_mask.dim() != 2 || attention_mask.numel() == 0) {
+    return p;
+  }
+  // One host sync for all three conditions.
+  auto real = attention_mask.ne(0);
+  auto binary = attention_mask.eq(0).logical_or(attention_mask.eq(1)).all();
+  auto first = first_token_real ? real.select(1, 0).all() : binary;
+  auto stats = at::stack({binary.to(at::kLong), first.to(at::kLong), real.sum()}).to(at::kCPU);
+  const int64_t* v = stats.data_ptr<int64_t>();
+  if (!v[0] || !v[1] || v[2] == attention_mask.numel()) return p;
+  p.batch = attention_mask.size(0);
+  p.seq = attention_mask.size(1);
+  p.index = real.reshape({-1}).nonzero().squeeze(1);
+  return p;
+}
+
+std::vector<at::Tensor> fused_linear(const at::Tensor& x,
+                                     std::initializer_list<const LinearImpl*> layers) {
+  std::vector<at::Tensor> w, b;
+  std::vector<int64_t> sizes;
+  for (const auto* l : layers) {
+    w.push_back(l->weight);
+    if (l->bias.defined()) b.push_back(l->bias);
+    sizes.push_back(l->weight.size(0));
+  }
+  if (!b.empty() && b.size() != w.size()) {  // some with a bias, some without: no common GEMM
+    std::vector<at::Tensor> out;
+    for (const auto* l : layers) out.push_back(l->forward(x));
+    return out;
+  }
+  auto y = at::linear(x, at::cat(w), b.empty() ? at::Tensor() : at::cat(b));
+  return y.split_with_sizes(sizes, -1);
+}
+
 at::Tensor mask_or_ones(const at::Tensor& attention_mask, const at::Tensor& input_ids) {
   if (attention_mask.defined()) return attention_mask.to(input_ids.device());
   return at::ones_like(input_ids);

@@ -9,7 +9,9 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "xlt/io/config.h"
 
@@ -83,6 +85,28 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
 // match its shape; throws DataError otherwise.
 void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                   const at::Tensor& token_type_ids, int64_t vocab_size);
+
+// The real-token layout of a padded batch: `index` lists the flat positions b * T + t whose
+// attention mask is 1, in order. Token-wise layers run on x.index_select(0, index) ([N, C]) and
+// attention scatters back into [B, T, C] per sequence.
+struct Packing {
+  at::Tensor index;  // int64 [N] on the model's device; undefined = run padded
+  int64_t batch = 0, seq = 0;
+  bool active() const { return index.defined(); }
+  at::Tensor pack(const at::Tensor& padded) const;  // [B, T, C] -> [N, C]
+  at::Tensor pad(const at::Tensor& packed) const;   // [N, C] -> [B, T, C], zeros at padding
+};
+
+// A Packing for `attention_mask` [B, T] when packed execution applies and saves work: the mask
+// holds only 0/1 and has padding; with first_token_real, every row's first token must be real.
+// Otherwise an inactive Packing (the caller runs padded).
+Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real);
+
+// Projects x with the concatenation of several Linear layers' weights in one GEMM and splits the
+// result (Q/K/V: one [N, 3H] product instead of three [N, H] ones). Gradients flow to each
+// layer's own parameters, whose names stay HF's.
+std::vector<at::Tensor> fused_linear(const at::Tensor& x,
+                                     std::initializer_list<const LinearImpl*> layers);
 
 // [B, T] mask of ones when `attention_mask` is undefined, else the mask on `device`.
 at::Tensor mask_or_ones(const at::Tensor& attention_mask, const at::Tensor& input_ids);

@@ -23,9 +23,10 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
   }
 }
 
-BackwardResult forward_backward(Model& model, const ModelInputs& inputs, double loss_scale) {
+BackwardResult forward_backward(Model& model, const ModelInputs& inputs, double loss_scale,
+                                const ForwardOptions& options) {
   if (!inputs.labels.defined()) throw UsageError("forward_backward: inputs.labels is required");
-  auto out = model.forward(inputs);
+  auto out = model.forward(inputs, options);
   auto loss = out.loss;
   if (loss_scale != 1.0) loss = loss * loss_scale;
   loss.backward();

@@ -55,22 +55,27 @@ class XGLMAttentionImpl : public torch::nn::Module {
     out_proj = register_module("out_proj", Linear(h, h));
   }
 
+  // h [B, T, H], or [N, H] with an active packing (projections on real tokens only; attention
+  // per sequence on the padded layout).
   at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_bias, bool need_probs,
-                     at::Tensor* probs) {
-    const int64_t b = h.size(0), t = h.size(1);
+                     at::Tensor* probs, const Packing& packing) {
+    const int64_t b = packing.active() ? packing.batch : h.size(0);
+    const int64_t t = packing.active() ? packing.seq : h.size(1);
     auto heads = [&](const at::Tensor& x) {
-      return x.view({b, t, heads_, head_dim_}).transpose(1, 2).reshape({b * heads_, t, head_dim_});
+      auto y = packing.active() ? packing.pad(x) : x;
+      return y.view({b, t, heads_, head_dim_}).transpose(1, 2).reshape({b * heads_, t, head_dim_});
     };
-    auto q = heads(q_proj->forward(h) * scaling_);  // HF scales the query, not the scores
-    auto k = heads(k_proj->forward(h));
-    auto v = heads(v_proj->forward(h));
+    auto qkv = fused_linear(h, {q_proj.get(), k_proj.get(), v_proj.get()});
+    auto q = heads(qkv[0] * scaling_);  // HF scales the query, not the scores
+    auto k = heads(qkv[1]);
+    auto v = heads(qkv[2]);
     auto w = at::bmm(q, k.transpose(1, 2)).view({b, heads_, t, t}) + mask_bias;
     w = at::clamp_min(w, finfo_min(w.scalar_type()));
     auto p = at::softmax(w, -1);
     if (need_probs && probs) *probs = p;
     auto ctx = at::bmm(models::dropout(p, dropout_, is_training()).view({b * heads_, t, t}), v);
     ctx = ctx.view({b, heads_, t, head_dim_}).transpose(1, 2).reshape({b, t, heads_ * head_dim_});
-    return out_proj->forward(ctx);
+    return out_proj->forward(packing.active() ? packing.pack(ctx) : ctx);
   }
 
   Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
@@ -97,9 +102,10 @@ class XGLMDecoderLayerImpl : public torch::nn::Module {
   }
 
   at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_bias, bool need_probs,
-                     at::Tensor* probs) {
+                     at::Tensor* probs, const Packing& packing) {
     const bool train = is_training();
-    auto x = self_attn->forward(self_attn_layer_norm->forward(h), mask_bias, need_probs, probs);
+    auto x =
+        self_attn->forward(self_attn_layer_norm->forward(h), mask_bias, need_probs, probs, packing);
     auto r = h + models::dropout(x, dropout_, train);
     auto y = activate(fc1->forward(final_layer_norm->forward(r)), act_);
     y = fc2->forward(models::dropout(y, activation_dropout_, train));
@@ -151,20 +157,34 @@ class XGLMModelImpl : public torch::nn::Module {
         in.attention_mask.defined() ? in.attention_mask.to(weight.device()) : at::Tensor();
     auto bias = causal_mask_bias(mask, b, t, weight.scalar_type(), weight.device());
 
+    // HF's loss reads the last position even where it is padding: labels keep the padded path.
+    const Packing packing = opt.packed && !opt.output_attentions && !in.labels.defined()
+                                ? plan_packing(mask, /*first_token_real=*/false)
+                                : Packing{};
+    auto unpack = [&](const at::Tensor& x) { return packing.active() ? packing.pad(x) : x; };
+
     const double scale =
         config_.scale_embedding ? std::sqrt(static_cast<double>(config_.hidden_size)) : 1.0;
-    auto h = embed_tokens->forward(ids) * scale + positions(t, weight).unsqueeze(0);
+    at::Tensor h;
+    if (packing.active()) {
+      // Position of a real token = its column in the padded layout, as in the padded run.
+      auto column = at::remainder(packing.index, t);
+      h = embed_tokens->forward(ids.reshape({-1}).index_select(0, packing.index)) * scale +
+          positions(t, weight).index_select(0, column);
+    } else {
+      h = embed_tokens->forward(ids) * scale + positions(t, weight).unsqueeze(0);
+    }
     h = models::dropout(h, config_.hidden_dropout_prob, is_training());
 
     ModelOutputs out;
     for (auto& layer : typed_layers) {
-      if (opt.output_hidden_states) out.hidden_states.push_back(h);
+      if (opt.output_hidden_states) out.hidden_states.push_back(unpack(h));
       at::Tensor probs;
-      h = layer->forward(h, bias, opt.output_attentions, &probs);
+      h = layer->forward(h, bias, opt.output_attentions, &probs, packing);
       if (opt.output_attentions) out.attentions.push_back(probs);
-      if (opt.output_hidden_states) out.layer_outputs.push_back(h);
+      if (opt.output_hidden_states) out.layer_outputs.push_back(unpack(h));
     }
-    h = layer_norm->forward(h);
+    h = unpack(layer_norm->forward(h));
     if (opt.output_hidden_states) out.hidden_states.push_back(h);
     out.last_hidden_state = h;
     return out;

@@ -425,6 +425,7 @@ class Parser {
     t.epochs = s.integer("epochs", t.epochs, 1, 1000);
     t.learning_rate = s.number("learning_rate", t.learning_rate, 0.0, 1.0, true);
     t.batch_size = s.integer("batch_size", t.batch_size, 1, 65536);
+    t.max_tokens = s.integer("max_tokens", t.max_tokens, 0, INT64_MAX);
     t.grad_accum = s.integer("grad_accum", t.grad_accum, 1, 65536);
     t.max_length = s.integer("max_length", t.max_length, 8, 8192);
     t.warmup_ratio = s.number("warmup_ratio", t.warmup_ratio, 0.0, 1.0);
@@ -436,8 +437,8 @@ class Parser {
       if (!t.dev.empty()) t.dev = data_spec(s, "dev", t.dev);
     }
     s.finish({"data", "dev", "format", "samples", "sample_seed", "sampling", "epochs",
-              "learning_rate", "batch_size", "grad_accum", "max_length", "warmup_ratio",
-              "weight_decay", "max_grad_norm", "save_every"});
+              "learning_rate", "batch_size", "max_tokens", "grad_accum", "max_length",
+              "warmup_ratio", "weight_decay", "max_grad_norm", "save_every"});
   }
 
   void eval() {
@@ -451,6 +452,7 @@ class Parser {
     e.sample_seed = static_cast<uint64_t>(s.integer("sample_seed", 42, 0, INT64_MAX));
     e.sampling = sampling(s, e.sampling);
     e.batch_size = s.integer("batch_size", e.batch_size, 1, 65536);
+    e.max_tokens = s.integer("max_tokens", e.max_tokens, 0, INT64_MAX);
     e.max_length = s.integer("max_length", e.max_length, 8, 8192);
     e.bootstrap_resamples = static_cast<int>(s.integer("bootstrap_resamples", 1000, 10, 1000000));
     const bool needed = c_.stage_enabled("baseline") || c_.stage_enabled("zero_shot") ||
@@ -472,7 +474,7 @@ class Parser {
       e.data = data_spec(s, "data", e.data);
     }
     s.finish({"data", "files", "format", "samples", "sample_seed", "sampling", "batch_size",
-              "max_length", "bootstrap_resamples"});
+              "max_tokens", "max_length", "bootstrap_resamples"});
   }
 
   void analysis() {
@@ -629,6 +631,7 @@ nlohmann::json StudyConfig::to_json() const {
         {"epochs", train.epochs},
         {"learning_rate", train.learning_rate},
         {"batch_size", train.batch_size},
+        {"max_tokens", train.max_tokens},
         {"grad_accum", train.grad_accum},
         {"max_length", train.max_length},
         {"warmup_ratio", train.warmup_ratio},
@@ -643,6 +646,7 @@ nlohmann::json StudyConfig::to_json() const {
         {"sample_seed", eval.sample_seed},
         {"sampling", eval.sampling},
         {"batch_size", eval.batch_size},
+        {"max_tokens", eval.max_tokens},
         {"max_length", eval.max_length},
         {"bootstrap_resamples", eval.bootstrap_resamples}}},
       {"analysis",

@@ -290,6 +290,7 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
                   {"seed", seed}};
       if (t.sample_seed) u.inputs["train"]["sample_seed"] = *t.sample_seed;
       if (t.sampling != "xlt") u.inputs["train"]["sampling"] = t.sampling;
+      if (t.max_tokens > 0) u.inputs["train"]["max_tokens"] = t.max_tokens;
       finetune_fp[seed] = add(u);
     }
     for (uint64_t seed : c.seeds) {

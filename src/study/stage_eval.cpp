@@ -65,6 +65,7 @@ json evaluate_all(Context& ctx, models::Model& model, const text::Tokenizer& tok
   for (const auto& ds : sets) {
     eval::EvalOptions eo;
     eo.batch_size = ctx.config.eval.batch_size;
+    eo.max_tokens = ctx.config.eval.max_tokens;
     eo.max_length = ctx.config.eval.max_length;
     eo.label_map = eval::map_labels(model.config(), ds.labels).model_to_data;
     eo.progress = ctx.progress;
@@ -127,6 +128,7 @@ json run_finetune(Context& ctx, const Unit& u, bool resume) {
   // train.batch_size is the global batch: each rank takes its share (run_study checked that it
   // divides), so the schedule is that of one process.
   f.batch_size = c.train.batch_size / ctx.world();
+  f.max_tokens = c.train.max_tokens / ctx.world();
   f.grad_accum = c.train.grad_accum;
   f.max_length = c.train.max_length;
   f.warmup_ratio = c.train.warmup_ratio;

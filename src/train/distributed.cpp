@@ -17,9 +17,11 @@ namespace xlt::train::detail {
 
 std::vector<data::Batch> rank_epoch_batches(const std::vector<int64_t>& lengths, int64_t batch_size,
                                             uint64_t seed, int64_t epoch, bool group_by_length,
-                                            int world, int rank) {
-  if (world <= 1) return epoch_batches(lengths, batch_size, seed, epoch, group_by_length);
-  const auto global = epoch_batches(lengths, batch_size * world, seed, epoch, group_by_length);
+                                            int world, int rank, int64_t max_tokens) {
+  if (world <= 1)
+    return epoch_batches(lengths, batch_size, seed, epoch, group_by_length, max_tokens);
+  const auto global =
+      epoch_batches(lengths, batch_size * world, seed, epoch, group_by_length, max_tokens * world);
   const size_t w = static_cast<size_t>(world);
   std::vector<data::Batch> out;
   out.reserve(global.size());

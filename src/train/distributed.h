@@ -20,10 +20,11 @@ namespace xlt::train::detail {
 // positions r, r + world, ... of each, a short last batch padded by wrapping to a multiple of
 // `world`. Global micro-batch k is thus exactly the single-process batch k (the wrapped padding
 // aside), and every rank has ceil(n / (batch_size * world)) batches. world == 1 returns
-// epoch_batches(...) unchanged.
+// epoch_batches(...) unchanged. With max_tokens > 0 the global batches hold max_tokens * world
+// tokens, so each rank's share is about max_tokens.
 std::vector<data::Batch> rank_epoch_batches(const std::vector<int64_t>& lengths, int64_t batch_size,
                                             uint64_t seed, int64_t epoch, bool group_by_length,
-                                            int world, int rank);
+                                            int world, int rank, int64_t max_tokens = 0);
 
 // After backward: every gradient becomes the mean over ranks (bucketed all-reduce) and `stats`
 // the global figures (loss: mean over ranks; tokens, examples: sums).

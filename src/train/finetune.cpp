@@ -48,6 +48,11 @@ void validate(const FinetuneConfig& c) {
   positive(c.grad_accum, "--grad-accum");
   positive(c.log_every, "--log-every");
   positive(c.eval_batch_size, "--eval-batch-size");
+  if (c.max_tokens < 0) throw UsageError("--max-tokens must be >= 0");
+  if (c.max_tokens > 0 && c.max_tokens < c.max_length)
+    throw UsageError("--max-tokens " + std::to_string(c.max_tokens) + " is below --max-length " +
+                     std::to_string(c.max_length) +
+                     ": a batch must hold at least one full-length example");
   if (c.max_length < 8) throw UsageError("--max-length must be at least 8");
   if (!(c.lr > 0) || !std::isfinite(c.lr)) throw UsageError("--lr must be a positive number");
   if (c.warmup_ratio < 0 || c.warmup_ratio > 1)
@@ -93,6 +98,8 @@ json config_to_json(const FinetuneConfig& c) {
   // Only when not the default, so that single-process float32 runs keep their fingerprint.
   if (c.bf16) j["bf16"] = true;
   if (!c.overlap_comm) j["overlap_comm"] = false;
+  if (c.max_tokens > 0) j["max_tokens"] = c.max_tokens;
+  if (!c.packed) j["packed"] = false;
   if (c.sample_seed >= 0) j["sample_seed"] = c.sample_seed;
   if (c.sampling != data::Sampling::kXlt) j["sampling"] = "numpy";
   if (distributed::current()) j["world_size"] = distributed::current()->size();
@@ -105,7 +112,7 @@ namespace {
 json fingerprint(const FinetuneConfig& c) {
   json j = config_to_json(c);
   for (const char* k : {"eval_every", "log_every", "save_every", "stop_after", "device",
-                        "eval_batch_size", "tokenizer", "overlap_comm"})
+                        "eval_batch_size", "tokenizer", "overlap_comm", "packed"})
     j.erase(k);
   return j;
 }
@@ -190,6 +197,9 @@ class Trainer {
   c10::Device device_{c10::kCPU};
   int64_t steps_per_epoch_ = 0, num_epochs_ = 0, warmup_ = 0;
   int64_t batches_in_epoch_ = 0;
+  // Under --max-tokens the batch count varies by epoch: batches of epoch e (one entry per epoch).
+  std::vector<int64_t> epoch_batch_counts_;
+  std::vector<data::Batch> epoch_plan(int64_t epoch) const;
   detail::TrainerState st_;
   std::unique_ptr<LogWriter> log_;
   std::unique_ptr<Progress> bar_;
@@ -335,7 +345,20 @@ void Trainer::plan() {
   const int64_t per_rank = (train_.size() + world - 1) / world;
   batches_in_epoch_ = (per_rank + c_.batch_size - 1) / c_.batch_size;
   steps_per_epoch_ = (batches_in_epoch_ + c_.grad_accum - 1) / c_.grad_accum;
-  if (c_.max_steps > 0) {
+  if (c_.max_tokens > 0) {
+    // Plans are cheap (a shuffle and sorts); count each epoch's steps for the schedule.
+    st_.total_steps = 0;
+    for (int64_t e = 0;; ++e) {
+      const auto n = static_cast<int64_t>(epoch_plan(e).size());
+      epoch_batch_counts_.push_back(n);
+      st_.total_steps += (n + c_.grad_accum - 1) / c_.grad_accum;
+      if (c_.max_steps > 0 ? st_.total_steps >= c_.max_steps : e + 1 >= c_.epochs) break;
+    }
+    num_epochs_ = static_cast<int64_t>(epoch_batch_counts_.size());
+    if (c_.max_steps > 0) st_.total_steps = c_.max_steps;
+    batches_in_epoch_ = epoch_batch_counts_.front();
+    steps_per_epoch_ = (batches_in_epoch_ + c_.grad_accum - 1) / c_.grad_accum;
+  } else if (c_.max_steps > 0) {
     st_.total_steps = c_.max_steps;
     num_epochs_ = (c_.max_steps + steps_per_epoch_ - 1) / steps_per_epoch_;
   } else {
@@ -399,18 +422,33 @@ void Trainer::write_train_config() {
       {"threads", at::get_num_threads()},
       {"world_size", group_ ? group_->size() : 1},
       {"global_batch_size", c_.batch_size * c_.grad_accum * (group_ ? group_->size() : 1)}};
+  if (c_.max_tokens > 0) {
+    j["resolved"]["global_batch_size"] = nullptr;  // rows vary under a token budget
+    j["resolved"]["global_max_tokens"] =
+        c_.max_tokens * c_.grad_accum * (group_ ? group_->size() : 1);
+    j["resolved"]["batches_per_epoch_each"] = epoch_batch_counts_;
+  }
   if (resumed_from_ >= 0) j["resumed_from_step"] = resumed_from_;
   write_file_atomic(out_ / "train_config.json", j.dump(2) + "\n");
 }
 
 double Trainer::epoch_progress() const {
+  const auto e = static_cast<size_t>(st_.epoch);
+  const int64_t n = e < epoch_batch_counts_.size() ? epoch_batch_counts_[e] : batches_in_epoch_;
   return static_cast<double>(st_.epoch) +
-         static_cast<double>(st_.batch_in_epoch) / static_cast<double>(batches_in_epoch_);
+         static_cast<double>(st_.batch_in_epoch) / static_cast<double>(std::max<int64_t>(1, n));
+}
+
+std::vector<data::Batch> Trainer::epoch_plan(int64_t epoch) const {
+  return detail::rank_epoch_batches(enc_.lengths, c_.batch_size, c_.seed, epoch, c_.group_by_length,
+                                    group_ ? group_->size() : 1, group_ ? group_->rank() : 0,
+                                    c_.max_tokens);
 }
 
 DevScore Trainer::evaluate() {
   eval::EvalOptions eo;
   eo.batch_size = c_.eval_batch_size;
+  eo.packed = c_.packed;
   eo.max_length = c_.max_length;
   eo.label_map = model_to_data_;
   eo.progress = false;
@@ -479,6 +517,7 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
   sc.lr = c_.lr * linear_schedule_factor(st_.global_step, warmup_, st_.total_steps);
   sc.max_grad_norm = c_.max_grad_norm;
   sc.train_mode = true;
+  sc.packed = c_.packed;
   sc.dropout_seed = data::derive_seed(data::derive_seed(c_.seed, detail::kDropoutStream),
                                       static_cast<uint64_t>(st_.global_step));
   if (group_) {
@@ -564,9 +603,7 @@ void Trainer::train_loop() {
   bar_ = std::make_unique<Progress>("finetune", st_.total_steps, "steps", c_.progress && writer_);
   bar_->set(st_.global_step);
   while (st_.global_step < st_.total_steps && st_.epoch < num_epochs_) {
-    const auto batches = detail::rank_epoch_batches(enc_.lengths, c_.batch_size, c_.seed, st_.epoch,
-                                                    c_.group_by_length, group_ ? group_->size() : 1,
-                                                    group_ ? group_->rank() : 0);
+    const auto batches = epoch_plan(st_.epoch);
     const size_t ga = static_cast<size_t>(c_.grad_accum);
     for (size_t b = static_cast<size_t>(st_.batch_in_epoch); b < batches.size(); b += ga) {
       if (!do_step(batches, b, std::min(batches.size(), b + ga))) {

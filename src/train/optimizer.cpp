@@ -113,7 +113,9 @@ StepStats optimization_step(models::Model& model, torch::optim::AdamW& optimizer
   for (size_t i = 0; i < micro_batches.size(); ++i) {
     const auto& mb = micro_batches[i];
     if (config.before_micro_batch) config.before_micro_batch(i, micro_batches.size());
-    auto r = models::forward_backward(model, mb, scale);
+    models::ForwardOptions fo;
+    fo.packed = config.packed;
+    auto r = models::forward_backward(model, mb, scale, fo);
     stats.loss += r.loss * scale;
     stats.tokens += mb.attention_mask.defined() ? mb.attention_mask.sum().item<int64_t>()
                                                 : mb.input_ids.numel();

@@ -91,9 +91,11 @@ EncodedSet encode_training_set(const text::Tokenizer& tokenizer, const data::Nli
 }
 
 std::vector<data::Batch> epoch_batches(const std::vector<int64_t>& lengths, int64_t batch_size,
-                                       uint64_t seed, int64_t epoch, bool group_by_length) {
+                                       uint64_t seed, int64_t epoch, bool group_by_length,
+                                       int64_t max_tokens) {
   const uint64_t s =
       data::derive_seed(data::derive_seed(seed, kOrderStream), static_cast<uint64_t>(epoch));
+  if (max_tokens > 0) return data::token_budget_batches(lengths, max_tokens, s);
   if (group_by_length) return data::length_grouped_batches(lengths, batch_size, s);
   std::vector<int64_t> order(lengths.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);

@@ -42,8 +42,11 @@ EncodedSet encode_training_set(const text::Tokenizer& tokenizer, const data::Nli
                                bool progress);
 
 // The micro-batches of one epoch: length-grouped (data::length_grouped_batches) or a plain
-// shuffle cut into batches, both from derive_seed(derive_seed(seed, kOrderStream), epoch).
+// shuffle cut into batches, both from derive_seed(derive_seed(seed, kOrderStream), epoch); with
+// max_tokens > 0, token-budget batches (data::token_budget_batches, always length-grouped)
+// instead of batch_size rows.
 std::vector<data::Batch> epoch_batches(const std::vector<int64_t>& lengths, int64_t batch_size,
-                                       uint64_t seed, int64_t epoch, bool group_by_length);
+                                       uint64_t seed, int64_t epoch, bool group_by_length,
+                                       int64_t max_tokens = 0);
 
 }  // namespace xlt::train::detail

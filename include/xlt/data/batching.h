@@ -39,6 +39,17 @@ std::vector<Batch> length_sorted_batches(const std::vector<int64_t>& lengths, in
 std::vector<Batch> length_grouped_batches(const std::vector<int64_t>& lengths, int64_t batch_size,
                                           uint64_t seed, bool longest_first = true);
 
+// Token-budget training batches (fairseq's --max-tokens, grouped and shuffled like
+// length_grouped_batches): shuffle; megabatches of mult * r positions (r = rows the budget holds
+// at the mean length, capped by max_rows; mult = clamp(n / (4 * r), 1, 50)), each sorted longest
+// first and cut into batches of at most max_tokens padded tokens (rows * longest) and, when
+// max_rows > 0, at most max_rows rows; shuffle the batches; optionally the longest batch first.
+// An example longer than the budget gets a batch of its own. Deterministic in (lengths,
+// max_tokens, seed, max_rows). Throws std::invalid_argument when max_tokens < 1.
+std::vector<Batch> token_budget_batches(const std::vector<int64_t>& lengths, int64_t max_tokens,
+                                        uint64_t seed, int64_t max_rows = 0,
+                                        bool longest_first = true);
+
 // Positions in batch order (the concatenation of the batches).
 std::vector<int64_t> flatten(const std::vector<Batch>& batches);
 

@@ -62,6 +62,8 @@ struct EvalOptions {
   bool sort_by_length = true;
   // Also cap a batch's padded size (rows * longest) at this many tokens; 0 = off.
   int64_t max_tokens = 0;
+  // Unpadded execution (ForwardOptions::packed); false = compute on padding as HF does.
+  bool packed = true;
   // Dataset label id for each model output (see map_labels); empty = identity.
   std::vector<int> label_map;
   bool progress = true;        // xlt::Progress on stderr

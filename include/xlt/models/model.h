@@ -57,6 +57,14 @@ struct ForwardOptions {
   // false skips the task head (logits/loss stay undefined): cheaper embedding extraction and
   // chunked LM scoring with output_embeddings().
   bool compute_logits = true;
+  // Unpadded execution: embeddings, projections, feed-forward and LayerNorm run on the real
+  // (attention-mask 1) tokens only; attention stays per sequence. Real-token outputs equal the
+  // padded run's to float rounding; outputs at padding positions are zeros (HF computes values
+  // there that nothing should read). Falls back to the padded path when it cannot be exact:
+  // output_attentions, a mask with values other than 0/1, an encoder row whose first token is
+  // padding (the classifier reads it), XGLM with labels (HF's loss reads the last position even
+  // when it is padding). The pipelines (eval, finetune, embed, perplexity) turn it on.
+  bool packed = false;
 };
 
 // Shapes: B = batch, T = seq, H = hidden, L = layers, A = heads.

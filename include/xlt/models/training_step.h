@@ -37,7 +37,8 @@ struct BackwardResult {
   double loss = 0;
   at::Tensor logits;
 };
-BackwardResult forward_backward(Model& model, const ModelInputs& inputs, double loss_scale = 1.0);
+BackwardResult forward_backward(Model& model, const ModelInputs& inputs, double loss_scale = 1.0,
+                                const ForwardOptions& options = {});
 
 // Clips the global L2 norm of all gradients to max_norm (as torch.nn.utils.clip_grad_norm_);
 // returns the norm before clipping. max_norm <= 0 only measures.

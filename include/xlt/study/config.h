@@ -60,6 +60,8 @@ struct TrainSettings {
   int64_t epochs = 3;
   double learning_rate = 2e-5;
   int64_t batch_size = 32;
+  // > 0: token-budget micro-batches (global, split over the ranks) instead of batch_size rows.
+  int64_t max_tokens = 0;
   int64_t grad_accum = 1;
   int64_t max_length = 128;
   double warmup_ratio = 0.0;
@@ -78,6 +80,7 @@ struct EvalSettings {
   uint64_t sample_seed = 42;
   std::string sampling = "xlt";  // "xlt" or "numpy" (data::Sampling)
   int64_t batch_size = 64;
+  int64_t max_tokens = 0;  // > 0: also cap each batch at this many padded tokens
   int64_t max_length = 128;
   int bootstrap_resamples = 1000;
 };

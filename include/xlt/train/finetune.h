@@ -47,6 +47,11 @@ struct FinetuneConfig {
   int64_t epochs = 3;
   double lr = 2e-5;
   int64_t batch_size = 32;  // per micro-batch
+  // > 0: micro-batches of at most this many padded tokens (rows * longest) instead of
+  // batch_size rows (data::token_budget_batches); per rank under data parallelism.
+  int64_t max_tokens = 0;
+  // Unpadded execution (models::ForwardOptions::packed); false computes on padding as HF does.
+  bool packed = true;
   int64_t grad_accum = 1;
   int64_t max_length = 128;
   double warmup_ratio = 0;

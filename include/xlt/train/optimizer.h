@@ -68,6 +68,7 @@ struct StepConfig {
   double lr = 2e-5;          // learning rate for this step (schedule already applied)
   double max_grad_norm = 1;  // global L2 clipping; <= 0 = none (the norm is still measured)
   bool train_mode = true;    // dropout on (model.train()); false = eval mode
+  bool packed = true;        // unpadded execution (models::ForwardOptions::packed)
   // Seeds libtorch's default generator before the forward passes so that dropout masks depend
   // only on this value (resume reproduces them). Unset = generator left as it is.
   std::optional<uint64_t> dropout_seed;

@@ -1,0 +1,209 @@
+// Unpadded (packed) execution against the padded one and against Hugging Face, data-driven over
+// every fixture folder: the fixture's own batch (right-padded, mixed lengths) and held-out shapes
+// drawn here (unsorted lengths, one-token rows, a full-length row, token types 0/1). Real-token
+// outputs and gradients must agree within 1e-5; padding positions of a packed run are exactly
+// zero, which is also how the tests know the packed path ran.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <iostream>
+
+#include "common/test_env.h"
+#include "parity/parity_util.h"
+#include "xlt/models/model.h"
+#include "xlt/models/training_step.h"
+
+namespace xlt::test {
+namespace {
+
+namespace fs = std::filesystem;
+using models::ForwardOptions;
+using models::ModelInputs;
+
+constexpr double kAtol = 1e-5;       // forward, float32 (XGLM also 1e-5 relative, as its parity)
+constexpr double kGradRtol = 1e-5;   // gradients, relative to the largest element
+constexpr double kGradFloor = 1e-6;  // ... plus this times the largest gradient of the model
+
+class PackedParity : public ::testing::TestWithParam<fs::path> {};
+
+ModelInputs fixture_inputs(const Reference& ref) {
+  ModelInputs in;
+  in.input_ids = ref.get("input_ids");
+  in.attention_mask = ref.get("attention_mask");
+  if (ref.has("token_type_ids")) in.token_type_ids = ref.get("token_type_ids");
+  return in;
+}
+
+// Held-out shapes: lengths unsorted, one-token rows, one row without padding; ids drawn from the
+// vocabulary (padding id at padding positions); token types 0 then 1 for encoders.
+ModelInputs held_out_inputs(const models::Model& model, uint64_t seed) {
+  const auto& c = model.config();
+  at::manual_seed(static_cast<int64_t>(seed));
+  const std::vector<int64_t> lengths = {5, 1, 17, 9, 1, 23, 12, 23};
+  const int64_t b = static_cast<int64_t>(lengths.size()), t = 23;
+  const int64_t lo = std::max<int64_t>(c.pad_token_id + 1, 3);
+  auto ids = at::randint(lo, c.vocab_size, {b, t}, at::kLong);
+  auto mask = at::zeros({b, t}, at::kLong);
+  auto types = at::zeros({b, t}, at::kLong);
+  for (int64_t i = 0; i < b; ++i) {
+    mask[i].narrow(0, 0, lengths[static_cast<size_t>(i)]).fill_(1);
+    if (lengths[static_cast<size_t>(i)] > 2)
+      types[i]
+          .narrow(0, lengths[static_cast<size_t>(i)] / 2, (lengths[static_cast<size_t>(i)] + 1) / 2)
+          .fill_(1);
+  }
+  ids = at::where(mask.eq(1), ids, at::full_like(ids, c.pad_token_id));
+  ModelInputs in{ids, mask};
+  if (model.type() != io::ModelType::kXglm && c.type_vocab_size > 1)
+    in.token_type_ids = types * mask;
+  return in;
+}
+
+// [B, T, 1] float mask of real positions.
+at::Tensor real_positions(const ModelInputs& in) {
+  return in.attention_mask.to(at::kFloat).unsqueeze(-1);
+}
+
+double tol_for(const models::Model& model) {
+  return model.type() == io::ModelType::kXglm ? 1e-5 : 0.0;
+}
+
+// Compares packed and padded forward outputs at real positions, checks packed padding is zero,
+// and (fixture batch) packed outputs against the reference tensors. Returns the largest diff.
+void check_forward(models::Model& model, const ModelInputs& in, const Reference* ref,
+                   const std::string& what) {
+  ForwardOptions padded_opt;
+  padded_opt.output_hidden_states = true;
+  ForwardOptions packed_opt = padded_opt;
+  packed_opt.packed = true;
+  const auto padded = model.forward(in, padded_opt);
+  const auto packed = model.forward(in, packed_opt);
+  const auto real = real_positions(in);
+  const double rtol = tol_for(model);
+
+  ASSERT_EQ(packed.hidden_states.size(), padded.hidden_states.size());
+  std::vector<std::pair<std::string, std::pair<at::Tensor, at::Tensor>>> pairs;
+  pairs.push_back({"last_hidden_state", {packed.last_hidden_state, padded.last_hidden_state}});
+  for (size_t i = 0; i < packed.hidden_states.size(); ++i)
+    pairs.push_back(
+        {"hidden_states." + std::to_string(i), {packed.hidden_states[i], padded.hidden_states[i]}});
+  for (size_t i = 0; i < packed.layer_outputs.size(); ++i)
+    pairs.push_back(
+        {"layer_outputs." + std::to_string(i), {packed.layer_outputs[i], padded.layer_outputs[i]}});
+  double worst = 0;
+  for (const auto& [key, t] : pairs) {
+    const auto& [got, want] = t;
+    // Exactly zero at padding: the packed path ran and wrote nothing there.
+    EXPECT_EQ((got * (1 - real)).abs().max().item<double>(), 0.0) << what << " " << key;
+    worst = std::max(worst, expect_close(got * real, want * real, kAtol, rtol,
+                                         what + " " + key + " packed vs padded"));
+    if (ref && ref->has(key)) {
+      expect_close(got * real, ref->get(key) * real, kAtol, rtol, what + " " + key + " vs HF");
+    }
+  }
+  if (model.type() == io::ModelType::kXglm) {
+    worst = std::max(worst, expect_close(packed.logits * real, padded.logits * real, kAtol, rtol,
+                                         what + " logits packed vs padded"));
+  } else {
+    worst = std::max(worst, expect_close(packed.logits, padded.logits, kAtol, 0.0,
+                                         what + " logits packed vs padded"));
+    if (ref && ref->has("logits"))
+      expect_close(packed.logits, ref->get("logits"), kAtol, 0.0, what + " logits vs HF");
+    if (padded.pooler_output.defined())
+      expect_close(packed.pooler_output, padded.pooler_output, kAtol, 0.0, what + " pooler_output");
+  }
+  std::cout << "[packed] " << what << " forward max|packed - padded| " << worst << "\n";
+}
+
+// Gradients of a loss that reads every real position (fixed random weights on the last hidden
+// state, plus the classification loss for encoders), packed vs padded, in eval mode.
+void check_gradients(models::Model& model, const ModelInputs& in, const std::string& what) {
+  at::manual_seed(11);
+  const auto w =
+      at::randn({in.input_ids.size(0), in.input_ids.size(1), model.config().hidden_size});
+  const auto real = real_positions(in);
+  ModelInputs labelled = in;
+  if (model.type() != io::ModelType::kXglm)
+    labelled.labels = at::arange(in.input_ids.size(0), at::kLong) % model.num_labels();
+  auto grads = [&](bool packed) {
+    models::zero_grad(model);
+    ForwardOptions o;
+    o.packed = packed;
+    const auto out = model.forward(labelled, o);
+    auto loss = (out.last_hidden_state * w * real).sum() * 1e-2;
+    if (out.loss.defined()) loss = loss + out.loss;
+    loss.backward();
+    std::vector<std::pair<std::string, at::Tensor>> g;
+    for (const auto& [n, p] : model.named_parameters())
+      g.emplace_back(n, p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
+    return g;
+  };
+  const auto padded = grads(false);
+  const auto packed = grads(true);
+  double global = 0;
+  for (const auto& [n, g] : padded) global = std::max(global, g.abs().max().item<double>());
+  double worst = 0;
+  for (size_t i = 0; i < padded.size(); ++i) {
+    const double scale = std::max(padded[i].second.abs().max().item<double>(), 1e-30);
+    // Attention key biases have an exactly zero gradient (softmax ignores a per-query constant):
+    // both runs hold float32 noise there, hence the floor relative to the largest gradient.
+    const double atol = kGradRtol * scale + kGradFloor * global;
+    const double d = expect_close(packed[i].second, padded[i].second, atol, 0.0,
+                                  what + " grad." + padded[i].first);
+    worst = std::max(worst, d / std::max(global, 1e-30));
+  }
+  std::cout << "[packed] " << what << " gradients max|packed - padded| / largest gradient "
+            << worst << " over " << padded.size() << " parameters\n";
+}
+
+TEST_P(PackedParity, ForwardOnFixtureBatch) {
+  const auto ref = load_reference(GetParam());
+  auto model = models::load_model(GetParam());
+  check_forward(*model, fixture_inputs(ref), &ref, fixture_name(GetParam()));
+}
+
+TEST_P(PackedParity, ForwardOnHeldOutShapes) {
+  auto model = models::load_model(GetParam());
+  for (uint64_t seed : {1, 2}) {
+    check_forward(*model, held_out_inputs(*model, seed), nullptr,
+                  fixture_name(GetParam()) + " held-out " + std::to_string(seed));
+  }
+}
+
+TEST_P(PackedParity, GradientsMatchPadded) {
+  const auto ref = load_reference(GetParam());
+  auto model = models::load_model(GetParam());
+  check_gradients(*model, fixture_inputs(ref), fixture_name(GetParam()));
+  check_gradients(*model, held_out_inputs(*model, 3), fixture_name(GetParam()) + " held-out");
+}
+
+// Where packing cannot be exact it is not used: attention probabilities are asked for, or (XGLM)
+// labels are given, whose HF loss reads the last position even where it is padding.
+TEST_P(PackedParity, FallsBackWhereItCannotBeExact) {
+  const auto ref = load_reference(GetParam());
+  auto model = models::load_model(GetParam());
+  auto in = fixture_inputs(ref);
+  ForwardOptions o;
+  o.packed = true;
+  o.output_attentions = true;
+  const auto with_probs = model->forward(in, o);
+  const auto real = real_positions(in);
+  EXPECT_GT((with_probs.last_hidden_state * (1 - real)).abs().max().item<double>(), 0.0);
+  if (model->type() == io::ModelType::kXglm && ref.has("labels")) {
+    in.labels = ref.get("labels");
+    o.output_attentions = false;
+    const auto out = model->forward(in, o);
+    expect_close(out.loss, ref.get("loss"), kAtol, 1e-5, "xglm loss with packed requested");
+  }
+}
+
+std::string param_name(const ::testing::TestParamInfo<fs::path>& info) {
+  return fixture_name(info.param);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, PackedParity, ::testing::ValuesIn(model_fixture_dirs()),
+                         param_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(PackedParity);
+
+}  // namespace
+}  // namespace xlt::test
