@@ -96,21 +96,16 @@ EncoderSelfAttentionImpl::EncoderSelfAttentionImpl(const io::ModelConfig& c)
   value = register_module("value", Linear(c.hidden_size, c.hidden_size));
 }
 
-at::Tensor EncoderSelfAttentionImpl::forward(const at::Tensor& h, const at::Tensor& mask_bias,
-                                             bool need_probs, at::Tensor* probs,
-                                             const Packing& packing) {
-  const int64_t b = packing.active() ? packing.batch : h.size(0);
-  const int64_t t = packing.active() ? packing.seq : h.size(1);
-  // Projections on the rows given (real tokens only when packed), then per-sequence attention
-  // on the padded layout, whose masked scores make padding contribute exactly zero.
-  auto qkv = fused_linear(h, {query.get(), key.get(), value.get()});
+at::Tensor EncoderSelfAttentionImpl::attend(const at::Tensor& qkv, const at::Tensor& mask_bias,
+                                            bool need_probs, at::Tensor* probs) {
+  const int64_t b = qkv.size(0), t = qkv.size(1);
+  auto parts = qkv.split(heads_ * head_dim_, -1);
   auto split = [&](const at::Tensor& x) {
-    auto y = packing.active() ? packing.pad(x) : x;
-    return y.view({b, t, heads_, head_dim_}).permute({0, 2, 1, 3});
+    return x.reshape({b, t, heads_, head_dim_}).permute({0, 2, 1, 3});
   };
-  auto q = split(qkv[0]);
-  auto k = split(qkv[1]);
-  auto v = split(qkv[2]);
+  auto q = split(parts[0]);
+  auto k = split(parts[1]);
+  auto v = split(parts[2]);
   // HF divides the scores (not the query) by sqrt(head_dim), then adds the mask.
   auto scores = at::matmul(q, k.transpose(-1, -2));
   scores.div_(std::sqrt(static_cast<double>(head_dim_)));
@@ -118,8 +113,21 @@ at::Tensor EncoderSelfAttentionImpl::forward(const at::Tensor& h, const at::Tens
   auto p = at::softmax(scores, -1);
   if (need_probs && probs) *probs = p;
   auto ctx = at::matmul(models::dropout(p, dropout_, is_training()), v);
-  ctx = ctx.permute({0, 2, 1, 3}).reshape({b, t, heads_ * head_dim_});
-  return packing.active() ? packing.pack(ctx) : ctx;
+  return ctx.permute({0, 2, 1, 3}).reshape({b, t, heads_ * head_dim_});
+}
+
+at::Tensor EncoderSelfAttentionImpl::forward(const at::Tensor& h, const at::Tensor& mask_bias,
+                                             bool need_probs, at::Tensor* probs,
+                                             const Packing& packing) {
+  auto qkv = fused_linear(h, {query.get(), key.get(), value.get()});
+  if (!packing.active()) return attend(qkv, mask_bias, need_probs, probs);
+  // Projections ran on the real tokens; attention per length group, on its compact layout,
+  // whose masked scores make its padding contribute exactly zero.
+  std::vector<at::Tensor> ctx;
+  for (size_t g = 0; g < packing.groups.size(); ++g) {
+    ctx.push_back(attend(packing.pad_group(qkv, g), packing.groups[g].bias, false, nullptr));
+  }
+  return packing.pack_groups(ctx);
 }
 
 ResidualOutputImpl::ResidualOutputImpl(int64_t in, int64_t out, double eps, double dropout)
@@ -186,10 +194,11 @@ ModelOutputs TransformerEncoderImpl::forward(const ModelInputs& in, const Forwar
   check_inputs(ids, in.attention_mask, types, config_.vocab_size);
   auto mask = mask_or_ones(in.attention_mask, ids);
   auto bias = padding_mask_bias(mask, dtype);
-  const Packing packing = opt.packed && !opt.output_attentions
-                              ? plan_packing(in.attention_mask.defined() ? mask : at::Tensor(),
-                                             /*first_token_real=*/true)
-                              : Packing{};
+  Packing packing = opt.packed && !opt.output_attentions
+                        ? plan_packing(in.attention_mask.defined() ? mask : at::Tensor(),
+                                       /*first_token_real=*/true)
+                        : Packing{};
+  for (auto& g : packing.groups) g.bias = padding_mask_bias(g.mask, dtype);
   auto unpack = [&](const at::Tensor& x) { return packing.active() ? packing.pad(x) : x; };
 
   ModelOutputs out;

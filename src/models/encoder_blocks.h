@@ -46,9 +46,14 @@ class EncoderSelfAttentionImpl : public torch::nn::Module {
   // context shaped like h; fills `probs` [B, A, T, T] when need_probs.
   at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_bias, bool need_probs,
                      at::Tensor* probs, const Packing& packing = {});
+
   Linear query{nullptr}, key{nullptr}, value{nullptr};
 
  private:
+  // qkv [B, T, 3H] -> context [B, T, H] for additive mask_bias [B, 1, 1, T].
+  at::Tensor attend(const at::Tensor& qkv, const at::Tensor& mask_bias, bool need_probs,
+                    at::Tensor* probs);
+
   int64_t heads_, head_dim_;
   double dropout_;
 };

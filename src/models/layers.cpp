@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <limits>
 #include <mutex>
+#include <numeric>
 #include <sstream>
 
 #include "xlt/core/error.h"
@@ -242,40 +243,137 @@ at::Tensor Packing::pad(const at::Tensor& packed) const {
       .view({batch, seq, packed.size(-1)});
 }
 
+at::Tensor Packing::pad_group(const at::Tensor& packed, size_t g) const {
+  const Group& gr = groups[g];
+  const int64_t c = packed.size(-1);
+  auto slice = packed.narrow(0, gr.offset, gr.tokens);
+  if (!gr.slots.defined()) return slice.view({gr.rows, gr.seq, c});
+  return at::zeros({gr.rows * gr.seq, c}, packed.options())
+      .index_copy(0, gr.slots, slice)
+      .view({gr.rows, gr.seq, c});
+}
+
+at::Tensor Packing::pack_groups(const std::vector<at::Tensor>& grouped) const {
+  std::vector<at::Tensor> parts;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    auto flat = grouped[g].reshape({groups[g].rows * groups[g].seq, grouped[g].size(-1)});
+    parts.push_back(groups[g].slots.defined() ? flat.index_select(0, groups[g].slots) : flat);
+  }
+  return parts.size() == 1 ? parts[0] : at::cat(parts);
+}
+
+namespace {
+
+// Splits rows sorted longest first into groups whose padded score area (rows x longest^2) stays
+// within `slack` of the real one (sum of length^2). Each group costs a handful of extra kernels
+// per layer, so the slack widens until there are at most kMaxGroups.
+std::vector<std::pair<size_t, size_t>> length_groups(const std::vector<int64_t>& sorted_lengths) {
+  constexpr size_t kMaxGroups = 8;
+  std::vector<std::pair<size_t, size_t>> out;
+  for (double slack = 1.3;; slack *= 1.5) {
+    out.clear();
+    size_t start = 0;
+    while (start < sorted_lengths.size()) {
+      const double longest = static_cast<double>(sorted_lengths[start]);
+      double real = 0;
+      size_t end = start;
+      while (end < sorted_lengths.size()) {
+        const double l = static_cast<double>(sorted_lengths[end]);
+        if (end > start &&
+            static_cast<double>(end - start + 1) * longest * longest > slack * (real + l * l)) {
+          break;
+        }
+        real += l * l;
+        ++end;
+      }
+      out.emplace_back(start, end);
+      start = end;
+    }
+    if (out.size() <= kMaxGroups) return out;
+  }
+}
+
+at::Tensor to_index_tensor(const std::vector<int64_t>& v, c10::Device device) {
+  return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(device);
+}
+
+}  // namespace
+
 Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real) {
   Packing p;
   if (!attention_mask.defined() || attention_mask.dim() != 2 || attention_mask.numel() == 0) {
     return p;
   }
-  // One host sync for all three conditions.
-  auto real = attention_mask.ne(0);
-  auto binary = attention_mask.eq(0).logical_or(attention_mask.eq(1)).all();
-  auto first = first_token_real ? real.select(1, 0).all() : binary;
-  auto stats = at::stack({binary.to(at::kLong), first.to(at::kLong), real.sum()}).to(at::kCPU);
-  const int64_t* v = stats.data_ptr<int64_t>();
-  if (!v[0] || !v[1] || v[2] == attention_mask.numel()) return p;
-  p.batch = attention_mask.size(0);
-  p.seq = attention_mask.size(1);
-  p.index = real.reshape({-1}).nonzero().squeeze(1);
+  const auto host = attention_mask.to(at::kCPU, at::kDouble).contiguous();
+  const int64_t b = host.size(0), t = host.size(1);
+  const double* m = host.data_ptr<double>();
+  std::vector<std::vector<int64_t>> real(static_cast<size_t>(b));
+  int64_t total = 0;
+  for (int64_t r = 0; r < b; ++r) {
+    for (int64_t s = 0; s < t; ++s) {
+      const double v = m[r * t + s];
+      if (v != 0 && v != 1) return p;  // soft masks: only the padded path is HF's
+      if (v == 1) real[static_cast<size_t>(r)].push_back(s);
+    }
+    const auto& row = real[static_cast<size_t>(r)];
+    if (row.empty() || (first_token_real && row.front() != 0)) return p;
+    total += static_cast<int64_t>(row.size());
+  }
+  if (total == b * t) return p;  // no padding: nothing to save
+
+  std::vector<int64_t> order(static_cast<size_t>(b));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+    return real[static_cast<size_t>(x)].size() > real[static_cast<size_t>(y)].size();
+  });
+  std::vector<int64_t> sorted_lengths, index;
+  for (int64_t r : order) {
+    sorted_lengths.push_back(static_cast<int64_t>(real[static_cast<size_t>(r)].size()));
+    for (int64_t s : real[static_cast<size_t>(r)]) index.push_back(r * t + s);
+  }
+  const auto device = attention_mask.device();
+  const auto mask_options = attention_mask.options();
+  int64_t offset = 0;
+  for (const auto& [start, end] : length_groups(sorted_lengths)) {
+    Packing::Group g;
+    g.offset = offset;
+    g.rows = static_cast<int64_t>(end - start);
+    g.seq = sorted_lengths[start];
+    std::vector<int64_t> slots;
+    std::vector<double> mask(static_cast<size_t>(g.rows * g.seq), 0.0);
+    for (size_t i = start; i < end; ++i) {
+      const int64_t row = static_cast<int64_t>(i - start);
+      for (int64_t s = 0; s < sorted_lengths[i]; ++s) {
+        slots.push_back(row * g.seq + s);
+        mask[static_cast<size_t>(row * g.seq + s)] = 1.0;
+      }
+    }
+    g.tokens = static_cast<int64_t>(slots.size());
+    if (g.tokens != g.rows * g.seq) g.slots = to_index_tensor(slots, device);
+    g.mask = at::tensor(mask, at::TensorOptions().dtype(at::kDouble))
+                 .view({g.rows, g.seq})
+                 .to(mask_options);
+    offset += g.tokens;
+    p.groups.push_back(std::move(g));
+  }
+  p.batch = b;
+  p.seq = t;
+  p.index = to_index_tensor(index, device);
   return p;
 }
 
-std::vector<at::Tensor> fused_linear(const at::Tensor& x,
-                                     std::initializer_list<const LinearImpl*> layers) {
+at::Tensor fused_linear(const at::Tensor& x, std::initializer_list<const LinearImpl*> layers) {
   std::vector<at::Tensor> w, b;
-  std::vector<int64_t> sizes;
   for (const auto* l : layers) {
     w.push_back(l->weight);
     if (l->bias.defined()) b.push_back(l->bias);
-    sizes.push_back(l->weight.size(0));
   }
   if (!b.empty() && b.size() != w.size()) {  // some with a bias, some without: no common GEMM
     std::vector<at::Tensor> out;
     for (const auto* l : layers) out.push_back(l->forward(x));
-    return out;
+    return at::cat(out, -1);
   }
-  auto y = at::linear(x, at::cat(w), b.empty() ? at::Tensor() : at::cat(b));
-  return y.split_with_sizes(sizes, -1);
+  return at::linear(x, at::cat(w), b.empty() ? at::Tensor() : at::cat(b));
 }
 
 at::Tensor mask_or_ones(const at::Tensor& attention_mask, const at::Tensor& input_ids) {

@@ -86,27 +86,42 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
 void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                   const at::Tensor& token_type_ids, int64_t vocab_size);
 
-// The real-token layout of a padded batch: `index` lists the flat positions b * T + t whose
-// attention mask is 1, in order. Token-wise layers run on x.index_select(0, index) ([N, C]) and
-// attention scatters back into [B, T, C] per sequence.
+// The real-token layout of a padded batch. Token-wise layers run on the N real tokens, [N, C];
+// attention runs per group of sequences of similar length, each on its own compact padded
+// layout, so that neither the projections nor the T x T scores compute on padding the batch's
+// longest sequence forces on the rest (random batches pad ~2.3x; grouped, the scores pad <= 1.3x).
+// `index` lists the flat positions b * T + t of the real tokens, rows ordered longest first
+// (tokens in order within a row), so that each group is a contiguous slice of the packed rows.
 struct Packing {
+  struct Group {
+    int64_t offset = 0, tokens = 0;  // the group's slice of the packed rows
+    int64_t rows = 0, seq = 0;       // its compact layout [rows, seq], seq = its longest length
+    at::Tensor slots;  // int64 [tokens]: positions r * seq + s of its tokens; undefined = dense
+    at::Tensor mask;   // [rows, seq] 0/1 in the model's mask dtype: the compact attention mask
+    at::Tensor bias;   // the additive attention bias the model derives from `mask`
+  };
   at::Tensor index;  // int64 [N] on the model's device; undefined = run padded
   int64_t batch = 0, seq = 0;
+  std::vector<Group> groups;
   bool active() const { return index.defined(); }
   at::Tensor pack(const at::Tensor& padded) const;  // [B, T, C] -> [N, C]
   at::Tensor pad(const at::Tensor& packed) const;   // [N, C] -> [B, T, C], zeros at padding
+  // [N, C] -> [rows, seq, C] of group g (zeros at its padding), and back: [rows, seq, C] per
+  // group -> [N, C].
+  at::Tensor pad_group(const at::Tensor& packed, size_t g) const;
+  at::Tensor pack_groups(const std::vector<at::Tensor>& grouped) const;
 };
 
 // A Packing for `attention_mask` [B, T] when packed execution applies and saves work: the mask
-// holds only 0/1 and has padding; with first_token_real, every row's first token must be real.
-// Otherwise an inactive Packing (the caller runs padded).
+// holds only 0/1, has padding and no row without a real token; with first_token_real, every
+// row's first token must be real. Otherwise an inactive Packing (the caller runs padded). Reads
+// the mask on the host (one device sync).
 Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real);
 
-// Projects x with the concatenation of several Linear layers' weights in one GEMM and splits the
-// result (Q/K/V: one [N, 3H] product instead of three [N, H] ones). Gradients flow to each
-// layer's own parameters, whose names stay HF's.
-std::vector<at::Tensor> fused_linear(const at::Tensor& x,
-                                     std::initializer_list<const LinearImpl*> layers);
+// Projects x with the concatenation of several Linear layers' weights in one GEMM (Q/K/V: one
+// [N, 3H] product instead of three [N, H] ones); the outputs side by side in the last dimension.
+// Gradients flow to each layer's own parameters, whose names stay HF's.
+at::Tensor fused_linear(const at::Tensor& x, std::initializer_list<const LinearImpl*> layers);
 
 // [B, T] mask of ones when `attention_mask` is undefined, else the mask on `device`.
 at::Tensor mask_or_ones(const at::Tensor& attention_mask, const at::Tensor& input_ids);

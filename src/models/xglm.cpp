@@ -56,31 +56,43 @@ class XGLMAttentionImpl : public torch::nn::Module {
   }
 
   // h [B, T, H], or [N, H] with an active packing (projections on real tokens only; attention
-  // per sequence on the padded layout).
+  // per length group on its compact layout).
   at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_bias, bool need_probs,
                      at::Tensor* probs, const Packing& packing) {
-    const int64_t b = packing.active() ? packing.batch : h.size(0);
-    const int64_t t = packing.active() ? packing.seq : h.size(1);
-    auto heads = [&](const at::Tensor& x) {
-      auto y = packing.active() ? packing.pad(x) : x;
-      return y.view({b, t, heads_, head_dim_}).transpose(1, 2).reshape({b * heads_, t, head_dim_});
-    };
     auto qkv = fused_linear(h, {q_proj.get(), k_proj.get(), v_proj.get()});
-    auto q = heads(qkv[0] * scaling_);  // HF scales the query, not the scores
-    auto k = heads(qkv[1]);
-    auto v = heads(qkv[2]);
-    auto w = at::bmm(q, k.transpose(1, 2)).view({b, heads_, t, t}) + mask_bias;
-    w = at::clamp_min(w, finfo_min(w.scalar_type()));
-    auto p = at::softmax(w, -1);
-    if (need_probs && probs) *probs = p;
-    auto ctx = at::bmm(models::dropout(p, dropout_, is_training()).view({b * heads_, t, t}), v);
-    ctx = ctx.view({b, heads_, t, head_dim_}).transpose(1, 2).reshape({b, t, heads_ * head_dim_});
-    return out_proj->forward(packing.active() ? packing.pack(ctx) : ctx);
+    if (!packing.active()) return out_proj->forward(attend(qkv, mask_bias, need_probs, probs));
+    std::vector<at::Tensor> ctx;
+    for (size_t g = 0; g < packing.groups.size(); ++g) {
+      ctx.push_back(attend(packing.pad_group(qkv, g), packing.groups[g].bias, false, nullptr));
+    }
+    return out_proj->forward(packing.pack_groups(ctx));
   }
 
   Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
 
  private:
+  // qkv [B, T, 3H] (q, k, v side by side) -> context [B, T, H] for additive mask_bias
+  // [B, 1, T, T].
+  at::Tensor attend(const at::Tensor& qkv, const at::Tensor& mask_bias, bool need_probs,
+                    at::Tensor* probs) {
+    const int64_t b = qkv.size(0), t = qkv.size(1);
+    auto parts = qkv.split(heads_ * head_dim_, -1);
+    auto heads = [&](const at::Tensor& x) {
+      return x.reshape({b, t, heads_, head_dim_})
+          .transpose(1, 2)
+          .reshape({b * heads_, t, head_dim_});
+    };
+    auto q = heads(parts[0] * scaling_);  // HF scales the query, not the scores
+    auto k = heads(parts[1]);
+    auto v = heads(parts[2]);
+    auto w = at::bmm(q, k.transpose(1, 2)).view({b, heads_, t, t}) + mask_bias;
+    w = at::clamp_min(w, finfo_min(w.scalar_type()));
+    auto p = at::softmax(w, -1);
+    if (need_probs && probs) *probs = p;
+    auto ctx = at::bmm(models::dropout(p, dropout_, is_training()).view({b * heads_, t, t}), v);
+    return ctx.view({b, heads_, t, head_dim_}).transpose(1, 2).reshape({b, t, heads_ * head_dim_});
+  }
+
   int64_t heads_, head_dim_;
   double scaling_, dropout_;
 };
@@ -158,9 +170,12 @@ class XGLMModelImpl : public torch::nn::Module {
     auto bias = causal_mask_bias(mask, b, t, weight.scalar_type(), weight.device());
 
     // HF's loss reads the last position even where it is padding: labels keep the padded path.
-    const Packing packing = opt.packed && !opt.output_attentions && !in.labels.defined()
-                                ? plan_packing(mask, /*first_token_real=*/false)
-                                : Packing{};
+    Packing packing = opt.packed && !opt.output_attentions && !in.labels.defined()
+                          ? plan_packing(mask, /*first_token_real=*/false)
+                          : Packing{};
+    for (auto& g : packing.groups) {
+      g.bias = causal_mask_bias(g.mask, g.rows, g.seq, weight.scalar_type(), weight.device());
+    }
     auto unpack = [&](const at::Tensor& x) { return packing.active() ? packing.pad(x) : x; };
 
     const double scale =

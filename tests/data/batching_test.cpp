@@ -115,3 +115,43 @@ TEST(LengthGroupedBatches, SmallInputsAndDifferentEpochSeeds) {
   expect_permutation(e1, 50);
   EXPECT_NE(e0, e1);
 }
+
+TEST(TokenBudgetBatches, BudgetRowsOrderAndDeterminism) {
+  auto lengths = random_lengths(1000, 5);
+  lengths[17] = 600;  // longer than the budget: a batch of its own, placed first
+  const int64_t budget = 512;
+  auto a = token_budget_batches(lengths, budget, 42);
+  EXPECT_EQ(a, token_budget_batches(lengths, budget, 42));
+  EXPECT_NE(a, token_budget_batches(lengths, budget, 43));
+  expect_permutation(a, lengths.size());
+  EXPECT_EQ(a[0], (Batch{17}));
+  int64_t padded = 0, real = 0;
+  for (const auto& batch : a) {
+    ASSERT_FALSE(batch.empty());
+    const int64_t longest = lengths[static_cast<size_t>(batch[0])];
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (i > 0)
+        EXPECT_GE(lengths[static_cast<size_t>(batch[i - 1])],
+                  lengths[static_cast<size_t>(batch[i])]);
+      real += lengths[static_cast<size_t>(batch[i])];
+    }
+    if (batch.size() > 1) EXPECT_LE(static_cast<int64_t>(batch.size()) * longest, budget);
+    padded += static_cast<int64_t>(batch.size()) * longest;
+  }
+  // Grouping by length keeps the budget's padding small (random lengths 3..122 here).
+  EXPECT_GT(static_cast<double>(real) / static_cast<double>(padded), 0.85);
+  // Batches fill the budget: the mean padded size is well above half of it.
+  EXPECT_GT(static_cast<double>(padded) / static_cast<double>(a.size()), 0.75 * budget);
+}
+
+TEST(TokenBudgetBatches, RowCapAndBadBudget) {
+  std::vector<int64_t> lengths(100, 4);
+  // A budget of 400 holds 100 rows of 4; max_rows caps them at 8.
+  auto a = token_budget_batches(lengths, 400, 1, /*max_rows=*/8);
+  expect_permutation(a, lengths.size());
+  for (const auto& batch : a) EXPECT_LE(batch.size(), 8u);
+  // Megabatches of clamp(100 / (4 x 8), 1, 50) x 8 = 24 rows: 4 of 24 (3 batches each) + 1 of 4.
+  EXPECT_EQ(a.size(), 13u);
+  EXPECT_TRUE(token_budget_batches({}, 10, 1).empty());
+  EXPECT_THROW(token_budget_batches(lengths, 0, 1), std::invalid_argument);
+}

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "common/test_env.h"
+#include "models/layers.h"
 #include "parity/parity_util.h"
 #include "xlt/models/model.h"
 #include "xlt/models/training_step.h"
@@ -36,7 +37,7 @@ ModelInputs fixture_inputs(const Reference& ref) {
 
 // Held-out shapes: lengths unsorted, one-token rows, one row without padding; ids drawn from the
 // vocabulary (padding id at padding positions); token types 0 then 1 for encoders.
-ModelInputs held_out_inputs(const models::Model& model, uint64_t seed) {
+ModelInputs held_out_inputs(const models::Model& model, uint64_t seed, bool left_padded = false) {
   const auto& c = model.config();
   at::manual_seed(static_cast<int64_t>(seed));
   const std::vector<int64_t> lengths = {5, 1, 17, 9, 1, 23, 12, 23};
@@ -46,7 +47,8 @@ ModelInputs held_out_inputs(const models::Model& model, uint64_t seed) {
   auto mask = at::zeros({b, t}, at::kLong);
   auto types = at::zeros({b, t}, at::kLong);
   for (int64_t i = 0; i < b; ++i) {
-    mask[i].narrow(0, 0, lengths[static_cast<size_t>(i)]).fill_(1);
+    const int64_t len = lengths[static_cast<size_t>(i)];
+    mask[i].narrow(0, left_padded ? t - len : 0, len).fill_(1);
     if (lengths[static_cast<size_t>(i)] > 2)
       types[i]
           .narrow(0, lengths[static_cast<size_t>(i)] / 2, (lengths[static_cast<size_t>(i)] + 1) / 2)
@@ -152,8 +154,8 @@ void check_gradients(models::Model& model, const ModelInputs& in, const std::str
                                   what + " grad." + padded[i].first);
     worst = std::max(worst, d / std::max(global, 1e-30));
   }
-  std::cout << "[packed] " << what << " gradients max|packed - padded| / largest gradient "
-            << worst << " over " << padded.size() << " parameters\n";
+  std::cout << "[packed] " << what << " gradients max|packed - padded| / largest gradient " << worst
+            << " over " << padded.size() << " parameters\n";
 }
 
 TEST_P(PackedParity, ForwardOnFixtureBatch) {
@@ -167,6 +169,12 @@ TEST_P(PackedParity, ForwardOnHeldOutShapes) {
   for (uint64_t seed : {1, 2}) {
     check_forward(*model, held_out_inputs(*model, seed), nullptr,
                   fixture_name(GetParam()) + " held-out " + std::to_string(seed));
+  }
+  // Left padding (XGLM's generation layout): positions stay the padded layout's columns. (An
+  // encoder needs a real first token to pack, FallsBackWhereItCannotBeExact.)
+  if (model->type() == io::ModelType::kXglm) {
+    check_forward(*model, held_out_inputs(*model, 4, /*left_padded=*/true), nullptr,
+                  fixture_name(GetParam()) + " held-out left-padded");
   }
 }
 
@@ -185,6 +193,11 @@ TEST_P(PackedParity, FallsBackWhereItCannotBeExact) {
   auto in = fixture_inputs(ref);
   ForwardOptions o;
   o.packed = true;
+  if (model->type() != io::ModelType::kXglm) {  // an encoder's first token padding: padded path
+    auto left = held_out_inputs(*model, 5, /*left_padded=*/true);
+    const auto out = model->forward(left, o);
+    EXPECT_GT((out.last_hidden_state * (1 - real_positions(left))).abs().max().item<double>(), 0.0);
+  }
   o.output_attentions = true;
   const auto with_probs = model->forward(in, o);
   const auto real = real_positions(in);
@@ -195,6 +208,57 @@ TEST_P(PackedParity, FallsBackWhereItCannotBeExact) {
     const auto out = model->forward(in, o);
     expect_close(out.loss, ref.get("loss"), kAtol, 1e-5, "xglm loss with packed requested");
   }
+}
+
+// The plan: rows longest first, each length group a contiguous slice of the packed rows whose
+// score area is within the slack, and pad_group/pack_groups inverse to each other.
+TEST(Packing, GroupsRowsByLength) {
+  const std::vector<int64_t> lengths = {5, 1, 17, 9, 1, 23, 12, 23};
+  const int64_t t = 23;
+  auto mask = at::zeros({8, t}, at::kLong);
+  for (int64_t i = 0; i < 8; ++i) mask[i].narrow(0, 0, lengths[static_cast<size_t>(i)]).fill_(1);
+  const auto p = models::plan_packing(mask, /*first_token_real=*/true);
+  ASSERT_TRUE(p.active());
+  // sorted 23 23 17 | 12 9 | 5 | 1 1 under slack 1.3 (3 x 23^2 <= 1.3 (2 x 23^2 + 17^2), adding
+  // 12 would not be; 2 x 12^2 <= 1.3 (12^2 + 9^2); 2 x 5^2 > 1.3 (5^2 + 1)).
+  ASSERT_EQ(p.groups.size(), 4u);
+  const std::vector<std::pair<int64_t, int64_t>> want = {{3, 23}, {2, 12}, {1, 5}, {2, 1}};
+  int64_t offset = 0;
+  for (size_t g = 0; g < want.size(); ++g) {
+    EXPECT_EQ(p.groups[g].rows, want[g].first) << g;
+    EXPECT_EQ(p.groups[g].seq, want[g].second) << g;
+    EXPECT_EQ(p.groups[g].offset, offset) << g;
+    offset += p.groups[g].tokens;
+  }
+  EXPECT_EQ(offset, mask.sum().item<int64_t>());
+  EXPECT_FALSE(p.groups[3].slots.defined());  // two one-token rows: dense, no copy
+  // Row 5 (23 tokens) first, then row 7, then row 2.
+  EXPECT_EQ(p.index[0].item<int64_t>(), 5 * t);
+  EXPECT_EQ(p.index[23].item<int64_t>(), 7 * t);
+  EXPECT_EQ(p.index[46].item<int64_t>(), 2 * t);
+  const auto x = at::randn({offset, 4});
+  std::vector<at::Tensor> grouped;
+  for (size_t g = 0; g < p.groups.size(); ++g) {
+    grouped.push_back(p.pad_group(x, g));
+    const auto pad = (1 - p.groups[g].mask.to(at::kFloat)).unsqueeze(-1);
+    EXPECT_EQ((grouped.back() * pad).abs().sum().item<float>(), 0.0f) << g;
+  }
+  EXPECT_TRUE(at::equal(p.pack_groups(grouped), x));
+  EXPECT_TRUE(at::equal(p.pack(p.pad(x)), x));
+}
+
+TEST(Packing, InactiveWhereItCannotApply) {
+  auto full = at::ones({2, 4}, at::kLong);
+  EXPECT_FALSE(models::plan_packing(full, true).active());  // no padding
+  auto soft = at::full({2, 4}, 0.5);
+  EXPECT_FALSE(models::plan_packing(soft, false).active());  // not 0/1
+  auto empty_row = full.clone();
+  empty_row[1].fill_(0);
+  EXPECT_FALSE(models::plan_packing(empty_row, false).active());  // a row with no real token
+  auto left = full.clone();
+  left[0][0] = 0;
+  EXPECT_FALSE(models::plan_packing(left, true).active());  // first token padding
+  EXPECT_TRUE(models::plan_packing(left, false).active());
 }
 
 std::string param_name(const ::testing::TestParamInfo<fs::path>& info) {
