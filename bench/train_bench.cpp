@@ -26,6 +26,8 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <numeric>
+#include <random>
 
 #include "xlt/data/batching.h"
 #include "xlt/data/nli.h"
@@ -162,6 +164,92 @@ void run_steps(benchmark::State& state, Mode mode) {
   state.counters["peak_rss_GB"] = peak_rss_gb();
 }
 
+// The same batches, padded and packed in alternation (ABBA), so drifting machine load hits both
+// alike: `vs_padded` = packed real tokens/s over padded tokens/s of the padded steps.
+void BM_FinetunePackedVsPadded(benchmark::State& state) {
+  at::set_num_threads(kThreads);
+  auto& s = Setup::get();
+  const auto copts = xlt::eval::collate_options_for(*s.tokenizer);
+  // range(0) = 0: length-grouped batches (finetune's order); 1: shuffled batches of random
+  // lengths (HF Trainer's default sampler with dynamic padding), where padding costs the most.
+  auto batches = xlt::data::length_grouped_batches(s.lengths, kBatch, 42);
+  if (state.range(0) == 1) {
+    std::vector<int64_t> order(s.lengths.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), std::mt19937_64(42));
+    batches.clear();
+    for (size_t i = 0; i + kBatch <= order.size(); i += kBatch) {
+      batches.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(i),
+                           order.begin() + static_cast<std::ptrdiff_t>(i + kBatch));
+    }
+  }
+  state.SetLabel(state.range(0) == 1 ? "random batches" : "length-grouped batches");
+  xlt::train::StepConfig sc;
+  size_t next = 1;
+  double secs[2] = {0, 0};
+  int64_t tokens[2] = {0, 0};  // [0] padded tokens of padded steps, [1] real tokens of packed ones
+  auto step = [&](const xlt::models::ModelInputs& in, bool packed, bool timed) {
+    sc.packed = packed;
+    sc.dropout_seed = next;
+    const auto t0 = Clock::now();
+    const auto r = xlt::train::optimization_step(*s.model, *s.optimizer, {in}, sc);
+    if (!timed) return;
+    secs[packed] += seconds_since(t0);
+    tokens[packed] += packed ? r.tokens : in.input_ids.numel();
+  };
+  {
+    auto in = xlt::eval::collate(s.encodings, batches[1], copts);
+    in.labels = xlt::eval::collate_labels(s.labels, batches[1]);
+    step(in, false, false);
+    step(in, true, false);
+  }
+  for (auto _ : state) {
+    const auto& b = batches[next++ % batches.size()];
+    auto in = xlt::eval::collate(s.encodings, b, copts);
+    in.labels = xlt::eval::collate_labels(s.labels, b);
+    const bool packed_first = next % 2 == 0;
+    step(in, packed_first, true);
+    step(in, !packed_first, true);
+  }
+  const double padded_tps = static_cast<double>(tokens[0]) / secs[0];
+  const double packed_tps = static_cast<double>(tokens[1]) / secs[1];
+  state.counters["padded_tokens/s"] = padded_tps;
+  state.counters["packed_real_tokens/s"] = packed_tps;
+  state.counters["vs_padded"] = packed_tps / padded_tps;
+  state.counters["step_time_ratio"] = secs[1] / secs[0];
+  state.counters["real/padded"] = static_cast<double>(tokens[1]) / static_cast<double>(tokens[0]);
+}
+
+// The optimizer step alone on mBERT's 178M parameters: libtorch's per-op AdamW against the fused
+// one finetune uses, alternating, on the same gradients. `fused_speedup` = libtorch time / fused.
+void BM_AdamWStep(benchmark::State& state) {
+  at::set_num_threads(kThreads);
+  auto& s = Setup::get();
+  xlt::train::OptimizerConfig plain;
+  plain.fused = false;
+  auto fused = xlt::train::make_optimizer(*s.model, {});
+  auto reference = xlt::train::make_optimizer(*s.model, plain);
+  for (auto& p : s.model->parameters()) p.mutable_grad() = at::randn_like(p) * 1e-3;
+  fused->step();
+  reference->step();
+  double secs[2] = {0, 0};
+  int i = 0;
+  for (auto _ : state) {
+    for (int k = 0; k < 2; ++k) {
+      const bool use_fused = (i + k) % 2 == 0;
+      const auto t0 = Clock::now();
+      (use_fused ? fused : reference)->step();
+      secs[use_fused] += seconds_since(t0);
+    }
+    ++i;
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["libtorch_s"] = secs[0] / n;
+  state.counters["fused_s"] = secs[1] / n;
+  state.counters["fused_speedup"] = secs[0] / secs[1];
+  for (auto& p : s.model->parameters()) p.mutable_grad() = at::Tensor();
+}
+
 void BM_FinetuneDynamic(benchmark::State& state) {
   run_steps(state, Mode::kDynamic);
 }
@@ -176,6 +264,13 @@ void BM_FinetunePadded128(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Gemm2048)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_AdamWStep)->Unit(benchmark::kSecond)->Iterations(6)->UseRealTime();
+BENCHMARK(BM_FinetunePackedVsPadded)
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kSecond)
+    ->Iterations(8)
+    ->UseRealTime();
 BENCHMARK(BM_FinetuneDynamic)->Unit(benchmark::kSecond)->Iterations(4)->UseRealTime();
 BENCHMARK(BM_FinetunePacked)->Unit(benchmark::kSecond)->Iterations(4)->UseRealTime();
 BENCHMARK(BM_FinetuneBudget)->Unit(benchmark::kSecond)->Iterations(4)->UseRealTime();

@@ -401,6 +401,11 @@ TEST_F(Finetune, CliRejectsBadInputsBeforeTraining) {
   r = run(train + " --eval-every sometimes", "o7");
   EXPECT_EQ(r.exit_code, 1) << r.err;
 
+  // A token budget that cannot hold one example of --max-length tokens.
+  r = run(train + " --max-tokens 16", "o8");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--max-tokens 16 is below --max-length 32"), std::string::npos) << r.err;
+
   // A short successful run, then the same --out again without --resume/--overwrite.
   r = run_xlt("finetune " + common + " " + train + " --max-steps 2 --out " +
               shell_quote((tmp_ / "ok").string()));

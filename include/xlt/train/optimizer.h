@@ -47,6 +47,9 @@ struct OptimizerConfig {
   double beta2 = 0.999;
   double eps = 1e-8;
   ParamGrouping grouping = ParamGrouping::kHfNoDecay;
+  // One pass per parameter on the CPU (same arithmetic as torch::optim::AdamW, same state and
+  // checkpoints); false = libtorch's per-op step. Other devices always take libtorch's step.
+  bool fused = true;
 };
 
 // AdamW over the model's parameters. kHfNoDecay: group 0 = decayed parameters, group 1 = the
