@@ -108,13 +108,19 @@ TokenNll score_tokens(models::Model& model, const at::Tensor& input_ids,
   at::Tensor emb = model.output_embeddings();
   models::ForwardOptions fo;
   fo.compute_logits = !emb.defined();
-  fo.packed = true;  // only labelled (real) positions are read below
-  models::ModelOutputs out = model.forward(in, fo);
-
   // Position t's target is labels[t + 1] (standard causal shift).
   at::Tensor targets = labels.to(dev, at::kLong).slice(1, 1);
   at::Tensor where = targets.ne(kIgnore).nonzero();  // [N, 2]: (row, source position)
+  // Packed execution leaves padding positions zero: use it only when every position read is a
+  // real token (labels of -100 at padding, as the perplexity command builds them).
   at::Tensor rows = where.select(1, 0), cols = where.select(1, 1);
+  if (in.attention_mask.defined()) {
+    fo.packed = in.attention_mask.index({rows, cols}).eq(1).all().item<bool>();
+  } else {
+    fo.packed = true;
+  }
+  models::ModelOutputs out = model.forward(in, fo);
+
   at::Tensor tgt = targets.index({rows, cols});
   at::Tensor states =
       emb.defined() ? out.last_hidden_state.index({rows, cols}) : out.logits.index({rows, cols});

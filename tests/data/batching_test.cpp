@@ -130,12 +130,15 @@ TEST(TokenBudgetBatches, BudgetRowsOrderAndDeterminism) {
     ASSERT_FALSE(batch.empty());
     const int64_t longest = lengths[static_cast<size_t>(batch[0])];
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (i > 0)
+      if (i > 0) {
         EXPECT_GE(lengths[static_cast<size_t>(batch[i - 1])],
                   lengths[static_cast<size_t>(batch[i])]);
+      }
       real += lengths[static_cast<size_t>(batch[i])];
     }
-    if (batch.size() > 1) EXPECT_LE(static_cast<int64_t>(batch.size()) * longest, budget);
+    if (batch.size() > 1) {
+      EXPECT_LE(static_cast<int64_t>(batch.size()) * longest, budget);
+    }
     padded += static_cast<int64_t>(batch.size()) * longest;
   }
   // Grouping by length keeps the budget's padding small (random lengths 3..122 here).
