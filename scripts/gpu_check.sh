@@ -176,17 +176,23 @@ EOF
 }
 step init-model make_model || { echo "gpu_check: no model, stopping ($((SECONDS - start)) s)"; exit 1; }
 
-xlt_eval() {  # BATCH DTYPE
-  local dt=float32
+# A VARIANT names extra flags' runs (folder xlt-KIND-BATCH-DTYPE-VARIANT), compared with HF's
+# BATCH DTYPE run.
+xlt_eval() {  # BATCH DTYPE [VARIANT FLAGS...]
+  local bs=$1 dt=float32 name=$1-$2
   [ "$2" = bf16 ] && dt=bfloat16
-  "$build/xlt" eval "$model" --data "en=$xnli" --batch-size "$1" --dtype $dt --device $device \
-    --no-progress --out "$check/xlt-eval-$1-$2"
+  shift 2
+  if [ $# -gt 0 ]; then name=$name-$1; shift; fi
+  "$build/xlt" eval "$model" --data "en=$xnli" --batch-size "$bs" --dtype $dt --device $device \
+    --no-progress --out "$check/xlt-eval-$name" "$@"
 }
-xlt_train() {  # BATCH DTYPE
-  local extra=()
+xlt_train() {  # BATCH DTYPE [VARIANT FLAGS...]
+  local bs=$1 extra=() name=$1-$2
   [ "$2" = bf16 ] && extra=(--bf16)
-  "$build/xlt" finetune "$model" --train "en=$mnli" --epochs 1 --batch-size "$1" --seed 42 \
-    --log-every 10 --device $device --quiet "${extra[@]}" --out "$check/xlt-train-$1-$2"
+  shift 2
+  if [ $# -gt 0 ]; then name=$name-$1; shift; fi
+  "$build/xlt" finetune "$model" --train "en=$mnli" --epochs 1 --batch-size "$bs" --seed 42 \
+    --log-every 10 --device $device --quiet "${extra[@]}" --out "$check/xlt-train-$name" "$@"
 }
 for dtype in $dtypes; do
   for bs in $batches; do step "xlt-eval-$bs-$dtype" xlt_eval "$bs" "$dtype"; done
@@ -200,6 +206,12 @@ for dtype in $dtypes; do
   for bs in $batches; do step "xlt-train-$bs-$dtype" xlt_train "$bs" "$dtype"; done
 done
 step hf-transformers hf
+# Packing's share of the speed (issue #16): the first batch size in the last dtype padded as HF
+# computes it, and as a token budget of that many rows at 48 tokens (MultiNLI pairs average ~45).
+bs=${batches%% *} dtype=${dtypes##* }
+step "xlt-train-$bs-$dtype-padded" xlt_train "$bs" "$dtype" padded --no-packing
+step "xlt-train-$bs-$dtype-budget" xlt_train "$bs" "$dtype" budget --max-tokens $((bs * 48))
+step "xlt-eval-$bs-$dtype-padded" xlt_eval "$bs" "$dtype" padded --no-packing
 
 echo
 echo "gpu_check: $((SECONDS - start)) s, $([ $failed = 0 ] && echo "all steps ok" || echo "FAILED steps, see $log"); $json"

@@ -107,12 +107,14 @@ def main():
     def runs(kind, read, hf_rows, unit):
         rows = []
         for folder in sorted(glob.glob(os.path.join(check, f"xlt-{kind}-*"))):
-            _, _, bs, dtype = os.path.basename(folder).split("-", 3)
+            _, _, bs, rest = os.path.basename(folder).split("-", 3)
+            dtype, _, variant = rest.partition("-")  # e.g. bf16-padded: --no-packing
             x = read(folder)
             h = hf_rows.get((int(bs), dtype))
-            rows.append({"batch_size": int(bs), "dtype": dtype, "xlt": x, "hf": h,
+            rows.append({"batch_size": int(bs), "dtype": dtype, "variant": variant or "packed",
+                         "xlt": x, "hf": h,
                          "xlt_over_hf": ratio(x and x.get(unit), h and h.get(unit))})
-        return sorted(rows, key=lambda r: (r["dtype"] != "fp32", r["batch_size"]))
+        return sorted(rows, key=lambda r: (r["dtype"] != "fp32", r["batch_size"], r["variant"]))
 
     res["eval"] = runs("eval", xlt_eval, hf_eval, "pairs_per_s")
     res["train"] = runs("train", xlt_train, hf_train, "tokens_per_s")
@@ -134,7 +136,8 @@ def main():
         for r in res[kind]:
             x = (r["xlt"] or {}).get(unit)
             h = (r["hf"] or {}).get(unit)
-            lines.append(f"  {kind} batch {r['batch_size']} {r['dtype']}: xlt {x and round(x)} HF "
+            lines.append(f"  {kind} batch {r['batch_size']} {r['dtype']} {r['variant']}: xlt "
+                         f"{x and round(x)} HF "
                          f"{h and round(h)} {unit}, xlt/HF {r['xlt_over_hf']}")
     # Only what the last step added: the log then reads as the run went.
     seen_path = os.path.join(check, "printed.txt")
