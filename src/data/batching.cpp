@@ -50,6 +50,14 @@ void longest_batch_first(std::vector<Batch>& batches, const std::vector<int64_t>
   std::swap(batches[0], batches[best]);
 }
 
+// 0 .. n-1 in a Fisher-Yates order drawn from rng (the first draws of a batch plan).
+std::vector<int64_t> shuffled_positions(size_t n, Xoshiro256ss& rng) {
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  shuffle(order, rng);
+  return order;
+}
+
 }  // namespace
 
 std::vector<Batch> length_sorted_batches(const std::vector<int64_t>& lengths, int64_t batch_size,
@@ -69,9 +77,7 @@ std::vector<Batch> token_budget_batches(const std::vector<int64_t>& lengths, int
   const int64_t n = static_cast<int64_t>(lengths.size());
   if (n == 0) return {};
   Xoshiro256ss rng(seed);
-  std::vector<int64_t> order(lengths.size());
-  std::iota(order.begin(), order.end(), 0);
-  shuffle(order, rng);
+  auto order = shuffled_positions(lengths.size(), rng);
   // HF's megabatch rule with the rows a budget holds on average in place of the batch size.
   const double mean = std::max(
       1.0, static_cast<double>(std::accumulate(lengths.begin(), lengths.end(), int64_t{0})) /
@@ -96,9 +102,7 @@ std::vector<Batch> length_grouped_batches(const std::vector<int64_t>& lengths, i
   const int64_t n = static_cast<int64_t>(lengths.size());
   if (n == 0) return {};
   Xoshiro256ss rng(seed);
-  std::vector<int64_t> order(lengths.size());
-  std::iota(order.begin(), order.end(), 0);
-  shuffle(order, rng);
+  auto order = shuffled_positions(lengths.size(), rng);
 
   const int64_t mult = std::clamp<int64_t>(n / (4 * batch_size), 1, 50);
   const int64_t mega = mult * batch_size;
