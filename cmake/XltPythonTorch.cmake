@@ -26,6 +26,10 @@ if(NOT EXISTS "${_xlt_py_torch}/share/cmake/Torch/TorchConfig.cmake"
           "lib/libtorch.so: a torch wheel without its C++ library cannot be linked")
 endif()
 set(Torch_DIR "${_xlt_py_torch}/share/cmake/Torch" CACHE PATH "Folder of TorchConfig.cmake" FORCE)
+# TorchConfig.cmake finds Caffe2Config.cmake (which defines torch_cpu, c10, ...) with a
+# find_package() that searches the system before its own folder: Debian's would win.
+set(Caffe2_DIR "${_xlt_py_torch}/share/cmake/Caffe2" CACHE PATH "Folder of Caffe2Config.cmake" FORCE)
+list(PREPEND CMAKE_PREFIX_PATH "${_xlt_py_torch}")
 set(TORCH_LIBRARY "${_xlt_py_torch}/lib/libtorch.so" CACHE FILEPATH "libtorch.so to link" FORCE)
 # TorchConfig.cmake also looks for libc10 and friends; a Debian copy found first in /usr/lib
 # would be linked beside the wheel's libtorch.
@@ -35,19 +39,18 @@ message(STATUS "xlt: Python ${Python_VERSION} (${Python_EXECUTABLE}), torch from
 
 # After find_package(Torch): every torch library the module links must come from that folder.
 function(xlt_check_python_torch_libraries)
-  foreach(lib IN LISTS TORCH_LIBRARIES)
-    if(TARGET ${lib})
-      get_target_property(_loc ${lib} IMPORTED_LOCATION)
-      if(NOT _loc)
-        get_target_property(_loc ${lib} IMPORTED_LOCATION_RELEASE)
+  foreach(target torch torch_cpu torch_library c10)
+    if(NOT TARGET ${target})
+      continue()
+    endif()
+    foreach(prop IMPORTED_LOCATION IMPORTED_LOCATION_RELEASE IMPORTED_LOCATION_NOCONFIG)
+      get_target_property(_loc ${target} ${prop})
+      if(_loc AND NOT _loc MATCHES "^${XLT_PYTHON_TORCH_DIR}/")
+        message(FATAL_ERROR "xlt: the Python module would link ${_loc} (target ${target}), "
+                "outside the environment's torch (${XLT_PYTHON_TORCH_DIR}/lib): two libtorch "
+                "copies (e.g. Debian's 1.13 and the wheel's) cannot share one process. Configure "
+                "a fresh build folder.")
       endif()
-    else()
-      set(_loc "${lib}")
-    endif()
-    if(_loc MATCHES "lib(torch|c10)[^/]*\\.so" AND NOT _loc MATCHES "^${XLT_PYTHON_TORCH_DIR}/")
-      message(FATAL_ERROR "xlt: the Python module would link ${_loc}, outside the environment's "
-              "torch (${XLT_PYTHON_TORCH_DIR}/lib): two libtorch copies (e.g. Debian's 1.13 and "
-              "the wheel's) cannot share one process. Configure a fresh build folder.")
-    endif()
+    endforeach()
   endforeach()
 endfunction()

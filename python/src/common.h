@@ -6,7 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <ATen/core/Tensor.h>
+#include <ATen/ATen.h>
 
 #include <nlohmann/json.hpp>
 

@@ -3,10 +3,12 @@
 // model are serialised by a mutex; the GIL is released while it computes.
 #include <c10/core/InferenceMode.h>
 
+#include <cstring>
 #include <mutex>
 
 #include "common.h"
 #include "model_handle.h"
+#include "xlt/core/error.h"
 #include "xlt/io/hub_cache.h"
 
 namespace xlt::python {
@@ -40,14 +42,18 @@ py::dict forward(ModelHandle& h, const py::object& input_ids, const py::object& 
     }
   }
   if (!labels.is_none()) {
-    py::module_ np = py::module_::import("numpy");
-    py::array a = np.attr("asarray")(labels);
-    in.labels = a.dtype().kind() == 'f'
-                    ? at::tensor(a.cast<std::vector<float>>())
-                    : from_numpy_ids(labels, "labels", true)
-                          .reshape(h.model->kind() == models::ModelKind::kCausalLM
-                                       ? at::IntArrayRef{in.input_ids.sizes()}
-                                       : at::IntArrayRef{-1});
+    py::array a = py::module_::import("numpy").attr("asarray")(labels);
+    if (a.dtype().kind() == 'f') {
+      // Regression [batch] or multi-label [batch, num_labels] targets.
+      py::array_t<float, py::array::c_style | py::array::forcecast> f(a);
+      std::vector<int64_t> shape(f.shape(), f.shape() + f.ndim());
+      in.labels = at::empty(shape, at::kFloat);
+      std::memcpy(in.labels.data_ptr<float>(), f.data(), f.size() * sizeof(float));
+    } else if (h.model->kind() == models::ModelKind::kCausalLM) {
+      in.labels = from_numpy_ids(labels, "labels", true);
+    } else {
+      in.labels = from_numpy_ids(labels, "labels", true).reshape({-1});
+    }
   }
   models::ForwardOptions fo;
   fo.output_hidden_states = hidden_states;

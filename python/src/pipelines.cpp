@@ -5,7 +5,9 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <cstring>
 #include <iostream>
+#include <thread>
 
 #include "common.h"
 #include "model_handle.h"
