@@ -41,6 +41,9 @@ py::array to_numpy(const at::Tensor& t);
 // through __array__). Throws xlt::UsageError naming `what` for another rank or a float dtype.
 at::Tensor from_numpy_ids(const py::handle& obj, const char* what, bool required);
 
+// os.fspath(obj): a str or a path-like object as a string.
+std::string fspath(const py::handle& obj);
+
 void bind_tokenizer(py::module_& m);
 void bind_model(py::module_& m);
 void bind_pipelines(py::module_& m);

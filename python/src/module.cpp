@@ -12,13 +12,18 @@
 namespace xlt::python {
 
 py::object to_python(const nlohmann::json& j) {
-  static py::object loads = py::module_::import("json").attr("loads");
+  // Not a static py::object: it would be released after the interpreter has finalised.
+  py::object loads = py::module_::import("json").attr("loads");
   return loads(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 nlohmann::json to_json(const py::handle& obj) {
-  static py::object dumps = py::module_::import("json").attr("dumps");
+  py::object dumps = py::module_::import("json").attr("dumps");
   return nlohmann::json::parse(py::str(dumps(obj)).cast<std::string>());
+}
+
+std::string fspath(const py::handle& obj) {
+  return py::str(py::module_::import("os").attr("fspath")(obj)).cast<std::string>();
 }
 
 ProgressBridge::ProgressBridge(py::object callback)

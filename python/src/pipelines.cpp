@@ -55,7 +55,7 @@ struct ModelArg {
 std::shared_ptr<ModelHandle> handle_of(const py::object& model, std::string& spec) {
   if (py::isinstance<ModelHandle>(model)) return model.cast<std::shared_ptr<ModelHandle>>();
   if (py::isinstance<py::str>(model) || py::hasattr(model, "__fspath__")) {
-    spec = py::str(py::module_::import("os").attr("fspath")(model)).cast<std::string>();
+    spec = fspath(model);
     return nullptr;
   }
   throw UsageError("model: expected an xlt.Model, a folder or a hub id");
@@ -377,7 +377,7 @@ py::object perplexity(const py::object& model, const std::vector<std::string>& l
   std::vector<std::string> paths;
   for (const auto& t : texts) {
     if (py::isinstance<py::str>(t) || py::hasattr(t, "__fspath__")) {
-      paths.push_back(py::str(py::module_::import("os").attr("fspath")(t)));
+      paths.push_back(fspath(t));
       given_lines.emplace_back();
     } else {
       paths.emplace_back();

@@ -141,7 +141,8 @@ void bind_tokenizer(py::module_& m) {
       "A model's tokenizer, token for token as Hugging Face's (thread-safe, immutable)")
       .def_static(
           "from_pretrained",
-          [](const std::string& path, bool slow) {
+          [](const py::object& path_or_id, bool slow) {
+            const std::string path = fspath(path_or_id);
             py::gil_scoped_release nogil;
             text::LoadOptions lo;
             lo.prefer_slow = slow;

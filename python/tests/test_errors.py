@@ -20,7 +20,7 @@ def test_missing_data_is_file_not_found(tiny_bert, tmp_path):
 def test_bad_tokenizer_is_value_error(tmp_path):
     (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\n")
     with pytest.raises(ValueError, match="appears twice"):
-        xlt.Tokenizer.from_pretrained(tmp_path / "vocab.txt")
+        xlt.Tokenizer.from_pretrained(tmp_path / "vocab.txt")  # a path-like works too
 
 
 def test_bad_options_are_value_errors(tiny_bert):

@@ -14,7 +14,7 @@ from conftest import DEMO, read_safetensors
 
 DEV = {lang: DEMO / f"dev-{lang}.tsv" for lang in ("en", "es", "fr", "hi")}
 TIMING = {"timing", "seconds", "tokens_per_s", "pairs_per_s", "pairs_per_second", "elapsed",
-          "seconds_per_step", "train_seconds", "xlt_version"}
+          "seconds_per_step", "train_seconds", "xlt_version", "generated"}
 
 
 def strip(j, replace=()):
@@ -87,7 +87,7 @@ def test_embed_and_tsne_equal_cli(cli, tiny_bert, tmp_path):
     for layer, matrix in zip(got["layers"], got["embeddings"]):
         np.testing.assert_array_equal(matrix, want[f"embeddings.layer{layer}"])
     last = got["layers"][-1]
-    cli("tsne", tmp_path / "embed", "--tensor", f"embeddings.layer{last}", "--out",
+    cli("tsne", tmp_path / "embed" / "embeddings.safetensors", "--tensor", f"embeddings.layer{last}", "--out",
         tmp_path / "tsne", "--iterations", "300", "--seed", "1", "--threads", "1")
     t = xlt.tsne(got["embeddings"][-1], iterations=300, seed=1, threads=1, progress=False)
     with open(tmp_path / "tsne" / "tsne.csv") as f:

@@ -20,7 +20,7 @@ def reference_files():
 def load_reference(path):
     meta = json.loads(path.with_suffix(".meta.json").read_text())
     tok = xlt.Tokenizer.from_pretrained(str((path.parent / meta["tokenizer"]).resolve()))
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
     return tok, records
 
 
