@@ -142,3 +142,15 @@ def test_study_equals_cli(cli, tmp_path):
 
 
 REPO_DEMO_TOML = DEMO.parent / "demo.toml"
+
+
+def test_interrupt_from_a_progress_report_propagates(tiny_bert):
+    # The path a Ctrl-C takes: raised at a progress report, it unwinds the C++ work.
+    def stop(event):
+        if event["kind"] == "update" or event["kind"] == "finish":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        xlt.evaluate(tiny_bert, {"en": DEV["en"]}, threads=1, progress=False, callback=stop)
+    # The observer is gone afterwards: the next call runs normally.
+    assert xlt.evaluate(tiny_bert, {"en": DEV["en"]}, threads=1, progress=False)["languages"]

@@ -14,6 +14,22 @@ def _interactive():
         return False
 
 
+def _tqdm():
+    """tqdm's notebook widget where ipywidgets can draw it, else the text bar (tqdm.auto would
+    warn in a notebook without ipywidgets)."""
+    if "ipykernel" in sys.modules:
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm
+
+            return tqdm
+        except ImportError:
+            pass
+    from tqdm.std import tqdm
+
+    return tqdm
+
+
 class ProgressEvents:
     """Receives the C++ events (dicts: kind, id, label, unit, done, total, postfix) and shows one
     tqdm bar per C++ progress bar; forwards every event to `callback` when given."""
@@ -34,9 +50,7 @@ class ProgressEvents:
     def _show(self, event):
         bar = self.bars.get(event["id"])
         if bar is None:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(
+            bar = _tqdm()(
                 desc=event["label"],
                 total=event["total"] or None,
                 unit=" " + event["unit"] if event["unit"] else "it",
@@ -48,7 +62,6 @@ class ProgressEvents:
         if event["postfix"]:
             bar.set_postfix_str(event["postfix"], refresh=False)
         if event["kind"] == "finish":
-            bar.refresh()
             bar.close()
             del self.bars[event["id"]]
         else:
