@@ -3,9 +3,9 @@
 // matching apps/xlt/cmd_*.cpp makes and returns what that command writes (results.json, ...) as
 // Python objects. The GIL is released while they compute; progress goes through ProgressBridge.
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <cstring>
 #include <iostream>
 #include <thread>
 
