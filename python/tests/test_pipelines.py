@@ -154,3 +154,34 @@ def test_interrupt_from_a_progress_report_propagates(tiny_bert):
         xlt.evaluate(tiny_bert, {"en": DEV["en"]}, threads=1, progress=False, callback=stop)
     # The observer is gone afterwards: the next call runs normally.
     assert xlt.evaluate(tiny_bert, {"en": DEV["en"]}, threads=1, progress=False)["languages"]
+
+
+CTRL_C = """
+import os, signal, sys, xlt
+model, train, out = sys.argv[1:4]
+def interrupt(event):
+    # Ctrl-C in the middle of training (the callback runs on the training thread).
+    if event["label"] == "finetune" and event["kind"] == "update" and event["done"] >= 2:
+        os.kill(os.getpid(), signal.SIGINT)
+try:
+    xlt.finetune(model, {"en": train}, out, max_steps=400, batch_size=4, max_length=32,
+                 save_every=1000, threads=1, progress=False, callback=interrupt)
+except KeyboardInterrupt as e:
+    print("interrupted:", e)
+r = xlt.finetune(model, {"en": train}, out, max_steps=400, batch_size=4, max_length=32,
+                 save_every=1000, threads=1, progress=False, resume=True)
+print("resumed to", r["run"]["steps"])
+"""
+
+
+def test_ctrl_c_in_finetune_saves_state_then_raises_keyboard_interrupt(tiny_bert, tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", CTRL_C, str(tiny_bert),
+                        str(DEMO / "train-en.jsonl"), str(tmp_path / "ft")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "interrupted: stopped by SIGINT at step" in r.stdout, r.stdout
+    assert "call finetune again with resume=True" in r.stdout
+    assert "resumed to 400" in r.stdout
