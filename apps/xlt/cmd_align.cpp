@@ -12,6 +12,7 @@
 
 #include "analysis_common.h"
 #include "command.h"
+#include "xlt/analysis/align_text.h"
 #include "xlt/analysis/alignment.h"
 #include "xlt/analysis/embedding_file.h"
 #include "xlt/analysis/embeddings.h"
@@ -184,28 +185,15 @@ int run(const AlignCliOptions& o) {
   ro.max_rows = o.max_sentences;
   const analysis::ParallelText par = analysis::read_parallel_inputs(o.inputs, ro);
   if (par.rows() < 2) {
+    // Checked again by align_parallel_text; here so that bad data fails before the model loads.
     throw DataError("parallel input: " + std::to_string(par.rows()) +
                     " rows; alignment metrics need at least 2 parallel sentences");
   }
   auto lm = load_analysis_model(o.model, o.emb.tokenizer, o.runtime.device, o.emb.dtype, "align");
   const int L = static_cast<int>(lm.model->config().num_hidden_layers);
 
-  analysis::EmbeddingOptions eo = to_embedding_options(o.emb, L);
-  std::vector<analysis::SentenceEmbeddings> per_lang;
-  for (size_t i = 0; i < par.langs.size(); ++i) {
-    eo.progress_label = "embed " + par.langs[i];
-    per_lang.push_back(analysis::sentence_embeddings(*lm.model, *lm.tokenizer, par.columns[i], eo));
-  }
-  std::vector<analysis::LanguageLayers> ll;
-  for (size_t i = 0; i < par.langs.size(); ++i) {
-    analysis::LanguageLayers x;
-    x.lang = par.langs[i];
-    for (const auto& m : per_lang[i].matrices) x.layers.push_back(m.view());
-    ll.push_back(std::move(x));
-  }
-  auto rows = analysis::alignment_by_layer(ll, threads);
-  // alignment_by_layer numbers the layers it was given 0, 1, ...; map back to hidden_states.
-  for (auto& r : rows) r.layer = eo.layers.at(static_cast<size_t>(r.layer));
+  const analysis::EmbeddingOptions eo = to_embedding_options(o.emb, L);
+  const auto rows = analysis::align_parallel_text(*lm.model, *lm.tokenizer, par, eo, threads);
 
   const fs::path dir(o.out);
   make_output_dir(dir);

@@ -76,20 +76,6 @@ std::vector<data::DataSpec> text_specs(const PerplexityCliOptions& o) {
   return chosen;
 }
 
-std::vector<std::string> read_lines(const std::string& path) {
-  if (!fs::exists(path)) throw IoError("--text " + path + ": file not found");
-  const std::string content = read_file(path);
-  std::vector<std::string> lines;
-  size_t start = 0;
-  while (start < content.size()) {
-    size_t nl = content.find('\n', start);
-    if (nl == std::string::npos) nl = content.size();
-    lines.push_back(content.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return lines;
-}
-
 std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
@@ -123,7 +109,7 @@ int run(const PerplexityCliOptions& o) {
     po.progress_label = "perplexity " + spec.lang;
     eval::PerplexityResult r;
     try {
-      r = eval::text_perplexity(*model, *tokenizer, read_lines(spec.path), po);
+      r = eval::text_perplexity(*model, *tokenizer, eval::read_text_lines(spec.path), po);
     } catch (const DataError& e) {
       throw DataError(spec.path + ": " + e.what());
     }

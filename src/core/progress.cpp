@@ -3,12 +3,69 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <sstream>
 
 namespace xlt {
+namespace {
+
+struct ObserverSlot {
+  std::mutex mutex;
+  std::shared_ptr<const ProgressObserver> observer;
+  std::chrono::milliseconds interval{100};
+};
+
+ObserverSlot& observer_slot() {
+  static ObserverSlot slot;
+  return slot;
+}
+
+std::atomic<uint64_t> next_progress_id{1};
+
+}  // namespace
+
+ProgressObserver set_progress_observer(ProgressObserver observer, int min_interval_ms) {
+  auto& slot = observer_slot();
+  std::lock_guard<std::mutex> lock(slot.mutex);
+  ProgressObserver previous = slot.observer ? *slot.observer : ProgressObserver{};
+  slot.observer =
+      observer ? std::make_shared<const ProgressObserver>(std::move(observer)) : nullptr;
+  slot.interval = std::chrono::milliseconds(std::max(0, min_interval_ms));
+  return previous;
+}
+
+bool Progress::notify(ProgressEvent::Kind kind, bool force) {
+  std::shared_ptr<const ProgressObserver> observer;
+  std::chrono::milliseconds interval;
+  {
+    auto& slot = observer_slot();
+    std::lock_guard<std::mutex> lock(slot.mutex);
+    observer = slot.observer;
+    interval = slot.interval;
+  }
+  if (!observer) return false;
+  const auto now = std::chrono::steady_clock::now();
+  if (!force && now - last_notify_ < interval) return true;
+  last_notify_ = now;
+  ProgressEvent e;
+  e.kind = kind;
+  e.id = id_;
+  e.label = label_;
+  e.unit = unit_;
+  e.postfix = postfix_;
+  e.done = done_;
+  e.total = total_;
+  e.enabled = enabled_;
+  // Called without the slot's lock, so the observer may itself install or remove observers.
+  (*observer)(e);
+  return true;
+}
 
 Progress::Progress(std::string label, int64_t total, std::string unit, bool enabled)
     : label_(std::move(label)),
@@ -16,11 +73,19 @@ Progress::Progress(std::string label, int64_t total, std::string unit, bool enab
       total_(total),
       enabled_(enabled),
       tty_(::isatty(STDERR_FILENO) == 1),
+      id_(next_progress_id++),
       start_(std::chrono::steady_clock::now()),
-      last_render_(start_) {}
+      last_render_(start_),
+      last_notify_(start_) {
+  notify(ProgressEvent::Kind::kStart, true);
+}
 
 Progress::~Progress() {
-  finish();
+  // An observer's exception must not escape a destructor (it may run during unwinding).
+  try {
+    finish();
+  } catch (...) {
+  }
 }
 
 double Progress::elapsed_seconds() const {
@@ -38,7 +103,8 @@ void Progress::advance(int64_t n) {
 
 void Progress::set(int64_t done) {
   done_ = done;
-  if (!enabled_ || finished_) return;
+  if (finished_) return;
+  if (notify(ProgressEvent::Kind::kUpdate, false) || !enabled_) return;
   auto now = std::chrono::steady_clock::now();
   // Terminals refresh 10x a second; logs get a line every 10 s so they stay readable.
   auto period = tty_ ? std::chrono::milliseconds(100) : std::chrono::milliseconds(10000);
@@ -55,6 +121,7 @@ void Progress::set_postfix(std::string text) {
 void Progress::finish() {
   if (finished_) return;
   finished_ = true;
+  if (notify(ProgressEvent::Kind::kFinish, true)) return;
   if (enabled_) render(true);
 }
 

@@ -159,7 +159,7 @@ NliEvalRun evaluate_datasets(models::Model& model, const text::Tokenizer& tokeni
   return run;
 }
 
-NliEvalRun run_nli_eval(const NliEvalConfig& config, std::ostream* log) {
+std::vector<data::NliDataset> read_eval_datasets(const NliEvalConfig& config, std::ostream* log) {
   if (config.bootstrap < 1) throw UsageError("--bootstrap must be >= 1");
   data::SpecOptions so;
   so.read.format = data::parse_nli_format(config.format);
@@ -171,24 +171,22 @@ NliEvalRun run_nli_eval(const NliEvalConfig& config, std::ostream* log) {
     if (log) *log << "xlt eval: " << d.lang << ": " << d.report.summary() << "\n";
   }
   data::subsample(datasets, config.samples, config.seed);
+  return datasets;
+}
 
-  const io::ModelLocation loc = io::resolve_model_location(config.model);
-  models::LoadOptions lo;
-  lo.num_labels = config.num_labels;
-  lo.device = models::parse_device(config.device);
-  lo.dtype = models::parse_dtype(config.dtype);
-  lo.seed = config.seed;
-  auto model = models::load_model(loc.path, lo);
+NliEvalRun evaluate_loaded_model(models::Model& model, const text::Tokenizer& tokenizer,
+                                 std::vector<data::NliDataset> datasets,
+                                 const NliEvalConfig& config, std::ostream* log) {
   bool head_initialized = false;
   std::vector<std::string> head;
-  for (const auto& name : model->load_report().initialized) {
+  for (const auto& name : model.load_report().initialized) {
     if (is_head_parameter(name)) {
       head_initialized = true;
       head.push_back(name);
     }
   }
   if (log) {
-    *log << "xlt eval: " << model->load_report().summary() << "\n";
+    *log << "xlt eval: " << model.load_report().summary() << "\n";
     if (head_initialized) {
       *log << "xlt eval: note: the checkpoint has no classification head; a new one (";
       for (size_t i = 0; i < head.size(); ++i) *log << (i ? ", " : "") << head[i];
@@ -196,12 +194,25 @@ NliEvalRun run_nli_eval(const NliEvalConfig& config, std::ostream* log) {
            << ": these are untrained-baseline predictions\n";
     }
   }
+  NliEvalRun run =
+      evaluate_datasets(model, tokenizer, std::move(datasets), config, head_initialized, log);
+  run.initialized = model.load_report().initialized;
+  return run;
+}
+
+NliEvalRun run_nli_eval(const NliEvalConfig& config, std::ostream* log) {
+  auto datasets = read_eval_datasets(config, log);
+  const io::ModelLocation loc = io::resolve_model_location(config.model);
+  models::LoadOptions lo;
+  lo.num_labels = config.num_labels;
+  lo.device = models::parse_device(config.device);
+  lo.dtype = models::parse_dtype(config.dtype);
+  lo.seed = config.seed;
+  auto model = models::load_model(loc.path, lo);
   const fs::path dir = fs::is_directory(loc.path) ? loc.path : loc.path.parent_path();
   auto tokenizer = text::load_tokenizer(dir);
-  NliEvalRun run =
-      evaluate_datasets(*model, *tokenizer, std::move(datasets), config, head_initialized, log);
+  NliEvalRun run = evaluate_loaded_model(*model, *tokenizer, std::move(datasets), config, log);
   run.model_path = loc.path.string();
-  run.initialized = model->load_report().initialized;
   return run;
 }
 

@@ -1,13 +1,37 @@
 // Progress reporting for long work, on stderr: a live bar with rate and ETA when stderr is a
 // terminal, periodic plain lines otherwise (logs, CI). One shared implementation for every
 // command (tokenize, eval, finetune, download, ...).
+//
+// A front end that shows progress its own way (the Python package's tqdm bars) installs a
+// process-wide observer: every Progress then reports to it instead of printing.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace xlt {
+
+// One report to a progress observer. `id` tells bars apart (unique per Progress in the process).
+struct ProgressEvent {
+  enum class Kind { kStart, kUpdate, kFinish };
+  Kind kind = Kind::kUpdate;
+  uint64_t id = 0;
+  std::string label, unit, postfix;
+  int64_t done = 0;
+  int64_t total = 0;    // 0 = unknown
+  bool enabled = true;  // the run asked for progress output (false: observe, show nothing)
+};
+
+// Called on the thread that advances the bar: at start, at most every `min_interval_ms` while
+// it advances, and at finish. It may throw to abort the work (e.g. to deliver a Ctrl-C); the
+// exception leaves Progress::advance/set like any error of the work itself.
+using ProgressObserver = std::function<void(const ProgressEvent&)>;
+
+// Installs (or with an empty function removes) the observer; returns the previous one.
+// Thread-safe; Progress objects created before the call keep reporting to the new observer.
+ProgressObserver set_progress_observer(ProgressObserver observer, int min_interval_ms = 100);
 
 class Progress {
  public:
@@ -34,11 +58,14 @@ class Progress {
 
  private:
   void render(bool final);
+  // Reports to the observer, if one is installed; false when none is (then render on stderr).
+  bool notify(ProgressEvent::Kind kind, bool force);
 
   std::string label_, unit_, postfix_;
   int64_t total_ = 0, done_ = 0;
   bool enabled_, tty_, finished_ = false;
-  std::chrono::steady_clock::time_point start_, last_render_;
+  uint64_t id_ = 0;
+  std::chrono::steady_clock::time_point start_, last_render_, last_notify_;
 };
 
 }  // namespace xlt

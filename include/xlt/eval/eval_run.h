@@ -69,6 +69,17 @@ struct NliEvalRun {
 // initialisation, label mapping, speed) go to `log` (nullptr = silent).
 NliEvalRun run_nli_eval(const NliEvalConfig& config, std::ostream* log);
 
+// The first half of run_nli_eval: reads the --data specs of `config` (data, langs, format,
+// skip_bad_rows) and subsamples them (samples, seed). Read reports go to `log`.
+std::vector<data::NliDataset> read_eval_datasets(const NliEvalConfig& config, std::ostream* log);
+
+// The second half: evaluates a model already in memory (e.g. the Python package's xlt.Model) as
+// run_nli_eval does after loading it: a classification head the loader initialised is flagged and
+// noted in `log`. The caller sets the result's model_path.
+NliEvalRun evaluate_loaded_model(models::Model& model, const text::Tokenizer& tokenizer,
+                                 std::vector<data::NliDataset> datasets,
+                                 const NliEvalConfig& config, std::ostream* log);
+
 // Evaluates an already loaded model on already read datasets (e.g. the study runner after
 // fine-tuning). `head_initialized` is recorded as given.
 NliEvalRun evaluate_datasets(models::Model& model, const text::Tokenizer& tokenizer,

@@ -104,6 +104,10 @@ struct PerplexityResult {
   nlohmann::json to_json() const;
 };
 
+// The lines of a text file as `xlt perplexity --text` reads them (split at '\n', the last line
+// kept without one). IoError "--text PATH: file not found" when it is missing.
+std::vector<std::string> read_text_lines(const std::string& path);
+
 // Perplexity of `lines` (a text file's lines; invalid UTF-8 throws DataError naming the line).
 // ConfigError when the model is not a causal LM.
 PerplexityResult text_perplexity(models::Model& model, const text::Tokenizer& tokenizer,

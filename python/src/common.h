@@ -1,0 +1,51 @@
+// What the binding files share: JSON <-> Python conversion, the progress bridge (C++ Progress
+// events -> a Python callable, Ctrl-C -> KeyboardInterrupt) and tensor -> NumPy copies.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <ATen/ATen.h>
+
+#include <nlohmann/json.hpp>
+
+#include "xlt/core/progress.h"
+
+namespace xlt::python {
+
+namespace py = pybind11;
+
+// Through the json module: results dicts are small, and this keeps key order and float text.
+py::object to_python(const nlohmann::json& j);
+nlohmann::json to_json(const py::handle& obj);
+
+// While alive, every xlt::Progress reports to `callback(event_dict)` (None: no display) with the
+// GIL held, and a pending Ctrl-C (Python's SIGINT flag) is raised as KeyboardInterrupt from the
+// computing thread at the next report. Construct with the GIL held, before releasing it.
+class ProgressBridge {
+ public:
+  explicit ProgressBridge(py::object callback);
+  ~ProgressBridge();
+  ProgressBridge(const ProgressBridge&) = delete;
+  ProgressBridge& operator=(const ProgressBridge&) = delete;
+
+ private:
+  std::shared_ptr<py::object> callback_;
+  ProgressObserver previous_;
+};
+
+// A float32 CPU copy of `t` as a NumPy array of the same shape (integers stay int64).
+py::array to_numpy(const at::Tensor& t);
+// An int64 tensor [batch, seq] from anything NumPy can view as integers (lists, arrays, tensors
+// through __array__). Throws xlt::UsageError naming `what` for another rank or a float dtype.
+at::Tensor from_numpy_ids(const py::handle& obj, const char* what, bool required);
+
+// os.fspath(obj): a str or a path-like object as a string.
+std::string fspath(const py::handle& obj);
+
+void bind_tokenizer(py::module_& m);
+void bind_model(py::module_& m);
+void bind_pipelines(py::module_& m);
+
+}  // namespace xlt::python

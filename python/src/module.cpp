@@ -1,0 +1,135 @@
+// The extension module xlt._xlt: exception mapping, the shared helpers of common.h and the
+// registration of every binding file. The Python layer (python/xlt) wraps it.
+#include <Python.h>
+
+#include <cstring>
+
+#include "common.h"
+#include "xlt/core/error.h"
+#include "xlt/models/model.h"
+#include "xlt/version.h"
+
+namespace xlt::python {
+
+py::object to_python(const nlohmann::json& j) {
+  // Not a static py::object: it would be released after the interpreter has finalised.
+  py::object loads = py::module_::import("json").attr("loads");
+  return loads(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+nlohmann::json to_json(const py::handle& obj) {
+  py::object dumps = py::module_::import("json").attr("dumps");
+  return nlohmann::json::parse(py::str(dumps(obj)).cast<std::string>());
+}
+
+std::string fspath(const py::handle& obj) {
+  return py::str(py::module_::import("os").attr("fspath")(obj)).cast<std::string>();
+}
+
+ProgressBridge::ProgressBridge(py::object callback)
+    : callback_(std::make_shared<py::object>(std::move(callback))) {
+  auto cb = callback_;
+  previous_ = set_progress_observer([cb](const ProgressEvent& e) {
+    py::gil_scoped_acquire gil;
+    // Python's SIGINT handler only sets a flag while C++ runs without the GIL; deliver it here.
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (cb->is_none()) return;
+    py::dict d;
+    d["kind"] = e.kind == ProgressEvent::Kind::kStart    ? "start"
+                : e.kind == ProgressEvent::Kind::kFinish ? "finish"
+                                                         : "update";
+    d["id"] = e.id;
+    d["label"] = e.label;
+    d["unit"] = e.unit;
+    d["postfix"] = e.postfix;
+    d["done"] = e.done;
+    d["total"] = e.total;
+    d["enabled"] = e.enabled;
+    (*cb)(d);
+  });
+}
+
+ProgressBridge::~ProgressBridge() {
+  set_progress_observer(previous_);
+  // The callback's last reference goes with the GIL held (the destructor runs in Python's call).
+  py::gil_scoped_acquire gil;
+  callback_.reset();
+}
+
+py::array to_numpy(const at::Tensor& t) {
+  const bool integral = at::isIntegralType(t.scalar_type(), /*includeBool=*/true);
+  at::Tensor c = t.to(at::kCPU, integral ? at::kLong : at::kFloat).contiguous();
+  std::vector<py::ssize_t> shape(c.sizes().begin(), c.sizes().end());
+  if (integral) {
+    py::array_t<int64_t> a(shape);
+    std::memcpy(a.mutable_data(), c.data_ptr<int64_t>(), c.numel() * sizeof(int64_t));
+    return std::move(a);
+  }
+  py::array_t<float> a(shape);
+  std::memcpy(a.mutable_data(), c.data_ptr<float>(), c.numel() * sizeof(float));
+  return std::move(a);
+}
+
+at::Tensor from_numpy_ids(const py::handle& obj, const char* what, bool required) {
+  if (obj.is_none()) {
+    if (required) throw UsageError(std::string(what) + ": required");
+    return {};
+  }
+  py::module_ np = py::module_::import("numpy");
+  py::array arr = np.attr("asarray")(obj);
+  const char kind = arr.dtype().kind();
+  if (kind != 'i' && kind != 'u' && kind != 'b') {
+    throw UsageError(std::string(what) + ": expected integers, got dtype " +
+                     py::str(arr.dtype()).cast<std::string>());
+  }
+  if (arr.ndim() == 1) arr = np.attr("expand_dims")(arr, 0);
+  if (arr.ndim() != 2) {
+    throw UsageError(std::string(what) + ": expected shape [batch, seq], got " +
+                     std::to_string(arr.ndim()) + " dimensions");
+  }
+  py::array_t<int64_t, py::array::c_style | py::array::forcecast> ids(arr);
+  at::Tensor t = at::empty({ids.shape(0), ids.shape(1)}, at::kLong);
+  std::memcpy(t.data_ptr<int64_t>(), ids.data(), ids.size() * sizeof(int64_t));
+  return t;
+}
+
+namespace {
+
+bool names_missing_file(const char* what) {
+  return std::strstr(what, "no such file") || std::strstr(what, "file not found") ||
+         std::strstr(what, "No such file");
+}
+
+}  // namespace
+}  // namespace xlt::python
+
+PYBIND11_MODULE(_xlt, m) {
+  namespace py = pybind11;
+  using namespace xlt::python;
+  m.doc() = "xlt's C++ library (use the `xlt` package, not this module)";
+  m.attr("__version__") = XLT_VERSION;
+  m.attr("torch_version") = XLT_TORCH_VERSION;
+
+  // The CLI's exit codes as Python types: usage and bad input -> ValueError, files -> OSError
+  // (FileNotFoundError when one is missing), anything else -> RuntimeError. Same messages.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const xlt::IoError& e) {
+      PyErr_SetString(names_missing_file(e.what()) ? PyExc_FileNotFoundError : PyExc_OSError,
+                      e.what());
+    } catch (const xlt::InputError& e) {
+      PyErr_SetString(names_missing_file(e.what()) ? PyExc_FileNotFoundError : PyExc_ValueError,
+                      e.what());
+    } catch (const xlt::UsageError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  m.def(
+      "set_threads", [](int n) { return xlt::models::set_threads(n); }, py::arg("n") = 0,
+      "Sets libtorch's CPU threads (0 = the cores not already busy); returns the count in use.");
+  bind_tokenizer(m);
+  bind_model(m);
+  bind_pipelines(m);
+}

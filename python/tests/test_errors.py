@@ -1,0 +1,47 @@
+"""Errors map to Python's types with the CLI's messages: bad input -> ValueError, a missing file
+-> FileNotFoundError, other file problems -> OSError."""
+
+import pytest
+
+import xlt
+from conftest import DEMO
+
+
+def test_missing_model_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        xlt.Model.from_pretrained(tmp_path / "nothing")
+
+
+def test_missing_data_is_file_not_found(tiny_bert, tmp_path):
+    with pytest.raises(FileNotFoundError, match="file not found"):
+        xlt.evaluate(tiny_bert, {"en": tmp_path / "missing.tsv"}, progress=False)
+
+
+def test_bad_tokenizer_is_value_error(tmp_path):
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\n")
+    with pytest.raises(ValueError, match="appears twice"):
+        xlt.Tokenizer.from_pretrained(tmp_path / "vocab.txt")  # a path-like works too
+
+
+def test_bad_options_are_value_errors(tiny_bert):
+    with pytest.raises(ValueError, match="--device"):
+        xlt.Model.from_pretrained(tiny_bert, device="tpu")
+    with pytest.raises(ValueError, match="format"):
+        xlt.evaluate(tiny_bert, {"en": DEMO / "dev-en.tsv"}, format="nope", progress=False)
+    model = xlt.Model.from_pretrained(tiny_bert)
+    with pytest.raises(ValueError, match="input_ids"):
+        model.forward([[0.5, 1.5]])
+    with pytest.raises(ValueError, match="attention_mask"):
+        model.forward([[1, 2, 3]], attention_mask=[[1, 1]])
+
+
+def test_causal_lm_only_for_perplexity(tiny_bert):
+    with pytest.raises(ValueError, match="causal language model"):
+        xlt.perplexity(tiny_bert, {"en": DEMO / "text-en.txt"}, progress=False)
+
+
+def test_unwritable_output_is_os_error(tiny_bert, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises((OSError, ValueError), match="not a folder|cannot create"):
+        xlt.evaluate(tiny_bert, {"en": DEMO / "dev-en.tsv"}, out=blocker, progress=False)

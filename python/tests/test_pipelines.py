@@ -1,0 +1,187 @@
+"""The pipelines give what the CLI gives on the same inputs: evaluate == `xlt eval`'s
+results.json, finetune weights bit-identical to `xlt finetune`'s, the study's results.json, and
+embed / align / perplexity / tsne / init-model outputs. Both sides run with one thread, so that
+the recorded configuration and the arithmetic order are the same."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import xlt
+from conftest import DEMO, read_safetensors
+
+DEV = {lang: DEMO / f"dev-{lang}.tsv" for lang in ("en", "es", "fr", "hi")}
+TIMING = {"timing", "seconds", "tokens_per_s", "pairs_per_s", "pairs_per_second", "elapsed",
+          "seconds_per_step", "train_seconds", "xlt_version", "generated"}
+
+
+def strip(j, replace=()):
+    """`j` without wall-clock fields (and with `replace`d substrings in strings)."""
+    if isinstance(j, dict):
+        return {k: strip(v, replace) for k, v in j.items() if k not in TIMING}
+    if isinstance(j, list):
+        return [strip(v, replace) for v in j]
+    if isinstance(j, str):
+        for a, b in replace:
+            j = j.replace(a, b)
+    return j
+
+
+def test_evaluate_equals_cli_eval(cli, tiny_bert, tmp_path):
+    args = [f"{k}={v}" for k, v in DEV.items()]
+    cli("eval", tiny_bert, *sum((["--data", a] for a in args), []), "--seed", "7", "--samples",
+        "40", "--threads", "1", "--no-progress", "--out", tmp_path / "cli")
+    want = json.loads((tmp_path / "cli" / "results.json").read_text())
+    got = xlt.evaluate(str(tiny_bert), DEV, seed=7, samples=40, threads=1, progress=False,
+                       out=tmp_path / "py")
+    assert strip(got) == strip(want)
+    assert strip(json.loads((tmp_path / "py" / "results.json").read_text())) == strip(want)
+    assert (tmp_path / "py" / "predictions.jsonl").read_text() == \
+        (tmp_path / "cli" / "predictions.jsonl").read_text()
+    # An xlt.Model in memory gives the same numbers.
+    model = xlt.Model.from_pretrained(tiny_bert)
+    again = xlt.evaluate(model, DEV, seed=7, samples=40, threads=1, progress=False)
+    assert strip(again)["languages"] == strip(want)["languages"]
+    assert again["model"]["path"] == want["model"]["path"]
+
+
+def test_finetune_weights_bit_identical_to_cli(cli, tiny_bert, tmp_path):
+    common = dict(max_steps=6, batch_size=16, max_length=64, seed=3, save_every=3, lr=1e-3)
+    cli("finetune", tiny_bert, "--train", f"en={DEMO / 'train-en.jsonl'}", "--dev",
+        f"en={DEV['en']}", "--out", tmp_path / "cli", "--max-steps", "6", "--batch-size", "16",
+        "--max-length", "64", "--seed", "3", "--save-every", "3", "--lr", "1e-3", "--eval-every",
+        "3", "--threads", "1", "--quiet")
+    r = xlt.finetune(tiny_bert, {"en": DEMO / "train-en.jsonl"}, tmp_path / "py",
+                     dev={"en": DEV["en"]}, eval_every=3, threads=1, progress=False, **common)
+    assert r["run"]["steps"] == 6
+    for sub in ("best", "last"):
+        a = (tmp_path / "cli" / sub / "model.safetensors").read_bytes()
+        b = (tmp_path / "py" / sub / "model.safetensors").read_bytes()
+        assert a == b, f"{sub}/model.safetensors differs"
+    want = json.loads((tmp_path / "cli" / "results.json").read_text())
+    replace = [(str(tmp_path / "cli"), "OUT"), (str(tmp_path / "py"), "OUT")]
+    got = {k: v for k, v in r.items() if k != "run"}
+    assert strip(got, replace) == strip(want, replace)
+
+
+def test_init_model_equals_cli(cli, tmp_path):
+    cli("init-model", "--arch", "bert", "--config", DEMO / "bert-config.json", "--out",
+        tmp_path / "cli", "--seed", "5", "--num-labels", "3")
+    n = xlt.init_model("bert", DEMO / "bert-config.json", tmp_path / "py", seed=5, num_labels=3)
+    assert n > 0
+    for f in ("model.safetensors", "config.json", "vocab.txt"):
+        assert (tmp_path / "cli" / f).read_bytes() == (tmp_path / "py" / f).read_bytes(), f
+    with pytest.raises(ValueError, match="xglm is a causal LM"):
+        xlt.init_model("xglm", DEMO / "xglm-config.json", tmp_path / "x", num_labels=3)
+
+
+def test_embed_and_tsne_equal_cli(cli, tiny_bert, tmp_path):
+    inputs = {lang: DEMO / f"text-{lang}.txt" for lang in ("en", "es")}
+    cli("embed", tiny_bert, *sum((["--input", f"{k}={v}"] for k, v in inputs.items()), []),
+        "--layer", "all", "--out", tmp_path / "embed", "--threads", "1", "--no-progress")
+    want = read_safetensors(tmp_path / "embed" / "embeddings.safetensors")
+    got = xlt.embed(tiny_bert, inputs, threads=1, progress=False)
+    assert got["langs"][0] == "en" and len(got["sentences"]) == len(got["langs"])
+    for layer, matrix in zip(got["layers"], got["embeddings"]):
+        np.testing.assert_array_equal(matrix, want[f"embeddings.layer{layer}"])
+    last = got["layers"][-1]
+    cli("tsne", tmp_path / "embed" / "embeddings.safetensors", "--tensor", f"embeddings.layer{last}", "--out",
+        tmp_path / "tsne", "--iterations", "300", "--seed", "1", "--threads", "1")
+    t = xlt.tsne(got["embeddings"][-1], iterations=300, seed=1, threads=1, progress=False)
+    with open(tmp_path / "tsne" / "tsne.csv") as f:
+        rows = list(csv.DictReader(f))
+    xy = np.array([[float(r["x"]), float(r["y"])] for r in rows])
+    np.testing.assert_allclose(t["embedding"], xy, rtol=1e-8, atol=1e-9)
+
+
+def test_align_equals_cli(cli, tiny_bert, tmp_path):
+    parallel = DEMO / "parallel.tsv"
+    cli("align", tiny_bert, "--input", parallel, "--layers", "all", "--out", tmp_path / "a",
+        "--threads", "1", "--no-progress")
+    with open(tmp_path / "a" / "alignment.csv") as f:
+        want = list(csv.DictReader(f))
+    got = xlt.align(tiny_bert, parallel, threads=1, progress=False)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert (g["layer"], g["lang_a"], g["lang_b"]) == (int(w["layer"]), w["lang_a"], w["lang_b"])
+        for k in ("retrieval_a2b", "retrieval_b2a", "cos_pairs", "cos_random",
+                  "centered_retrieval_a2b", "centered_retrieval_b2a"):
+            assert f"{g[k]:.6f}" == w[k], k
+
+
+def test_perplexity_equals_cli(cli, tiny_xglm, tmp_path):
+    texts = {lang: DEMO / f"text-{lang}.txt" for lang in ("en", "hi")}
+    cli("perplexity", tiny_xglm, "--text", *[f"{k}={v}" for k, v in texts.items()], "--out",
+        tmp_path / "p", "--threads", "1", "--no-progress")
+    want = json.loads((tmp_path / "p" / "perplexity.json").read_text())
+    got = xlt.perplexity(tiny_xglm, texts, threads=1, progress=False)
+    langs = want["languages"] if "languages" in want else want
+    for lang in texts:
+        assert strip(got[lang]) == strip(langs[lang])
+    lines = (DEMO / "text-en.txt").read_text().split("\n")
+    from_list = xlt.perplexity(tiny_xglm, {"en": lines}, threads=1, progress=False)
+    assert from_list["en"]["perplexity"] == got["en"]["perplexity"]
+
+
+def test_progress_callback_receives_events(tiny_bert):
+    events = []
+    xlt.evaluate(tiny_bert, {"en": DEV["en"]}, threads=1, progress=False, callback=events.append)
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "finish"
+    assert events[-1]["done"] == events[-1]["total"] == 60
+
+
+def test_study_equals_cli(cli, tmp_path):
+    cli("study", REPO_DEMO_TOML, "--out", tmp_path / "cli", "--quiet")
+    want = json.loads((tmp_path / "cli" / "results.json").read_text())
+    got = xlt.study(REPO_DEMO_TOML, out=tmp_path / "py", progress=False)
+    replace = [(str(tmp_path / "cli"), "OUT"), (str(tmp_path / "py"), "OUT")]
+    assert strip(got, replace) == strip(want, replace)
+
+
+REPO_DEMO_TOML = DEMO.parent / "demo.toml"
+
+
+def test_interrupt_from_a_progress_report_propagates(tiny_bert):
+    # The path a Ctrl-C takes: raised at a progress report, it unwinds the C++ work.
+    def stop(event):
+        if event["kind"] == "update" or event["kind"] == "finish":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        xlt.evaluate(tiny_bert, {"en": DEV["en"]}, threads=1, progress=False, callback=stop)
+    # The observer is gone afterwards: the next call runs normally.
+    assert xlt.evaluate(tiny_bert, {"en": DEV["en"]}, threads=1, progress=False)["languages"]
+
+
+CTRL_C = """
+import os, signal, sys, xlt
+model, train, out = sys.argv[1:4]
+def interrupt(event):
+    # Ctrl-C in the middle of training (the callback runs on the training thread).
+    if event["label"] == "finetune" and event["kind"] == "update" and event["done"] >= 2:
+        os.kill(os.getpid(), signal.SIGINT)
+try:
+    xlt.finetune(model, {"en": train}, out, max_steps=400, batch_size=4, max_length=32,
+                 save_every=1000, threads=1, progress=False, callback=interrupt)
+except KeyboardInterrupt as e:
+    print("interrupted:", e)
+r = xlt.finetune(model, {"en": train}, out, max_steps=400, batch_size=4, max_length=32,
+                 save_every=1000, threads=1, progress=False, resume=True)
+print("resumed to", r["run"]["steps"])
+"""
+
+
+def test_ctrl_c_in_finetune_saves_state_then_raises_keyboard_interrupt(tiny_bert, tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", CTRL_C, str(tiny_bert),
+                        str(DEMO / "train-en.jsonl"), str(tmp_path / "ft")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "interrupted: stopped by SIGINT at step" in r.stdout, r.stdout
+    assert "call finetune again with resume=True" in r.stdout
+    assert "resumed to 400" in r.stdout

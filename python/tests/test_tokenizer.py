@@ -1,0 +1,122 @@
+"""xlt.Tokenizer: ids equal to Hugging Face's reference goldens (fixtures/*.jsonl) and to
+`xlt tokenize --json`, offsets that slice back, encode_batch == encode, thread safety."""
+
+import json
+import threading
+
+import pytest
+
+import xlt
+from conftest import DEMO, FIXTURES, need
+
+
+def reference_files():
+    root = FIXTURES
+    if not root.exists():
+        return []
+    return sorted(p for p in root.rglob("*.jsonl") if p.with_suffix(".meta.json").exists())
+
+
+def load_reference(path):
+    meta = json.loads(path.with_suffix(".meta.json").read_text())
+    tok = xlt.Tokenizer.from_pretrained(str((path.parent / meta["tokenizer"]).resolve()))
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
+    return tok, records
+
+
+def test_reference_fixtures_present():
+    need(FIXTURES / "wordpiece_mbert_cased.jsonl", "the tokenizer reference fixtures")
+    assert len(reference_files()) >= 4
+
+
+@pytest.mark.parametrize("path", reference_files(), ids=lambda p: p.name)
+def test_matches_hugging_face_reference(path):
+    tok, records = load_reference(path)
+    for r in records:
+        where = f"{path.name} record {r.get('id')}: {r['text'][:40]!r}"
+        if "tokens" in r:
+            assert tok.tokenize(r["text"]) == r["tokens"], where
+        if "input_ids" in r:
+            e = tok.encode(r["text"])
+            assert e["input_ids"] == r["input_ids"], where
+            assert e["attention_mask"] == r["attention_mask"], where
+            if "token_type_ids" in r:
+                assert e["token_type_ids"] == r["token_type_ids"], where
+        if "text_pair" in r and "pair_input_ids" in r:
+            e = tok.encode(r["text"], pair=r["text_pair"])
+            assert e["input_ids"] == r["pair_input_ids"], where
+            if "pair_token_type_ids" in r:
+                assert e["token_type_ids"] == r["pair_token_type_ids"], where
+            for n in (32, 128):
+                key = f"pair_truncated_{n}"
+                if key in r:
+                    t = tok.encode(r["text"], pair=r["text_pair"], max_length=n)
+                    want = r[key]["input_ids"] if isinstance(r[key], dict) else r[key]
+                    assert t["input_ids"] == want, where + f" ({key})"
+
+
+@pytest.mark.parametrize("path", reference_files(), ids=lambda p: p.name)
+def test_encode_batch_equals_encode_and_offsets_slice_back(path):
+    tok, records = load_reference(path)
+    texts = [r["text"] for r in records]
+    pairs = [r.get("text_pair", "second") for r in records]
+    batch = tok.encode_batch(texts, pairs=pairs, num_threads=4)
+    for text, pair, enc in zip(texts, pairs, batch):
+        single = tok.encode(text, pair=pair)
+        assert enc.to_dict() == single
+        for token, (b, e), seq in zip(single["tokens"], single["offsets"], single["sequence_ids"]):
+            if seq >= 0 and e > b:
+                piece = (text if seq == 0 else pair)[b:e]
+                assert piece, (token, b, e)
+
+
+def test_equals_cli_tokenize(cli):
+    path = need(FIXTURES / "spm" / "xlmr_unigram.jsonl", "the SentencePiece fixtures")
+    tok, records = load_reference(path)
+    meta = json.loads(path.with_suffix(".meta.json").read_text())
+    folder = (path.parent / meta["tokenizer"]).resolve()
+    lines = [r["text"].replace("\t", " ").replace("\n", " ").replace("\r", " ") for r in records]
+    lines = [f"{t}\t{t[::-1]}" for t in lines]
+    out = cli("tokenize", folder, "--json", "--max-length", "24", input="\n".join(lines) + "\n")
+    got = [json.loads(line) for line in out.splitlines()]
+    assert len(got) == len(lines)
+    batch = tok.encode_batch([l.split("\t")[0] for l in lines],
+                             pairs=[l.split("\t")[1] for l in lines], max_length=24)
+    for want, enc in zip(got, batch):
+        assert enc.input_ids == want["input_ids"]
+        assert enc.token_type_ids == want["token_type_ids"]
+        assert enc.attention_mask == want["attention_mask"]
+
+
+def test_thread_safety_of_encode_batch():
+    tok = xlt.Tokenizer.from_pretrained(str(DEMO))
+    texts = [line.split("\t")[0] for line in (DEMO / "dev-en.tsv").read_text().splitlines()[1:]]
+    texts = texts * 5
+    want = [e.input_ids for e in tok.encode_batch(texts, num_threads=1)]
+    results, errors = {}, []
+
+    def worker(k):
+        try:
+            for _ in range(5):
+                got = [e.input_ids for e in tok.encode_batch(texts, num_threads=2)]
+                if got != want:
+                    raise AssertionError(f"thread {k}: results differ")
+            results[k] = True
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(results) == 8
+
+
+def test_padded_numpy_batch():
+    tok = xlt.Tokenizer.from_pretrained(str(DEMO))
+    arrays = tok.encode_batch(["a cat", "the black cat sat down"], return_tensors="np")
+    assert arrays["input_ids"].shape == arrays["attention_mask"].shape
+    assert arrays["attention_mask"][0].sum() < arrays["attention_mask"][1].sum()
+    assert tok.decode(tok.encode("the cat")["input_ids"], skip_special_tokens=True) == "the cat"

@@ -1,0 +1,56 @@
+// A randomly initialised model saved in HF layout (see include/xlt/models/init_model.h).
+#include "xlt/models/init_model.h"
+
+#include <algorithm>
+#include <iterator>
+
+#include <nlohmann/json.hpp>
+
+#include "xlt/core/error.h"
+#include "xlt/core/file.h"
+#include "xlt/io/config.h"
+#include "xlt/models/model.h"
+
+namespace xlt::models {
+
+int64_t init_model(const InitModelOptions& o) {
+  namespace fs = std::filesystem;
+  static const char* const kArchs[] = {"bert", "xlm-roberta", "xglm"};
+  if (std::find(std::begin(kArchs), std::end(kArchs), o.arch) == std::end(kArchs)) {
+    throw UsageError("--arch: expected bert, xlm-roberta or xglm, got '" + o.arch + "'");
+  }
+  const fs::path config_path = fs::is_directory(o.config) ? o.config / "config.json" : o.config;
+  if (!fs::exists(config_path)) throw IoError(config_path.string() + ": no such file");
+  auto j = nlohmann::json::parse(read_file(config_path), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    throw ConfigError(config_path.string() + ": not a JSON object");
+  }
+  // A config without model_type takes --arch; one with a different type is a mistake.
+  if (!j.contains("model_type")) {
+    j["model_type"] = o.arch;
+  } else if (j.at("model_type") != o.arch) {
+    throw UsageError("--arch " + o.arch + " but " + config_path.string() + " has model_type " +
+                     j.at("model_type").dump());
+  }
+  auto config = io::ModelConfig::from_json(j, config_path.string());
+  if (o.num_labels > 0) {
+    if (config.model_type == io::ModelType::kXglm) {
+      throw UsageError("--num-labels applies to classification models; xglm is a causal LM");
+    }
+    config.num_labels = o.num_labels;
+    config.id2label.clear();
+    config.label2id.clear();
+    for (int64_t i = 0; i < o.num_labels; ++i) {
+      config.id2label[i] = "LABEL_" + std::to_string(i);
+      config.label2id["LABEL_" + std::to_string(i)] = i;
+    }
+  }
+  auto model = create_model(config, o.seed);
+  SaveOptions so;
+  // Tokenizer files beside the config (e.g. a downloaded model's folder) come along.
+  so.tokenizer_dir = fs::absolute(config_path).parent_path();
+  save_model(*model, o.out, so);
+  return model->num_parameters();
+}
+
+}  // namespace xlt::models
