@@ -137,14 +137,16 @@ def _model_arg(model):
     return model._handle if isinstance(model, Model) else os.fspath(model)
 
 
-def evaluate(model, data, langs=None, samples=0, seed=42, batch_size=32, max_length=128,
+def evaluate(model, data, langs=None, samples=None, seed=0, batch_size=32, max_length=128,
              format="auto", skip_bad_rows=False, num_labels=3, bootstrap=1000, source_lang="en",
              max_tokens=0, packing=True, sort=True, dtype="float32", device="cpu", threads=0,
              out=None, verbose=False, progress=None, callback=None):
     """``xlt eval``: zero-shot NLI evaluation per language. ``model``: a folder, a hub id or an
     ``xlt.Model``; ``data``: {lang: path}, or specs as ``--data`` takes them. Returns the
     results.json dict (accuracy, bootstrap CIs, macro-F1, confusion, transfer gaps); ``out``
-    also writes results.json, results.csv and predictions.jsonl there."""
+    also writes results.json, results.csv and predictions.jsonl there. ``samples=None`` keeps
+    all rows; ``seed`` (issue #18's default 0; ``xlt eval``'s is 42) draws the subset and a new
+    head's weights."""
     return _run(_xlt.evaluate, progress, callback, _model_arg(model), _specs(data, "data"),
                 _langs(langs), format, bool(skip_bad_rows), int(samples or 0), int(seed),
                 int(num_labels), int(bootstrap), source_lang, int(batch_size), int(max_length),
