@@ -140,7 +140,9 @@ int run(const LaunchOptions& o, std::vector<std::string> command) {
       stopping = true;
     }
     // Reap every rank that has ended. A rank killed by a signal is reported before ranks that
-    // exited with an error in the same round: those usually failed because it vanished.
+    // exited with an error in the same round: those usually failed because it vanished. A
+    // broken pipe is itself such a consequence (a write to the rank that vanished), so it
+    // ranks with the errors.
     std::vector<std::pair<size_t, int>> ended;
     for (int status = 0;;) {
       const pid_t pid = ::waitpid(-1, &status, WNOHANG);
@@ -152,8 +154,9 @@ int run(const LaunchOptions& o, std::vector<std::string> command) {
         ended.emplace_back(r, status);
       }
     }
-    std::stable_sort(ended.begin(), ended.end(), [](const auto& a, const auto& b) {
-      return WIFSIGNALED(a.second) && !WIFSIGNALED(b.second);
+    auto primary = [](int status) { return WIFSIGNALED(status) && WTERMSIG(status) != SIGPIPE; };
+    std::stable_sort(ended.begin(), ended.end(), [&](const auto& a, const auto& b) {
+      return primary(a.second) && !primary(b.second);
     });
     for (const auto& [r, status] : ended) {
       const bool failed = WIFSIGNALED(status) || WEXITSTATUS(status) != 0;

@@ -31,6 +31,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <csignal>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -251,6 +253,11 @@ Group* init(const LaunchEnv& env, const Options& options) {
   if (options.timeout.count() < 1) throw UsageError("--dist-timeout must be at least 1 second");
   const bool cuda = options.device.rfind("cuda", 0) == 0;
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout);
+  // A write to a peer that died raises SIGPIPE in the store server, the heartbeats or Gloo;
+  // by default that kills this rank silently, before the error path can name the lost peer
+  // (and the launcher may then report this rank instead of the one that died). Python, and so
+  // torchrun's ranks, ignore SIGPIPE too: the write fails with EPIPE and is reported.
+  ::signal(SIGPIPE, SIG_IGN);
   c10::intrusive_ptr<c10d::Store> store;
   std::unique_ptr<detail::Liveness> liveness;
   try {

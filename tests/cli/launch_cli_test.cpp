@@ -76,3 +76,31 @@ TEST(LaunchCli, RanksWaitPassivelyUnlessTheUserChose) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "active\n");
 }
+
+TEST(LaunchCli, BrokenPipeIsReportedAfterTheRankThatVanished) {
+  // Rank 1 is SIGKILLed; rank 0 then dies of SIGPIPE (a write to it). Both end in the same
+  // reaping round (rank 0 holds the launcher stopped meanwhile), where waitpid returns rank 0
+  // first: the launcher must still name rank 1, the cause.
+  xlt::test::TempDir dir;
+  const std::string d = xlt::test::shell_quote(dir.path().string());
+  xlt::test::write_text(dir.path() / "rank.sh", R"(d=$1
+if [ "$RANK" = 1 ]; then
+  echo $$ > "$d/r1.tmp" && mv "$d/r1.tmp" "$d/r1"
+  while [ ! -e "$d/stopped" ]; do sleep 0.01; done
+  kill -KILL $$
+fi
+kill -STOP $PPID
+touch "$d/stopped"
+while [ ! -e "$d/r1" ]; do sleep 0.01; done
+p=$(cat "$d/r1")
+# Until rank 1 is a zombie (dead, not yet reaped by the stopped launcher).
+while ! grep -q ') Z' "/proc/$p/stat"; do sleep 0.01; done
+(sleep 0.2; kill -CONT $PPID) &
+kill -PIPE $$
+)");
+  const auto r = run_xlt("launch -n 2 -- sh " + d + "/rank.sh " + d);
+  EXPECT_EQ(r.exit_code, 128 + 9) << r.err;
+  EXPECT_NE(r.err.find("rank 1 (pid"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("killed by signal 9"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("rank 0 (pid"), std::string::npos) << r.err;
+}
