@@ -12,6 +12,7 @@
 #include <mutex>
 #include <numeric>
 #include <sstream>
+#include <stdexcept>
 
 #include "xlt/core/error.h"
 
@@ -365,6 +366,25 @@ Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real) {
 
 bool sdpa_available() {
   return TORCH_VERSION_MAJOR >= 2;
+}
+
+ForwardOptions::Attention parse_attention(const std::string& name) {
+  if (name == "auto") return ForwardOptions::Attention::kAuto;
+  if (name == "eager") return ForwardOptions::Attention::kEager;
+  if (name == "sdpa") return ForwardOptions::Attention::kSdpa;
+  throw std::invalid_argument("attention '" + name + "': expected auto, eager or sdpa");
+}
+
+const char* attention_name(ForwardOptions::Attention attention) {
+  switch (attention) {
+    case ForwardOptions::Attention::kEager:
+      return "eager";
+    case ForwardOptions::Attention::kSdpa:
+      return "sdpa";
+    case ForwardOptions::Attention::kAuto:
+      break;
+  }
+  return "auto";
 }
 
 bool use_sdpa(const ForwardOptions& opt, c10::Device device) {

@@ -210,6 +210,7 @@ StepStats optimization_step(models::Model& model, torch::optim::AdamW& optimizer
     if (config.before_micro_batch) config.before_micro_batch(i, micro_batches.size());
     models::ForwardOptions fo;
     fo.packed = config.packed;
+    fo.attention = config.attention;
     auto r = models::forward_backward(model, mb, scale, fo);
     stats.loss += r.loss * scale;
     stats.tokens += mb.attention_mask.defined() ? mb.attention_mask.sum().item<int64_t>()

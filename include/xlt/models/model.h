@@ -78,6 +78,10 @@ struct ForwardOptions {
 // Whether this libtorch has scaled_dot_product_attention (PyTorch 2.x).
 bool sdpa_available();
 
+// The --attention values: "auto", "eager", "sdpa"; anything else throws std::invalid_argument.
+ForwardOptions::Attention parse_attention(const std::string& name);
+const char* attention_name(ForwardOptions::Attention attention);
+
 // Shapes: B = batch, T = seq, H = hidden, L = layers, A = heads.
 struct ModelOutputs {
   at::Tensor logits;                      // classification [B, num_labels]; causal LM [B, T, vocab]

@@ -72,6 +72,7 @@ struct StepConfig {
   double max_grad_norm = 1;  // global L2 clipping; <= 0 = none (the norm is still measured)
   bool train_mode = true;    // dropout on (model.train()); false = eval mode
   bool packed = true;        // unpadded execution (models::ForwardOptions::packed)
+  models::ForwardOptions::Attention attention = models::ForwardOptions::Attention::kAuto;
   // Seeds libtorch's default generator before the forward passes so that dropout masks depend
   // only on this value (resume reproduces them). Unset = generator left as it is.
   std::optional<uint64_t> dropout_seed;
