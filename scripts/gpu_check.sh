@@ -212,6 +212,9 @@ bs=${batches%% *} dtype=${dtypes##* }
 step "xlt-train-$bs-$dtype-padded" xlt_train "$bs" "$dtype" padded --no-packing
 step "xlt-train-$bs-$dtype-budget" xlt_train "$bs" "$dtype" budget --max-tokens $((bs * 48))
 step "xlt-eval-$bs-$dtype-padded" xlt_eval "$bs" "$dtype" padded --no-packing
+# The attention kernel's share: eager (HF's arithmetic) where the default runs fused SDPA.
+step "xlt-train-$bs-$dtype-eager" xlt_train "$bs" "$dtype" eager --attention eager
+step "xlt-eval-$bs-$dtype-eager" xlt_eval "$bs" "$dtype" eager --attention eager
 
 echo
 echo "gpu_check: $((SECONDS - start)) s, $([ $failed = 0 ] && echo "all steps ok" || echo "FAILED steps, see $log"); $json"

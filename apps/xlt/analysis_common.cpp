@@ -37,10 +37,10 @@ void add_embedding_options(CLI::App& sub, EmbeddingCliOptions& o, const std::str
       ->check(CLI::IsMember({"keep", "mark", "exclude"}))
       ->capture_default_str();
   sub.add_option("--batch-size", o.batch_size, "Sentences per forward pass")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--max-length", o.max_length, "Tokens per sentence (special tokens included)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--tokenizer", o.tokenizer, "Tokenizer folder/file (default: the model's)");
   sub.add_option("--dtype", o.dtype, "float32 or bfloat16")->capture_default_str();

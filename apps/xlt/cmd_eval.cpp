@@ -51,35 +51,42 @@ Runner configure(CLI::App& sub) {
   sub.add_option("--langs", c.langs, "Languages to evaluate, comma-separated (e.g. en,es,fr,hi)");
   sub.add_option("--samples", c.samples,
                  "Examples per language, drawn with --seed (same rows in parallel sets; 0 = all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   sub.add_option("--seed", c.seed, "Seed for sampling, a new head's initialisation and bootstrap")
       ->capture_default_str();
   sub.add_option("--out", o->out, "Folder for results.json, results.csv, predictions.jsonl");
   sub.add_option("--batch-size", c.eval.batch_size, "Pairs per forward pass")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--max-length", c.eval.max_length,
                  "Truncate premise+hypothesis to this many tokens (longest_first)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--max-tokens", c.eval.max_tokens,
                  "Also cap each batch at this many padded tokens (rows x longest); 0 = off")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   sub.add_flag_function(
       "--no-packing", [&c](int64_t) { c.eval.packed = false; },
       "Compute on padding tokens as Hugging Face does (for comparisons)");
+  sub.add_option_function<std::string>(
+         "--attention",
+         [&c](const std::string& v) { c.eval.attention = xlt::models::parse_attention(v); },
+         "Attention kernel: auto (fused SDPA on CUDA with PyTorch 2.x, eager elsewhere), eager "
+         "(Hugging Face's arithmetic) or sdpa")
+      ->check(CLI::IsMember({"auto", "eager", "sdpa"}))
+      ->default_str("auto");
   std::string formats;
   for (const auto& f : data::nli_format_names()) formats += (formats.empty() ? "" : ", ") + f;
   sub.add_option("--format", c.format, "Data format: auto, " + formats)->capture_default_str();
   sub.add_flag("--skip-bad-rows", c.skip_bad_rows,
                "Skip (and count) malformed rows instead of stopping at the first");
   sub.add_option("--num-labels", c.num_labels, "Classification labels")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--bootstrap", c.bootstrap, "Bootstrap resamples for the 95% CIs")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--source-lang", c.source_lang,
                  "Transfer source: gap = accuracy(source) - accuracy(lang)")

@@ -119,7 +119,7 @@ Runner configure(CLI::App& sub) {
   sub.add_option("--num-labels", o->num_labels,
                  "Classification labels (0 = from config.json; a new head is initialised when "
                  "the checkpoint has none)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub.add_option("--dtype", o->dtype, "Compute dtype: float32 or bfloat16")->capture_default_str();
   add_runtime_options(sub, o->runtime);
   return [o] { return run(*o); };

@@ -26,7 +26,7 @@ Runner configure(CLI::App& sub) {
   sub.add_option("--out", o->out, "Folder to write (replaced atomically if it exists)")->required();
   sub.add_option("--seed", o->seed, "Random seed")->capture_default_str();
   sub.add_option("--num-labels", o->num_labels, "Classification labels (default: from config)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   return [o] { return run(*o); };
 }
 

@@ -195,7 +195,7 @@ Runner configure(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--grace", o->grace,
                  "Seconds the other ranks get after SIGTERM (when one failed) before SIGKILL")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   // Everything from COMMAND on belongs to the ranks, including its options.
   sub.prefix_command();

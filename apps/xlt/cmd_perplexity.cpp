@@ -162,13 +162,13 @@ Runner configure(CLI::App& sub) {
                  "Languages of the bare --text files, in order (or a selection of LANG=PATH)");
   sub.add_option("--max-length", o->max_length,
                  "Window length in tokens (0 = the model's max_position_embeddings)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   sub.add_option("--stride", o->stride, "Window step in tokens (0 = max_length / 2)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   sub.add_option("--batch-size", o->batch_size, "Windows per forward pass")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--join", o->join,
                  "stream: lines concatenated, </s> between them (context crosses lines); "

@@ -121,12 +121,12 @@ Runner configure(CLI::App& sub) {
                "folder that is not an xlt study folder)");
   sub.add_option("--threads", o->threads,
                  "CPU threads (0 = the cores not already busy; default: study.threads)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub.add_option("--device", o->device, "cpu or cuda[:N] (default: study.device)");
   sub.add_option("--dist-timeout", o->dist_timeout,
                  "Distributed runs (xlt launch, torchrun, srun): seconds a collective waits for a "
                  "lost peer before failing")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_flag("--quiet", o->quiet, "No progress bars");
   return [o]() { return run(*o); };

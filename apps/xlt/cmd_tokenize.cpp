@@ -212,7 +212,7 @@ Runner configure(CLI::App& sub) {
                "special_tokens_mask (what tokenizer(text[, text_pair]) returns)");
   sub.add_option("--max-length", o->max_length,
                  "Truncate to this many tokens, special tokens included (HF longest_first)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub.add_flag("--slow", o->slow,
                "Use the slow tokenizer's files (vocab.txt / sentencepiece.bpe.model) even when a "
                "tokenizer.json is present");
@@ -225,7 +225,7 @@ Runner configure(CLI::App& sub) {
                "With --json, also print byte offsets [begin, end) into the input text and "
                "sequence_ids");
   sub.add_option("--threads", o->threads, "Tokenizer threads (0 = all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   return [o]() { return run_tokenize(*o); };
 }
 

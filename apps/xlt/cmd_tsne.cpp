@@ -181,11 +181,11 @@ Runner configure(CLI::App& sub) {
   sub.add_option("--color-by", o->color_by, "Metadata column that colours the plot")
       ->capture_default_str();
   sub.add_option("--perplexity", o->perplexity, "Effective number of neighbours")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--iterations", o->iterations,
                  "Gradient-descent iterations, the 250 early-exaggeration ones included")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--init", o->init, "Initial map: pca or random")
       ->check(CLI::IsMember({"pca", "random"}))
@@ -202,7 +202,7 @@ Runner configure(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--threads", o->threads,
                  "Worker threads (0 = all cores); results do not depend on it")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   return [o]() { return run(*o); };
 }

@@ -43,6 +43,11 @@ struct Registrar {
   }
 };
 
+// Number checks with readable messages ("--batch-size: 0 is not a positive number"); CLI11 2.1's
+// PositiveNumber / NonNegativeNumber print the range up to DBL_MAX in 309 digits instead.
+CLI::Validator positive();      // > 0
+CLI::Validator non_negative();  // >= 0
+
 // Options every model-running command shares.
 struct RuntimeOptions {
   std::string device = "cpu";

@@ -15,6 +15,29 @@
 
 namespace xlt::cli {
 
+namespace {
+
+CLI::Validator number_check(bool allow_zero) {
+  return CLI::Validator(
+      [allow_zero](std::string& text) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(text, v)) return "'" + text + "' is not a number";
+        if (v > 0 || (allow_zero && v == 0)) return {};
+        return text + (allow_zero ? " is negative (expected >= 0)" : " is not a positive number");
+      },
+      allow_zero ? "NONNEGATIVE" : "POSITIVE");
+}
+
+}  // namespace
+
+CLI::Validator positive() {
+  return number_check(false);
+}
+
+CLI::Validator non_negative() {
+  return number_check(true);
+}
+
 std::vector<Command>& registry() {
   static std::vector<Command> commands;
   return commands;
@@ -25,11 +48,11 @@ void add_runtime_options(CLI::App& sub, RuntimeOptions& opts) {
       ->capture_default_str();
   sub.add_option("--threads", opts.threads,
                  "CPU threads for libtorch (0 = the cores not already busy)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   sub.add_option("--dist-timeout", opts.dist_timeout,
                  "Distributed runs: seconds a collective waits for a lost peer before failing")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
 }
 

@@ -52,6 +52,15 @@ struct ModelArg {
   models::Model& model() { return *handle->model; }
 };
 
+// The CLI's --attention values; a bad one is a ValueError with the CLI's message.
+models::ForwardOptions::Attention parse_attention_arg(const std::string& name) {
+  try {
+    return models::parse_attention(name);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+}
+
 std::shared_ptr<ModelHandle> handle_of(const py::object& model, std::string& spec) {
   if (py::isinstance<ModelHandle>(model)) return model.cast<std::shared_ptr<ModelHandle>>();
   if (py::isinstance<py::str>(model) || py::hasattr(model, "__fspath__")) {
@@ -65,9 +74,10 @@ py::object evaluate(const py::object& model, const std::vector<std::string>& dat
                     const std::vector<std::string>& langs, const std::string& format,
                     bool skip_bad_rows, int64_t samples, uint64_t seed, int64_t num_labels,
                     int bootstrap, const std::string& source_lang, int64_t batch_size,
-                    int64_t max_length, int64_t max_tokens, bool packing, bool sort,
-                    const std::string& dtype, const std::string& device, int threads,
-                    const std::string& out, bool verbose, const py::object& progress) {
+                    int64_t max_length, int64_t max_tokens, bool packing,
+                    const std::string& attention, bool sort, const std::string& dtype,
+                    const std::string& device, int threads, const std::string& out, bool verbose,
+                    const py::object& progress) {
   eval::NliEvalConfig c;
   auto given = handle_of(model, c.model);
   if (given) c.model = given->spec;
@@ -84,6 +94,7 @@ py::object evaluate(const py::object& model, const std::vector<std::string>& dat
   c.eval.max_length = max_length;
   c.eval.max_tokens = max_tokens;
   c.eval.packed = packing;
+  c.eval.attention = parse_attention_arg(attention);
   c.eval.sort_by_length = sort;
   c.eval.progress = !progress.is_none();
   c.device = device;
@@ -145,6 +156,8 @@ py::object finetune(const std::string& model, const std::vector<std::string>& tr
       c.max_tokens = v.cast<int64_t>();
     else if (key == "packing")
       c.packed = v.cast<bool>();
+    else if (key == "attention")
+      c.attention = parse_attention_arg(v.cast<std::string>());
     else if (key == "grad_accum")
       c.grad_accum = v.cast<int64_t>();
     else if (key == "max_length")
@@ -437,8 +450,8 @@ void bind_pipelines(py::module_& m) {
   m.def("evaluate", &evaluate, arg("model"), arg("data"), arg("langs"), arg("format"),
         arg("skip_bad_rows"), arg("samples"), arg("seed"), arg("num_labels"), arg("bootstrap"),
         arg("source_lang"), arg("batch_size"), arg("max_length"), arg("max_tokens"), arg("packing"),
-        arg("sort"), arg("dtype"), arg("device"), arg("threads"), arg("out"), arg("verbose"),
-        arg("progress"));
+        arg("attention"), arg("sort"), arg("dtype"), arg("device"), arg("threads"), arg("out"),
+        arg("verbose"), arg("progress"));
   m.def("finetune", &finetune, arg("model"), arg("train"), arg("out"), arg("dev"), arg("langs"),
         arg("format"), arg("options"), arg("device"), arg("threads"), arg("progress"));
   m.def("embed", &embed, arg("model"), arg("inputs"), arg("sentences"), arg("layers"),

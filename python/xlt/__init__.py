@@ -139,7 +139,7 @@ def _model_arg(model):
 
 def evaluate(model, data, langs=None, samples=None, seed=0, batch_size=32, max_length=128,
              format="auto", skip_bad_rows=False, num_labels=3, bootstrap=1000, source_lang="en",
-             max_tokens=0, packing=True, sort=True, dtype="float32", device="cpu", threads=0,
+             max_tokens=0, packing=True, attention="auto", sort=True, dtype="float32", device="cpu", threads=0,
              out=None, verbose=False, progress=None, callback=None):
     """``xlt eval``: zero-shot NLI evaluation per language. ``model``: a folder, a hub id or an
     ``xlt.Model``; ``data``: {lang: path}, or specs as ``--data`` takes them. Returns the
@@ -150,14 +150,14 @@ def evaluate(model, data, langs=None, samples=None, seed=0, batch_size=32, max_l
     return _run(_xlt.evaluate, progress, callback, _model_arg(model), _specs(data, "data"),
                 _langs(langs), format, bool(skip_bad_rows), int(samples or 0), int(seed),
                 int(num_labels), int(bootstrap), source_lang, int(batch_size), int(max_length),
-                int(max_tokens), bool(packing), bool(sort), dtype, device, int(threads),
+                int(max_tokens), bool(packing), str(attention), bool(sort), dtype, device, int(threads),
                 os.fspath(out) if out is not None else "", bool(verbose))
 
 
 _FINETUNE_OPTIONS = {
     "tokenizer", "skip_bad_rows", "epochs", "lr", "batch_size", "max_tokens", "packing",
-    "grad_accum", "max_length", "warmup_ratio", "warmup_steps", "weight_decay", "max_grad_norm",
-    "seed", "samples", "max_steps", "eval_every", "eval_batch_size", "log_every", "save_every",
+    "attention", "grad_accum", "max_length", "warmup_ratio", "warmup_steps", "weight_decay",
+    "max_grad_norm", "seed", "samples", "max_steps", "eval_every", "eval_batch_size", "log_every", "save_every",
     "stop_after", "group_by_length", "new_head", "resume", "overwrite", "bf16",
 }
 

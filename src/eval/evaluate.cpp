@@ -182,6 +182,7 @@ at::Tensor predict_logits(models::Model& model, const std::vector<text::Encoding
     if (padded_tokens) *padded_tokens += in.input_ids.numel();
     models::ForwardOptions fo;
     fo.packed = options.packed;
+    fo.attention = options.attention;
     at::Tensor logits = model.forward(in, fo).logits.to(at::kCPU, at::kFloat);
     at::Tensor where = at::from_blob(const_cast<int64_t*>(batch.data()),
                                      {static_cast<int64_t>(batch.size())}, at::kLong);

@@ -97,7 +97,7 @@ EncoderSelfAttentionImpl::EncoderSelfAttentionImpl(const io::ModelConfig& c)
 }
 
 at::Tensor EncoderSelfAttentionImpl::attend(const at::Tensor& qkv, const at::Tensor& mask_bias,
-                                            bool need_probs, at::Tensor* probs) {
+                                            bool need_probs, at::Tensor* probs, bool fused) {
   const int64_t b = qkv.size(0), t = qkv.size(1);
   auto parts = qkv.split(heads_ * head_dim_, -1);
   auto split = [&](const at::Tensor& x) {
@@ -106,6 +106,12 @@ at::Tensor EncoderSelfAttentionImpl::attend(const at::Tensor& qkv, const at::Ten
   auto q = split(parts[0]);
   auto k = split(parts[1]);
   auto v = split(parts[2]);
+  if (fused && !need_probs) {
+    const double p = is_training() ? dropout_ : 0.0;
+    return sdpa(q, k, v, mask_bias, p, false)
+        .permute({0, 2, 1, 3})
+        .reshape({b, t, heads_ * head_dim_});
+  }
   // HF divides the scores (not the query) by sqrt(head_dim), then adds the mask.
   auto scores = at::matmul(q, k.transpose(-1, -2));
   scores.div_(std::sqrt(static_cast<double>(head_dim_)));
@@ -120,12 +126,16 @@ at::Tensor EncoderSelfAttentionImpl::forward(const at::Tensor& h, const at::Tens
                                              bool need_probs, at::Tensor* probs,
                                              const Packing& packing) {
   auto qkv = fused_linear(h, {query.get(), key.get(), value.get()});
-  if (!packing.active()) return attend(qkv, mask_bias, need_probs, probs);
+  if (!packing.active()) return attend(qkv, mask_bias, need_probs, probs, packing.sdpa);
   // Projections ran on the real tokens; attention per length group, on its compact layout,
   // whose masked scores make its padding contribute exactly zero.
   std::vector<at::Tensor> ctx;
   for (size_t g = 0; g < packing.groups.size(); ++g) {
-    ctx.push_back(attend(packing.pad_group(qkv, g), packing.groups[g].bias, false, nullptr));
+    const auto& gr = packing.groups[g];
+    // A group without padding needs no mask (the fused kernels are fastest without one).
+    const bool dense = packing.sdpa && !gr.slots.defined();
+    ctx.push_back(attend(packing.pad_group(qkv, g), dense ? at::Tensor() : gr.bias, false, nullptr,
+                         packing.sdpa));
   }
   return packing.pack_groups(ctx);
 }
@@ -199,6 +209,8 @@ ModelOutputs TransformerEncoderImpl::forward(const ModelInputs& in, const Forwar
                                        /*first_token_real=*/true)
                         : Packing{};
   for (auto& g : packing.groups) g.bias = padding_mask_bias(g.mask, dtype);
+  packing.sdpa = use_sdpa(opt, dev);
+  if (packing.sdpa) bias = unmask_unattended(bias);
   auto unpack = [&](const at::Tensor& x) { return packing.active() ? packing.pad(x) : x; };
 
   ModelOutputs out;

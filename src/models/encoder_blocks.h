@@ -50,9 +50,10 @@ class EncoderSelfAttentionImpl : public torch::nn::Module {
   Linear query{nullptr}, key{nullptr}, value{nullptr};
 
  private:
-  // qkv [B, T, 3H] -> context [B, T, H] for additive mask_bias [B, 1, 1, T].
+  // qkv [B, T, 3H] -> context [B, T, H] for additive mask_bias [B, 1, 1, T] (undefined: no
+  // mask); `fused`: through sdpa() unless probabilities are needed.
   at::Tensor attend(const at::Tensor& qkv, const at::Tensor& mask_bias, bool need_probs,
-                    at::Tensor* probs);
+                    at::Tensor* probs, bool fused);
 
   int64_t heads_, head_dim_;
   double dropout_;

@@ -5,12 +5,14 @@
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <limits>
 #include <mutex>
 #include <numeric>
 #include <sstream>
+#include <stdexcept>
 
 #include "xlt/core/error.h"
 
@@ -360,6 +362,63 @@ Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real) {
   p.seq = t;
   p.index = to_index_tensor(index, device);
   return p;
+}
+
+bool sdpa_available() {
+  return TORCH_VERSION_MAJOR >= 2;
+}
+
+ForwardOptions::Attention parse_attention(const std::string& name) {
+  if (name == "auto") return ForwardOptions::Attention::kAuto;
+  if (name == "eager") return ForwardOptions::Attention::kEager;
+  if (name == "sdpa") return ForwardOptions::Attention::kSdpa;
+  throw std::invalid_argument("attention '" + name + "': expected auto, eager or sdpa");
+}
+
+const char* attention_name(ForwardOptions::Attention attention) {
+  switch (attention) {
+    case ForwardOptions::Attention::kEager:
+      return "eager";
+    case ForwardOptions::Attention::kSdpa:
+      return "sdpa";
+    case ForwardOptions::Attention::kAuto:
+      break;
+  }
+  return "auto";
+}
+
+bool use_sdpa(const ForwardOptions& opt, c10::Device device) {
+  if (!sdpa_available() || opt.output_attentions) return false;
+  switch (opt.attention) {
+    case ForwardOptions::Attention::kEager:
+      return false;
+    case ForwardOptions::Attention::kSdpa:
+      return true;
+    case ForwardOptions::Attention::kAuto:
+      break;
+  }
+  return device.is_cuda();
+}
+
+at::Tensor unmask_unattended(const at::Tensor& bias) {
+  // A query that may attend to nothing gets the eager path's uniform weights from its clamped
+  // scores, but NaN from the fused kernels, which would then reach every later layer through
+  // its keys and values. Nothing reads such positions (left padding, empty rows): let them
+  // attend to everything, as HF does before SDPA.
+  auto blocked = bias.eq(finfo_min(bias.scalar_type())).all(-1, /*keepdim=*/true);
+  return bias.masked_fill(blocked, 0);
+}
+
+at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                const at::Tensor& bias, double dropout, bool causal) {
+#if TORCH_VERSION_MAJOR >= 2
+  if (bias.defined()) return at::scaled_dot_product_attention(q, k, v, bias, dropout, causal);
+  return at::scaled_dot_product_attention(q, k, v, {}, dropout, causal);
+#else
+  (void)q, (void)k, (void)v, (void)bias, (void)dropout, (void)causal;
+  throw Error("scaled_dot_product_attention needs PyTorch 2.x (this is libtorch " +
+              std::string(TORCH_VERSION) + ")");
+#endif
 }
 
 at::Tensor fused_linear(const at::Tensor& x, std::initializer_list<const LinearImpl*> layers) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "xlt/io/config.h"
+#include "xlt/models/model.h"
 
 namespace xlt::models {
 
@@ -103,6 +104,9 @@ struct Packing {
   at::Tensor index;  // int64 [N] on the model's device; undefined = run padded
   int64_t batch = 0, seq = 0;
   std::vector<Group> groups;
+  // Attention through scaled_dot_product_attention instead of the eager arithmetic (set by the
+  // model's forward from ForwardOptions::attention, packed or not).
+  bool sdpa = false;
   bool active() const { return index.defined(); }
   at::Tensor pack(const at::Tensor& padded) const;  // [B, T, C] -> [N, C]
   at::Tensor pad(const at::Tensor& packed) const;   // [N, C] -> [B, T, C], zeros at padding
@@ -117,6 +121,20 @@ struct Packing {
 // row's first token must be real. Otherwise an inactive Packing (the caller runs padded). Reads
 // the mask on the host (one device sync).
 Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real);
+
+// Whether a forward with these options on `device` computes attention through
+// scaled_dot_product_attention.
+bool use_sdpa(const ForwardOptions& opt, c10::Device device);
+
+// `bias` with every query row that blocks all keys (finfo.min throughout) set to zero.
+at::Tensor unmask_unattended(const at::Tensor& bias);
+
+// Context [B, A, T, D] of q, k, v [B, A, T, D] through scaled_dot_product_attention with the
+// default 1/sqrt(D) scale (HF's for every supported model): additive `bias` (undefined = none;
+// broadcastable to [B, A, T, T], the query's dtype), dropout on the probabilities, `causal`
+// only without a bias. PyTorch 2.x only (sdpa_available()).
+at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                const at::Tensor& bias, double dropout, bool causal);
 
 // Projects x with the concatenation of several Linear layers' weights in one GEMM (Q/K/V: one
 // [N, 3H] product instead of three [N, H] ones); the outputs side by side in the last dimension.

@@ -38,20 +38,20 @@ BackwardResult forward_backward(Model& model, const ModelInputs& inputs, double 
 
 double clip_grad_norm(Model& model, double max_norm) {
   at::NoGradGuard no_grad;
-  std::vector<at::Tensor> norms;
-  auto params = model.parameters();
-  for (const auto& p : params) {
-    if (p.grad().defined()) norms.push_back(p.grad().norm(2).unsqueeze(0));
+  std::vector<at::Tensor> grads;
+  for (const auto& p : model.parameters()) {
+    if (p.grad().defined()) grads.push_back(p.grad());
   }
-  if (norms.empty()) return 0.0;
+  if (grads.empty()) return 0.0;
   // As torch.nn.utils.clip_grad_norm_: norm of the per-tensor norms, coefficient clamped to 1.
-  auto total = at::cat(norms).norm(2);
+  // The foreach ops are one multi-tensor kernel per device on CUDA, the per-tensor loop on the
+  // CPU.
+  auto total = at::stack(at::_foreach_norm(grads, 2)).norm(2);
   const double total_norm = total.item<double>();
   if (max_norm > 0) {
-    auto coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
-    for (auto& p : params) {
-      if (p.grad().defined()) p.grad().mul_(coef.to(p.grad().device()));
-    }
+    // The float32 coefficient torch computes; x * 1 = x, so an unclipped step skips the pass.
+    const double coef = (max_norm / (total + 1e-6)).clamp_max(1.0).item<double>();
+    if (coef < 1.0) at::_foreach_mul_(grads, coef);
   }
   return total_norm;
 }

@@ -60,10 +60,16 @@ class XGLMAttentionImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_bias, bool need_probs,
                      at::Tensor* probs, const Packing& packing) {
     auto qkv = fused_linear(h, {q_proj.get(), k_proj.get(), v_proj.get()});
-    if (!packing.active()) return out_proj->forward(attend(qkv, mask_bias, need_probs, probs));
+    if (!packing.active()) {
+      return out_proj->forward(attend(qkv, mask_bias, need_probs, probs, packing.sdpa));
+    }
     std::vector<at::Tensor> ctx;
     for (size_t g = 0; g < packing.groups.size(); ++g) {
-      ctx.push_back(attend(packing.pad_group(qkv, g), packing.groups[g].bias, false, nullptr));
+      const auto& gr = packing.groups[g];
+      // A group without padding is plain causal attention: no mask, the fused kernels' best case.
+      const bool dense = packing.sdpa && !gr.slots.defined();
+      ctx.push_back(attend(packing.pad_group(qkv, g), dense ? at::Tensor() : gr.bias, false,
+                           nullptr, packing.sdpa));
     }
     return out_proj->forward(packing.pack_groups(ctx));
   }
@@ -72,11 +78,22 @@ class XGLMAttentionImpl : public torch::nn::Module {
 
  private:
   // qkv [B, T, 3H] (q, k, v side by side) -> context [B, T, H] for additive mask_bias
-  // [B, 1, T, T].
+  // [B, 1, T, T] (causal and padding; undefined: causal only); `fused`: through sdpa() unless
+  // probabilities are needed.
   at::Tensor attend(const at::Tensor& qkv, const at::Tensor& mask_bias, bool need_probs,
-                    at::Tensor* probs) {
+                    at::Tensor* probs, bool fused) {
     const int64_t b = qkv.size(0), t = qkv.size(1);
     auto parts = qkv.split(heads_ * head_dim_, -1);
+    if (fused && !need_probs) {
+      // scaled_dot_product_attention scales by 1/sqrt(head_dim), which is HF's scaling_.
+      auto split = [&](const at::Tensor& x) {
+        return x.reshape({b, t, heads_, head_dim_}).transpose(1, 2);
+      };
+      const double p = is_training() ? dropout_ : 0.0;
+      auto ctx = sdpa(split(parts[0]), split(parts[1]), split(parts[2]), mask_bias, p,
+                      !mask_bias.defined());
+      return ctx.transpose(1, 2).reshape({b, t, heads_ * head_dim_});
+    }
     auto heads = [&](const at::Tensor& x) {
       return x.reshape({b, t, heads_, head_dim_})
           .transpose(1, 2)
@@ -176,6 +193,8 @@ class XGLMModelImpl : public torch::nn::Module {
     for (auto& g : packing.groups) {
       g.bias = causal_mask_bias(g.mask, g.rows, g.seq, weight.scalar_type(), weight.device());
     }
+    packing.sdpa = use_sdpa(opt, weight.device());
+    if (packing.sdpa && mask.defined()) bias = unmask_unattended(bias);
     auto unpack = [&](const at::Tensor& x) { return packing.active() ? packing.pad(x) : x; };
 
     const double scale =

@@ -100,6 +100,8 @@ json config_to_json(const FinetuneConfig& c) {
   if (!c.overlap_comm) j["overlap_comm"] = false;
   if (c.max_tokens > 0) j["max_tokens"] = c.max_tokens;
   if (!c.packed) j["packed"] = false;
+  if (c.attention != models::ForwardOptions::Attention::kAuto)
+    j["attention"] = models::attention_name(c.attention);
   if (c.sample_seed >= 0) j["sample_seed"] = c.sample_seed;
   if (c.sampling != data::Sampling::kXlt) j["sampling"] = "numpy";
   if (distributed::current()) j["world_size"] = distributed::current()->size();
@@ -112,7 +114,7 @@ namespace {
 json fingerprint(const FinetuneConfig& c) {
   json j = config_to_json(c);
   for (const char* k : {"eval_every", "log_every", "save_every", "stop_after", "device",
-                        "eval_batch_size", "tokenizer", "overlap_comm", "packed"})
+                        "eval_batch_size", "tokenizer", "overlap_comm", "packed", "attention"})
     j.erase(k);
   return j;
 }
@@ -449,6 +451,7 @@ DevScore Trainer::evaluate() {
   eval::EvalOptions eo;
   eo.batch_size = c_.eval_batch_size;
   eo.packed = c_.packed;
+  eo.attention = c_.attention;
   eo.max_length = c_.max_length;
   eo.label_map = model_to_data_;
   eo.progress = false;
@@ -518,6 +521,7 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
   sc.max_grad_norm = c_.max_grad_norm;
   sc.train_mode = true;
   sc.packed = c_.packed;
+  sc.attention = c_.attention;
   sc.dropout_seed = data::derive_seed(data::derive_seed(c_.seed, detail::kDropoutStream),
                                       static_cast<uint64_t>(st_.global_step));
   if (group_) {

@@ -5,11 +5,17 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <torch/version.h>
+#if TORCH_VERSION_MAJOR >= 2
+#include <ATen/ops/_fused_adamw.h>
+#endif
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <map>
 #include <sstream>
+#include <tuple>
 #include <type_traits>
 
 #include "xlt/core/error.h"
@@ -59,31 +65,29 @@ void set_adamw_state(torch::optim::AdamW& optimizer, const at::Tensor& param,
 // are not contiguous float32 CPU tensors, and amsgrad, take the base class's path.
 class FusedAdamW : public torch::optim::AdamW {
  public:
-  using torch::optim::AdamW::AdamW;
+  FusedAdamW(std::vector<torch::optim::OptimizerParamGroup> groups,
+             torch::optim::AdamWOptions defaults, bool multi_tensor_on_cpu)
+      : torch::optim::AdamW(std::move(groups), std::move(defaults)),
+        multi_tensor_on_cpu_(multi_tensor_on_cpu) {}
 
   at::Tensor step(LossClosure closure = nullptr) override {
-    if (!fusable()) return torch::optim::AdamW::step(std::move(closure));
+    const Kernel kernel = choose_kernel();
+    if (kernel == Kernel::kLibtorch) return torch::optim::AdamW::step(std::move(closure));
     at::NoGradGuard no_grad;
     at::Tensor loss;
     if (closure) {
       at::AutoGradMode enable(true);
       loss = closure();
     }
-    auto& st = state();
-    using Key = typename std::decay_t<decltype(st)>::key_type;
     for (auto& group : param_groups()) {
       const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+      if (kernel == Kernel::kMultiTensor) {
+        multi_tensor_update(group, o);
+        continue;
+      }
       for (auto& p : group.params()) {
         if (!p.grad().defined()) continue;
-        auto key = state_key<Key>(p);
-        auto it = st.find(key);
-        if (it == st.end()) {
-          auto s = std::make_unique<torch::optim::AdamWParamState>();
-          s->exp_avg(at::zeros_like(p, at::MemoryFormat::Preserve));
-          s->exp_avg_sq(at::zeros_like(p, at::MemoryFormat::Preserve));
-          it = st.emplace(key, std::move(s)).first;
-        }
-        auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+        auto& s = state_of(p);
         s.step(s.step() + 1);
         update(p, p.grad(), s.exp_avg(), s.exp_avg_sq(), o, s.step());
       }
@@ -92,19 +96,83 @@ class FusedAdamW : public torch::optim::AdamW {
   }
 
  private:
-  bool fusable() {
+  enum class Kernel { kLibtorch, kPerElement, kMultiTensor };
+
+  Kernel choose_kernel() {
+    bool all_cpu_float = true, any_cpu = false, multi_tensor = TORCH_VERSION_MAJOR >= 2;
     for (auto& group : param_groups()) {
-      if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
+      if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) {
+        return Kernel::kLibtorch;
+      }
       for (auto& p : group.params()) {
         if (!p.grad().defined()) continue;
         const auto& g = p.grad();
+        any_cpu = any_cpu || p.device().is_cpu();
         if (!p.device().is_cpu() || p.scalar_type() != at::kFloat || !p.is_contiguous() ||
             g.scalar_type() != at::kFloat || !g.is_contiguous() || g.is_sparse()) {
-          return false;
+          all_cpu_float = false;
+        }
+        // PyTorch's kernel takes floating parameters with gradients of their own dtype, dense,
+        // on one device per call (grouped below).
+        if (!at::isFloatingType(p.scalar_type()) || g.scalar_type() != p.scalar_type() ||
+            g.is_sparse() || g.device() != p.device()) {
+          multi_tensor = false;
         }
       }
     }
-    return true;
+    // PyTorch's CPU kernel (2.4 and later) only when asked for: the per-element pass is the
+    // tested CPU default and older 2.x wheels have none.
+    if (multi_tensor && (multi_tensor_on_cpu_ || !any_cpu)) return Kernel::kMultiTensor;
+    return all_cpu_float ? Kernel::kPerElement : Kernel::kLibtorch;
+  }
+
+  torch::optim::AdamWParamState& state_of(const at::Tensor& p) {
+    auto& st = state();
+    using Key = typename std::decay_t<decltype(st)>::key_type;
+    auto key = state_key<Key>(p);
+    auto it = st.find(key);
+    if (it == st.end()) {
+      auto s = std::make_unique<torch::optim::AdamWParamState>();
+      s->exp_avg(at::zeros_like(p, at::MemoryFormat::Preserve));
+      s->exp_avg_sq(at::zeros_like(p, at::MemoryFormat::Preserve));
+      it = st.emplace(key, std::move(s)).first;
+    }
+    return static_cast<torch::optim::AdamWParamState&>(*it->second);
+  }
+
+  // One _fused_adamw_ call per (device, dtype, step count) of the group. PyTorch keeps each
+  // parameter's step as a float tensor on its device, incremented before the kernel reads it;
+  // here the integer step of libtorch's state stays the truth and parameters on the same step
+  // share one such tensor.
+  void multi_tensor_update(torch::optim::OptimizerParamGroup& group,
+                           const torch::optim::AdamWOptions& o) {
+#if TORCH_VERSION_MAJOR >= 2
+    struct Batch {
+      std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs;
+    };
+    std::map<std::tuple<std::string, int, int64_t>, Batch> batches;
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      auto& s = state_of(p);
+      s.step(s.step() + 1);
+      auto& b = batches[{p.device().str(), static_cast<int>(p.scalar_type()), s.step()}];
+      b.params.push_back(p);
+      b.grads.push_back(p.grad());
+      b.exp_avgs.push_back(s.exp_avg());
+      b.exp_avg_sqs.push_back(s.exp_avg_sq());
+    }
+    for (auto& [key, b] : batches) {
+      const at::Tensor step = at::full({}, static_cast<double>(std::get<2>(key)),
+                                       b.params[0].options().dtype(at::kFloat));
+      const std::vector<at::Tensor> steps(b.params.size(), step);
+      at::_fused_adamw_(b.params, b.grads, b.exp_avgs, b.exp_avg_sqs, {}, steps, o.lr(),
+                        std::get<0>(o.betas()), std::get<1>(o.betas()), o.weight_decay(), o.eps(),
+                        /*amsgrad=*/false, /*maximize=*/false);
+    }
+#else
+    (void)group;
+    (void)o;
+#endif
   }
 
   static void update(at::Tensor& p, const at::Tensor& grad, at::Tensor& exp_avg,
@@ -138,6 +206,8 @@ class FusedAdamW : public torch::optim::AdamW {
       }
     });
   }
+
+  bool multi_tensor_on_cpu_;
 };
 
 }  // namespace
@@ -180,7 +250,7 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(models::Model& model,
   if (!c.fused) {
     return std::make_unique<torch::optim::AdamW>(std::move(groups), options(c.weight_decay));
   }
-  return std::make_unique<FusedAdamW>(std::move(groups), options(c.weight_decay));
+  return std::make_unique<FusedAdamW>(std::move(groups), options(c.weight_decay), c.multi_tensor);
 }
 
 double linear_schedule_factor(int64_t step, int64_t warmup_steps, int64_t total_steps) {
@@ -210,6 +280,7 @@ StepStats optimization_step(models::Model& model, torch::optim::AdamW& optimizer
     if (config.before_micro_batch) config.before_micro_batch(i, micro_batches.size());
     models::ForwardOptions fo;
     fo.packed = config.packed;
+    fo.attention = config.attention;
     auto r = models::forward_backward(model, mb, scale, fo);
     stats.loss += r.loss * scale;
     stats.tokens += mb.attention_mask.defined() ? mb.attention_mask.sum().item<int64_t>()

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -188,6 +189,37 @@ TEST_F(EvalCli, LengthSortedBatchesGiveTheSamePredictionsAsBatchSizeOne) {
   EXPECT_EQ(c.pred, a.pred);
   EXPECT_GT(c.padded_tokens, b.padded_tokens);
   EXPECT_EQ(a.padded_tokens, a.tokens);
+}
+
+// --attention picks the kernel: the fused one (PyTorch 2.x) must give the eager path's
+// probabilities, packed and padded; an unknown kernel is a usage error that writes nothing.
+TEST_F(EvalCli, AttentionKernelsGiveTheSameProbabilities) {
+  const std::string common = "eval " + shell_quote(model_dir().string()) + data_args() +
+                             " --samples 12 --batch-size 5 --bootstrap 10 --no-progress --out ";
+  std::map<std::string, std::vector<json>> runs;
+  for (const char* variant : {"eager", "sdpa", "sdpa --no-packing", "auto"}) {
+    const fs::path out = tmp_ / ("out-" + std::to_string(runs.size()));
+    auto r = run_xlt(common + shell_quote(out.string()) + " --attention " + variant);
+    ASSERT_EQ(r.exit_code, 0) << variant << ": " << r.err;
+    runs[variant] = read_jsonl(out / "predictions.jsonl");
+  }
+  const auto& want = runs.at("eager");
+  ASSERT_EQ(want.size(), 48u);
+  for (const auto& [variant, got] : runs) {
+    SCOPED_TRACE(variant);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(got[i].at("index"), want[i].at("index"));
+      for (int k = 0; k < 3; ++k)
+        EXPECT_NEAR(got[i].at("probs")[k].get<double>(), want[i].at("probs")[k].get<double>(), 1e-5)
+            << i;
+    }
+  }
+  auto r = run_xlt(common + shell_quote((tmp_ / "bad").string()) + " --attention flash");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--attention"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("flash"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "bad"));
 }
 
 TEST_F(EvalCli, HeadlessCheckpointGetsASeededHeadAndSaysSo) {

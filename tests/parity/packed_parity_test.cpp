@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <iostream>
+#include <limits>
 
 #include "common/test_env.h"
 #include "models/layers.h"
@@ -70,6 +71,12 @@ double tol_for(const models::Model& model) {
   return model.type() == io::ModelType::kXglm ? 1e-5 : 0.0;
 }
 
+ForwardOptions packed_options() {
+  ForwardOptions o;
+  o.packed = true;
+  return o;
+}
+
 // Compares packed and padded forward outputs at real positions, checks packed padding is zero,
 // and (fixture batch) packed outputs against the reference tensors. Returns the largest diff.
 void check_forward(models::Model& model, const ModelInputs& in, const Reference* ref,
@@ -119,7 +126,9 @@ void check_forward(models::Model& model, const ModelInputs& in, const Reference*
 
 // Gradients of a loss that reads every real position (fixed random weights on the last hidden
 // state, plus the classification loss for encoders), packed vs padded, in eval mode.
-void check_gradients(models::Model& model, const ModelInputs& in, const std::string& what) {
+// `want` and `got` are the two runs' options (default: padded, then packed).
+void check_gradients(models::Model& model, const ModelInputs& in, const std::string& what,
+                     ForwardOptions want = {}, ForwardOptions got = packed_options()) {
   at::manual_seed(11);
   const auto w =
       at::randn({in.input_ids.size(0), in.input_ids.size(1), model.config().hidden_size});
@@ -127,10 +136,8 @@ void check_gradients(models::Model& model, const ModelInputs& in, const std::str
   ModelInputs labelled = in;
   if (model.type() != io::ModelType::kXglm)
     labelled.labels = at::arange(in.input_ids.size(0), at::kLong) % model.num_labels();
-  auto grads = [&](bool packed) {
+  auto grads = [&](const ForwardOptions& o) {
     models::zero_grad(model);
-    ForwardOptions o;
-    o.packed = packed;
     const auto out = model.forward(labelled, o);
     auto loss = (out.last_hidden_state * w * real).sum() * 1e-2;
     if (out.loss.defined()) loss = loss + out.loss;
@@ -140,8 +147,8 @@ void check_gradients(models::Model& model, const ModelInputs& in, const std::str
       g.emplace_back(n, p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
     return g;
   };
-  const auto padded = grads(false);
-  const auto packed = grads(true);
+  const auto padded = grads(want);
+  const auto packed = grads(got);
   double global = 0;
   for (const auto& [n, g] : padded) global = std::max(global, g.abs().max().item<double>());
   double worst = 0;
@@ -154,8 +161,8 @@ void check_gradients(models::Model& model, const ModelInputs& in, const std::str
                                   what + " grad." + padded[i].first);
     worst = std::max(worst, d / std::max(global, 1e-30));
   }
-  std::cout << "[packed] " << what << " gradients max|packed - padded| / largest gradient " << worst
-            << " over " << padded.size() << " parameters\n";
+  std::cout << "[" << what << "] gradients max|difference| / largest gradient " << worst << " over "
+            << padded.size() << " parameters\n";
 }
 
 TEST_P(PackedParity, ForwardOnFixtureBatch) {
@@ -259,6 +266,102 @@ TEST(Packing, InactiveWhereItCannotApply) {
   left[0][0] = 0;
   EXPECT_FALSE(models::plan_packing(left, true).active());  // first token padding
   EXPECT_TRUE(models::plan_packing(left, false).active());
+}
+
+// scaled_dot_product_attention (ForwardOptions::Attention::kSdpa; on the GPU, kAuto's choice)
+// against the eager arithmetic, padded and packed, on the fixture batch and the held-out shapes:
+// real positions within the packed tolerances, every output finite (a left-padded XGLM row's
+// padding queries attend to nothing, which the fused kernels would turn into NaN).
+void check_sdpa_forward(models::Model& model, const ModelInputs& in, const Reference* ref,
+                        const std::string& what) {
+  const auto real = real_positions(in);
+  const double rtol = tol_for(model);
+  double worst = 0;
+  for (const bool packed : {false, true}) {
+    ForwardOptions eager;
+    eager.output_hidden_states = true;
+    eager.packed = packed;
+    eager.attention = ForwardOptions::Attention::kEager;
+    ForwardOptions fused = eager;
+    fused.attention = ForwardOptions::Attention::kSdpa;
+    const auto want = model.forward(in, eager);
+    const auto got = model.forward(in, fused);
+    const std::string run = what + (packed ? " packed" : " padded");
+    ASSERT_EQ(got.hidden_states.size(), want.hidden_states.size());
+    for (size_t i = 0; i < got.hidden_states.size(); ++i) {
+      const std::string key = "hidden_states." + std::to_string(i);
+      EXPECT_TRUE(at::isfinite(got.hidden_states[i]).all().item<bool>()) << run << " " << key;
+      worst =
+          std::max(worst, expect_close(got.hidden_states[i] * real, want.hidden_states[i] * real,
+                                       kAtol, rtol, run + " " + key + " sdpa vs eager"));
+      if (ref && ref->has(key)) {
+        expect_close(got.hidden_states[i] * real, ref->get(key) * real, kAtol, rtol,
+                     run + " " + key + " sdpa vs HF");
+      }
+    }
+    EXPECT_TRUE(at::isfinite(got.logits).all().item<bool>()) << run;
+    const auto mask = model.type() == io::ModelType::kXglm ? real : at::ones({1});
+    worst = std::max(worst, expect_close(got.logits * mask, want.logits * mask, kAtol, rtol,
+                                         run + " logits sdpa vs eager"));
+  }
+  std::cout << "[sdpa] " << what << " forward max|sdpa - eager| " << worst << "\n";
+}
+
+TEST_P(PackedParity, SdpaMatchesEagerForward) {
+  if (!models::sdpa_available())
+    GTEST_SKIP() << "libtorch 1.13 has no scaled_dot_product_attention";
+  const auto ref = load_reference(GetParam());
+  auto model = models::load_model(GetParam());
+  const auto name = fixture_name(GetParam());
+  check_sdpa_forward(*model, fixture_inputs(ref), &ref, name);
+  check_sdpa_forward(*model, held_out_inputs(*model, 1), nullptr, name + " held-out");
+  // Left padding: an encoder runs it padded (its first token is padding), XGLM packed or padded.
+  check_sdpa_forward(*model, held_out_inputs(*model, 4, /*left_padded=*/true), nullptr,
+                     name + " held-out left-padded");
+}
+
+TEST_P(PackedParity, SdpaMatchesEagerGradients) {
+  if (!models::sdpa_available())
+    GTEST_SKIP() << "libtorch 1.13 has no scaled_dot_product_attention";
+  const auto ref = load_reference(GetParam());
+  auto model = models::load_model(GetParam());
+  ForwardOptions eager;
+  eager.attention = ForwardOptions::Attention::kEager;
+  ForwardOptions fused = packed_options();
+  fused.attention = ForwardOptions::Attention::kSdpa;
+  const auto name = fixture_name(GetParam());
+  check_gradients(*model, fixture_inputs(ref), name + " sdpa packed vs eager padded", eager, fused);
+  fused.packed = false;
+  check_gradients(*model, held_out_inputs(*model, 3), name + " held-out sdpa vs eager, padded",
+                  eager, fused);
+}
+
+// kAuto is eager on the CPU (reproducible parallel dropout) and on libtorch 1.13, fused on CUDA
+// with PyTorch 2.x; probabilities asked for always mean eager.
+TEST(Attention, KernelChoice) {
+  using A = ForwardOptions::Attention;
+  const c10::Device cpu(c10::kCPU), cuda(c10::kCUDA, 0);
+  ForwardOptions o;
+  EXPECT_FALSE(models::use_sdpa(o, cpu));
+  EXPECT_EQ(models::use_sdpa(o, cuda), models::sdpa_available());
+  o.attention = A::kSdpa;
+  EXPECT_EQ(models::use_sdpa(o, cpu), models::sdpa_available());
+  o.output_attentions = true;
+  EXPECT_FALSE(models::use_sdpa(o, cpu));
+  EXPECT_FALSE(models::use_sdpa(o, cuda));
+  o = ForwardOptions{};
+  o.attention = A::kEager;
+  EXPECT_FALSE(models::use_sdpa(o, cuda));
+}
+
+// Rows that may attend to nothing are opened up, every other row untouched.
+TEST(Attention, UnmaskUnattendedOnlyOpensFullyBlockedRows) {
+  const double lo = std::numeric_limits<float>::lowest();
+  auto bias = at::tensor({0.0, lo, lo, lo, lo, lo, 0.0, 0.0, lo}, at::kFloat).view({1, 1, 3, 3});
+  const auto got = models::unmask_unattended(bias);
+  const auto want =
+      at::tensor({0.0, lo, lo, 0.0, 0.0, 0.0, 0.0, 0.0, lo}, at::kFloat).view({1, 1, 3, 3});
+  EXPECT_TRUE(at::equal(got, want)) << got;
 }
 
 std::string param_name(const ::testing::TestParamInfo<fs::path>& info) {

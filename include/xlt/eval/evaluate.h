@@ -64,6 +64,8 @@ struct EvalOptions {
   int64_t max_tokens = 0;
   // Unpadded execution (ForwardOptions::packed); false = compute on padding as HF does.
   bool packed = true;
+  // Attention kernel (ForwardOptions::attention); kAuto = fused SDPA on CUDA only.
+  models::ForwardOptions::Attention attention = models::ForwardOptions::Attention::kAuto;
   // Dataset label id for each model output (see map_labels); empty = identity.
   std::vector<int> label_map;
   bool progress = true;        // xlt::Progress on stderr

@@ -65,7 +65,22 @@ struct ForwardOptions {
   // padding (the classifier reads it), XGLM with labels (HF's loss reads the last position even
   // when it is padding). The pipelines (eval, finetune, embed, perplexity) turn it on.
   bool packed = false;
+  // How attention scores are computed. kEager: HF's "eager" arithmetic (matmul, mask, softmax,
+  // dropout, matmul); the only path that can return probabilities. kSdpa: PyTorch's
+  // scaled_dot_product_attention (PyTorch 2.x; flash / memory-efficient kernels on CUDA, which
+  // never materialise the T x T scores); on libtorch 1.13 it runs eager. kAuto: kSdpa on CUDA,
+  // kEager elsewhere (on the CPU the eager path keeps xlt's reproducible parallel dropout).
+  // output_attentions always runs eager.
+  enum class Attention { kAuto, kEager, kSdpa };
+  Attention attention = Attention::kAuto;
 };
+
+// Whether this libtorch has scaled_dot_product_attention (PyTorch 2.x).
+bool sdpa_available();
+
+// The --attention values: "auto", "eager", "sdpa"; anything else throws std::invalid_argument.
+ForwardOptions::Attention parse_attention(const std::string& name);
+const char* attention_name(ForwardOptions::Attention attention);
 
 // Shapes: B = batch, T = seq, H = hidden, L = layers, A = heads.
 struct ModelOutputs {

@@ -52,6 +52,8 @@ struct FinetuneConfig {
   int64_t max_tokens = 0;
   // Unpadded execution (models::ForwardOptions::packed); false computes on padding as HF does.
   bool packed = true;
+  // Attention kernel (models::ForwardOptions::attention); kAuto = fused SDPA on CUDA only.
+  models::ForwardOptions::Attention attention = models::ForwardOptions::Attention::kAuto;
   int64_t grad_accum = 1;
   int64_t max_length = 128;
   double warmup_ratio = 0;

@@ -47,9 +47,15 @@ struct OptimizerConfig {
   double beta2 = 0.999;
   double eps = 1e-8;
   ParamGrouping grouping = ParamGrouping::kHfNoDecay;
-  // One pass per parameter on the CPU (same arithmetic as torch::optim::AdamW, same state and
-  // checkpoints); false = libtorch's per-op step. Other devices always take libtorch's step.
+  // Fused steps with libtorch's AdamW state and checkpoints; false = libtorch's per-op step.
+  // CPU float32: one pass per parameter in torch::optim::AdamW's arithmetic. Other devices with
+  // PyTorch 2.x: PyTorch's multi-tensor kernel (_fused_adamw_, what torch.optim.AdamW(fused=True)
+  // runs): one launch per group where libtorch's step launches ~6 kernels per parameter; its
+  // rounding differs from libtorch's by ~1e-7 relative. libtorch 1.13 there: libtorch's step.
   bool fused = true;
+  // The multi-tensor kernel on CPU tensors too (PyTorch >= 2.4 has a CPU one): how the GPU
+  // path's arithmetic is tested on a machine without a GPU. Ignored on libtorch 1.13.
+  bool multi_tensor = false;
 };
 
 // AdamW over the model's parameters. kHfNoDecay: group 0 = decayed parameters, group 1 = the
@@ -72,6 +78,7 @@ struct StepConfig {
   double max_grad_norm = 1;  // global L2 clipping; <= 0 = none (the norm is still measured)
   bool train_mode = true;    // dropout on (model.train()); false = eval mode
   bool packed = true;        // unpadded execution (models::ForwardOptions::packed)
+  models::ForwardOptions::Attention attention = models::ForwardOptions::Attention::kAuto;
   // Seeds libtorch's default generator before the forward passes so that dropout masks depend
   // only on this value (resume reproduces them). Unset = generator left as it is.
   std::optional<uint64_t> dropout_seed;
