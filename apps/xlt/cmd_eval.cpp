@@ -67,16 +67,7 @@ Runner configure(CLI::App& sub) {
                  "Also cap each batch at this many padded tokens (rows x longest); 0 = off")
       ->check(non_negative())
       ->capture_default_str();
-  sub.add_flag_function(
-      "--no-packing", [&c](int64_t) { c.eval.packed = false; },
-      "Compute on padding tokens as Hugging Face does (for comparisons)");
-  sub.add_option_function<std::string>(
-         "--attention",
-         [&c](const std::string& v) { c.eval.attention = xlt::models::parse_attention(v); },
-         "Attention kernel: auto (fused SDPA on CUDA with PyTorch 2.x, eager elsewhere), eager "
-         "(Hugging Face's arithmetic) or sdpa")
-      ->check(CLI::IsMember({"auto", "eager", "sdpa"}))
-      ->default_str("auto");
+  add_execution_options(sub, c.eval.packed, c.eval.attention);
   std::string formats;
   for (const auto& f : data::nli_format_names()) formats += (formats.empty() ? "" : ", ") + f;
   sub.add_option("--format", c.format, "Data format: auto, " + formats)->capture_default_str();

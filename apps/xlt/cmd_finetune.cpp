@@ -96,16 +96,7 @@ Runner configure(CLI::App& sub) {
                  "Token budget per micro-batch (rows x longest) instead of --batch-size rows; "
                  "0 = off")
       ->capture_default_str();
-  sub.add_flag_function(
-      "--no-packing", [&c](int64_t) { c.packed = false; },
-      "Compute on padding tokens as Hugging Face does (for comparisons)");
-  sub.add_option_function<std::string>(
-         "--attention",
-         [&c](const std::string& v) { c.attention = xlt::models::parse_attention(v); },
-         "Attention kernel: auto (fused SDPA on CUDA with PyTorch 2.x, eager elsewhere), eager "
-         "(Hugging Face's arithmetic) or sdpa")
-      ->check(CLI::IsMember({"auto", "eager", "sdpa"}))
-      ->default_str("auto");
+  add_execution_options(sub, c.packed, c.attention);
   sub.add_option("--grad-accum", c.grad_accum, "Micro-batches per optimizer step")
       ->capture_default_str();
   sub.add_option("--max-length", c.max_length,

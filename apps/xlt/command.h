@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "xlt/models/model.h"
+
 namespace xlt::cli {
 
 using Runner = std::function<int()>;
@@ -47,6 +49,10 @@ struct Registrar {
 // PositiveNumber / NonNegativeNumber print the range up to DBL_MAX in 309 digits instead.
 CLI::Validator positive();      // > 0
 CLI::Validator non_negative();  // >= 0
+
+// How eval and finetune run the model: --no-packing (clears `packed`) and --attention.
+void add_execution_options(CLI::App& sub, bool& packed,
+                           models::ForwardOptions::Attention& attention);
 
 // Options every model-running command shares.
 struct RuntimeOptions {

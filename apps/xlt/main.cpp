@@ -38,6 +38,20 @@ CLI::Validator non_negative() {
   return number_check(true);
 }
 
+void add_execution_options(CLI::App& sub, bool& packed,
+                           models::ForwardOptions::Attention& attention) {
+  sub.add_flag_function(
+      "--no-packing", [&packed](int64_t) { packed = false; },
+      "Compute on padding tokens as Hugging Face does (for comparisons)");
+  sub.add_option_function<std::string>(
+         "--attention",
+         [&attention](const std::string& v) { attention = models::parse_attention(v); },
+         "Attention kernel: auto (fused SDPA on CUDA with PyTorch 2.x, eager elsewhere), eager "
+         "(Hugging Face's arithmetic) or sdpa")
+      ->check(CLI::IsMember({"auto", "eager", "sdpa"}))
+      ->default_str("auto");
+}
+
 std::vector<Command>& registry() {
   static std::vector<Command> commands;
   return commands;

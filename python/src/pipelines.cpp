@@ -52,15 +52,6 @@ struct ModelArg {
   models::Model& model() { return *handle->model; }
 };
 
-// The CLI's --attention values; a bad one is a ValueError with the CLI's message.
-models::ForwardOptions::Attention parse_attention_arg(const std::string& name) {
-  try {
-    return models::parse_attention(name);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
-  }
-}
-
 std::shared_ptr<ModelHandle> handle_of(const py::object& model, std::string& spec) {
   if (py::isinstance<ModelHandle>(model)) return model.cast<std::shared_ptr<ModelHandle>>();
   if (py::isinstance<py::str>(model) || py::hasattr(model, "__fspath__")) {
@@ -94,7 +85,7 @@ py::object evaluate(const py::object& model, const std::vector<std::string>& dat
   c.eval.max_length = max_length;
   c.eval.max_tokens = max_tokens;
   c.eval.packed = packing;
-  c.eval.attention = parse_attention_arg(attention);
+  c.eval.attention = models::parse_attention(attention);
   c.eval.sort_by_length = sort;
   c.eval.progress = !progress.is_none();
   c.device = device;
@@ -157,7 +148,7 @@ py::object finetune(const std::string& model, const std::vector<std::string>& tr
     else if (key == "packing")
       c.packed = v.cast<bool>();
     else if (key == "attention")
-      c.attention = parse_attention_arg(v.cast<std::string>());
+      c.attention = models::parse_attention(v.cast<std::string>());
     else if (key == "grad_accum")
       c.grad_accum = v.cast<int64_t>();
     else if (key == "max_length")

@@ -12,7 +12,6 @@
 #include <mutex>
 #include <numeric>
 #include <sstream>
-#include <stdexcept>
 
 #include "xlt/core/error.h"
 
@@ -372,7 +371,7 @@ ForwardOptions::Attention parse_attention(const std::string& name) {
   if (name == "auto") return ForwardOptions::Attention::kAuto;
   if (name == "eager") return ForwardOptions::Attention::kEager;
   if (name == "sdpa") return ForwardOptions::Attention::kSdpa;
-  throw std::invalid_argument("attention '" + name + "': expected auto, eager or sdpa");
+  throw UsageError("attention '" + name + "': expected auto, eager or sdpa");
 }
 
 const char* attention_name(ForwardOptions::Attention attention) {

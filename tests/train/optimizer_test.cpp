@@ -72,6 +72,61 @@ class FixtureStep : public ::testing::Test {
     const double d = (got - want).abs().max().item<double>();
     EXPECT_LE(d, rtol * scale) << what << ": max |diff| " << d << " vs max |ref| " << scale;
   }
+  // Five large AdamW steps (lr 1e-2, weight decay 0.1, both groups) of an optimizer made with
+  // `tested` on model_ against libtorch's per-op AdamW on a twin, with the same random gradients
+  // (none for parameter `frozen`, which must stay as it was). Checks that the steps moved the
+  // weights far beyond rounding and that tested's state continues in libtorch's optimizer;
+  // returns the largest difference of parameters and moments, relative to the reference's
+  // largest magnitude per tensor.
+  double max_rel_diff_to_libtorch_adamw(train::OptimizerConfig tested, uint64_t seed,
+                                        const std::string& frozen = "") {
+    auto twin = models::load_model(dir_);
+    train::OptimizerConfig plain;
+    tested.lr = plain.lr = 1e-2;  // large steps, so a wrong term would show
+    tested.weight_decay = plain.weight_decay = 0.1;
+    plain.fused = false;
+    auto a = train::make_optimizer(*model_, tested);
+    auto b = train::make_optimizer(*twin, plain);
+    auto tp = twin->named_parameters();
+    const size_t trained_at = tp[0].first != frozen ? 0 : 1;
+    const std::string trained = tp[trained_at].first;
+    const auto trained_before = params_.at(trained).detach().clone();
+    const auto frozen_before = frozen.empty() ? at::Tensor() : params_.at(frozen).detach().clone();
+    at::manual_seed(seed);
+    for (int step = 0; step < 5; ++step) {
+      for (auto& [n, p] : tp) {
+        if (n == frozen) continue;
+        auto g = at::randn_like(p) * (step + 1);
+        params_.at(n).mutable_grad() = g.clone();
+        p.mutable_grad() = g;
+      }
+      a->step();
+      b->step();
+    }
+    auto rel = [](const at::Tensor& got, const at::Tensor& want) {
+      return (got - want).abs().max().item<double>() /
+             std::max(want.abs().max().item<double>(), 1e-30);
+    };
+    double worst = 0;
+    for (auto& [n, p] : tp) {
+      const auto& q = params_.at(n);
+      worst = std::max(worst, rel(q, p));
+      if (n == frozen) continue;
+      const auto ma = models::adamw_moments(*a, q), mb = models::adamw_moments(*b, p);
+      EXPECT_EQ(ma.step, 5) << n;
+      worst = std::max({worst, rel(ma.exp_avg, mb.exp_avg), rel(ma.exp_avg_sq, mb.exp_avg_sq)});
+    }
+    if (!frozen.empty()) {
+      EXPECT_TRUE(params_.at(frozen).equal(frozen_before)) << frozen;
+    }
+    EXPECT_GT((params_.at(trained) - trained_before).abs().max().item<double>(), 1e-3);
+    // The tested optimizer's state continues in libtorch's (checkpoints unchanged).
+    const auto saved = train::optimizer_state_tensors(*model_, *a);
+    auto c = train::make_optimizer(*twin, plain);
+    train::load_optimizer_state(*twin, *c, saved, "test");
+    EXPECT_EQ(models::adamw_moments(*c, tp[trained_at].second).step, 5);
+    return worst;
+  }
   // The step p - p0 against the reference's, not p against p: the update (~lr = 2e-5) is far
   // below the parameters' own magnitude, so comparing parameters to 1e-5 x max|p| would pass
   // with no update at all. Each side was rounded once to float32 when p0 + update was stored, so
@@ -255,49 +310,9 @@ TEST_F(FixtureStep, OptimizerStateRoundTripIsExact) {
 // The fused CPU AdamW against libtorch's per-op AdamW: five steps with both groups (decay and
 // no decay), random gradients, a saved state continued by the other implementation.
 TEST_F(FixtureStep, FusedAdamWMatchesLibtorchAdamW) {
-  auto twin = models::load_model(dir_);
-  train::OptimizerConfig fused, plain;
-  fused.lr = plain.lr = 1e-2;  // large steps, so a wrong term would show
-  fused.weight_decay = plain.weight_decay = 0.1;
-  plain.fused = false;
-  auto a = train::make_optimizer(*model_, fused);
-  auto b = train::make_optimizer(*twin, plain);
-  auto tp = twin->named_parameters();
-  at::manual_seed(5);
-  const auto first_before = params_.begin()->second.detach().clone();
-  auto worst = [&] {
-    double w = 0;
-    for (auto& [n, p] : tp) {
-      const auto& q = params_.at(n);
-      const double scale = std::max(q.abs().max().item<double>(), 1e-30);
-      w = std::max(w, (p - q).abs().max().item<double>() / scale);
-      for (auto [x, y] :
-           {std::pair{models::adamw_moments(*a, q).exp_avg, models::adamw_moments(*b, p).exp_avg},
-            std::pair{models::adamw_moments(*a, q).exp_avg_sq,
-                      models::adamw_moments(*b, p).exp_avg_sq}}) {
-        const double s = std::max(y.abs().max().item<double>(), 1e-30);
-        w = std::max(w, (x - y).abs().max().item<double>() / s);
-      }
-    }
-    return w;
-  };
-  for (int step = 0; step < 5; ++step) {
-    for (auto& [n, p] : tp) {
-      auto g = at::randn_like(p) * (step + 1);
-      params_.at(n).mutable_grad() = g.clone();
-      p.mutable_grad() = g;
-    }
-    a->step();
-    b->step();
-  }
+  train::OptimizerConfig fused;
   // float32 rounding only (the same operations, evaluated as one expression per element).
-  EXPECT_LT(worst(), 1e-6);
-  EXPECT_GT((params_.begin()->second - first_before).abs().max().item<double>(), 1e-3);
-  // The fused optimizer's state continues in libtorch's and vice versa (checkpoints unchanged).
-  const auto saved = train::optimizer_state_tensors(*model_, *a);
-  auto c = train::make_optimizer(*twin, plain);
-  train::load_optimizer_state(*twin, *c, saved, "test");
-  EXPECT_EQ(models::adamw_moments(*c, tp.begin()->second).step, 5);
+  EXPECT_LT(max_rel_diff_to_libtorch_adamw(fused, 5), 1e-6);
 }
 
 // The GPU path (PyTorch 2.x's multi-tensor _fused_adamw_, one launch per group) run on the CPU:
@@ -308,50 +323,10 @@ TEST_F(FixtureStep, MultiTensorAdamWMatchesLibtorchAdamW) {
     GTEST_SKIP() << "PyTorch's CPU _fused_adamw_ needs PyTorch >= 2.4 (this is " << TORCH_VERSION
                  << ")";
   }
-  auto twin = models::load_model(dir_);
-  train::OptimizerConfig multi, plain;
-  multi.lr = plain.lr = 1e-2;
-  multi.weight_decay = plain.weight_decay = 0.1;
+  train::OptimizerConfig multi;
   multi.multi_tensor = true;
-  plain.fused = false;
-  auto a = train::make_optimizer(*model_, multi);
-  auto b = train::make_optimizer(*twin, plain);
-  auto tp = twin->named_parameters();
-  const std::string frozen = tp[0].first;  // never given a gradient
-  const std::string trained = tp[1].first;
-  const auto frozen_before = params_.at(frozen).detach().clone();
-  const auto trained_before = params_.at(trained).detach().clone();
-  at::manual_seed(6);
-  double worst = 0;
-  for (int step = 0; step < 5; ++step) {
-    for (auto& [n, p] : tp) {
-      if (n == frozen) continue;
-      auto g = at::randn_like(p) * (step + 1);
-      params_.at(n).mutable_grad() = g.clone();
-      p.mutable_grad() = g;
-    }
-    a->step();
-    b->step();
-  }
-  for (auto& [n, p] : tp) {
-    const auto& q = params_.at(n);
-    const double scale = std::max(q.abs().max().item<double>(), 1e-30);
-    worst = std::max(worst, (p - q).abs().max().item<double>() / scale);
-    if (n == frozen) continue;
-    const auto ma = models::adamw_moments(*a, q), mb = models::adamw_moments(*b, p);
-    EXPECT_EQ(ma.step, 5) << n;
-    for (auto [x, y] : {std::pair{ma.exp_avg, mb.exp_avg}, std::pair{ma.exp_avg_sq, mb.exp_avg_sq}})
-      worst = std::max(worst, (x - y).abs().max().item<double>() /
-                                  std::max(y.abs().max().item<double>(), 1e-30));
-  }
-  EXPECT_LT(worst, 1e-6);
-  EXPECT_TRUE(params_.at(frozen).equal(frozen_before));
-  // lr 1e-2 moves weights far beyond rounding, so a wrong term would show above.
-  EXPECT_GT((params_.at(trained) - trained_before).abs().max().item<double>(), 1e-3);
-  const auto saved = train::optimizer_state_tensors(*model_, *a);
-  auto c = train::make_optimizer(*twin, plain);
-  train::load_optimizer_state(*twin, *c, saved, "test");
-  EXPECT_EQ(models::adamw_moments(*c, tp[1].second).step, 5);
+  const std::string frozen = model_->named_parameters()[0].first;  // never given a gradient
+  EXPECT_LT(max_rel_diff_to_libtorch_adamw(multi, 6, frozen), 1e-6);
 }
 
 // Dropout is active in training mode and reproducible from the step seed.

@@ -78,7 +78,7 @@ struct ForwardOptions {
 // Whether this libtorch has scaled_dot_product_attention (PyTorch 2.x).
 bool sdpa_available();
 
-// The --attention values: "auto", "eager", "sdpa"; anything else throws std::invalid_argument.
+// The --attention values: "auto", "eager", "sdpa"; anything else throws UsageError.
 ForwardOptions::Attention parse_attention(const std::string& name);
 const char* attention_name(ForwardOptions::Attention attention);
 
