@@ -5,8 +5,9 @@
 #      the shared data) into gpu-pack/root, never into /;
 #   2. builds xlt against that PyTorch's libtorch into build-gpu/;
 #   3. runs the parity suite on CUDA (forward outputs, hidden states, attentions, gradients and
-#      one AdamW step of every fixture folder in XLT_FIXTURES, 1e-4 in float32) and on the CPU,
-#      and the linkage tests;
+#      one AdamW step of every fixture folder in XLT_FIXTURES, 1e-4 in float32; the
+#      variable-length attention kernels against eager, float32 and bf16) and on the CPU, and the
+#      linkage tests;
 #   4. runs `xlt eval` (XNLI en test, 5,010 pairs) and `xlt finetune` (one epoch over the first
 #      10,000 MultiNLI pairs) at batch 32 and 256, float32 and bf16, and the same work with
 #      Hugging Face transformers on the same GPU, weights and data (bench/hf_nli_bench.py), on a
@@ -139,9 +140,16 @@ parity() {  # NAME DEVICE [gtest args]: the suite's output also kept in parity-N
     >"$check/parity-$name.log" 2>&1
   local rc=$?
   cat "$check/parity-$name.log"
+  # A filter that matches nothing passes in gtest: count that as a failure.
+  if [ $rc = 0 ] && ! grep -Eq '^\[==========\] [1-9][0-9]* tests? from' "$check/parity-$name.log"; then
+    echo "gpu_check: parity-$name ran no tests"
+    rc=1
+  fi
   return $rc
 }
-((smoke)) || step parity-cuda parity cuda cuda --gtest_filter='ModelParity.*'
+# Parameterised suites are named Fixtures/SUITE.TEST/FIXTURE, hence the leading '*'. On CUDA
+# also the variable-length attention kernels against the eager arithmetic (PackedParity.Varlen*).
+((smoke)) || step parity-cuda parity cuda cuda --gtest_filter='*ModelParity.*:*PackedParity.Varlen*'
 step parity-cpu parity cpu cpu
 step linkage "$build/tests/xlt_linkage_tests"
 
@@ -212,7 +220,10 @@ bs=${batches%% *} dtype=${dtypes##* }
 step "xlt-train-$bs-$dtype-padded" xlt_train "$bs" "$dtype" padded --no-packing
 step "xlt-train-$bs-$dtype-budget" xlt_train "$bs" "$dtype" budget --max-tokens $((bs * 48))
 step "xlt-eval-$bs-$dtype-padded" xlt_eval "$bs" "$dtype" padded --no-packing
-# The attention kernel's share: eager (HF's arithmetic) where the default runs fused SDPA.
+# The attention kernel's share: the default (auto) runs one variable-length kernel per layer;
+# sdpa runs the fused kernels once per length group; eager is HF's arithmetic.
+step "xlt-train-$bs-$dtype-sdpa" xlt_train "$bs" "$dtype" sdpa --attention sdpa
+step "xlt-eval-$bs-$dtype-sdpa" xlt_eval "$bs" "$dtype" sdpa --attention sdpa
 step "xlt-train-$bs-$dtype-eager" xlt_train "$bs" "$dtype" eager --attention eager
 step "xlt-eval-$bs-$dtype-eager" xlt_eval "$bs" "$dtype" eager --attention eager
 

@@ -46,9 +46,11 @@ void add_execution_options(CLI::App& sub, bool& packed,
   sub.add_option_function<std::string>(
          "--attention",
          [&attention](const std::string& v) { attention = models::parse_attention(v); },
-         "Attention kernel: auto (fused SDPA on CUDA with PyTorch 2.x, eager elsewhere), eager "
-         "(Hugging Face's arithmetic) or sdpa")
-      ->check(CLI::IsMember({"auto", "eager", "sdpa"}))
+         "Attention kernel: auto (on CUDA with PyTorch 2.x the variable-length kernel, else "
+         "fused SDPA; eager elsewhere), eager (Hugging Face's arithmetic), sdpa (fused, per "
+         "length group) or varlen (one variable-length call per layer; on the CPU a slow "
+         "per-sequence loop)")
+      ->check(CLI::IsMember({"auto", "eager", "sdpa", "varlen"}))
       ->default_str("auto");
 }
 

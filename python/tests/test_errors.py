@@ -28,7 +28,7 @@ def test_bad_options_are_value_errors(tiny_bert):
         xlt.Model.from_pretrained(tiny_bert, device="tpu")
     with pytest.raises(ValueError, match="format"):
         xlt.evaluate(tiny_bert, {"en": DEMO / "dev-en.tsv"}, format="nope", progress=False)
-    with pytest.raises(ValueError, match="expected auto, eager or sdpa"):
+    with pytest.raises(ValueError, match="expected auto, eager, sdpa or varlen"):
         xlt.evaluate(tiny_bert, {"en": DEMO / "dev-en.tsv"}, attention="flash", progress=False)
     with pytest.raises(ValueError, match="attention 'flash'"):
         xlt.finetune(tiny_bert, {"en": DEMO / "dev-en.tsv"}, "unused", attention="flash",

@@ -127,6 +127,14 @@ at::Tensor EncoderSelfAttentionImpl::forward(const at::Tensor& h, const at::Tens
                                              const Packing& packing) {
   auto qkv = fused_linear(h, {query.get(), key.get(), value.get()});
   if (!packing.active()) return attend(qkv, mask_bias, need_probs, probs, packing.sdpa);
+  if (packing.varlen != VarlenKernel::kNone) {
+    const int64_t n = qkv.size(0), width = heads_ * head_dim_;
+    auto parts = qkv.split(width, -1);
+    auto heads = [&](const at::Tensor& x) { return x.view({n, heads_, head_dim_}); };
+    return varlen_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]), packing,
+                            is_training() ? dropout_ : 0.0, /*causal=*/false)
+        .reshape({n, width});
+  }
   // Projections ran on the real tokens; attention per length group, on its compact layout,
   // whose masked scores make its padding contribute exactly zero.
   std::vector<at::Tensor> ctx;
@@ -204,10 +212,13 @@ ModelOutputs TransformerEncoderImpl::forward(const ModelInputs& in, const Forwar
   check_inputs(ids, in.attention_mask, types, config_.vocab_size);
   auto mask = mask_or_ones(in.attention_mask, ids);
   auto bias = padding_mask_bias(mask, dtype);
-  Packing packing = opt.packed && !opt.output_attentions
-                        ? plan_packing(in.attention_mask.defined() ? mask : at::Tensor(),
-                                       /*first_token_real=*/true)
-                        : Packing{};
+  Packing packing;
+  if (opt.packed && !opt.output_attentions) {
+    const auto varlen = choose_varlen(opt, dev, activation_dtype(dtype, dev),
+                                      config_.hidden_size / config_.num_attention_heads);
+    packing = plan_packing(in.attention_mask.defined() ? mask : at::Tensor(),
+                           /*first_token_real=*/true, varlen);
+  }
   for (auto& g : packing.groups) g.bias = padding_mask_bias(g.mask, dtype);
   packing.sdpa = use_sdpa(opt, dev);
   if (packing.sdpa) bias = unmask_unattended(bias);

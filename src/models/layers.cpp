@@ -300,7 +300,7 @@ at::Tensor to_index_tensor(const std::vector<int64_t>& v, c10::Device device) {
 
 }  // namespace
 
-Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real) {
+Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real, VarlenKernel varlen) {
   Packing p;
   if (!attention_mask.defined() || attention_mask.dim() != 2 || attention_mask.numel() == 0) {
     return p;
@@ -333,6 +333,19 @@ Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real) {
     for (int64_t s : real[static_cast<size_t>(r)]) index.push_back(r * t + s);
   }
   const auto device = attention_mask.device();
+  p.batch = b;
+  p.seq = t;
+  p.index = to_index_tensor(index, device);
+  p.offsets.push_back(0);
+  for (int64_t len : sorted_lengths) p.offsets.push_back(p.offsets.back() + len);
+  p.max_seqlen = sorted_lengths.front();
+  p.varlen = varlen;
+  if (varlen == VarlenKernel::kFlash || varlen == VarlenKernel::kEfficient) {
+    p.cu_seqlens =
+        at::tensor(p.offsets, at::TensorOptions().dtype(at::kLong)).to(at::kInt).to(device);
+  }
+  if (varlen != VarlenKernel::kNone) return p;
+
   const auto mask_options = attention_mask.options();
   int64_t offset = 0;
   for (const auto& [start, end] : length_groups(sorted_lengths)) {
@@ -357,9 +370,6 @@ Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real) {
     offset += g.tokens;
     p.groups.push_back(std::move(g));
   }
-  p.batch = b;
-  p.seq = t;
-  p.index = to_index_tensor(index, device);
   return p;
 }
 
@@ -371,7 +381,8 @@ ForwardOptions::Attention parse_attention(const std::string& name) {
   if (name == "auto") return ForwardOptions::Attention::kAuto;
   if (name == "eager") return ForwardOptions::Attention::kEager;
   if (name == "sdpa") return ForwardOptions::Attention::kSdpa;
-  throw UsageError("attention '" + name + "': expected auto, eager or sdpa");
+  if (name == "varlen") return ForwardOptions::Attention::kVarlen;
+  throw UsageError("attention '" + name + "': expected auto, eager, sdpa or varlen");
 }
 
 const char* attention_name(ForwardOptions::Attention attention) {
@@ -380,6 +391,8 @@ const char* attention_name(ForwardOptions::Attention attention) {
       return "eager";
     case ForwardOptions::Attention::kSdpa:
       return "sdpa";
+    case ForwardOptions::Attention::kVarlen:
+      return "varlen";
     case ForwardOptions::Attention::kAuto:
       break;
   }
@@ -392,6 +405,7 @@ bool use_sdpa(const ForwardOptions& opt, c10::Device device) {
     case ForwardOptions::Attention::kEager:
       return false;
     case ForwardOptions::Attention::kSdpa:
+    case ForwardOptions::Attention::kVarlen:  // its padded batches
       return true;
     case ForwardOptions::Attention::kAuto:
       break;

@@ -87,6 +87,12 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
 void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                   const at::Tensor& token_type_ids, int64_t vocab_size);
 
+// How a packed batch's attention runs in one call over all its sequences: PyTorch's
+// variable-length CUDA kernels (flash attention for 16-bit activations, memory-efficient for
+// float32), or a per-sequence loop of the eager arithmetic that computes the same on any device
+// (for tests: `--attention varlen` on the CPU). kNone: per length group (Packing::groups).
+enum class VarlenKernel { kNone, kFlash, kEfficient, kReference };
+
 // The real-token layout of a padded batch. Token-wise layers run on the N real tokens, [N, C];
 // attention runs per group of sequences of similar length, each on its own compact padded
 // layout, so that neither the projections nor the T x T scores compute on padding the batch's
@@ -103,10 +109,16 @@ struct Packing {
   };
   at::Tensor index;  // int64 [N] on the model's device; undefined = run padded
   int64_t batch = 0, seq = 0;
-  std::vector<Group> groups;
+  std::vector<Group> groups;  // empty when `varlen` attends over the whole stream at once
+  // Sequence boundaries in the packed rows: sequence i is rows [offsets[i], offsets[i + 1]).
+  std::vector<int64_t> offsets;
+  int64_t max_seqlen = 0;
+  at::Tensor cu_seqlens;  // int32 copy of `offsets` on the device (varlen kernels only)
   // Attention through scaled_dot_product_attention instead of the eager arithmetic (set by the
   // model's forward from ForwardOptions::attention, packed or not).
   bool sdpa = false;
+  // Attention in one variable-length call per layer over the packed rows instead of per group.
+  VarlenKernel varlen = VarlenKernel::kNone;
   bool active() const { return index.defined(); }
   at::Tensor pack(const at::Tensor& padded) const;  // [B, T, C] -> [N, C]
   at::Tensor pad(const at::Tensor& packed) const;   // [N, C] -> [B, T, C], zeros at padding
@@ -119,8 +131,30 @@ struct Packing {
 // A Packing for `attention_mask` [B, T] when packed execution applies and saves work: the mask
 // holds only 0/1, has padding and no row without a real token; with first_token_real, every
 // row's first token must be real. Otherwise an inactive Packing (the caller runs padded). Reads
-// the mask on the host (one device sync).
-Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real);
+// the mask on the host (one device sync). With a `varlen` kernel the plan has no length groups
+// (attention needs only the sequence offsets).
+Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real,
+                     VarlenKernel varlen = VarlenKernel::kNone);
+
+// The variable-length kernel a packed forward with `opt` uses on `device` for activations of
+// `dtype` (autocast's where it is on) and heads of `head_dim`: with kAuto or kVarlen on CUDA and
+// PyTorch 2.x the first kernel that qualifies (head_dim a multiple of 8, at most 256) and passes
+// a one-time check against the eager arithmetic on this device, dtype and head size (cached);
+// kVarlen elsewhere: kReference. kNone where none applies (kVarlen on CUDA then warns once and
+// runs per length group).
+VarlenKernel choose_varlen(const ForwardOptions& opt, c10::Device device, c10::ScalarType dtype,
+                           int64_t head_dim);
+const char* varlen_kernel_name(VarlenKernel kernel);
+
+// The dtype attention inputs have on `device` for weights of `weight_dtype`: autocast's on CUDA
+// where it is enabled (--bf16 training), else the weights'.
+c10::ScalarType activation_dtype(c10::ScalarType weight_dtype, c10::Device device);
+
+// Context [N, A, D] of q, k, v [N, A, D] (rows of `p`'s sequences back to back; the last
+// dimension contiguous), each sequence attending within itself only (`causal`: to itself and
+// earlier positions), scale 1/sqrt(D), dropout on the probabilities; through p.varlen's kernel.
+at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const Packing& p, double dropout, bool causal);
 
 // Whether a forward with these options on `device` computes attention through
 // scaled_dot_product_attention.

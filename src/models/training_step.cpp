@@ -86,12 +86,7 @@ AdamWMoments adamw_moments(torch::optim::AdamW& optimizer, const at::Tensor& par
 }
 
 void zero_grad(Model& model) {
-  for (auto& p : model.parameters()) {
-    if (p.grad().defined()) {
-      p.grad().detach_();
-      p.grad().zero_();
-    }
-  }
+  for (auto& p : model.parameters()) p.mutable_grad().reset();
 }
 
 StepResult train_step(Model& model, torch::optim::Optimizer& optimizer, const ModelInputs& inputs,

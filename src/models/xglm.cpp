@@ -63,6 +63,16 @@ class XGLMAttentionImpl : public torch::nn::Module {
     if (!packing.active()) {
       return out_proj->forward(attend(qkv, mask_bias, need_probs, probs, packing.sdpa));
     }
+    if (packing.varlen != VarlenKernel::kNone) {
+      const int64_t n = qkv.size(0), width = heads_ * head_dim_;
+      auto parts = qkv.split(width, -1);
+      auto heads = [&](const at::Tensor& x) { return x.view({n, heads_, head_dim_}); };
+      // The kernels scale by 1/sqrt(head_dim), which is HF's scaling_.
+      return out_proj->forward(varlen_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]),
+                                                packing, is_training() ? dropout_ : 0.0,
+                                                /*causal=*/true)
+                                   .reshape({n, width}));
+    }
     std::vector<at::Tensor> ctx;
     for (size_t g = 0; g < packing.groups.size(); ++g) {
       const auto& gr = packing.groups[g];
@@ -184,17 +194,25 @@ class XGLMModelImpl : public torch::nn::Module {
     const int64_t b = ids.size(0), t = ids.size(1);
     at::Tensor mask =
         in.attention_mask.defined() ? in.attention_mask.to(weight.device()) : at::Tensor();
-    auto bias = causal_mask_bias(mask, b, t, weight.scalar_type(), weight.device());
 
     // HF's loss reads the last position even where it is padding: labels keep the padded path.
-    Packing packing = opt.packed && !opt.output_attentions && !in.labels.defined()
-                          ? plan_packing(mask, /*first_token_real=*/false)
-                          : Packing{};
+    Packing packing;
+    if (opt.packed && !opt.output_attentions && !in.labels.defined()) {
+      const auto dev = weight.device();
+      const auto varlen = choose_varlen(opt, dev, activation_dtype(weight.scalar_type(), dev),
+                                        config_.hidden_size / config_.num_attention_heads);
+      packing = plan_packing(mask, /*first_token_real=*/false, varlen);
+    }
     for (auto& g : packing.groups) {
       g.bias = causal_mask_bias(g.mask, g.rows, g.seq, weight.scalar_type(), weight.device());
     }
     packing.sdpa = use_sdpa(opt, weight.device());
-    if (packing.sdpa && mask.defined()) bias = unmask_unattended(bias);
+    // The padded layout's [B, 1, T, T] bias only where the padded path runs.
+    at::Tensor bias;
+    if (!packing.active()) {
+      bias = causal_mask_bias(mask, b, t, weight.scalar_type(), weight.device());
+      if (packing.sdpa && mask.defined()) bias = unmask_unattended(bias);
+    }
     auto unpack = [&](const at::Tensor& x) { return packing.active() ? packing.pad(x) : x; };
 
     const double scale =

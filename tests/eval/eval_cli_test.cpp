@@ -191,13 +191,14 @@ TEST_F(EvalCli, LengthSortedBatchesGiveTheSamePredictionsAsBatchSizeOne) {
   EXPECT_EQ(a.padded_tokens, a.tokens);
 }
 
-// --attention picks the kernel: the fused one (PyTorch 2.x) must give the eager path's
-// probabilities, packed and padded; an unknown kernel is a usage error that writes nothing.
+// --attention picks the kernel: the fused one (PyTorch 2.x) and the variable-length path (on the
+// CPU its per-sequence reference) must give the eager path's probabilities, packed and padded;
+// an unknown kernel is a usage error that writes nothing.
 TEST_F(EvalCli, AttentionKernelsGiveTheSameProbabilities) {
   const std::string common = "eval " + shell_quote(model_dir().string()) + data_args() +
                              " --samples 12 --batch-size 5 --bootstrap 10 --no-progress --out ";
   std::map<std::string, std::vector<json>> runs;
-  for (const char* variant : {"eager", "sdpa", "sdpa --no-packing", "auto"}) {
+  for (const char* variant : {"eager", "sdpa", "sdpa --no-packing", "varlen", "auto"}) {
     const fs::path out = tmp_ / ("out-" + std::to_string(runs.size()));
     auto r = run_xlt(common + shell_quote(out.string()) + " --attention " + variant);
     ASSERT_EQ(r.exit_code, 0) << variant << ": " << r.err;

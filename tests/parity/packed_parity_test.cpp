@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <limits>
 
@@ -336,6 +337,132 @@ TEST_P(PackedParity, SdpaMatchesEagerGradients) {
                   eager, fused);
 }
 
+// The variable-length path (ForwardOptions::Attention::kVarlen): one call per layer over the
+// packed rows. On the CPU it is the per-sequence reference; under XLT_TEST_DEVICE=cuda
+// (scripts/gpu_check.sh) PyTorch's kernel that choose_varlen admits (memory-efficient for float32;
+// flash for bf16). Checked against the eager arithmetic run padded (HF's) on the same device:
+// real positions within the packed tolerances (10x on CUDA, as ModelParity), padding zero, every
+// output finite; gradients as GradientsMatchPadded; plus (CUDA) the model in bf16 against the
+// float32 eager run within bf16's resolution.
+c10::Device varlen_test_device() {
+  const char* d = std::getenv("XLT_TEST_DEVICE");
+  return c10::Device(d && *d ? d : "cpu");
+}
+
+void check_varlen_forward(models::Model& model, const ModelInputs& in, const std::string& what,
+                          double factor) {
+  ForwardOptions eager;
+  eager.output_hidden_states = true;
+  eager.attention = ForwardOptions::Attention::kEager;
+  ForwardOptions varlen = eager;
+  varlen.packed = true;
+  varlen.attention = ForwardOptions::Attention::kVarlen;
+  const auto want = model.forward(in, eager);
+  const auto got = model.forward(in, varlen);
+  const auto real = real_positions(in);
+  const double rtol = tol_for(model) * factor;
+  double worst = 0;
+  ASSERT_EQ(got.hidden_states.size(), want.hidden_states.size());
+  for (size_t i = 0; i < got.hidden_states.size(); ++i) {
+    const std::string key = what + " hidden_states." + std::to_string(i);
+    EXPECT_TRUE(at::isfinite(got.hidden_states[i]).all().item<bool>()) << key;
+    EXPECT_EQ((got.hidden_states[i] * (1 - real)).abs().max().item<double>(), 0.0) << key;
+    worst = std::max(worst, expect_close(got.hidden_states[i] * real, want.hidden_states[i] * real,
+                                         kAtol * factor, rtol, key + " varlen vs eager padded"));
+  }
+  const auto mask = model.type() == io::ModelType::kXglm ? real : at::ones({1}, real.options());
+  worst = std::max(worst, expect_close(got.logits * mask, want.logits * mask, kAtol * factor, rtol,
+                                       what + " logits varlen vs eager padded"));
+  std::cout << "[varlen] " << what << " forward max|varlen - eager| " << worst << "\n";
+}
+
+TEST_P(PackedParity, VarlenMatchesEager) {
+  const auto device = varlen_test_device();
+  const double factor = device.is_cpu() ? 1.0 : 10.0;
+  const auto ref = load_reference(GetParam());
+  auto model = models::load_model(GetParam());
+  model->to(device, at::kFloat);
+  const auto name = fixture_name(GetParam());
+  const int64_t head_dim = model->config().hidden_size / model->config().num_attention_heads;
+  ForwardOptions varlen;
+  varlen.packed = true;
+  varlen.attention = ForwardOptions::Attention::kVarlen;
+  const auto kernel = models::choose_varlen(varlen, device, at::kFloat, head_dim);
+  std::cout << "[varlen] " << name << " on " << device << ": " << models::varlen_kernel_name(kernel)
+            << " kernel\n";
+  ASSERT_NE(kernel, models::VarlenKernel::kNone) << "no variable-length kernel on " << device;
+  if (device.is_cpu()) EXPECT_EQ(kernel, models::VarlenKernel::kReference);
+
+  auto on_device = [&](ModelInputs in) {
+    for (auto* t : {&in.input_ids, &in.attention_mask, &in.token_type_ids, &in.labels})
+      if (t->defined()) *t = t->to(device);
+    return in;
+  };
+  check_varlen_forward(*model, on_device(fixture_inputs(ref)), name, factor);
+  check_varlen_forward(*model, on_device(held_out_inputs(*model, 1)), name + " held-out", factor);
+  if (model->type() == io::ModelType::kXglm) {
+    check_varlen_forward(*model, on_device(held_out_inputs(*model, 4, /*left_padded=*/true)),
+                         name + " held-out left-padded", factor);
+  }
+  if (device.is_cpu()) {  // gradients through the reference's per-sequence loop
+    ForwardOptions eager;
+    eager.attention = ForwardOptions::Attention::kEager;
+    check_gradients(*model, held_out_inputs(*model, 3), name + " varlen vs eager padded", eager,
+                    varlen);
+  }
+}
+
+// On CUDA: gradients through the kernel's backward, and the bf16 model (flash attention) against
+// float32 eager.
+TEST_P(PackedParity, VarlenKernelOnCuda) {
+  const auto device = varlen_test_device();
+  if (!device.is_cuda()) GTEST_SKIP() << "runs under XLT_TEST_DEVICE=cuda (scripts/gpu_check.sh)";
+  auto model = models::load_model(GetParam());
+  model->to(device, at::kFloat);
+  const auto name = fixture_name(GetParam());
+  auto in = held_out_inputs(*model, 3);
+  for (auto* t : {&in.input_ids, &in.attention_mask, &in.token_type_ids})
+    if (t->defined()) *t = t->to(device);
+  ForwardOptions eager;
+  eager.attention = ForwardOptions::Attention::kEager;
+  ForwardOptions varlen = packed_options();
+  varlen.attention = ForwardOptions::Attention::kVarlen;
+  // Gradients copied to the CPU after each run.
+  auto grads = [&](const ForwardOptions& o) {
+    models::zero_grad(*model);
+    const auto out = model->forward(in, o);
+    const auto real = real_positions(in);
+    at::manual_seed(11);
+    const auto w = at::randn(out.last_hidden_state.sizes()).to(device);
+    ((out.last_hidden_state * w * real).sum() * 1e-2).backward();
+    std::vector<at::Tensor> g;
+    for (const auto& [n, p] : model->named_parameters())
+      g.push_back(p.grad().defined() ? p.grad().to(at::kCPU).clone() : at::zeros_like(p, at::kCPU));
+    return g;
+  };
+  const auto want = grads(eager);
+  const auto got = grads(varlen);
+  double global = 0;
+  for (const auto& g : want) global = std::max(global, g.abs().max().item<double>());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double scale = std::max(want[i].abs().max().item<double>(), 1e-30);
+    expect_close(got[i], want[i], 10 * (kGradRtol * scale + kGradFloor * global), 0.0,
+                 name + " varlen kernel gradient " + std::to_string(i));
+  }
+
+  const auto reference = model->forward(in, eager).last_hidden_state.detach();
+  model->to(device, at::kBFloat16);
+  const int64_t head_dim = model->config().hidden_size / model->config().num_attention_heads;
+  const auto kernel = models::choose_varlen(varlen, device, at::kBFloat16, head_dim);
+  std::cout << "[varlen] " << name << " bf16: " << models::varlen_kernel_name(kernel)
+            << " kernel\n";
+  EXPECT_NE(kernel, models::VarlenKernel::kNone);
+  const auto real = real_positions(in);
+  const auto bf16 = model->forward(in, varlen).last_hidden_state.to(at::kFloat);
+  const double bound = 3e-2 * std::max(1.0, reference.abs().max().item<double>());
+  expect_close(bf16 * real, reference * real, bound, 0.0, name + " bf16 varlen vs float32 eager");
+}
+
 // kAuto is eager on the CPU (reproducible parallel dropout) and on libtorch 1.13, fused on CUDA
 // with PyTorch 2.x; probabilities asked for always mean eager.
 TEST(Attention, KernelChoice) {
@@ -352,6 +479,35 @@ TEST(Attention, KernelChoice) {
   o = ForwardOptions{};
   o.attention = A::kEager;
   EXPECT_FALSE(models::use_sdpa(o, cuda));
+}
+
+// The variable-length path on the CPU: the reference loop only when asked for by name; a varlen
+// plan carries the sequence offsets in packed order and no length groups.
+TEST(Attention, VarlenChoiceAndPlan) {
+  using A = ForwardOptions::Attention;
+  const c10::Device cpu(c10::kCPU);
+  ForwardOptions o;
+  EXPECT_EQ(models::choose_varlen(o, cpu, at::kFloat, 64), models::VarlenKernel::kNone);
+  o.attention = A::kSdpa;
+  EXPECT_EQ(models::choose_varlen(o, cpu, at::kFloat, 64), models::VarlenKernel::kNone);
+  o.attention = A::kVarlen;
+  EXPECT_EQ(models::choose_varlen(o, cpu, at::kFloat, 64), models::VarlenKernel::kReference);
+  EXPECT_TRUE(models::use_sdpa(o, cpu) == models::sdpa_available());  // its padded batches
+  o.output_attentions = true;
+  EXPECT_EQ(models::choose_varlen(o, cpu, at::kFloat, 64), models::VarlenKernel::kNone);
+
+  auto mask = at::zeros({3, 6}, at::kLong);
+  for (int64_t i = 0; i < 3; ++i) mask[i].narrow(0, 0, std::vector<int64_t>{2, 6, 3}[i]).fill_(1);
+  const auto p = models::plan_packing(mask, true, models::VarlenKernel::kReference);
+  ASSERT_TRUE(p.active());
+  EXPECT_TRUE(p.groups.empty());
+  EXPECT_EQ(p.offsets, (std::vector<int64_t>{0, 6, 9, 11}));  // rows 1, 2, 0: longest first
+  EXPECT_EQ(p.max_seqlen, 6);
+  EXPECT_FALSE(p.cu_seqlens.defined());  // only the CUDA kernels read it
+  EXPECT_EQ(p.index[6].item<int64_t>(), 2 * 6);
+  const auto grouped = models::plan_packing(mask, true);
+  EXPECT_FALSE(grouped.groups.empty());
+  EXPECT_EQ(grouped.offsets, p.offsets);
 }
 
 // Rows that may attend to nothing are opened up, every other row untouched.

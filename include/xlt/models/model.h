@@ -70,15 +70,20 @@ struct ForwardOptions {
   // scaled_dot_product_attention (PyTorch 2.x; flash / memory-efficient kernels on CUDA, which
   // never materialise the T x T scores); on libtorch 1.13 it runs eager. kAuto: kSdpa on CUDA,
   // kEager elsewhere (on the CPU the eager path keeps xlt's reproducible parallel dropout).
+  // kVarlen (Hugging Face's flash_attention_2 counterpart): a packed batch's attention in one
+  // variable-length kernel call per layer over all its sequences (PyTorch 2.x on CUDA: flash
+  // attention for bf16/fp16, memory-efficient for float32) instead of one call per length
+  // group; on the CPU a per-sequence loop of the eager arithmetic (for tests, slow); a padded
+  // batch runs kSdpa. kAuto uses the varlen kernels on CUDA where they qualify.
   // output_attentions always runs eager.
-  enum class Attention { kAuto, kEager, kSdpa };
+  enum class Attention { kAuto, kEager, kSdpa, kVarlen };
   Attention attention = Attention::kAuto;
 };
 
 // Whether this libtorch has scaled_dot_product_attention (PyTorch 2.x).
 bool sdpa_available();
 
-// The --attention values: "auto", "eager", "sdpa"; anything else throws UsageError.
+// The --attention values: "auto", "eager", "sdpa", "varlen"; anything else throws UsageError.
 ForwardOptions::Attention parse_attention(const std::string& name);
 const char* attention_name(ForwardOptions::Attention attention);
 

@@ -44,6 +44,10 @@ BackwardResult forward_backward(Model& model, const ModelInputs& inputs, double 
 // returns the norm before clipping. max_norm <= 0 only measures.
 double clip_grad_norm(Model& model, double max_norm);
 
+// Drops every parameter's gradient (torch's zero_grad(set_to_none=True), what HF's Trainer
+// does): the next backward stores its gradients instead of adding them to zeros, which saves
+// writing and re-reading every gradient each step (~2.8 GB for mBERT). A parameter the next
+// backward does not reach has no gradient, and AdamW leaves it alone, as torch's does.
 void zero_grad(Model& model);
 
 // AdamW's per-parameter state after at least one step (undefined tensors before): for tests and
