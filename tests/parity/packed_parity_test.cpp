@@ -391,11 +391,14 @@ TEST_P(PackedParity, VarlenMatchesEager) {
   std::cout << "[varlen] " << name << " on " << device << ": " << models::varlen_kernel_name(kernel)
             << " kernel\n";
   ASSERT_NE(kernel, models::VarlenKernel::kNone) << "no variable-length kernel on " << device;
-  if (device.is_cpu()) EXPECT_EQ(kernel, models::VarlenKernel::kReference);
+  if (device.is_cpu()) {
+    EXPECT_EQ(kernel, models::VarlenKernel::kReference);
+  }
 
   auto on_device = [&](ModelInputs in) {
-    for (auto* t : {&in.input_ids, &in.attention_mask, &in.token_type_ids, &in.labels})
+    for (auto* t : {&in.input_ids, &in.attention_mask, &in.token_type_ids, &in.labels}) {
       if (t->defined()) *t = t->to(device);
+    }
     return in;
   };
   check_varlen_forward(*model, on_device(fixture_inputs(ref)), name, factor);
