@@ -128,12 +128,8 @@ at::Tensor EncoderSelfAttentionImpl::forward(const at::Tensor& h, const at::Tens
   auto qkv = fused_linear(h, {query.get(), key.get(), value.get()});
   if (!packing.active()) return attend(qkv, mask_bias, need_probs, probs, packing.sdpa);
   if (packing.varlen != VarlenKernel::kNone) {
-    const int64_t n = qkv.size(0), width = heads_ * head_dim_;
-    auto parts = qkv.split(width, -1);
-    auto heads = [&](const at::Tensor& x) { return x.view({n, heads_, head_dim_}); };
-    return varlen_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]), packing,
-                            is_training() ? dropout_ : 0.0, /*causal=*/false)
-        .reshape({n, width});
+    return varlen_attention(qkv, heads_, packing, is_training() ? dropout_ : 0.0,
+                            /*causal=*/false);
   }
   // Projections ran on the real tokens; attention per length group, on its compact layout,
   // whose masked scores make its padding contribute exactly zero.

@@ -150,11 +150,12 @@ const char* varlen_kernel_name(VarlenKernel kernel);
 // where it is enabled (--bf16 training), else the weights'.
 c10::ScalarType activation_dtype(c10::ScalarType weight_dtype, c10::Device device);
 
-// Context [N, A, D] of q, k, v [N, A, D] (rows of `p`'s sequences back to back; the last
-// dimension contiguous), each sequence attending within itself only (`causal`: to itself and
-// earlier positions), scale 1/sqrt(D), dropout on the probabilities; through p.varlen's kernel.
-at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const Packing& p, double dropout, bool causal);
+// Context [N, A * D] from a fused projection `qkv` [N, 3 * A * D] (query, key, value side by side;
+// rows of `p`'s sequences back to back) with A = `heads`, each sequence attending within itself
+// only (`causal`: to itself and earlier positions), scale 1/sqrt(D), dropout on the
+// probabilities; through p.varlen's kernel.
+at::Tensor varlen_attention(const at::Tensor& qkv, int64_t heads, const Packing& p, double dropout,
+                            bool causal);
 
 // Whether a forward with these options on `device` computes attention through
 // scaled_dot_product_attention.

@@ -81,8 +81,16 @@ std::string check_kernel(VarlenKernel kernel, c10::Device device, c10::ScalarTyp
   const int64_t heads = 2, width = heads * head_dim;
   const std::vector<int64_t> offsets = {0, 5, 6, 8};
   const int64_t n = offsets.back();
+  // The plans plan_packing would make for these lengths, one per kernel.
+  Packing reference, packed;
+  reference.offsets = packed.offsets = offsets;
+  reference.max_seqlen = packed.max_seqlen = 5;
+  reference.varlen = VarlenKernel::kReference;
+  packed.varlen = kernel;
   const double tol = dtype == at::kFloat ? 1e-4 : 4e-2;
   try {
+    packed.cu_seqlens =
+        at::tensor(offsets, at::TensorOptions().dtype(at::kLong)).to(at::kInt).to(device);
     // Called from inside a forward, which may run in inference mode or without gradients.
     c10::InferenceMode not_inference(false);
     at::AutoGradMode grad_on(true);
@@ -90,21 +98,11 @@ std::string check_kernel(VarlenKernel kernel, c10::Device device, c10::ScalarTyp
       // Deterministic values in [-1, 1] without touching any random generator.
       const auto base = at::sin(at::arange(n * 3 * width, at::kDouble) * 0.37).view({n, 3 * width});
       const auto weights = at::cos(at::arange(n * width, at::kDouble) * 0.11).view({n, width});
-      auto run = [&](const at::Tensor& qkv, bool reference) {
-        auto parts = qkv.split(width, -1);
-        auto view = [&](const at::Tensor& x) { return x.view({n, heads, head_dim}); };
-        if (reference)
-          return reference_attention(view(parts[0]), view(parts[1]), view(parts[2]), offsets, 0.0,
-                                     causal);
-        auto cu = at::tensor(offsets, at::TensorOptions().dtype(at::kLong)).to(at::kInt).to(device);
-        return kernel_attention(kernel, view(parts[0]), view(parts[1]), view(parts[2]), cu,
-                                /*max_seqlen=*/5, 0.0, causal);
-      };
       auto want_in = base.clone().requires_grad_(true);
-      auto want = run(want_in, true).reshape({n, width});
+      auto want = varlen_attention(want_in, heads, reference, 0.0, causal);
       (want * weights).sum().backward();
       auto got_in = base.to(device, dtype).requires_grad_(true);
-      auto got = run(got_in, false).reshape({n, width});
+      auto got = varlen_attention(got_in, heads, packed, 0.0, causal);
       (got * weights.to(device, dtype)).sum().backward();
       const double out_diff =
           (got.detach().to(at::kCPU, at::kDouble) - want.detach()).abs().max().item<double>();
@@ -201,12 +199,17 @@ VarlenKernel choose_varlen(const ForwardOptions& opt, c10::Device device, c10::S
   return it->second.first;
 }
 
-at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const Packing& p, double dropout, bool causal) {
-  if (p.varlen == VarlenKernel::kReference) {
-    return reference_attention(q, k, v, p.offsets, dropout, causal);
-  }
-  return kernel_attention(p.varlen, q, k, v, p.cu_seqlens, p.max_seqlen, dropout, causal);
+at::Tensor varlen_attention(const at::Tensor& qkv, int64_t heads, const Packing& p, double dropout,
+                            bool causal) {
+  const int64_t n = qkv.size(0), width = qkv.size(1) / 3;
+  const auto parts = qkv.split(width, -1);
+  auto view = [&](const at::Tensor& x) { return x.view({n, heads, width / heads}); };
+  const auto q = view(parts[0]), k = view(parts[1]), v = view(parts[2]);
+  const auto ctx =
+      p.varlen == VarlenKernel::kReference
+          ? reference_attention(q, k, v, p.offsets, dropout, causal)
+          : kernel_attention(p.varlen, q, k, v, p.cu_seqlens, p.max_seqlen, dropout, causal);
+  return ctx.reshape({n, width});
 }
 
 }  // namespace xlt::models

@@ -64,14 +64,9 @@ class XGLMAttentionImpl : public torch::nn::Module {
       return out_proj->forward(attend(qkv, mask_bias, need_probs, probs, packing.sdpa));
     }
     if (packing.varlen != VarlenKernel::kNone) {
-      const int64_t n = qkv.size(0), width = heads_ * head_dim_;
-      auto parts = qkv.split(width, -1);
-      auto heads = [&](const at::Tensor& x) { return x.view({n, heads_, head_dim_}); };
       // The kernels scale by 1/sqrt(head_dim), which is HF's scaling_.
-      return out_proj->forward(varlen_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]),
-                                                packing, is_training() ? dropout_ : 0.0,
-                                                /*causal=*/true)
-                                   .reshape({n, width}));
+      return out_proj->forward(
+          varlen_attention(qkv, heads_, packing, is_training() ? dropout_ : 0.0, /*causal=*/true));
     }
     std::vector<at::Tensor> ctx;
     for (size_t g = 0; g < packing.groups.size(); ++g) {
