@@ -58,6 +58,12 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+int64_t minor_faults() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
 double peak_rss_gb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -166,6 +172,8 @@ void run_steps(benchmark::State& state, Mode mode) {
 
 // The same batches, padded and packed in alternation (ABBA), so drifting machine load hits both
 // alike: `vs_padded` = packed real tokens/s over padded tokens/s of the padded steps.
+// `*_faults/step`: minor page faults per step, i.e. fresh pages the kernel zeroes (glibc maps
+// blocks above its mmap threshold anew on each allocation); they weigh on the padded steps.
 void BM_FinetunePackedVsPadded(benchmark::State& state) {
   at::set_num_threads(kThreads);
   auto& s = Setup::get();
@@ -188,13 +196,16 @@ void BM_FinetunePackedVsPadded(benchmark::State& state) {
   size_t next = 1;
   double secs[2] = {0, 0};
   int64_t tokens[2] = {0, 0};  // [0] padded tokens of padded steps, [1] real tokens of packed ones
+  int64_t faults[2] = {0, 0};
   auto step = [&](const xlt::models::ModelInputs& in, bool packed, bool timed) {
     sc.packed = packed;
     sc.dropout_seed = next;
     const auto t0 = Clock::now();
+    const int64_t f0 = minor_faults();
     const auto r = xlt::train::optimization_step(*s.model, *s.optimizer, {in}, sc);
     if (!timed) return;
     secs[packed] += seconds_since(t0);
+    faults[packed] += minor_faults() - f0;
     tokens[packed] += packed ? r.tokens : in.input_ids.numel();
   };
   {
@@ -218,6 +229,10 @@ void BM_FinetunePackedVsPadded(benchmark::State& state) {
   state.counters["vs_padded"] = packed_tps / padded_tps;
   state.counters["step_time_ratio"] = secs[1] / secs[0];
   state.counters["real/padded"] = static_cast<double>(tokens[1]) / static_cast<double>(tokens[0]);
+  const double steps = static_cast<double>(state.iterations());
+  state.counters["padded_faults/step"] = static_cast<double>(faults[0]) / steps;
+  state.counters["packed_faults/step"] = static_cast<double>(faults[1]) / steps;
+  state.counters["peak_rss_GB"] = peak_rss_gb();
 }
 
 // The optimizer step alone on mBERT's 178M parameters: libtorch's per-op AdamW against the fused

@@ -244,14 +244,26 @@ at::Tensor Packing::pad(const at::Tensor& packed) const {
       .view({batch, seq, packed.size(-1)});
 }
 
-at::Tensor Packing::pad_group(const at::Tensor& packed, size_t g) const {
-  const Group& gr = groups[g];
+std::vector<at::Tensor> Packing::pad_groups(const at::Tensor& packed) const {
   const int64_t c = packed.size(-1);
-  auto slice = packed.narrow(0, gr.offset, gr.tokens);
-  if (!gr.slots.defined()) return slice.view({gr.rows, gr.seq, c});
-  return at::zeros({gr.rows * gr.seq, c}, packed.options())
-      .index_copy(0, gr.slots, slice)
-      .view({gr.rows, gr.seq, c});
+  std::vector<int64_t> sizes;
+  for (const auto& gr : groups) sizes.push_back(gr.tokens);
+  // One split, not a narrow per group: a narrow's backward writes its gradient into a zero
+  // tensor as large as `packed` and autograd sums those, one full-size fill and add per group
+  // and layer; a split's backward is one cat.
+  auto slices = packed.split_with_sizes(sizes);
+  std::vector<at::Tensor> out;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const Group& gr = groups[g];
+    if (!gr.slots.defined()) {
+      out.push_back(slices[g].view({gr.rows, gr.seq, c}));
+    } else {
+      out.push_back(at::zeros({gr.rows * gr.seq, c}, packed.options())
+                        .index_copy(0, gr.slots, slices[g])
+                        .view({gr.rows, gr.seq, c}));
+    }
+  }
+  return out;
 }
 
 at::Tensor Packing::pack_groups(const std::vector<at::Tensor>& grouped) const {

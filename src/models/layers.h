@@ -122,9 +122,9 @@ struct Packing {
   bool active() const { return index.defined(); }
   at::Tensor pack(const at::Tensor& padded) const;  // [B, T, C] -> [N, C]
   at::Tensor pad(const at::Tensor& packed) const;   // [N, C] -> [B, T, C], zeros at padding
-  // [N, C] -> [rows, seq, C] of group g (zeros at its padding), and back: [rows, seq, C] per
+  // [N, C] -> [rows, seq, C] per group (zeros at its padding), and back: [rows, seq, C] per
   // group -> [N, C].
-  at::Tensor pad_group(const at::Tensor& packed, size_t g) const;
+  std::vector<at::Tensor> pad_groups(const at::Tensor& packed) const;
   at::Tensor pack_groups(const std::vector<at::Tensor>& grouped) const;
 };
 

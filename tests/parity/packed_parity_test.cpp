@@ -245,13 +245,19 @@ TEST(Packing, GroupsRowsByLength) {
   EXPECT_EQ(p.index[23].item<int64_t>(), 7 * t);
   EXPECT_EQ(p.index[46].item<int64_t>(), 2 * t);
   const auto x = at::randn({offset, 4});
-  std::vector<at::Tensor> grouped;
+  const auto grouped = p.pad_groups(x);
+  ASSERT_EQ(grouped.size(), p.groups.size());
   for (size_t g = 0; g < p.groups.size(); ++g) {
-    grouped.push_back(p.pad_group(x, g));
+    EXPECT_EQ(grouped[g].sizes(), at::IntArrayRef({p.groups[g].rows, p.groups[g].seq, 4})) << g;
     const auto pad = (1 - p.groups[g].mask.to(at::kFloat)).unsqueeze(-1);
-    EXPECT_EQ((grouped.back() * pad).abs().sum().item<float>(), 0.0f) << g;
+    EXPECT_EQ((grouped[g] * pad).abs().sum().item<float>(), 0.0f) << g;
   }
   EXPECT_TRUE(at::equal(p.pack_groups(grouped), x));
+  // The round trip's gradient is the identity (the split's backward reassembles every group).
+  const auto xg = x.clone().requires_grad_();
+  const auto w = at::randn_like(x);
+  (p.pack_groups(p.pad_groups(xg)) * w).sum().backward();
+  EXPECT_TRUE(at::equal(xg.grad(), w));
   EXPECT_TRUE(at::equal(p.pack(p.pad(x)), x));
 }
 
