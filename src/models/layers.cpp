@@ -3,6 +3,9 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#if AT_PARALLEL_OPENMP && !defined(_OPENMP)
+#error "libtorch parallelises with OpenMP: compile with -fopenmp or at::parallel_for runs serially"
+#endif
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 #include <torch/version.h>

@@ -5,6 +5,9 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#if AT_PARALLEL_OPENMP && !defined(_OPENMP)
+#error "libtorch parallelises with OpenMP: compile with -fopenmp or at::parallel_for runs serially"
+#endif
 #include <torch/version.h>
 #if TORCH_VERSION_MAJOR >= 2
 #include <ATen/ops/_fused_adamw.h>
@@ -192,19 +195,33 @@ class FusedAdamW : public torch::optim::AdamW {
     const float* gw = grad.data_ptr<float>();
     float* m = exp_avg.data_ptr<float>();
     float* v = exp_avg_sq.data_ptr<float>();
-    at::parallel_for(0, p.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const float g = gw[i];
-        float w = pw[i];
-        if (decayed) w = w * decay;
-        const float mi = m[i] * b1 + one_minus_b1 * g;
-        const float vi = v[i] * b2 + one_minus_b2 * g * g;
-        const float denom = std::sqrt(vi) / bc2_sqrt + eps;
-        m[i] = mi;
-        v[i] = vi;
-        pw[i] = w + neg_step_size * mi / denom;
-      }
+    const Scalars k{decayed ? decay : 1.0f, b1,     one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps,
+                    neg_step_size,          decayed};
+    at::parallel_for(0, p.numel(), 1 << 15, [=](int64_t begin, int64_t end) {
+      update_range(pw + begin, gw + begin, m + begin, v + begin, end - begin, k);
     });
+  }
+
+  struct Scalars {
+    float decay, b1, one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps, neg_step_size;
+    bool decayed;
+  };
+
+  // Scalars by value and restrict pointers, so that the compiler may keep them in registers and
+  // vectorise (with -fno-math-errno, see src/CMakeLists.txt); the same operations per element.
+  static void update_range(float* __restrict pw, const float* __restrict gw, float* __restrict m,
+                           float* __restrict v, int64_t n, const Scalars k) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = gw[i];
+      float w = pw[i];
+      if (k.decayed) w = w * k.decay;
+      const float mi = m[i] * k.b1 + k.one_minus_b1 * g;
+      const float vi = v[i] * k.b2 + k.one_minus_b2 * g * g;
+      const float denom = std::sqrt(vi) / k.bc2_sqrt + k.eps;
+      m[i] = mi;
+      v[i] = vi;
+      pw[i] = w + k.neg_step_size * mi / denom;
+    }
   }
 
   bool multi_tensor_on_cpu_;

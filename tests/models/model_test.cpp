@@ -1,10 +1,14 @@
 // Model behaviour beyond the fixtures: hand-computed position ids, masks, the XGLM loss shift,
 // padding invariance, train/eval modes, bfloat16, input validation, init scheme and saving.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "common/test_env.h"
 #include "models/encoder_blocks.h"
@@ -107,6 +111,31 @@ TEST(Dropout, DropsAFractionPScalesSurvivorsAndIsSeeded) {
   auto b = models::dropout(at::ones({64, 64}, at::kBFloat16), 0.5, true);
   EXPECT_EQ(b.scalar_type(), at::kBFloat16);
   EXPECT_NEAR(b.eq(0).to(at::kDouble).mean().item<double>(), 0.5, 0.05);
+}
+
+// xlt's own parallel kernels (dropout masks, the fused AdamW) use at::parallel_for, a header
+// template that is parallel only in code compiled with OpenMP when libtorch uses OpenMP; the
+// build once left that out and every such kernel ran on one thread. Their results must not
+// depend on the thread count.
+TEST(Threads, ParallelForUsesThemAndDropoutIgnoresTheirCount) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  std::mutex mu;
+  std::set<std::thread::id> ids;
+  at::parallel_for(0, 1 << 16, 1, [&](int64_t, int64_t) {
+    std::lock_guard<std::mutex> lock(mu);
+    ids.insert(std::this_thread::get_id());
+  });
+  EXPECT_EQ(ids.size(), 2u) << "at::parallel_for ran serially: is xlt compiled with -fopenmp?";
+  const auto x = at::randn({3, 100001});  // 150k mask pairs: ten parallel chunks
+  at::manual_seed(5);
+  const auto two = models::dropout(x, 0.1, true);
+  at::set_num_threads(1);
+  at::manual_seed(5);
+  const auto one = models::dropout(x, 0.1, true);
+  at::set_num_threads(before);
+  EXPECT_TRUE(at::equal(one, two));
+  EXPECT_NEAR(two.eq(0).to(at::kDouble).mean().item<double>(), 0.1, 0.003);
 }
 
 class AllArchs : public ::testing::TestWithParam<std::string> {};
