@@ -73,10 +73,15 @@ foreach(dir IN LISTS TORCH_INCLUDE_DIRS)
     break()
   endif()
 endforeach()
-if(_xlt_at_openmp)
+if(_xlt_at_openmp AND NOT TARGET xlt_openmp)
+  # libtorch's OpenMP is GNU libgomp; another compiler's -fopenmp would call another runtime.
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    message(FATAL_ERROR "xlt: libtorch uses OpenMP (libgomp); build xlt with GCC so that its "
+            "kernels share that runtime (CMAKE_CXX_COMPILER is ${CMAKE_CXX_COMPILER_ID})")
+  endif()
   find_package(OpenMP REQUIRED COMPONENTS CXX)
   add_library(xlt_openmp INTERFACE)
-  target_compile_options(xlt_openmp INTERFACE ${OpenMP_CXX_FLAGS})
+  target_compile_options(xlt_openmp INTERFACE $<$<COMPILE_LANGUAGE:CXX>:${OpenMP_CXX_FLAGS}>)
   if(EXISTS "${TORCH_INSTALL_PREFIX}/lib/libgomp.so.1")
     # The wheel's own copy (same soname), so that nothing names the system one beside it.
     target_link_libraries(xlt_openmp INTERFACE "${TORCH_INSTALL_PREFIX}/lib/libgomp.so.1")

@@ -134,12 +134,13 @@ at::Tensor EncoderSelfAttentionImpl::forward(const at::Tensor& h, const at::Tens
   // Projections ran on the real tokens; attention per length group, on its compact layout,
   // whose masked scores make its padding contribute exactly zero.
   std::vector<at::Tensor> ctx;
-  const auto grouped = packing.pad_groups(qkv);
+  auto grouped = packing.pad_groups(qkv);
   for (size_t g = 0; g < packing.groups.size(); ++g) {
     const auto& gr = packing.groups[g];
     // A group without padding needs no mask (the fused kernels are fastest without one).
     const bool dense = packing.sdpa && !gr.slots.defined();
     ctx.push_back(attend(grouped[g], dense ? at::Tensor() : gr.bias, false, nullptr, packing.sdpa));
+    grouped[g].reset();  // without autograd its padded copy is freed before the next group's
   }
   return packing.pack_groups(ctx);
 }

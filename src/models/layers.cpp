@@ -14,7 +14,9 @@
 #include <limits>
 #include <mutex>
 #include <numeric>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include "xlt/core/error.h"
 
@@ -91,6 +93,16 @@ void fill_dropout_mask(T* out, int64_t n, uint64_t seed, uint32_t threshold, flo
 }
 
 }  // namespace
+
+int parallel_for_threads() {
+  std::mutex mu;
+  std::set<std::thread::id> ids;
+  at::parallel_for(0, 1 << 16, 1, [&](int64_t, int64_t) {
+    std::lock_guard<std::mutex> lock(mu);
+    ids.insert(std::this_thread::get_id());
+  });
+  return static_cast<int>(ids.size());
+}
 
 at::Tensor dropout(const at::Tensor& x, double p, bool train) {
   if (!train || p <= 0.0) return x;

@@ -60,6 +60,11 @@ at::Tensor activate(const at::Tensor& x, Activation act);
 // training step. Other devices use at::dropout.
 at::Tensor dropout(const at::Tensor& x, double p, bool train);
 
+// How many distinct threads at::parallel_for uses for a large range when called from xlt's own
+// library code, which is where the build flags matter (it is parallel only under OpenMP when
+// libtorch uses OpenMP): 1 means xlt's parallel kernels run serially. For tests and diagnostics.
+int parallel_for_threads();
+
 // torch.finfo(dtype).min, the value HF adds for masked positions.
 double finfo_min(c10::ScalarType dtype);
 

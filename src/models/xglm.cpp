@@ -69,13 +69,14 @@ class XGLMAttentionImpl : public torch::nn::Module {
           varlen_attention(qkv, heads_, packing, is_training() ? dropout_ : 0.0, /*causal=*/true));
     }
     std::vector<at::Tensor> ctx;
-    const auto grouped = packing.pad_groups(qkv);
+    auto grouped = packing.pad_groups(qkv);
     for (size_t g = 0; g < packing.groups.size(); ++g) {
       const auto& gr = packing.groups[g];
       // A group without padding is plain causal attention: no mask, the fused kernels' best case.
       const bool dense = packing.sdpa && !gr.slots.defined();
       ctx.push_back(
           attend(grouped[g], dense ? at::Tensor() : gr.bias, false, nullptr, packing.sdpa));
+      grouped[g].reset();  // without autograd its padded copy is freed before the next group's
     }
     return out_proj->forward(packing.pack_groups(ctx));
   }
