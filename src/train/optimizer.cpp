@@ -182,21 +182,21 @@ class FusedAdamW : public torch::optim::AdamW {
                      at::Tensor& exp_avg_sq, const torch::optim::AdamWOptions& o, int64_t step) {
     const double beta1 = std::get<0>(o.betas()), beta2 = std::get<1>(o.betas());
     // The scalars as ATen's float kernels see them (double arguments cast to float).
-    const float decay = static_cast<float>(1 - o.lr() * o.weight_decay());
-    const bool decayed = o.weight_decay() != 0;
-    const float b1 = static_cast<float>(beta1), one_minus_b1 = static_cast<float>(1 - beta1);
-    const float b2 = static_cast<float>(beta2), one_minus_b2 = static_cast<float>(1 - beta2);
-    const float bc2_sqrt =
-        static_cast<float>(std::sqrt(1 - std::pow(beta2, static_cast<double>(step))));
-    const float eps = static_cast<float>(o.eps());
-    const float neg_step_size =
+    Scalars k;
+    k.decayed = o.weight_decay() != 0;
+    k.decay = static_cast<float>(1 - o.lr() * o.weight_decay());
+    k.b1 = static_cast<float>(beta1);
+    k.one_minus_b1 = static_cast<float>(1 - beta1);
+    k.b2 = static_cast<float>(beta2);
+    k.one_minus_b2 = static_cast<float>(1 - beta2);
+    k.bc2_sqrt = static_cast<float>(std::sqrt(1 - std::pow(beta2, static_cast<double>(step))));
+    k.eps = static_cast<float>(o.eps());
+    k.neg_step_size =
         static_cast<float>(-(o.lr() / (1 - std::pow(beta1, static_cast<double>(step)))));
     float* pw = p.data_ptr<float>();
     const float* gw = grad.data_ptr<float>();
     float* m = exp_avg.data_ptr<float>();
     float* v = exp_avg_sq.data_ptr<float>();
-    const Scalars k{decayed ? decay : 1.0f, b1,     one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps,
-                    neg_step_size,          decayed};
     at::parallel_for(0, p.numel(), 1 << 15, [=](int64_t begin, int64_t end) {
       update_range(pw + begin, gw + begin, m + begin, v + begin, end - begin, k);
     });
