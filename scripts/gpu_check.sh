@@ -12,7 +12,9 @@
 #      10,000 MultiNLI pairs) at batch 32 and 256, float32 and bf16, and the same work with
 #      Hugging Face transformers on the same GPU, weights and data (bench/hf_nli_bench.py), on a
 #      randomly initialised mBERT-shaped classifier;
-#   5. writes build-gpu/gpu_check.json with every figure and the xlt/HF ratios, refreshed after
+#   5. profiles a window of bf16 training steps (batch 32, where launches dominated) and of eval
+#      batches (256) with `--profile` (libtorch's Kineto: CPU operators and CUDA kernels);
+#   6. writes build-gpu/gpu_check.json with every figure and the xlt/HF ratios, refreshed after
 #      each step (a run cut short by a time limit keeps what it reached).
 # Budget: about 6 minutes on one H200, the build included. Where there is no GPU it prints
 # "no GPU, skipped" and exits 0.
@@ -51,7 +53,7 @@ build=build-gpu
 check=$build/check
 mkdir -p "$check"
 rm -f "$check"/steps.jsonl "$check"/hf.jsonl "$check"/parity-*.log "$check"/printed.txt
-rm -rf "$check"/xlt-*
+rm -rf "$check"/xlt-* "$check"/profile-*
 log=$check/gpu_check.log
 : >"$log"
 json=$build/gpu_check.json
@@ -226,6 +228,29 @@ step "xlt-train-$bs-$dtype-sdpa" xlt_train "$bs" "$dtype" sdpa --attention sdpa
 step "xlt-eval-$bs-$dtype-sdpa" xlt_eval "$bs" "$dtype" sdpa --attention sdpa
 step "xlt-train-$bs-$dtype-eager" xlt_train "$bs" "$dtype" eager --attention eager
 step "xlt-eval-$bs-$dtype-eager" xlt_eval "$bs" "$dtype" eager --attention eager
+
+# 5. Device profiles (--profile; issue #16): where a step's time goes, per kernel, and how busy
+#    the GPU is between launches. Folder profile-KIND-BATCH-DTYPE: trace.json (Perfetto),
+#    ops.csv, profile.json; gpu_check.json keeps each summary.
+profile_train() {  # BATCH DTYPE
+  local extra=()
+  [ "$2" = bf16 ] && extra=(--bf16)
+  "$build/xlt" finetune "$model" --train "en=$mnli" --max-steps 14 --batch-size "$1" --seed 42 \
+    --device $device --quiet "${extra[@]}" --out "$check/profile-train-$1-$2/run" \
+    --profile "$check/profile-train-$1-$2" --profile-skip 8 --profile-steps 5
+}
+profile_eval() {  # BATCH DTYPE
+  local dt=float32
+  [ "$2" = bf16 ] && dt=bfloat16
+  "$build/xlt" eval "$model" --data "en=$xnli" --batch-size "$1" --dtype $dt --device $device \
+    --no-progress --profile "$check/profile-eval-$1-$2" --profile-skip $eval_skip \
+    --profile-steps $((smoke ? 4 : 5))
+}
+eval_skip=3
+((smoke)) && eval_skip=0  # 64 pairs in batches of 16: four batches
+bs=${batches%% *} big=${batches##* }
+step "profile-train-$bs-$dtype" profile_train "$bs" "$dtype"
+step "profile-eval-$big-$dtype" profile_eval "$big" "$dtype"
 
 echo
 echo "gpu_check: $((SECONDS - start)) s, $([ $failed = 0 ] && echo "all steps ok" || echo "FAILED steps, see $log"); $json"

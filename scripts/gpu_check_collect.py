@@ -7,6 +7,8 @@ figure it reached. Reads, under the check folder:
   parity-*.log         gtest output of the parity suite ([parity] lines, PASSED/FAILED)
   xlt-eval-B-DTYPE/results.json, xlt-train-B-DTYPE/log.jsonl   xlt's own figures
   hf.jsonl             the Hugging Face side, one {"eval": ...} or {"train": ...} per line
+  profile-KIND-B-DTYPE/profile.json   `--profile` summaries (ms per step, device busy share,
+                       the operators and kernels that take the time)
 Usage: gpu_check_collect.py CHECK_DIR OUT_JSON
 """
 import glob
@@ -118,6 +120,11 @@ def main():
 
     res["eval"] = runs("eval", xlt_eval, hf_eval, "pairs_per_s")
     res["train"] = runs("train", xlt_train, hf_train, "tokens_per_s")
+    res["profiles"] = {}
+    for path in sorted(glob.glob(os.path.join(check, "profile-*", "profile.json"))):
+        p = read_json(path)
+        if p:
+            res["profiles"][os.path.basename(os.path.dirname(path))[8:]] = p
     tmp = out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(res, f, indent=1)
@@ -139,6 +146,13 @@ def main():
             lines.append(f"  {kind} batch {r['batch_size']} {r['dtype']} {r['variant']}: xlt "
                          f"{x and round(x)} HF "
                          f"{h and round(h)} {unit}, xlt/HF {r['xlt_over_hf']}")
+    for name, p in res["profiles"].items():
+        steps = max(p.get("steps") or 1, 1)
+        top = [o for o in p.get("ops", []) if o.get("device")][:3] or p.get("ops", [])[:3]
+        lines.append(f"  profile {name}: {p.get('wall_ms_per_step', 0):.2f} ms/step, device busy "
+                     f"{100 * p.get('device_busy_fraction', 0):.1f} %, "
+                     f"{p.get('device_events', 0) // steps} device events/step; top: " +
+                     ", ".join(f"{o['name'][:40]} {o['self_ms_per_step']:.2f} ms" for o in top))
     # Only what the last step added: the log then reads as the run went.
     seen_path = os.path.join(check, "printed.txt")
     try:

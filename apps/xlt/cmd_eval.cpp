@@ -2,6 +2,7 @@
 // confidence intervals and transfer gaps; results.json / results.csv / predictions.jsonl under
 // --out and a table on stdout. The pipeline lives in xlt/eval/eval_run.h.
 #include <iostream>
+#include <memory>
 
 #include "command.h"
 #include "xlt/core/file.h"
@@ -16,6 +17,7 @@ struct EvalCliOptions {
   std::string out;
   bool no_progress = false;
   bool no_sort = false;
+  models::ProfileOptions profile;
   RuntimeOptions runtime;
 };
 
@@ -29,8 +31,22 @@ int run(EvalCliOptions& o) {
   if (!writer) o.config.eval.progress = false;
   // An --out that cannot be written is refused before the evaluation, not after it.
   if (writer && !o.out.empty()) prepare_output_folder(o.out, "--out");
+  std::unique_ptr<models::StepProfiler> profiler;
+  if (writer && !o.profile.dir.empty()) {
+    o.profile.device = models::parse_device(o.config.device);
+    profiler = std::make_unique<models::StepProfiler>(o.profile);
+    o.config.eval.profiler = profiler.get();
+  }
   eval::NliEvalRun result = eval::run_nli_eval(o.config, writer ? &std::cerr : nullptr);
   if (!writer) return 0;
+  if (profiler && profiler->finished()) {
+    std::cerr << models::format_profile_table(profiler->summary(), 15)
+              << "xlt eval: profile of batches " << o.profile.skip + 1 << ".."
+              << o.profile.skip + o.profile.steps << " in " << o.profile.dir.string()
+              << "/{trace.json,ops.csv,profile.json}\n";
+  } else if (profiler) {
+    std::cerr << "xlt eval: " << profiler->unfinished_note() << "\n";
+  }
   if (!o.out.empty()) {
     eval::write_eval_outputs(result, o.out);
     std::cerr << "xlt eval: wrote " << o.out << "/results.json, results.csv, predictions.jsonl\n";
@@ -68,6 +84,7 @@ Runner configure(CLI::App& sub) {
       ->check(non_negative())
       ->capture_default_str();
   add_execution_options(sub, c.eval.packed, c.eval.attention);
+  add_profile_options(sub, o->profile);
   std::string formats;
   for (const auto& f : data::nli_format_names()) formats += (formats.empty() ? "" : ", ") + f;
   sub.add_option("--format", c.format, "Data format: auto, " + formats)->capture_default_str();

@@ -97,6 +97,7 @@ Runner configure(CLI::App& sub) {
                  "0 = off")
       ->capture_default_str();
   add_execution_options(sub, c.packed, c.attention);
+  add_profile_options(sub, c.profile);
   sub.add_option("--grad-accum", c.grad_accum, "Micro-batches per optimizer step")
       ->capture_default_str();
   sub.add_option("--max-length", c.max_length,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "xlt/models/model.h"
+#include "xlt/models/profiler.h"
 
 namespace xlt::cli {
 
@@ -53,6 +54,9 @@ CLI::Validator non_negative();  // >= 0
 // How eval and finetune run the model: --no-packing (clears `packed`) and --attention.
 void add_execution_options(CLI::App& sub, bool& packed,
                            models::ForwardOptions::Attention& attention);
+
+// --profile DIR, --profile-skip N, --profile-steps N (xlt/models/profiler.h).
+void add_profile_options(CLI::App& sub, models::ProfileOptions& profile);
 
 // Options every model-running command shares.
 struct RuntimeOptions {

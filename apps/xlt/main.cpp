@@ -54,6 +54,20 @@ void add_execution_options(CLI::App& sub, bool& packed,
       ->default_str("auto");
 }
 
+void add_profile_options(CLI::App& sub, models::ProfileOptions& profile) {
+  sub.add_option_function<std::string>(
+      "--profile", [&profile](const std::string& v) { profile.dir = v; },
+      "Profile a window of steps with libtorch's profiler: DIR/trace.json (Perfetto, "
+      "chrome://tracing), ops.csv, profile.json, and a table on stderr");
+  sub.add_option("--profile-skip", profile.skip,
+                 "Steps run before the profiled window (warm-up: allocations, autotuning)")
+      ->check(non_negative())
+      ->capture_default_str();
+  sub.add_option("--profile-steps", profile.steps, "Steps in the profiled window")
+      ->check(positive())
+      ->capture_default_str();
+}
+
 std::vector<Command>& registry() {
   static std::vector<Command> commands;
   return commands;

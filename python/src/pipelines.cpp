@@ -187,6 +187,12 @@ py::object finetune(const std::string& model, const std::vector<std::string>& tr
       c.overwrite = v.cast<bool>();
     else if (key == "bf16")
       c.bf16 = v.cast<bool>();
+    else if (key == "profile")
+      c.profile.dir = v.cast<std::string>();
+    else if (key == "profile_skip")
+      c.profile.skip = v.cast<int64_t>();
+    else if (key == "profile_steps")
+      c.profile.steps = v.cast<int64_t>();
     else
       throw UsageError("finetune: unknown option '" + key + "'");
   }

@@ -60,9 +60,13 @@ def test_finetune_weights_bit_identical_to_cli(cli, tiny_bert, tmp_path):
         f"en={DEV['en']}", "--out", tmp_path / "cli", "--max-steps", "6", "--batch-size", "16",
         "--max-length", "64", "--seed", "3", "--save-every", "3", "--lr", "1e-3", "--eval-every",
         "3", "--threads", "1", "--quiet")
+    # The Python run is also profiled (steps 3-4): the weights must not notice.
     r = xlt.finetune(tiny_bert, {"en": DEMO / "train-en.jsonl"}, tmp_path / "py",
-                     dev={"en": DEV["en"]}, eval_every=3, threads=1, progress=False, **common)
+                     dev={"en": DEV["en"]}, eval_every=3, threads=1, progress=False,
+                     profile=tmp_path / "prof", profile_skip=2, profile_steps=2, **common)
     assert r["run"]["steps"] == 6
+    assert json.loads((tmp_path / "prof" / "profile.json").read_text())["steps"] == 2
+    assert "xlt::optimizer_step,cpu,2," in (tmp_path / "prof" / "ops.csv").read_text()
     for sub in ("best", "last"):
         a = (tmp_path / "cli" / sub / "model.safetensors").read_bytes()
         b = (tmp_path / "py" / sub / "model.safetensors").read_bytes()

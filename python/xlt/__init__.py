@@ -159,6 +159,7 @@ _FINETUNE_OPTIONS = {
     "attention", "grad_accum", "max_length", "warmup_ratio", "warmup_steps", "weight_decay",
     "max_grad_norm", "seed", "samples", "max_steps", "eval_every", "eval_batch_size", "log_every", "save_every",
     "stop_after", "group_by_length", "new_head", "resume", "overwrite", "bf16",
+    "profile", "profile_skip", "profile_steps",
 }
 
 
@@ -167,7 +168,8 @@ def finetune(model, train, out, dev=None, langs=None, format="auto", device="cpu
     """``xlt finetune``: NLI fine-tuning with Hugging Face Trainer semantics into ``out``
     (best/, last/, state/, log.jsonl, results.json). Options as the CLI's flags with '_' for
     '-': epochs=3, lr=2e-5, batch_size=32, max_length=128, seed=42, samples=0, max_steps=0,
-    eval_every=0 (= every epoch), save_every=500, new_head, resume, overwrite, ... Returns
+    eval_every=0 (= every epoch), save_every=500, new_head, resume, overwrite,
+    profile=DIR (profile_skip=3, profile_steps=5; libtorch's profiler), ... Returns
     results.json's dict plus "run" (steps, tokens, seconds). Ctrl-C saves a resumable state,
     then raises KeyboardInterrupt (continue with resume=True)."""
     unknown = sorted(set(options) - _FINETUNE_OPTIONS)
@@ -175,6 +177,8 @@ def finetune(model, train, out, dev=None, langs=None, format="auto", device="cpu
         raise TypeError(f"finetune() got unexpected options: {', '.join(unknown)}")
     if "eval_every" in options and options["eval_every"] == "epoch":
         options["eval_every"] = 0
+    if options.get("profile") is not None:
+        options["profile"] = os.fspath(options["profile"])
     return _run(_xlt.finetune, progress, callback, os.fspath(model), _specs(train, "train"),
                 os.fspath(out), _specs(dev, "dev"), _langs(langs), format, options, device,
                 int(threads))

@@ -3,6 +3,7 @@
 #include "xlt/eval/evaluate.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
@@ -178,15 +179,23 @@ at::Tensor predict_logits(models::Model& model, const std::vector<text::Encoding
   Progress progress(options.progress_label.empty() ? "eval" : options.progress_label, rows, "pairs",
                     options.progress);
   for (const auto& batch : batches) {
-    models::ModelInputs in = collate(encodings, batch, copt);
+    if (options.profiler) options.profiler->begin_step();
+    models::ModelInputs in = [&] {
+      RECORD_USER_SCOPE("xlt::collate");
+      return collate(encodings, batch, copt);
+    }();
     if (padded_tokens) *padded_tokens += in.input_ids.numel();
     models::ForwardOptions fo;
     fo.packed = options.packed;
     fo.attention = options.attention;
-    at::Tensor logits = model.forward(in, fo).logits.to(at::kCPU, at::kFloat);
+    at::Tensor logits = [&] {
+      RECORD_USER_SCOPE("xlt::forward");
+      return model.forward(in, fo).logits.to(at::kCPU, at::kFloat);
+    }();
     at::Tensor where = at::from_blob(const_cast<int64_t*>(batch.data()),
                                      {static_cast<int64_t>(batch.size())}, at::kLong);
     out.index_copy_(0, where, logits);
+    if (options.profiler) options.profiler->end_step();
     progress.advance(static_cast<int64_t>(batch.size()));
   }
   progress.finish();

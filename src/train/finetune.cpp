@@ -2,6 +2,7 @@
 // the Trainer-style step loop with evaluation, checkpoints, logs and exact resume.
 #include "xlt/train/finetune.h"
 
+#include <ATen/record_function.h>
 #include <torch/version.h>
 
 #include <chrono>
@@ -105,6 +106,10 @@ json config_to_json(const FinetuneConfig& c) {
   if (c.sample_seed >= 0) j["sample_seed"] = c.sample_seed;
   if (c.sampling != data::Sampling::kXlt) j["sampling"] = "numpy";
   if (distributed::current()) j["world_size"] = distributed::current()->size();
+  if (!c.profile.dir.empty()) {
+    j["profile"] = {
+        {"dir", c.profile.dir.string()}, {"skip", c.profile.skip}, {"steps", c.profile.steps}};
+  }
   return j;
 }
 
@@ -113,8 +118,9 @@ namespace {
 // Keys that do not change the trained weights may differ on --resume.
 json fingerprint(const FinetuneConfig& c) {
   json j = config_to_json(c);
-  for (const char* k : {"eval_every", "log_every", "save_every", "stop_after", "device",
-                        "eval_batch_size", "tokenizer", "overlap_comm", "packed", "attention"})
+  for (const char* k :
+       {"eval_every", "log_every", "save_every", "stop_after", "device", "eval_batch_size",
+        "tokenizer", "overlap_comm", "packed", "attention", "profile"})
     j.erase(k);
   return j;
 }
@@ -205,6 +211,7 @@ class Trainer {
   detail::TrainerState st_;
   std::unique_ptr<LogWriter> log_;
   std::unique_ptr<Progress> bar_;
+  std::unique_ptr<models::StepProfiler> profiler_;  // --profile, on the writing rank
   double last_lr_ = 0, last_grad_norm_ = 0;
   int64_t window_tokens_ = 0;
   double window_seconds_ = 0;
@@ -509,9 +516,11 @@ void Trainer::save_state() {
 }
 
 bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t e) {
+  if (profiler_) profiler_->begin_step();
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<models::ModelInputs> micro;
   for (size_t i = b; i < e; ++i) {
+    RECORD_USER_SCOPE("xlt::collate");
     auto in = eval::collate(enc_.encodings, batches[i], collate_);
     in.labels = eval::collate_labels(enc_.labels, batches[i], device_);
     micro.push_back(std::move(in));
@@ -544,6 +553,14 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
     stats = optimization_step(*model_, *optimizer_, micro, sc);
   }
   const double dt = seconds_since(t0);
+  if (profiler_) {
+    if (profiler_->end_step()) {
+      std::cerr << (bar_ ? "\n" : "") << models::format_profile_table(profiler_->summary(), 15)
+                << "xlt finetune: profile of steps " << st_.global_step + 2 - c_.profile.steps
+                << ".." << st_.global_step + 1 << " in " << c_.profile.dir.string()
+                << "/{trace.json,ops.csv,profile.json}\n";
+    }
+  }
 
   ++st_.global_step;
   if (group_) detail::maybe_kill_for_test(group_->rank(), st_.global_step);
@@ -670,6 +687,11 @@ FinetuneResult Trainer::run() {
   writer_ = group_ == nullptr || group_->rank() == 0;
   if (c_.bf16) detail::Bf16Autocast check(true, models::parse_device(c_.device));
   prepare_output();
+  if (writer_ && !c_.profile.dir.empty()) {
+    auto po = c_.profile;
+    po.device = models::parse_device(c_.device);
+    profiler_ = std::make_unique<models::StepProfiler>(po);
+  }
   load_data();
   load_model();
   detail::check_labels(train_, "--train", static_cast<int>(model_->num_labels()));
@@ -682,6 +704,9 @@ FinetuneResult Trainer::run() {
   clear_interrupt();
   InterruptScope interrupts;
   train_loop();
+  if (profiler_ && !profiler_->finished())
+    std::cerr << "xlt finetune: " << profiler_->unfinished_note() << "\n";
+  profiler_.reset();
   finish();
   return result_;
 }

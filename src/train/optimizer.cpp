@@ -5,6 +5,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #if AT_PARALLEL_OPENMP && !defined(_OPENMP)
 #error "libtorch parallelises with OpenMP: compile with -fopenmp or at::parallel_for runs serially"
 #endif
@@ -298,14 +299,21 @@ StepStats optimization_step(models::Model& model, torch::optim::AdamW& optimizer
     models::ForwardOptions fo;
     fo.packed = config.packed;
     fo.attention = config.attention;
+    RECORD_USER_SCOPE("xlt::forward_backward");
     auto r = models::forward_backward(model, mb, scale, fo);
     stats.loss += r.loss * scale;
     stats.tokens += mb.attention_mask.defined() ? mb.attention_mask.sum().item<int64_t>()
                                                 : mb.input_ids.numel();
     stats.examples += mb.input_ids.size(0);
   }
-  if (config.after_backward) config.after_backward(stats);
-  stats.grad_norm = models::clip_grad_norm(model, config.max_grad_norm);
+  if (config.after_backward) {
+    RECORD_USER_SCOPE("xlt::after_backward");  // gradient all-reduce under data parallelism
+    config.after_backward(stats);
+  }
+  {
+    RECORD_USER_SCOPE("xlt::clip_grad_norm");
+    stats.grad_norm = models::clip_grad_norm(model, config.max_grad_norm);
+  }
   if (!std::isfinite(stats.grad_norm) || !std::isfinite(stats.loss)) {
     std::ostringstream o;
     o << "training diverged: gradient norm " << stats.grad_norm << ", loss " << stats.loss
@@ -313,6 +321,7 @@ StepStats optimization_step(models::Model& model, torch::optim::AdamW& optimizer
     throw Error(o.str());
   }
   models::set_learning_rate(optimizer, config.lr);
+  RECORD_USER_SCOPE("xlt::optimizer_step");
   optimizer.step();
   return stats;
 }

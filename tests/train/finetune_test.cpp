@@ -358,6 +358,97 @@ TEST_F(Finetune, XlmRobertaTrainsAndSavesHfLayout) {
   }
 }
 
+// ops.csv's calls per name (its names here hold no commas).
+std::map<std::string, int> profiled_calls(const fs::path& csv) {
+  std::map<std::string, int> calls;
+  for (const auto& line : lines_of(read_text(csv))) {
+    const auto first = line.find(',');
+    const auto second = line.find(',', first + 1);
+    const auto third = line.find(',', second + 1);
+    if (line.compare(0, first, "name") == 0) continue;
+    calls[line.substr(0, first)] = std::stoi(line.substr(second + 1, third - second - 1));
+  }
+  return calls;
+}
+
+// --profile: a window of steps through libtorch's profiler, written as three files, without
+// changing what is trained; a run too short for the window says so and writes nothing.
+TEST_F(Finetune, ProfileRecordsItsWindowAndLeavesTrainingAlone) {
+  auto plain = base("plain");
+  plain.max_steps = 6;
+  plain.dev_specs.clear();
+  auto profiled = plain;
+  profiled.out_dir = tmp_ / "profiled";
+  profiled.profile.dir = tmp_ / "prof";
+  profiled.profile.skip = 2;
+  profiled.profile.steps = 3;
+  train::finetune(plain);
+  train::finetune(profiled);
+  expect_same_weights(last_weights(plain.out_dir), last_weights(profiled.out_dir));
+
+  const auto prof = read_json(tmp_ / "prof" / "profile.json");
+  EXPECT_EQ(prof["steps"], 3);
+  EXPECT_EQ(prof["device"], "cpu");
+  EXPECT_GT(prof["wall_ms_per_step"].get<double>(), 0);
+  auto calls = profiled_calls(tmp_ / "prof" / "ops.csv");
+  // One micro-batch per step: each phase once per recorded step.
+  for (const char* phase :
+       {"xlt::collate", "xlt::forward_backward", "xlt::clip_grad_norm", "xlt::optimizer_step"})
+    EXPECT_EQ(calls[phase], 3) << phase;
+  EXPECT_GT(calls["aten::addmm"] + calls["aten::mm"] + calls["aten::matmul"], 0);
+  EXPECT_NO_THROW(json::parse(read_text(tmp_ / "prof" / "trace.json")));
+  // Not a setting of the trained weights: a resume may add or drop it.
+  const auto tc = read_json(profiled.out_dir / "train_config.json");
+  EXPECT_EQ(tc["config"]["profile"]["steps"], 3);
+
+  if (!fs::exists(cli_path())) GTEST_SKIP() << "xlt binary not built: " << cli_path();
+  const std::string args = "finetune " + shell_quote(model_.string()) +
+                           " --quiet --threads 1 --max-length 32 --batch-size 16 --train en=" +
+                           shell_quote((tmp_ / "train.jsonl").string());
+  auto r =
+      run_xlt(args + " --max-steps 4 --profile " + shell_quote((tmp_ / "p2").string()) +
+              " --profile-skip 1 --profile-steps 2 --out " + shell_quote((tmp_ / "cli").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("profile of steps 2..3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("xlt::forward_backward"), std::string::npos) << r.err;
+  EXPECT_EQ(read_json(tmp_ / "p2" / "profile.json")["steps"], 2);
+
+  r = run_xlt(args + " --max-steps 2 --profile " + shell_quote((tmp_ / "p3").string()) + " --out " +
+              shell_quote((tmp_ / "cli3").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("ended after 2 steps, before the window (3 skipped + 5 recorded)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "p3" / "profile.json"));
+
+  r = run_xlt(args + " --max-steps 2 --profile-steps 0 --profile " +
+              shell_quote((tmp_ / "p4").string()) + " --out " +
+              shell_quote((tmp_ / "cli4").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--profile-steps"), std::string::npos) << r.err;
+  r = run_xlt(args + " --max-steps 2 --profile " + shell_quote((tmp_ / "train.jsonl").string()) +
+              " --out " + shell_quote((tmp_ / "cli5").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--profile"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "cli5" / "log.jsonl"));
+
+  // eval: batches are the steps; the predictions are those of a run without the profiler.
+  const std::string eval = "eval " + shell_quote(model_.string()) +
+                           " --threads 1 --no-progress --max-length 32 --batch-size 16 --data en=" +
+                           shell_quote((tmp_ / "dev.jsonl").string());
+  const auto before = run_xlt(eval);
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  r = run_xlt(eval + " --profile " + shell_quote((tmp_ / "pe").string()) +
+              " --profile-skip 1 --profile-steps 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, before.out);
+  EXPECT_NE(r.err.find("profile of batches 2..3"), std::string::npos) << r.err;
+  EXPECT_EQ(read_json(tmp_ / "pe" / "profile.json")["steps"], 2);
+  calls = profiled_calls(tmp_ / "pe" / "ops.csv");
+  EXPECT_EQ(calls["xlt::forward"], 2);
+  EXPECT_EQ(calls["xlt::collate"], 2);
+}
+
 // CLI: bad inputs exit with 2 and a message naming the problem, before any training output.
 TEST_F(Finetune, CliRejectsBadInputsBeforeTraining) {
   if (!fs::exists(cli_path())) GTEST_SKIP() << "xlt binary not built: " << cli_path();

@@ -31,6 +31,7 @@
 #include "xlt/eval/results.h"
 #include "xlt/io/config.h"
 #include "xlt/models/model.h"
+#include "xlt/models/profiler.h"
 #include "xlt/text/tokenizer.h"
 
 namespace xlt::eval {
@@ -79,6 +80,9 @@ struct EvalOptions {
   int64_t shard_index = 0;
   int64_t shard_count = 1;
   std::function<void(at::Tensor& logits, int64_t& padded_tokens)> combine_logits;
+  // --profile: brackets every batch (tokenisation excluded); not owned, may be shared by the
+  // languages of one run so that its window counts their batches in order.
+  models::StepProfiler* profiler = nullptr;
 };
 
 // Per-example results in dataset order.

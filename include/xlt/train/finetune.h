@@ -28,6 +28,7 @@
 
 #include "xlt/data/nli.h"
 #include "xlt/data/spec.h"
+#include "xlt/models/profiler.h"
 #include "xlt/train/optimizer.h"
 
 namespace xlt::train {
@@ -86,6 +87,9 @@ struct FinetuneConfig {
   int64_t dist_timeout = 300;
   int64_t eval_batch_size = 64;
   bool progress = true;
+  // --profile: a window of training steps through libtorch's profiler (rank 0 under data
+  // parallelism); its device is `device`. Steps count from the start of this invocation.
+  models::ProfileOptions profile;
 };
 
 struct FinetuneResult {
