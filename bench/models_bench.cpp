@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "models/layers.h"
 #include "xlt/io/config.h"
 #include "xlt/models/model.h"
 #include "xlt/models/training_step.h"
@@ -173,6 +174,49 @@ void BM_BertTrainStep(benchmark::State& state) {
   report(state, threads, flops, batch * kSeq, seconds_since(start), cpu_seconds() - cpu0);
 }
 
+// Attention's two batched products (QK^T and PV, forward and backward) at mBERT's head shape for
+// a batch of 32 x 12 heads of sequence length range(0): batched_matmul against at::matmul on the
+// same operands, alternating, in this run. On libtorch 1.13 batched_matmul is its own parallel
+// sgemm loop; on PyTorch 2.x it is at::matmul (ratio ~1).
+void BM_AttentionMatmul(benchmark::State& state) {
+  xlt::models::set_threads(kThreads);
+  const int64_t B = 32, H = 12, T = state.range(0), D = 64;
+  auto qkv = at::randn({B, T, 3 * H * D});
+  auto parts = qkv.split(H * D, -1);
+  auto heads = [&](const at::Tensor& x) { return x.view({B, T, H, D}).permute({0, 2, 1, 3}); };
+  const auto q = heads(parts[0]), k = heads(parts[1]), v = heads(parts[2]);
+  auto grad = at::randn({B, H, T, D});
+  auto run = [&](bool own) {
+    auto qq = q.detach().requires_grad_(true), kk = k.detach().requires_grad_(true);
+    auto vv = v.detach().requires_grad_(true);
+    auto mm = [&](const at::Tensor& x, const at::Tensor& y) {
+      return own ? xlt::models::batched_matmul(x, y) : at::matmul(x, y);
+    };
+    auto p = at::softmax(mm(qq, kk.transpose(-1, -2)), -1);
+    auto ctx = mm(p, vv);
+    ctx.backward(grad);
+    benchmark::DoNotOptimize(qq.grad().data_ptr());
+  };
+  run(true);
+  run(false);
+  double secs[2] = {0, 0};
+  bool own_first = true;
+  for (auto _ : state) {
+    for (const bool own : {own_first, !own_first}) {
+      const auto t0 = Clock::now();
+      run(own);
+      secs[own] += seconds_since(t0);
+    }
+    own_first = !own_first;
+  }
+  state.SetLabel(xlt::models::batched_matmul_loops(q, k.transpose(-1, -2)) ? "sgemm loop"
+                                                                           : "at::matmul");
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["matmul_ms"] = 1e3 * secs[0] / iters;
+  state.counters["batched_ms"] = 1e3 * secs[1] / iters;
+  state.counters["speedup"] = secs[0] / secs[1];
+}
+
 }  // namespace
 
 // Args: {threads} / {batch, threads}. The configuration is 2 threads; 1 thread is also
@@ -189,5 +233,13 @@ BENCHMARK(BM_BertTrainStep)
     ->Args({32, kThreads})
     ->Unit(benchmark::kMillisecond)
     ->Iterations(2);
+BENCHMARK(BM_AttentionMatmul)
+    ->Arg(24)
+    ->Arg(48)
+    ->Arg(96)
+    ->Arg(128)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0)
+    ->UseRealTime();
 
 BENCHMARK_MAIN();

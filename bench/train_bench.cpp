@@ -7,6 +7,8 @@
 //   BM_FinetuneDynamic     the same batches computed padded (--no-packing; HF's way)
 //   BM_FinetuneBudget      token-budget batches (--max-tokens 2048), unpadded
 //   BM_FinetunePadded128   batches of 32 padded to 128
+//   BM_FinetuneAttentionLoop  finetune's steps with attention's batched products as
+//                          batched_matmul's sgemm loop vs at::matmul, alternating (libtorch 1.13)
 // Counters: real_tokens/s (attention-mask tokens), padded_tokens/s, frac_peak_nonemb = 6 x
 // non-embedding parameters FLOPs per computed token (real when packed, padded otherwise) over the
 // GEMM peak (the embedding matrices are looked up, not multiplied), peak RSS, and for the packed
@@ -29,6 +31,7 @@
 #include <numeric>
 #include <random>
 
+#include "models/layers.h"
 #include "xlt/data/batching.h"
 #include "xlt/data/nli.h"
 #include "xlt/eval/collate.h"
@@ -278,6 +281,48 @@ void BM_FinetunePadded128(benchmark::State& state) {
   run_steps(state, Mode::kPadded128);
 }
 
+// The same length-grouped, packed steps as finetune with attention's batched products through
+// batched_matmul's own sgemm loop and through at::matmul, each batch both ways in alternating
+// order, in this run: `speedup` is the step-time ratio (1.0 on PyTorch 2.x, where there is no
+// loop).
+void BM_FinetuneAttentionLoop(benchmark::State& state) {
+  at::set_num_threads(kThreads);
+  auto& s = Setup::get();
+  const auto copts = xlt::eval::collate_options_for(*s.tokenizer);
+  const auto batches = xlt::data::length_grouped_batches(s.lengths, kBatch, 42);
+  xlt::train::StepConfig sc;
+  sc.packed = true;
+  size_t next = 1;
+  double secs[2] = {0, 0};  // [0] at::matmul, [1] sgemm loop
+  int64_t tokens = 0;
+  auto step = [&](const xlt::models::ModelInputs& in, bool loop, bool timed) {
+    const bool before = xlt::models::set_batched_matmul_loop(loop);
+    sc.dropout_seed = next;
+    const auto t0 = Clock::now();
+    const auto r = xlt::train::optimization_step(*s.model, *s.optimizer, {in}, sc);
+    if (timed) secs[loop] += seconds_since(t0);
+    if (timed && loop) tokens += r.tokens;
+    xlt::models::set_batched_matmul_loop(before);
+  };
+  {
+    auto in = xlt::eval::collate(s.encodings, batches[1], copts);
+    in.labels = xlt::eval::collate_labels(s.labels, batches[1]);
+    step(in, false, false);
+    step(in, true, false);
+  }
+  for (auto _ : state) {
+    const auto& b = batches[next++ % batches.size()];
+    auto in = xlt::eval::collate(s.encodings, b, copts);
+    in.labels = xlt::eval::collate_labels(s.labels, b);
+    const bool loop_first = next % 2 == 0;
+    step(in, loop_first, true);
+    step(in, !loop_first, true);
+  }
+  state.counters["matmul_real_tokens/s"] = static_cast<double>(tokens) / secs[0];
+  state.counters["loop_real_tokens/s"] = static_cast<double>(tokens) / secs[1];
+  state.counters["speedup"] = secs[0] / secs[1];
+}
+
 BENCHMARK(BM_Gemm2048)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_AdamWStep)->Unit(benchmark::kSecond)->Iterations(6)->UseRealTime();
 BENCHMARK(BM_FinetunePackedVsPadded)
@@ -290,6 +335,7 @@ BENCHMARK(BM_FinetuneDynamic)->Unit(benchmark::kSecond)->Iterations(4)->UseRealT
 BENCHMARK(BM_FinetunePacked)->Unit(benchmark::kSecond)->Iterations(4)->UseRealTime();
 BENCHMARK(BM_FinetuneBudget)->Unit(benchmark::kSecond)->Iterations(4)->UseRealTime();
 BENCHMARK(BM_FinetunePadded128)->Unit(benchmark::kSecond)->Iterations(2)->UseRealTime();
+BENCHMARK(BM_FinetuneAttentionLoop)->Unit(benchmark::kSecond)->Iterations(8)->UseRealTime();
 
 }  // namespace
 

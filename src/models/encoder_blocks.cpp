@@ -113,12 +113,12 @@ at::Tensor EncoderSelfAttentionImpl::attend(const at::Tensor& qkv, const at::Ten
         .reshape({b, t, heads_ * head_dim_});
   }
   // HF divides the scores (not the query) by sqrt(head_dim), then adds the mask.
-  auto scores = at::matmul(q, k.transpose(-1, -2));
+  auto scores = batched_matmul(q, k.transpose(-1, -2));
   scores.div_(std::sqrt(static_cast<double>(head_dim_)));
   if (mask_bias.defined()) scores.add_(mask_bias);
   auto p = at::softmax(scores, -1);
   if (need_probs && probs) *probs = p;
-  auto ctx = at::matmul(models::dropout(p, dropout_, is_training()), v);
+  auto ctx = batched_matmul(models::dropout(p, dropout_, is_training()), v);
   return ctx.permute({0, 2, 1, 3}).reshape({b, t, heads_ * head_dim_});
 }
 

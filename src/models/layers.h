@@ -65,6 +65,19 @@ at::Tensor dropout(const at::Tensor& x, double p, bool train);
 // libtorch uses OpenMP): 1 means xlt's parallel kernels run serially. For tests and diagnostics.
 int parallel_for_threads();
 
+// at::matmul(a, b) for a [..., m, k] and b [..., k, n] with the same batch dimensions, as
+// attention multiplies queries by keys and probabilities by values. With libtorch 1.13 on the
+// CPU in float32 (and a CBLAS in the process) the products run as one parallel loop of sgemm
+// calls straight on the inputs' strides (transposed and head-permuted views included) instead of
+// bmm's serial per-matrix dispatch; its backward is two such loops (not twice differentiable).
+// Elsewhere, and for broadcasting or large matrices, it is at::matmul.
+at::Tensor batched_matmul(const at::Tensor& a, const at::Tensor& b);
+// Whether batched_matmul takes its own loop for these operands (tests, benchmarks).
+bool batched_matmul_loops(const at::Tensor& a, const at::Tensor& b);
+// Turns the loop off (at::matmul everywhere) or back on, process-wide; returns the previous
+// setting. For benchmarks that compare both in one run.
+bool set_batched_matmul_loop(bool enabled);
+
 // torch.finfo(dtype).min, the value HF adds for masked positions.
 double finfo_min(c10::ScalarType dtype);
 

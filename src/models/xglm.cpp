@@ -109,11 +109,12 @@ class XGLMAttentionImpl : public torch::nn::Module {
     auto q = heads(parts[0] * scaling_);  // HF scales the query, not the scores
     auto k = heads(parts[1]);
     auto v = heads(parts[2]);
-    auto w = at::bmm(q, k.transpose(1, 2)).view({b, heads_, t, t}) + mask_bias;
+    auto w = batched_matmul(q, k.transpose(1, 2)).view({b, heads_, t, t}) + mask_bias;
     w = at::clamp_min(w, finfo_min(w.scalar_type()));
     auto p = at::softmax(w, -1);
     if (need_probs && probs) *probs = p;
-    auto ctx = at::bmm(models::dropout(p, dropout_, is_training()).view({b * heads_, t, t}), v);
+    auto ctx =
+        batched_matmul(models::dropout(p, dropout_, is_training()).view({b * heads_, t, t}), v);
     return ctx.view({b, heads_, t, head_dim_}).transpose(1, 2).reshape({b, t, heads_ * head_dim_});
   }
 
