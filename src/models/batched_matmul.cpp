@@ -3,6 +3,7 @@
 // addmm dispatch per matrix; for the attention shapes of a BERT step (12 heads x 32 rows of
 // ~45 x 64 matrices) that came to 3-4x the time of the same products issued here.
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #if AT_PARALLEL_OPENMP && !defined(_OPENMP)
 #error "libtorch parallelises with OpenMP: compile with -fopenmp or at::parallel_for runs serially"
 #endif
@@ -11,6 +12,7 @@
 #include <torch/version.h>
 
 #include <atomic>
+#include <limits>
 #include <vector>
 
 #include "models/layers.h"
@@ -44,12 +46,17 @@ struct Operand {
 Operand operand(const at::Tensor& x, int64_t count) {
   Operand o;
   const int64_t d = x.dim(), rows = x.size(d - 2), cols = x.size(d - 1);
+  // A size-1 dimension's stride is arbitrary (never stepped over): BLAS gets the smallest valid
+  // leading dimension instead. Leading dimensions must fit BLAS's int.
+  auto fits = [](int64_t ld) { return ld <= std::numeric_limits<int>::max(); };
+  const int64_t row_ld = rows == 1 ? std::max<int64_t>(1, cols) : x.stride(d - 2);
+  const int64_t col_ld = cols == 1 ? std::max<int64_t>(1, rows) : x.stride(d - 1);
   o.keep = x;
-  if (x.stride(d - 1) == 1 && x.stride(d - 2) >= std::max<int64_t>(1, cols)) {
-    o.ld = x.stride(d - 2);
-  } else if (x.stride(d - 2) == 1 && x.stride(d - 1) >= std::max<int64_t>(1, rows)) {
+  if (x.stride(d - 1) == 1 && row_ld >= std::max<int64_t>(1, cols) && fits(row_ld)) {
+    o.ld = row_ld;
+  } else if (x.stride(d - 2) == 1 && col_ld >= std::max<int64_t>(1, rows) && fits(col_ld)) {
     o.trans = true;
-    o.ld = x.stride(d - 1);
+    o.ld = col_ld;
   } else {
     o.keep = x.contiguous();
     o.ld = cols;
@@ -66,13 +73,19 @@ Operand operand(const at::Tensor& x, int64_t count) {
   return o;
 }
 
+int64_t batch_count(const at::Tensor& x) {
+  int64_t count = 1;
+  for (int64_t i = 0; i + 2 < x.dim(); ++i) count *= x.size(i);
+  return count;
+}
+
 // out[i] = op(a[i]) @ op(b[i]) for equal batch shapes.
 at::Tensor gemm_loop(const at::Tensor& a, const at::Tensor& b) {
   const int64_t d = a.dim(), m = a.size(d - 2), k = a.size(d - 1), n = b.size(d - 1);
   auto shape = a.sizes().vec();
   shape[static_cast<size_t>(d - 1)] = n;
   auto out = at::empty(shape, a.options());
-  const int64_t count = out.numel() / std::max<int64_t>(1, m * n);
+  const int64_t count = batch_count(a);
   if (out.numel() == 0) return out;
   if (k == 0) return out.zero_();
   const auto A = operand(a, count), B = operand(b, count);
@@ -105,17 +118,24 @@ struct BatchedMatmul : torch::autograd::Function<BatchedMatmul> {
     const auto& g = grads[0];
     at::Tensor ga, gb;
     if (!g.defined()) return {ga, gb};
-    if (ctx->needs_input_grad(0)) ga = gemm_loop(g, b.transpose(-1, -2));
-    if (ctx->needs_input_grad(1)) gb = gemm_loop(a.transpose(-1, -2), g);
+    // Under create_graph the gradients must be differentiable themselves: at::matmul's are.
+    const bool graph = at::GradMode::is_enabled();
+    auto mm = [&](const at::Tensor& x, const at::Tensor& y) {
+      return graph ? at::matmul(x, y) : gemm_loop(x, y);
+    };
+    if (ctx->needs_input_grad(0)) ga = mm(g, b.transpose(-1, -2));
+    if (ctx->needs_input_grad(1)) gb = mm(a.transpose(-1, -2), g);
     return {ga, gb};
   }
 };
 
 bool loop_applies(const at::Tensor& a, const at::Tensor& b) {
+  // 1.13 only: 2.x does not dispatch per matrix as 1.13 does, and its wheels export no CBLAS.
   if (TORCH_VERSION_MAJOR >= 2 || !sgemm() || !g_loop_enabled.load(std::memory_order_relaxed)) {
     return false;
-  }  // 2.x batches its own GEMMs
-  if (!a.device().is_cpu() || !b.device().is_cpu() || a.scalar_type() != at::kFloat ||
+  }
+  if (!a.device().is_cpu() || !b.device().is_cpu() || a.layout() != at::kStrided ||
+      b.layout() != at::kStrided || a.scalar_type() != at::kFloat ||
       b.scalar_type() != at::kFloat || a.dim() < 3 || a.dim() != b.dim()) {
     return false;
   }
@@ -125,8 +145,10 @@ bool loop_applies(const at::Tensor& a, const at::Tensor& b) {
   }
   const int64_t m = a.size(d - 2), k = a.size(d - 1), n = b.size(d - 1);
   if (b.size(d - 2) != k) return false;  // let at::matmul report the mismatch
-  // Large products are better served by one multi-threaded GEMM each; int holds the sizes.
-  const int64_t count = a.numel() / std::max<int64_t>(1, m * k);
+  // Large products are better served by one multi-threaded GEMM each; int holds the sizes. (The
+  // loop expects an OpenMP OpenBLAS, which runs single-threaded inside a parallel region, as
+  // ./setup selects; a pthreads build would add its own threads above ~2^18 multiply-adds.)
+  const int64_t count = batch_count(a);
   constexpr int64_t kMax = int64_t{1} << 24;
   return count >= 2 && m * n * k <= kMax && m < kMax && n < kMax && k < kMax;
 }

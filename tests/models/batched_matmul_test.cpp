@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/version.h>
 
 #include "models/layers.h"
@@ -16,12 +17,14 @@ namespace {
 using models::batched_matmul;
 using models::batched_matmul_loops;
 
-// float32 products of O(1) values over k <= 64 terms: summation order (BLAS blocking vs bmm's
-// path) moves results by a few ulps.
+// float32 sums over k <= 64 terms: summation order (BLAS blocking vs bmm's path) moves results
+// by a few ulps of the largest terms, hence a tolerance relative to the largest value.
 void expect_close(const at::Tensor& got, const at::Tensor& want) {
   ASSERT_EQ(got.sizes(), want.sizes());
-  EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-5))
-      << "max |diff| " << (got - want).abs().max().item<double>();
+  const double scale = std::max(1.0, want.numel() ? want.abs().max().item<double>() : 0.0);
+  EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-5 * scale))
+      << "max |diff| " << (got - want).abs().max().item<double>() << ", max |want| "
+      << want.abs().max().item<double>();
 }
 
 TEST(BatchedMatmul, LoopAppliesToFloatCpuBatchesOnLibtorch1) {
@@ -61,9 +64,24 @@ TEST(BatchedMatmul, MatchesMatmulOnAttentionLayouts) {
   auto r = at::randn({4, 1, 6}), c = at::randn({4, 6, 1});
   expect_close(batched_matmul(r, c), at::matmul(r, c));
   expect_close(batched_matmul(c, r), at::matmul(c, r));
+  // Empty inner dimension (the loop's own zero fill) and empty output.
+  EXPECT_EQ(batched_matmul_loops(at::randn({4, 3, 0}), at::randn({4, 0, 2})),
+            TORCH_VERSION_MAJOR < 2);
   auto none = batched_matmul(at::randn({4, 3, 0}), at::randn({4, 0, 2}));
   EXPECT_EQ(none.sizes(), (std::vector<int64_t>{4, 3, 2}));
   EXPECT_EQ(none.abs().sum().item<float>(), 0.0f);
+  EXPECT_EQ(batched_matmul(at::randn({4, 3, 5}), at::randn({4, 5, 0})).sizes(),
+            (std::vector<int64_t>{4, 3, 0}));
+  // A batch dimension expanded from one matrix (stride 0), and size-1 dimensions whose strides
+  // are arbitrary (as narrow/unsqueeze leave them).
+  auto one = at::randn({1, 6, 3}), many = at::randn({5, 3, 4});
+  expect_close(batched_matmul(one.expand({5, 6, 3}), many),
+               at::matmul(one.expand({5, 6, 3}), many));
+  auto wide_row = at::randn({5, 7, 6}).narrow(1, 2, 1);  // [5, 1, 6], row stride 6 != cols
+  auto odd = at::randn({5, 3, 1}).as_strided({5, 3, 1}, {3, 1, 1000});
+  expect_close(batched_matmul(wide_row, a), at::matmul(wide_row, a));
+  expect_close(batched_matmul(a.transpose(1, 2).contiguous().transpose(1, 2), odd),
+               at::matmul(a.transpose(1, 2).contiguous().transpose(1, 2), odd));
   {
     c10::InferenceMode guard;
     expect_close(batched_matmul(q, k.transpose(-1, -2)), at::matmul(q, k.transpose(-1, -2)));
@@ -88,6 +106,34 @@ TEST(BatchedMatmul, GradientsMatchMatmulThroughViews) {
     return qkv.grad();
   };
   expect_close(run(true), run(false));
+}
+
+// As the encoder uses it: the scores scaled and masked in place before softmax, and only one
+// operand needing a gradient; and a second derivative (create_graph) through its backward.
+TEST(BatchedMatmul, InPlaceUseOneSidedGradientsAndDoubleBackward) {
+  at::manual_seed(7);
+  auto x = at::randn({3, 2, 5, 4}), y = at::randn({3, 2, 4, 5}), w = at::randn({3, 2, 5, 5});
+  auto run = [&](bool own, bool both) {
+    auto xx = x.clone().requires_grad_(true), yy = both ? y.clone().requires_grad_(true) : y;
+    auto s = own ? batched_matmul(xx, yy) : at::matmul(xx, yy);
+    s.div_(2.0);
+    s.add_(w);
+    (at::softmax(s, -1) * w).sum().backward();
+    return std::make_pair(xx.grad(), both ? yy.grad() : at::Tensor());
+  };
+  for (const bool both : {true, false}) {
+    const auto got = run(true, both), want = run(false, both);
+    expect_close(got.first, want.first);
+    if (both) expect_close(got.second, want.second);
+  }
+  auto second = [&](bool own) {
+    auto xx = x.clone().requires_grad_(true);
+    auto s = own ? batched_matmul(xx, y) : at::matmul(xx, y);
+    auto g = torch::autograd::grad({(s * s).sum()}, {xx}, {}, true, true)[0];
+    g.pow(2).sum().backward();
+    return xx.grad();
+  };
+  expect_close(second(true), second(false));
 }
 
 TEST(BatchedMatmul, SameBitsWithOneOrTwoThreads) {
