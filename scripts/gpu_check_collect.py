@@ -9,6 +9,8 @@ figure it reached. Reads, under the check folder:
   hf.jsonl             the Hugging Face side, one {"eval": ...} or {"train": ...} per line
   profile-KIND-B-DTYPE/profile.json   `--profile` summaries (ms per step, device busy share,
                        the operators and kernels that take the time)
+  study/               `xlt study` on the original study's workload: its wall time (steps.jsonl)
+                       and each unit's seconds (UNIT/stage.json)
 Usage: gpu_check_collect.py CHECK_DIR OUT_JSON
 """
 import glob
@@ -90,6 +92,38 @@ def xlt_train(folder):
             "windows": len(steady)}
 
 
+def study(check, steps):
+    """The study step's wall time and where it went, per stage (units' own seconds)."""
+    step = next((s for s in steps if s.get("step") == "study"), None)
+    units = {}
+    for path in glob.glob(os.path.join(check, "study", "**", "stage.json"), recursive=True):
+        rec = read_json(path, {})
+        unit = os.path.relpath(os.path.dirname(path), os.path.join(check, "study"))
+        if isinstance(rec.get("seconds"), (int, float)):
+            units[unit] = round(rec["seconds"], 2)
+    if not step and not units:
+        return None
+    by_stage = {}
+    for unit, secs in units.items():
+        stage = unit.split(os.sep)[0]
+        by_stage[stage] = round(by_stage.get(stage, 0) + secs, 2)
+    return {"ok": step.get("ok") if step else None, "seconds": step.get("seconds") if step else None,
+            "report": os.path.exists(os.path.join(check, "study", "report.html")),
+            "stage_seconds": dict(sorted(by_stage.items(), key=lambda kv: -kv[1])),
+            "unit_seconds": dict(sorted(units.items()))}
+
+
+def train_flops_per_token(config):
+    """6 x the non-embedding parameters of a BERT classifier (forward 2, backward 4 per parameter
+    and token); attention's score products and the embedding lookups are not counted."""
+    if not config:
+        return None
+    h, i, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    per_layer = 4 * h * h + 4 * h + 2 * h * i + i + h + 4 * h  # QKV+out, FFN, two LayerNorms
+    params = layers * per_layer + h * h + h + 3 * h + 3  # pooler, 3-way classifier
+    return 6 * params
+
+
 def ratio(a, b):
     return round(a / b, 3) if a and b else None
 
@@ -120,11 +154,22 @@ def main():
 
     res["eval"] = runs("eval", xlt_eval, hf_eval, "pairs_per_s")
     res["train"] = runs("train", xlt_train, hf_train, "tokens_per_s")
+    res["peak"] = read_json(os.path.join(check, "peak.json"))
+    res["flops_per_token"] = train_flops_per_token(
+        read_json(os.path.join(check, "mbert-config", "config.json")))
+    peak_tflops = (res["peak"] or {}).get("bf16_tflops")
+    for r in res["train"]:
+        for side in ("xlt", "hf"):
+            tps = (r[side] or {}).get("tokens_per_s")
+            if tps and peak_tflops and res["flops_per_token"]:
+                r[side]["frac_of_bf16_peak"] = round(
+                    tps * res["flops_per_token"] / (peak_tflops * 1e12), 4)
     res["profiles"] = {}
     for path in sorted(glob.glob(os.path.join(check, "profile-*", "profile.json"))):
         p = read_json(path)
         if p:
             res["profiles"][os.path.basename(os.path.dirname(path))[8:]] = p
+    res["study"] = study(check, res["steps"])
     tmp = out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(res, f, indent=1)
@@ -143,9 +188,11 @@ def main():
         for r in res[kind]:
             x = (r["xlt"] or {}).get(unit)
             h = (r["hf"] or {}).get(unit)
+            frac = (r["xlt"] or {}).get("frac_of_bf16_peak")
             lines.append(f"  {kind} batch {r['batch_size']} {r['dtype']} {r['variant']}: xlt "
                          f"{x and round(x)} HF "
-                         f"{h and round(h)} {unit}, xlt/HF {r['xlt_over_hf']}")
+                         f"{h and round(h)} {unit}, xlt/HF {r['xlt_over_hf']}" +
+                         (f", xlt at {100 * frac:.1f} % of the bf16 peak" if frac else ""))
     for name, p in res["profiles"].items():
         steps = max(p.get("steps") or 1, 1)
         top = [o for o in p.get("ops", []) if o.get("device")][:3] or p.get("ops", [])[:3]
@@ -153,6 +200,10 @@ def main():
                      f"{100 * p.get('device_busy_fraction', 0):.1f} %, "
                      f"{p.get('device_events', 0) // steps} device events/step; top: " +
                      ", ".join(f"{o['name'][:40]} {o['self_ms_per_step']:.2f} ms" for o in top))
+    s = res.get("study")
+    if s and s.get("seconds") is not None:
+        lines.append(f"  study: {s['seconds']} s wall, ok {s['ok']}; by stage: " +
+                     ", ".join(f"{k} {v:.1f} s" for k, v in s["stage_seconds"].items()))
     # Only what the last step added: the log then reads as the run went.
     seen_path = os.path.join(check, "printed.txt")
     try:

@@ -29,12 +29,15 @@ PACKAGES=(
 
 tmp=$(mktemp -d "${out%/}.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/debs" "$tmp/shared/data/xnli/labelled" "$tmp/shared/data/multinli" \
-  "$tmp/shared/data/bert-base-multilingual-cased"
+mkdir -p "$tmp/debs" "$tmp/shared/data/xnli/labelled" "$tmp/shared/data/xnli/xtreme_format" \
+  "$tmp/shared/data/multinli" "$tmp/shared/data/bert-base-multilingual-cased"
 (cd "$tmp/debs" && apt-get -o APT::Sandbox::User=root download "${PACKAGES[@]}" >/dev/null)
 
 cp -r "$shared/fixtures" "$tmp/shared/fixtures"
 cp "$shared/data/xnli/labelled/test-en.tsv" "$tmp/shared/data/xnli/labelled/"
+for lang in en es fr hi; do  # the study step's evaluation sets
+  cp "$shared/data/xnli/xtreme_format/dev-$lang.tsv" "$tmp/shared/data/xnli/xtreme_format/"
+done
 cp "$shared/data/multinli/train.jsonl" "$tmp/shared/data/multinli/"
 cp "$shared/data/bert-base-multilingual-cased/"* "$tmp/shared/data/bert-base-multilingual-cased/"
 

@@ -432,13 +432,14 @@ class Parser {
     t.weight_decay = s.number("weight_decay", t.weight_decay, 0.0, 1.0);
     t.max_grad_norm = s.number("max_grad_norm", t.max_grad_norm, 0.0, 1e9);
     t.save_every = s.integer("save_every", t.save_every, 0, INT64_MAX);
+    t.bf16 = s.boolean("bf16", t.bf16);
     if (c_.stage_enabled("finetune")) {
       t.data = data_spec(s, "data", t.data);
       if (!t.dev.empty()) t.dev = data_spec(s, "dev", t.dev);
     }
     s.finish({"data", "dev", "format", "samples", "sample_seed", "sampling", "epochs",
               "learning_rate", "batch_size", "max_tokens", "grad_accum", "max_length",
-              "warmup_ratio", "weight_decay", "max_grad_norm", "save_every"});
+              "warmup_ratio", "weight_decay", "max_grad_norm", "save_every", "bf16"});
   }
 
   void eval() {
@@ -637,7 +638,8 @@ nlohmann::json StudyConfig::to_json() const {
         {"warmup_ratio", train.warmup_ratio},
         {"weight_decay", train.weight_decay},
         {"max_grad_norm", train.max_grad_norm},
-        {"save_every", train.save_every}}},
+        {"save_every", train.save_every},
+        {"bf16", train.bf16}}},
       {"eval",
        {{"data", eval.data},
         {"files", eval.files},

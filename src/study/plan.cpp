@@ -291,6 +291,8 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
       if (t.sample_seed) u.inputs["train"]["sample_seed"] = *t.sample_seed;
       if (t.sampling != "xlt") u.inputs["train"]["sampling"] = t.sampling;
       if (t.max_tokens > 0) u.inputs["train"]["max_tokens"] = t.max_tokens;
+      // Only when on, so that the fingerprints of float32 runs stay those of earlier versions.
+      if (t.bf16) u.inputs["train"]["bf16"] = true;
       finetune_fp[seed] = add(u);
     }
     for (uint64_t seed : c.seeds) {

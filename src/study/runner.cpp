@@ -1,5 +1,6 @@
 // The study runner: output-folder checks and the lock, the plan (which units run and why), and
 // the loop that runs units and records each one's stage.json last, atomically.
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <iostream>
@@ -209,6 +210,18 @@ Prepared prepare(const StudyConfig& c, const RunOptions& o, bool dry_run) {
             ": add its stage to --stages (or to study.stages), or run the whole study once");
       }
     }
+  }
+  // bf16 fine-tuning needs a GPU; finished fine-tuning runs do not (later stages may run on the
+  // CPU).
+  const bool finetune_runs = std::any_of(ctx.units.begin(), ctx.units.end(), [&](const Unit& u) {
+    return u.stage == "finetune" && status[u.name].action == "run";
+  });
+  if (c.train.bf16 && finetune_runs && ctx.device.rfind("cuda", 0) != 0) {
+    throw ConfigError(
+        (c.config_file.empty() ? std::string("study config") : c.config_file.filename().string()) +
+        ": train.bf16 = true is bf16 autocast on a GPU; this study runs on " + ctx.device +
+        " (set study.device = \"cuda\" or pass --device cuda, or drop "
+        "train.bf16 to fine-tune in float32)");
   }
   for (const auto& u : ctx.units) p.plan.push_back(status[u.name]);
   return p;

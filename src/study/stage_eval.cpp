@@ -134,6 +134,7 @@ json run_finetune(Context& ctx, const Unit& u, bool resume) {
   f.warmup_ratio = c.train.warmup_ratio;
   f.weight_decay = c.train.weight_decay;
   f.max_grad_norm = c.train.max_grad_norm;
+  f.bf16 = c.train.bf16;
   f.seed = u.seed;
   f.samples = c.train.samples;
   if (c.train.sample_seed) f.sample_seed = static_cast<int64_t>(*c.train.sample_seed);

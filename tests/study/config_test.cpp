@@ -41,6 +41,22 @@ class ConfigTest : public ::testing::Test {
   test::TempDir tmp_;
 };
 
+// train.bf16: off by default; on, it reaches the config's JSON; anything but a boolean is named.
+TEST_F(ConfigTest, TrainBf16IsABoolean) {
+  EXPECT_FALSE(parse(minimal()).train.bf16);
+  EXPECT_FALSE(parse(minimal()).to_json()["train"]["bf16"].get<bool>());
+  const std::string on =
+      "[train]\nbf16 = true\n" + minimal().substr(std::string("[train]\n").size());
+  const StudyConfig c = parse(on);
+  EXPECT_TRUE(c.train.bf16);
+  EXPECT_TRUE(c.to_json()["train"]["bf16"].get<bool>());
+  const std::string e =
+      error_of("[train]\nbf16 = 1\n" + minimal().substr(std::string("[train]\n").size()));
+  EXPECT_NE(e.find("study.toml:2: train.bf16: expected true or false, found an integer"),
+            std::string::npos)
+      << e;
+}
+
 TEST_F(ConfigTest, DefaultsAreTheOriginalStudy) {
   // Only the files that the default dataset specs would need are overridden.
   const StudyConfig c = parse(minimal());

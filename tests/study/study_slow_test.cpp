@@ -185,6 +185,19 @@ TEST_F(DemoStudy, ConfigMistakesFailBeforeAnyWork) {
             std::string::npos)
       << bad.err;
   EXPECT_FALSE(fs::exists(tmp_ / "out"));
+  // bf16 fine-tuning on the CPU: refused before anything runs (with --dry-run too).
+  const std::string base = read_file(test::source_dir() / "examples" / "demo.toml");
+  test::write_text(
+      tmp_ / "src" / "demo.toml",
+      std::regex_replace(base, std::regex("save_every = 10"), "save_every = 10\nbf16 = true"));
+  for (const char* extra : {"", " --dry-run"}) {
+    const auto b = study(config() + " --out " + out() + extra);
+    EXPECT_EQ(b.exit_code, 2) << b.err;
+    EXPECT_NE(b.err.find("train.bf16 = true is bf16 autocast on a GPU; this study runs on cpu"),
+              std::string::npos)
+        << b.err;
+    EXPECT_FALSE(fs::exists(tmp_ / "out"));
+  }
   // A layer the model does not have: caught against its config before anything runs.
   const std::string demo = read_file(test::source_dir() / "examples" / "demo.toml");
   test::write_text(tmp_ / "src" / "demo.toml",

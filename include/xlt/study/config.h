@@ -68,6 +68,7 @@ struct TrainSettings {
   double weight_decay = 0.01;
   double max_grad_norm = 1.0;
   int64_t save_every = 500;  // resumable-state interval in optimizer steps
+  bool bf16 = false;         // bf16 autocast for fine-tuning (a GPU: study.device or --device)
 };
 
 struct EvalSettings {
