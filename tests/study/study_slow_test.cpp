@@ -146,6 +146,20 @@ TEST_F(DemoStudy, RunsEndToEndResumesAndSkips) {
       << changed.out;
   EXPECT_TRUE(std::regex_search(changed.out, std::regex("skip +zero_shot/seed-1 +up to date")))
       << changed.out;
+  // train.bf16: false (the default, spelled out) keeps the fine-tuning runs; true reruns them
+  // (planned here for a GPU: a dry run touches no device).
+  const std::string demo = read_file(test::source_dir() / "examples" / "demo.toml");
+  for (const char* value : {"false", "true"}) {
+    test::write_text(tmp_ / "src" / "demo.toml",
+                     std::regex_replace(demo, std::regex("save_every = 10"),
+                                        std::string("save_every = 10\nbf16 = ") + value));
+    const auto bf16 = study(config() + " --out " + out() + " --dry-run --device cuda");
+    ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+    const std::string want = std::string(value) == "true"
+                                 ? "run +finetune/seed-1 +inputs changed: train.bf16\n"
+                                 : "skip +finetune/seed-1 +up to date\n";
+    EXPECT_TRUE(std::regex_search(bf16.out, std::regex(want))) << value << "\n" << bf16.out;
+  }
 
   // The report in a real browser.
   if (fs::exists(test::kChromium) || test::in_ci()) {
