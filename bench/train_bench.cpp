@@ -173,6 +173,31 @@ void run_steps(benchmark::State& state, Mode mode) {
   state.counters["peak_rss_GB"] = peak_rss_gb();
 }
 
+// Runs step(inputs, variant, timed, dropout_seed) for both variants (false, true) of every batch,
+// in an order that alternates from batch to batch (ABBA), so drifting machine load hits both
+// alike; first both variants untimed on batches[1] (allocator, gradient and AdamW state).
+template <class Step>
+void alternate_variants(benchmark::State& state, const std::vector<xlt::data::Batch>& batches,
+                        Step step) {
+  auto& s = Setup::get();
+  const auto copts = xlt::eval::collate_options_for(*s.tokenizer);
+  auto inputs = [&](const xlt::data::Batch& b) {
+    auto in = xlt::eval::collate(s.encodings, b, copts);
+    in.labels = xlt::eval::collate_labels(s.labels, b);
+    return in;
+  };
+  size_t next = 1;
+  const auto warm = inputs(batches[1]);
+  step(warm, false, false, next);
+  step(warm, true, false, next);
+  for (auto _ : state) {
+    const auto in = inputs(batches[next++ % batches.size()]);
+    const bool true_first = next % 2 == 0;
+    step(in, true_first, true, next);
+    step(in, !true_first, true, next);
+  }
+}
+
 // The same batches, padded and packed in alternation (ABBA), so drifting machine load hits both
 // alike: `vs_padded` = packed real tokens/s over padded tokens/s of the padded steps.
 // `*_faults/step`: minor page faults per step, i.e. fresh pages the kernel zeroes (glibc maps
@@ -180,7 +205,6 @@ void run_steps(benchmark::State& state, Mode mode) {
 void BM_FinetunePackedVsPadded(benchmark::State& state) {
   at::set_num_threads(kThreads);
   auto& s = Setup::get();
-  const auto copts = xlt::eval::collate_options_for(*s.tokenizer);
   // range(0) = 0: length-grouped batches (finetune's order); 1: shuffled batches of random
   // lengths (HF Trainer's default sampler with dynamic padding), where padding costs the most.
   auto batches = xlt::data::length_grouped_batches(s.lengths, kBatch, 42);
@@ -196,35 +220,22 @@ void BM_FinetunePackedVsPadded(benchmark::State& state) {
   }
   state.SetLabel(state.range(0) == 1 ? "random batches" : "length-grouped batches");
   xlt::train::StepConfig sc;
-  size_t next = 1;
   double secs[2] = {0, 0};
   int64_t tokens[2] = {0, 0};  // [0] padded tokens of padded steps, [1] real tokens of packed ones
   int64_t faults[2] = {0, 0};
-  auto step = [&](const xlt::models::ModelInputs& in, bool packed, bool timed) {
-    sc.packed = packed;
-    sc.dropout_seed = next;
-    const auto t0 = Clock::now();
-    const int64_t f0 = minor_faults();
-    const auto r = xlt::train::optimization_step(*s.model, *s.optimizer, {in}, sc);
-    if (!timed) return;
-    secs[packed] += seconds_since(t0);
-    faults[packed] += minor_faults() - f0;
-    tokens[packed] += packed ? r.tokens : in.input_ids.numel();
-  };
-  {
-    auto in = xlt::eval::collate(s.encodings, batches[1], copts);
-    in.labels = xlt::eval::collate_labels(s.labels, batches[1]);
-    step(in, false, false);
-    step(in, true, false);
-  }
-  for (auto _ : state) {
-    const auto& b = batches[next++ % batches.size()];
-    auto in = xlt::eval::collate(s.encodings, b, copts);
-    in.labels = xlt::eval::collate_labels(s.labels, b);
-    const bool packed_first = next % 2 == 0;
-    step(in, packed_first, true);
-    step(in, !packed_first, true);
-  }
+  alternate_variants(state, batches,
+                     [&](const xlt::models::ModelInputs& in, bool packed, bool timed, size_t seed) {
+                       sc.packed = packed;
+                       sc.dropout_seed = seed;
+                       const auto t0 = Clock::now();
+                       const int64_t f0 = minor_faults();
+                       const auto r =
+                           xlt::train::optimization_step(*s.model, *s.optimizer, {in}, sc);
+                       if (!timed) return;
+                       secs[packed] += seconds_since(t0);
+                       faults[packed] += minor_faults() - f0;
+                       tokens[packed] += packed ? r.tokens : in.input_ids.numel();
+                     });
   const double padded_tps = static_cast<double>(tokens[0]) / secs[0];
   const double packed_tps = static_cast<double>(tokens[1]) / secs[1];
   state.counters["padded_tokens/s"] = padded_tps;
@@ -288,36 +299,21 @@ void BM_FinetunePadded128(benchmark::State& state) {
 void BM_FinetuneAttentionLoop(benchmark::State& state) {
   at::set_num_threads(kThreads);
   auto& s = Setup::get();
-  const auto copts = xlt::eval::collate_options_for(*s.tokenizer);
   const auto batches = xlt::data::length_grouped_batches(s.lengths, kBatch, 42);
   xlt::train::StepConfig sc;
   sc.packed = true;
-  size_t next = 1;
   double secs[2] = {0, 0};  // [0] at::matmul, [1] sgemm loop
   int64_t tokens = 0;
-  auto step = [&](const xlt::models::ModelInputs& in, bool loop, bool timed) {
-    const bool before = xlt::models::set_batched_matmul_loop(loop);
-    sc.dropout_seed = next;
-    const auto t0 = Clock::now();
-    const auto r = xlt::train::optimization_step(*s.model, *s.optimizer, {in}, sc);
-    if (timed) secs[loop] += seconds_since(t0);
-    if (timed && loop) tokens += r.tokens;
-    xlt::models::set_batched_matmul_loop(before);
-  };
-  {
-    auto in = xlt::eval::collate(s.encodings, batches[1], copts);
-    in.labels = xlt::eval::collate_labels(s.labels, batches[1]);
-    step(in, false, false);
-    step(in, true, false);
-  }
-  for (auto _ : state) {
-    const auto& b = batches[next++ % batches.size()];
-    auto in = xlt::eval::collate(s.encodings, b, copts);
-    in.labels = xlt::eval::collate_labels(s.labels, b);
-    const bool loop_first = next % 2 == 0;
-    step(in, loop_first, true);
-    step(in, !loop_first, true);
-  }
+  alternate_variants(
+      state, batches, [&](const xlt::models::ModelInputs& in, bool loop, bool timed, size_t seed) {
+        const bool before = xlt::models::set_batched_matmul_loop(loop);
+        sc.dropout_seed = seed;
+        const auto t0 = Clock::now();
+        const auto r = xlt::train::optimization_step(*s.model, *s.optimizer, {in}, sc);
+        if (timed) secs[loop] += seconds_since(t0);
+        if (timed && loop) tokens += r.tokens;
+        xlt::models::set_batched_matmul_loop(before);
+      });
   state.counters["matmul_real_tokens/s"] = static_cast<double>(tokens) / secs[0];
   state.counters["loop_real_tokens/s"] = static_cast<double>(tokens) / secs[1];
   state.counters["speedup"] = secs[0] / secs[1];

@@ -331,7 +331,6 @@ layer = $layer
 EOF
   "$build/xlt" study "$check/study.toml" --out "$check/study" --quiet
 }
-rm -rf "$check/study"
 step study study_run
 
 echo

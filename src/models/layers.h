@@ -69,7 +69,8 @@ int parallel_for_threads();
 // attention multiplies queries by keys and probabilities by values. With libtorch 1.13 on the
 // CPU in float32 (and a CBLAS in the process) the products run as one parallel loop of sgemm
 // calls straight on the inputs' strides (transposed and head-permuted views included) instead of
-// bmm's serial per-matrix dispatch; its backward is two such loops (not twice differentiable).
+// bmm's serial per-matrix dispatch; its backward is two such loops (at::matmul under
+// create_graph, so second derivatives stay differentiable).
 // Elsewhere, and for broadcasting or large matrices, it is at::matmul.
 at::Tensor batched_matmul(const at::Tensor& a, const at::Tensor& b);
 // Whether batched_matmul takes its own loop for these operands (tests, benchmarks).
