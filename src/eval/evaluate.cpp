@@ -4,13 +4,17 @@
 
 #include <ATen/ATen.h>
 #include <ATen/record_function.h>
+#include <c10/core/Event.h>
 #include <c10/core/InferenceMode.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <numeric>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "xlt/core/error.h"
 #include "xlt/core/progress.h"
@@ -28,6 +32,32 @@ std::string lower(std::string s) {
 bool is_generic_label(const std::string& name, int64_t id) {
   return name == "LABEL_" + std::to_string(id);
 }
+
+// A batch's logits on their way to the host as float32: from a CUDA device by an asynchronous
+// copy into pinned memory, which wait() waits for alone (not for work queued after it).
+class HostLogits {
+ public:
+  HostLogits(const at::Tensor& logits, const data::Batch& rows) : batch(&rows) {
+    if (!logits.is_cuda()) {
+      values = logits.to(at::kCPU, at::kFloat);
+      return;
+    }
+    values = at::empty(logits.sizes(), at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
+    values.copy_(logits.to(at::kFloat), /*non_blocking=*/true);
+    copied_.emplace(c10::DeviceType::CUDA);
+    copied_->record(c10::impl::VirtualGuardImpl(c10::DeviceType::CUDA).getStream(logits.device()));
+  }
+  void wait() const {
+    if (!copied_) return;
+    // Event::synchronize is not in every libtorch this builds against; query is.
+    while (!copied_->query()) std::this_thread::yield();
+  }
+  at::Tensor values;  // [rows, labels] on the host; complete after wait()
+  const data::Batch* batch;
+
+ private:
+  std::optional<c10::Event> copied_;
+};
 
 // Restores a model's training flag on scope exit (also when a forward throws).
 class EvalModeGuard {
@@ -174,10 +204,22 @@ at::Tensor predict_logits(models::Model& model, const std::vector<text::Encoding
 
   EvalModeGuard mode(model);
   c10::InferenceMode inference;
-  CollateOptions copt = collate_options;
-  copt.device = model.device();
+  // Collated on the host, where the forward reads the masks to plan packing; it moves the rest.
+  const CollateOptions& copt = collate_options;
   Progress progress(options.progress_label.empty() ? "eval" : options.progress_label, rows, "pairs",
                     options.progress);
+  // A batch's logits are collected after the next batch's forward has been queued: on a GPU the
+  // device works through that batch while the host waits for these, files them and collates the
+  // one after (nothing in a forward waits for the device, see models::to_device).
+  std::optional<HostLogits> pending;
+  auto collect = [&] {
+    pending->wait();
+    at::Tensor where = at::from_blob(const_cast<int64_t*>(pending->batch->data()),
+                                     {static_cast<int64_t>(pending->batch->size())}, at::kLong);
+    out.index_copy_(0, where, pending->values);
+    progress.advance(static_cast<int64_t>(pending->batch->size()));
+    pending.reset();
+  };
   for (const auto& batch : batches) {
     if (options.profiler) options.profiler->begin_step();
     models::ModelInputs in = [&] {
@@ -188,16 +230,15 @@ at::Tensor predict_logits(models::Model& model, const std::vector<text::Encoding
     models::ForwardOptions fo;
     fo.packed = options.packed;
     fo.attention = options.attention;
-    at::Tensor logits = [&] {
+    HostLogits next = [&] {
       RECORD_USER_SCOPE("xlt::forward");
-      return model.forward(in, fo).logits.to(at::kCPU, at::kFloat);
+      return HostLogits(model.forward(in, fo).logits, batch);
     }();
-    at::Tensor where = at::from_blob(const_cast<int64_t*>(batch.data()),
-                                     {static_cast<int64_t>(batch.size())}, at::kLong);
-    out.index_copy_(0, where, logits);
+    if (pending) collect();
+    pending.emplace(std::move(next));
     if (options.profiler) options.profiler->end_step();
-    progress.advance(static_cast<int64_t>(batch.size()));
   }
+  if (pending) collect();
   progress.finish();
   return out;
 }

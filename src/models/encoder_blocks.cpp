@@ -60,17 +60,7 @@ at::Tensor EncoderEmbeddingsImpl::forward(const at::Tensor& input_ids,
     positions = at::arange(seq, input_ids.options().dtype(at::kLong)).unsqueeze(0);
   }
   at::Tensor types = token_type_ids;
-  if (!types.defined()) {
-    types = at::zeros_like(input_ids, input_ids.options().dtype(at::kLong));
-  } else if (types.numel() > 0) {
-    auto hi = types.max().item<int64_t>();
-    auto lo = types.min().item<int64_t>();
-    if (lo < 0 || hi >= token_type_embeddings->weight.size(0)) {
-      throw DataError("token_type_ids: values must be in [0, " +
-                      std::to_string(token_type_embeddings->weight.size(0)) +
-                      ") (type_vocab_size), found " + std::to_string(lo < 0 ? lo : hi));
-    }
-  }
+  if (!types.defined()) types = at::zeros_like(input_ids, input_ids.options().dtype(at::kLong));
   at::Tensor ids = input_ids;
   types = types.to(at::kLong);
   if (packing.active()) {
@@ -204,21 +194,34 @@ TransformerEncoderImpl::TransformerEncoderImpl(const io::ModelConfig& c, Positio
 ModelOutputs TransformerEncoderImpl::forward(const ModelInputs& in, const ForwardOptions& opt) {
   const auto dev = embeddings->word_embeddings->weight.device();
   const auto dtype = embeddings->word_embeddings->weight.scalar_type();
-  auto ids = in.input_ids.to(dev, at::kLong);
-  at::Tensor types = in.token_type_ids.defined() ? in.token_type_ids.to(dev) : at::Tensor();
-  check_inputs(ids, in.attention_mask, types, config_.vocab_size);
-  auto mask = mask_or_ones(in.attention_mask, ids);
-  auto bias = padding_mask_bias(mask, dtype);
+  // Checked and planned on the caller's tensors, before they move: inputs collated on the host
+  // are read there, and the forward queues its kernels without waiting for the device.
+  auto ids = in.input_ids.defined() ? in.input_ids.to(at::kLong) : in.input_ids;
+  check_inputs(ids, in.attention_mask, in.token_type_ids, config_.vocab_size);
+  if (in.token_type_ids.defined() && in.token_type_ids.numel() > 0) {
+    const auto [lo, hi] = value_range(in.token_type_ids);
+    if (lo < 0 || hi >= config_.type_vocab_size) {
+      throw DataError("token_type_ids: values must be in [0, " +
+                      std::to_string(config_.type_vocab_size) + ") (type_vocab_size), found " +
+                      std::to_string(lo < 0 ? lo : hi));
+    }
+  }
   Packing packing;
   if (opt.packed && !opt.output_attentions) {
     const auto varlen = choose_varlen(opt, dev, activation_dtype(dtype, dev),
                                       config_.hidden_size / config_.num_attention_heads);
-    packing = plan_packing(in.attention_mask.defined() ? mask : at::Tensor(),
-                           /*first_token_real=*/true, varlen);
+    packing = plan_packing(in.attention_mask, /*first_token_real=*/true, varlen, dev);
   }
+  ids = to_device(ids, dev);
+  const at::Tensor types = to_device(in.token_type_ids, dev);
   for (auto& g : packing.groups) g.bias = padding_mask_bias(g.mask, dtype);
   packing.sdpa = use_sdpa(opt, dev);
-  if (packing.sdpa) bias = unmask_unattended(bias);
+  // The padded layout's [B, 1, 1, T] bias only where the padded path runs.
+  at::Tensor bias;
+  if (!packing.active()) {
+    bias = padding_mask_bias(mask_or_ones(in.attention_mask, ids), dtype);
+    if (packing.sdpa) bias = unmask_unattended(bias);
+  }
   auto unpack = [&](const at::Tensor& x) { return packing.active() ? packing.pad(x) : x; };
 
   ModelOutputs out;

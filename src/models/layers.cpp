@@ -11,6 +11,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <mutex>
 #include <numeric>
@@ -190,7 +191,7 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
       problem = "multi_label_classification";
     }
   }
-  auto target = labels.to(logits.device());
+  auto target = to_device(labels, logits.device());
   if (problem == "regression") {
     auto t = target.to(logits.scalar_type());
     if (config.num_labels == 1) return at::mse_loss(logits.squeeze(), t.squeeze());
@@ -210,6 +211,27 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
   throw ConfigError("config.json: problem_type '" + problem +
                     "' is not supported (expected regression, single_label_classification or "
                     "multi_label_classification)");
+}
+
+std::pair<int64_t, int64_t> value_range(const at::Tensor& t) {
+  if (t.is_cpu()) {
+    const auto c = t.to(at::kLong).contiguous();
+    const int64_t* p = c.data_ptr<int64_t>();
+    const auto [lo, hi] = std::minmax_element(p, p + c.numel());
+    return {*lo, *hi};
+  }
+  const auto both = at::stack({t.min(), t.max()}).to(at::kLong).to(at::kCPU);
+  return {both.data_ptr<int64_t>()[0], both.data_ptr<int64_t>()[1]};
+}
+
+at::Tensor to_device(const at::Tensor& t, c10::Device device) {
+  if (!t.defined() || t.device() == device) return t;
+  if (t.is_cpu() && device.is_cuda()) {
+    // pin_memory() takes a block of PyTorch's caching host allocator, which the copy marks in
+    // use until it has run on the stream, so the block is not handed out again before that.
+    return t.pin_memory().to(device, t.scalar_type(), /*non_blocking=*/true);
+  }
+  return t.to(device);
 }
 
 namespace {
@@ -233,8 +255,7 @@ void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                     std::string(c10::toString(input_ids.scalar_type())));
   }
   if (input_ids.numel() > 0) {
-    auto lo = input_ids.min().item<int64_t>();
-    auto hi = input_ids.max().item<int64_t>();
+    const auto [lo, hi] = value_range(input_ids);
     if (lo < 0 || hi >= vocab_size) {
       throw DataError("input_ids: ids must be in [0, " + std::to_string(vocab_size) +
                       ") (vocab_size), found " + std::to_string(lo < 0 ? lo : hi));
@@ -321,13 +342,33 @@ std::vector<std::pair<size_t, size_t>> length_groups(const std::vector<int64_t>&
   }
 }
 
-at::Tensor to_index_tensor(const std::vector<int64_t>& v, c10::Device device) {
-  return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(device);
-}
+// Host-side int64 pieces of a plan gathered into one buffer, so that the whole plan reaches the
+// device in one copy; each piece is then a slice of the device buffer.
+class Staging {
+ public:
+  // Appends `values`; returns the piece's number.
+  size_t add(const std::vector<int64_t>& values) {
+    pieces_.emplace_back(static_cast<int64_t>(buffer_.size()), static_cast<int64_t>(values.size()));
+    buffer_.insert(buffer_.end(), values.begin(), values.end());
+    return pieces_.size() - 1;
+  }
+  void upload(c10::Device device) {
+    device_buffer_ = to_device(at::tensor(buffer_, at::TensorOptions().dtype(at::kLong)), device);
+  }
+  at::Tensor piece(size_t i) const {
+    return device_buffer_.narrow(0, pieces_[i].first, pieces_[i].second);
+  }
+
+ private:
+  std::vector<int64_t> buffer_;
+  std::vector<std::pair<int64_t, int64_t>> pieces_;
+  at::Tensor device_buffer_;
+};
 
 }  // namespace
 
-Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real, VarlenKernel varlen) {
+Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real, VarlenKernel varlen,
+                     std::optional<c10::Device> target) {
   Packing p;
   if (!attention_mask.defined() || attention_mask.dim() != 2 || attention_mask.numel() == 0) {
     return p;
@@ -359,43 +400,51 @@ Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real, Va
     sorted_lengths.push_back(static_cast<int64_t>(real[static_cast<size_t>(r)].size()));
     for (int64_t s : real[static_cast<size_t>(r)]) index.push_back(r * t + s);
   }
-  const auto device = attention_mask.device();
+  const c10::Device device = target.value_or(attention_mask.device());
+  Staging staging;
   p.batch = b;
   p.seq = t;
-  p.index = to_index_tensor(index, device);
+  const size_t index_piece = staging.add(index);
   p.offsets.push_back(0);
   for (int64_t len : sorted_lengths) p.offsets.push_back(p.offsets.back() + len);
   p.max_seqlen = sorted_lengths.front();
   p.varlen = varlen;
-  if (varlen == VarlenKernel::kFlash || varlen == VarlenKernel::kEfficient) {
-    p.cu_seqlens =
-        at::tensor(p.offsets, at::TensorOptions().dtype(at::kLong)).to(at::kInt).to(device);
-  }
-  if (varlen != VarlenKernel::kNone) return p;
+  const bool kernel = varlen == VarlenKernel::kFlash || varlen == VarlenKernel::kEfficient;
+  const size_t offsets_piece = kernel ? staging.add(p.offsets) : 0;
 
-  const auto mask_options = attention_mask.options();
-  int64_t offset = 0;
-  for (const auto& [start, end] : length_groups(sorted_lengths)) {
-    Packing::Group g;
-    g.offset = offset;
-    g.rows = static_cast<int64_t>(end - start);
-    g.seq = sorted_lengths[start];
-    std::vector<int64_t> slots;
-    std::vector<double> mask(static_cast<size_t>(g.rows * g.seq), 0.0);
-    for (size_t i = start; i < end; ++i) {
-      const int64_t row = static_cast<int64_t>(i - start);
-      for (int64_t s = 0; s < sorted_lengths[i]; ++s) {
-        slots.push_back(row * g.seq + s);
-        mask[static_cast<size_t>(row * g.seq + s)] = 1.0;
+  // Per length group: its slots (where it has padding) and its compact 0/1 mask.
+  std::vector<std::pair<size_t, size_t>> group_pieces;
+  if (varlen == VarlenKernel::kNone) {
+    int64_t offset = 0;
+    for (const auto& [start, end] : length_groups(sorted_lengths)) {
+      Packing::Group g;
+      g.offset = offset;
+      g.rows = static_cast<int64_t>(end - start);
+      g.seq = sorted_lengths[start];
+      std::vector<int64_t> slots;
+      std::vector<int64_t> mask(static_cast<size_t>(g.rows * g.seq), 0);
+      for (size_t i = start; i < end; ++i) {
+        const int64_t row = static_cast<int64_t>(i - start);
+        for (int64_t s = 0; s < sorted_lengths[i]; ++s) {
+          slots.push_back(row * g.seq + s);
+          mask[static_cast<size_t>(row * g.seq + s)] = 1;
+        }
       }
+      g.tokens = static_cast<int64_t>(slots.size());
+      const bool padded = g.tokens != g.rows * g.seq;
+      group_pieces.emplace_back(padded ? staging.add(slots) : SIZE_MAX, staging.add(mask));
+      offset += g.tokens;
+      p.groups.push_back(std::move(g));
     }
-    g.tokens = static_cast<int64_t>(slots.size());
-    if (g.tokens != g.rows * g.seq) g.slots = to_index_tensor(slots, device);
-    g.mask = at::tensor(mask, at::TensorOptions().dtype(at::kDouble))
-                 .view({g.rows, g.seq})
-                 .to(mask_options);
-    offset += g.tokens;
-    p.groups.push_back(std::move(g));
+  }
+  staging.upload(device);
+  p.index = staging.piece(index_piece);
+  if (kernel) p.cu_seqlens = staging.piece(offsets_piece).to(at::kInt);
+  const auto mask_dtype = attention_mask.scalar_type();
+  for (size_t i = 0; i < p.groups.size(); ++i) {
+    auto& g = p.groups[i];
+    if (group_pieces[i].first != SIZE_MAX) g.slots = staging.piece(group_pieces[i].first);
+    g.mask = staging.piece(group_pieces[i].second).view({g.rows, g.seq}).to(mask_dtype);
   }
   return p;
 }
@@ -476,7 +525,7 @@ at::Tensor fused_linear(const at::Tensor& x, std::initializer_list<const LinearI
 }
 
 at::Tensor mask_or_ones(const at::Tensor& attention_mask, const at::Tensor& input_ids) {
-  if (attention_mask.defined()) return attention_mask.to(input_ids.device());
+  if (attention_mask.defined()) return to_device(attention_mask, input_ids.device());
   return at::ones_like(input_ids);
 }
 

@@ -10,7 +10,9 @@
 #include <torch/nn/pimpl.h>
 
 #include <initializer_list>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "xlt/io/config.h"
@@ -102,9 +104,20 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
                                         const io::ModelConfig& config);
 
 // Checks input_ids is int64 [B, T] with ids in [0, vocab) and the mask/token types (if given)
-// match its shape; throws DataError otherwise.
+// match its shape; throws DataError otherwise. Called on the caller's tensors before they move
+// to the model's device: host tensors are checked on the host, without a device round trip.
 void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                   const at::Tensor& token_type_ids, int64_t vocab_size);
+
+// The smallest and largest value of the non-empty integer tensor `t`: read in place where `t` is
+// on the CPU, else with one device-to-host copy of both.
+std::pair<int64_t, int64_t> value_range(const at::Tensor& t);
+
+// `t` on `device`. A CPU tensor goes to a CUDA device through pinned memory and an asynchronous
+// copy, ordered on the current stream before the kernels that read it, so that a forward queues
+// its work without waiting for the device (a plain copy from pageable memory synchronises the
+// stream, and a step does several). Undefined stays undefined; on `device` already: `t` itself.
+at::Tensor to_device(const at::Tensor& t, c10::Device device);
 
 // How a packed batch's attention runs in one call over all its sequences: PyTorch's
 // variable-length CUDA kernels (flash attention for 16-bit activations, memory-efficient for
@@ -150,10 +163,12 @@ struct Packing {
 // A Packing for `attention_mask` [B, T] when packed execution applies and saves work: the mask
 // holds only 0/1, has padding and no row without a real token; with first_token_real, every
 // row's first token must be real. Otherwise an inactive Packing (the caller runs padded). Reads
-// the mask on the host (one device sync). With a `varlen` kernel the plan has no length groups
-// (attention needs only the sequence offsets).
+// the mask on the host: pass the caller's host mask, not its device copy, to avoid a device
+// sync. The plan's tensors go to `device` (default: the mask's) in one asynchronous copy. With a
+// `varlen` kernel the plan has no length groups (attention needs only the sequence offsets).
 Packing plan_packing(const at::Tensor& attention_mask, bool first_token_real,
-                     VarlenKernel varlen = VarlenKernel::kNone);
+                     VarlenKernel varlen = VarlenKernel::kNone,
+                     std::optional<c10::Device> device = std::nullopt);
 
 // The variable-length kernel a packed forward with `opt` uses on `device` for activations of
 // `dtype` (autocast's where it is on) and heads of `head_dim`: with kAuto or kVarlen on CUDA and
@@ -195,7 +210,7 @@ at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 // Gradients flow to each layer's own parameters, whose names stay HF's.
 at::Tensor fused_linear(const at::Tensor& x, std::initializer_list<const LinearImpl*> layers);
 
-// [B, T] mask of ones when `attention_mask` is undefined, else the mask on `device`.
+// [B, T] mask of ones when `attention_mask` is undefined, else the mask on input_ids' device.
 at::Tensor mask_or_ones(const at::Tensor& attention_mask, const at::Tensor& input_ids);
 
 }  // namespace xlt::models

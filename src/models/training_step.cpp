@@ -3,6 +3,8 @@
 // moments), which the BERT fixture's adamw_* tensors check.
 #include "xlt/models/training_step.h"
 
+#include <torch/version.h>
+
 #include <cmath>
 #include <sstream>
 #include <type_traits>
@@ -24,36 +26,50 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
 }
 
 BackwardResult forward_backward(Model& model, const ModelInputs& inputs, double loss_scale,
-                                const ForwardOptions& options) {
+                                const ForwardOptions& options, bool read_loss) {
   if (!inputs.labels.defined()) throw UsageError("forward_backward: inputs.labels is required");
   auto out = model.forward(inputs, options);
   auto loss = out.loss;
   if (loss_scale != 1.0) loss = loss * loss_scale;
   loss.backward();
   BackwardResult r;
-  r.loss = out.loss.detach().item<double>();
+  r.loss_tensor = out.loss.detach();
+  if (read_loss) r.loss = r.loss_tensor.item<double>();
   r.logits = out.logits.detach();
   return r;
 }
 
-double clip_grad_norm(Model& model, double max_norm) {
+at::Tensor clip_gradients(const std::vector<at::Tensor>& grads, double max_norm,
+                          bool host_decides) {
   at::NoGradGuard no_grad;
-  std::vector<at::Tensor> grads;
-  for (const auto& p : model.parameters()) {
-    if (p.grad().defined()) grads.push_back(p.grad());
-  }
-  if (grads.empty()) return 0.0;
+  if (grads.empty()) return {};
   // As torch.nn.utils.clip_grad_norm_: norm of the per-tensor norms, coefficient clamped to 1.
   // The foreach ops are one multi-tensor kernel per device on CUDA, the per-tensor loop on the
   // CPU.
   auto total = at::stack(at::_foreach_norm(grads, 2)).norm(2);
-  const double total_norm = total.item<double>();
-  if (max_norm > 0) {
-    // The float32 coefficient torch computes; x * 1 = x, so an unclipped step skips the pass.
-    const double coef = (max_norm / (total + 1e-6)).clamp_max(1.0).item<double>();
-    if (coef < 1.0) at::_foreach_mul_(grads, coef);
+  if (max_norm <= 0) return total;
+  // The float32 coefficient torch computes.
+  const auto coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
+  if (host_decides) {
+    const double c = coef.item<double>();
+    if (c < 1.0) at::_foreach_mul_(grads, c);  // x * 1 = x: an unclipped step skips the pass
+    return total;
   }
-  return total_norm;
+#if TORCH_VERSION_MAJOR >= 2
+  at::_foreach_mul_(grads, coef);  // torch's own call (clip_grad_norm_'s foreach path)
+#else
+  for (const auto& g : grads) g.mul_(coef);  // the same products, one tensor at a time
+#endif
+  return total;
+}
+
+double clip_grad_norm(Model& model, double max_norm) {
+  std::vector<at::Tensor> grads;
+  for (const auto& p : model.parameters()) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  const auto total = clip_gradients(grads, max_norm, /*host_decides=*/true);
+  return total.defined() ? total.item<double>() : 0.0;
 }
 
 namespace {

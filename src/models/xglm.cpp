@@ -26,7 +26,7 @@ at::Tensor xglm_sinusoidal_table(int64_t num_embeddings, int64_t dim, int64_t pa
 
 at::Tensor xglm_causal_lm_loss(const at::Tensor& logits, const at::Tensor& labels,
                                int64_t pad_token_id) {
-  auto target = labels.to(logits.device(), at::kLong);
+  auto target = to_device(labels.to(at::kLong), logits.device());
   auto shifted = at::zeros_like(target);
   const int64_t t = target.size(1);
   if (t > 1) shifted.narrow(1, 0, t - 1).copy_(target.narrow(1, 1, t - 1));
@@ -187,20 +187,20 @@ class XGLMModelImpl : public torch::nn::Module {
 
   ModelOutputs forward(const ModelInputs& in, const ForwardOptions& opt) {
     const auto& weight = embed_tokens->weight;
-    auto ids = in.input_ids.to(weight.device(), at::kLong);
+    const auto dev = weight.device();
+    // Checked and planned on the caller's tensors before they move (see the encoders' forward).
+    auto ids = in.input_ids.defined() ? in.input_ids.to(at::kLong) : in.input_ids;
     check_inputs(ids, in.attention_mask, at::Tensor(), config_.vocab_size);
     const int64_t b = ids.size(0), t = ids.size(1);
-    at::Tensor mask =
-        in.attention_mask.defined() ? in.attention_mask.to(weight.device()) : at::Tensor();
 
     // HF's loss reads the last position even where it is padding: labels keep the padded path.
     Packing packing;
     if (opt.packed && !opt.output_attentions && !in.labels.defined()) {
-      const auto dev = weight.device();
       const auto varlen = choose_varlen(opt, dev, activation_dtype(weight.scalar_type(), dev),
                                         config_.hidden_size / config_.num_attention_heads);
-      packing = plan_packing(mask, /*first_token_real=*/false, varlen);
+      packing = plan_packing(in.attention_mask, /*first_token_real=*/false, varlen, dev);
     }
+    ids = to_device(ids, dev);
     for (auto& g : packing.groups) {
       g.bias = causal_mask_bias(g.mask, g.rows, g.seq, weight.scalar_type(), weight.device());
     }
@@ -208,6 +208,7 @@ class XGLMModelImpl : public torch::nn::Module {
     // The padded layout's [B, 1, T, T] bias only where the padded path runs.
     at::Tensor bias;
     if (!packing.active()) {
+      const at::Tensor mask = to_device(in.attention_mask, dev);
       bias = causal_mask_bias(mask, b, t, weight.scalar_type(), weight.device());
       if (packing.sdpa && mask.defined()) bias = unmask_unattended(bias);
     }

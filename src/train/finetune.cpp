@@ -328,9 +328,10 @@ void Trainer::load_model() {
                       "vocab_size is " +
                       std::to_string(model_->config().vocab_size));
   }
+  // Batches are collated on the host and moved by the model's forward, which reads their masks
+  // there to plan packing (see models::to_device).
   collate_ = eval::collate_options_for(*tokenizer_);
   device_ = models::parse_device(c_.device);
-  collate_.device = device_;
   model_->to(device_, c10::kFloat);
   if (group_) detail::broadcast_weights(*model_, *group_);
   if (group_ && c_.overlap_comm) {
@@ -522,7 +523,7 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
   for (size_t i = b; i < e; ++i) {
     RECORD_USER_SCOPE("xlt::collate");
     auto in = eval::collate(enc_.encodings, batches[i], collate_);
-    in.labels = eval::collate_labels(enc_.labels, batches[i], device_);
+    in.labels = eval::collate_labels(enc_.labels, batches[i]);
     micro.push_back(std::move(in));
   }
   StepConfig sc;

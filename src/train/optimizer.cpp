@@ -18,6 +18,7 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <sstream>
 #include <tuple>
 #include <type_traits>
@@ -284,6 +285,20 @@ int64_t resolve_warmup_steps(int64_t warmup_steps, double warmup_ratio, int64_t 
   return static_cast<int64_t>(std::ceil(static_cast<double>(total_steps) * warmup_ratio));
 }
 
+namespace {
+
+// The attention-mask tokens of a micro-batch: counted on the host for a host mask (collated
+// batches), so that nothing waits for the device.
+int64_t real_tokens(const models::ModelInputs& mb) {
+  if (!mb.attention_mask.defined()) return mb.input_ids.numel();
+  if (!mb.attention_mask.is_cpu()) return mb.attention_mask.sum().item<int64_t>();
+  const auto m = mb.attention_mask.to(at::kDouble).contiguous();
+  const double* p = m.data_ptr<double>();
+  return static_cast<int64_t>(std::accumulate(p, p + m.numel(), 0.0));
+}
+
+}  // namespace
+
 StepStats optimization_step(models::Model& model, torch::optim::AdamW& optimizer,
                             const std::vector<models::ModelInputs>& micro_batches,
                             const StepConfig& config) {
@@ -293,6 +308,10 @@ StepStats optimization_step(models::Model& model, torch::optim::AdamW& optimizer
   models::zero_grad(model);
   StepStats stats;
   const double scale = 1.0 / static_cast<double>(micro_batches.size());
+  // The losses stay on the device until the step has queued its backward passes and clipping,
+  // then come to the host in one copy with the gradient norm: the step's only wait for the
+  // device (under data parallelism, the statistics' all-reduce adds one).
+  std::vector<at::Tensor> pending;
   for (size_t i = 0; i < micro_batches.size(); ++i) {
     const auto& mb = micro_batches[i];
     if (config.before_micro_batch) config.before_micro_batch(i, micro_batches.size());
@@ -300,19 +319,36 @@ StepStats optimization_step(models::Model& model, torch::optim::AdamW& optimizer
     fo.packed = config.packed;
     fo.attention = config.attention;
     RECORD_USER_SCOPE("xlt::forward_backward");
-    auto r = models::forward_backward(model, mb, scale, fo);
-    stats.loss += r.loss * scale;
-    stats.tokens += mb.attention_mask.defined() ? mb.attention_mask.sum().item<int64_t>()
-                                                : mb.input_ids.numel();
+    auto r = models::forward_backward(model, mb, scale, fo, /*read_loss=*/false);
+    pending.push_back(r.loss_tensor.to(at::kDouble));
+    stats.tokens += real_tokens(mb);
     stats.examples += mb.input_ids.size(0);
   }
+  // Adds the pending losses in micro-batch order, as each was read before.
+  auto add_losses = [&](const double* losses) {
+    for (size_t i = 0; i < micro_batches.size(); ++i) stats.loss += losses[i] * scale;
+  };
   if (config.after_backward) {
+    add_losses(at::stack(pending).to(at::kCPU).data_ptr<double>());
+    pending.clear();
     RECORD_USER_SCOPE("xlt::after_backward");  // gradient all-reduce under data parallelism
     config.after_backward(stats);
   }
   {
     RECORD_USER_SCOPE("xlt::clip_grad_norm");
-    stats.grad_norm = models::clip_grad_norm(model, config.max_grad_norm);
+    std::vector<at::Tensor> grads;
+    for (const auto& p : model.parameters()) {
+      if (p.grad().defined()) grads.push_back(p.grad());
+    }
+    const bool on_host = grads.empty() || grads.front().is_cpu();
+    auto norm = models::clip_gradients(grads, config.max_grad_norm, on_host);
+    if (norm.defined()) pending.push_back(norm.to(at::kDouble));
+    if (!pending.empty()) {
+      const auto host = at::stack(pending).to(at::kCPU);
+      const double* v = host.data_ptr<double>();
+      if (!config.after_backward) add_losses(v);
+      if (norm.defined()) stats.grad_norm = v[host.size(0) - 1];
+    }
   }
   if (!std::isfinite(stats.grad_norm) || !std::isfinite(stats.loss)) {
     std::ostringstream o;

@@ -11,6 +11,7 @@
 #include <torch/optim/adamw.h>
 
 #include <memory>
+#include <vector>
 
 #include "xlt/models/model.h"
 
@@ -33,16 +34,27 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
 // Forward (in the model's current mode) with labels, then backward of loss * loss_scale
 // (gradients accumulate; scale 1/k for k accumulation steps). Returns the unscaled loss and the
 // logits, both detached. Throws UsageError when inputs.labels is undefined.
+// With read_loss = false the loss is not read on the host (which waits for the device): `loss`
+// stays 0 and `loss_tensor` holds it, as it always does.
 struct BackwardResult {
   double loss = 0;
+  at::Tensor loss_tensor;  // the unscaled loss, detached, on the model's device
   at::Tensor logits;
 };
 BackwardResult forward_backward(Model& model, const ModelInputs& inputs, double loss_scale = 1.0,
-                                const ForwardOptions& options = {});
+                                const ForwardOptions& options = {}, bool read_loss = true);
 
 // Clips the global L2 norm of all gradients to max_norm (as torch.nn.utils.clip_grad_norm_);
 // returns the norm before clipping. max_norm <= 0 only measures.
 double clip_grad_norm(Model& model, double max_norm);
+
+// clip_grad_norm on the given gradients, returning the norm before clipping as a 0-dim float
+// tensor on their device (undefined for none) without reading anything on the host unless
+// `host_decides`: then the clipping coefficient is read to skip the multiplication when it is 1
+// (what the CPU does, where the read costs nothing). Off the host the gradients are always
+// multiplied by the clamped coefficient, which changes no bit when it is 1, so that a training
+// step queues its clipping without waiting for the device.
+at::Tensor clip_gradients(const std::vector<at::Tensor>& grads, double max_norm, bool host_decides);
 
 // Drops every parameter's gradient (torch's zero_grad(set_to_none=True), what HF's Trainer
 // does): the next backward stores its gradients instead of adding them to zeros, which saves
