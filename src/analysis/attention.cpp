@@ -82,8 +82,8 @@ SentenceAttention sentence_attention(models::Model& model, const text::Encoding&
   std::vector<uint8_t> real_flags;
   for (int64_t p : real) real_flags.push_back(all_flags[static_cast<size_t>(p)]);
 
-  eval::CollateOptions copts = collate;
-  copts.device = model.device();
+  // On the host: the forward checks the inputs and plans packing there, then moves them.
+  const eval::CollateOptions& copts = collate;
   const models::ModelInputs in = eval::collate(std::vector<text::Encoding>{encoding}, copts);
   models::ForwardOptions fo;
   fo.output_attentions = true;

@@ -73,8 +73,8 @@ SentenceEmbeddings sentence_embeddings(models::Model& model,
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
     return encodings[static_cast<size_t>(a)].size() < encodings[static_cast<size_t>(b)].size();
   });
-  eval::CollateOptions copts = collate;
-  copts.device = model.device();
+  // On the host: the forward checks the inputs and plans packing there, then moves them.
+  const eval::CollateOptions& copts = collate;
   Progress progress(options.progress_label, n, "sentences", options.progress);
   c10::InferenceMode guard;
   for (int64_t start = 0; start < n; start += options.batch_size) {

@@ -117,6 +117,8 @@ std::pair<int64_t, int64_t> value_range(const at::Tensor& t);
 // copy, ordered on the current stream before the kernels that read it, so that a forward queues
 // its work without waiting for the device (a plain copy from pageable memory synchronises the
 // stream, and a step does several). Undefined stays undefined; on `device` already: `t` itself.
+// A tensor that is pinned already is read by the copy as it runs: the caller must not change it
+// before the stream has reached the copy.
 at::Tensor to_device(const at::Tensor& t, c10::Device device);
 
 // How a packed batch's attention runs in one call over all its sequences: PyTorch's

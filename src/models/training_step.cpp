@@ -55,9 +55,9 @@ at::Tensor clip_gradients(const std::vector<at::Tensor>& grads, double max_norm,
     if (c < 1.0) at::_foreach_mul_(grads, c);  // x * 1 = x: an unclipped step skips the pass
     return total;
   }
-#if TORCH_VERSION_MAJOR >= 2
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
   at::_foreach_mul_(grads, coef);  // torch's own call (clip_grad_norm_'s foreach path)
-#else
+#else  // no Tensor overload before 2.1 (a tensor would convert to a one-element list)
   for (const auto& g : grads) g.mul_(coef);  // the same products, one tensor at a time
 #endif
   return total;

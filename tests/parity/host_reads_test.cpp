@@ -8,6 +8,9 @@
 #include <ATen/record_function.h>
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
+#ifdef XLT_WITH_CUDA
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 
 #include <cstdlib>
 #include <cstring>
@@ -47,6 +50,34 @@ class ScalarReads {
   at::CallbackHandle handle_;
 };
 thread_local int ScalarReads::count_ = 0;
+
+// On CUDA, makes every synchronisation PyTorch performs while alive (a blocking copy, a stream
+// or device synchronise: what the counter above cannot see) throw. Nothing on the CPU.
+class NoSyncs {
+ public:
+  explicit NoSyncs(c10::Device device) {
+#ifdef XLT_WITH_CUDA
+    active_ = device.is_cuda();
+    if (active_) {
+      c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_ERROR);
+    }
+#else
+    (void)device;
+#endif
+  }
+  ~NoSyncs() {
+#ifdef XLT_WITH_CUDA
+    if (active_) {
+      c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_DISABLED);
+    }
+#endif
+  }
+  NoSyncs(const NoSyncs&) = delete;
+  NoSyncs& operator=(const NoSyncs&) = delete;
+
+ private:
+  bool active_ = false;
+};
 
 c10::Device test_device() {
   const char* d = std::getenv("XLT_TEST_DEVICE");
@@ -120,6 +151,7 @@ TEST(HostReads, ForwardOnHostInputsReadsNothingBack) {
           models::ForwardOptions fo;
           fo.packed = packed;
           ScalarReads reads;
+          NoSyncs no_syncs(test_device());
           const auto out = model->forward(inputs, fo);
           EXPECT_EQ(reads.count(), 0)
               << io::model_type_name(type) << (train ? " train" : " eval")
@@ -297,6 +329,7 @@ TEST(HostReads, PipelinedEvaluationKeepsEveryRowInPlace) {
   int reads = 0;
   {
     ScalarReads counter;
+    NoSyncs no_syncs(test_device());
     logits = eval::predict_logits(*model, encodings, copts, eo, &padded);
     reads = counter.count();
   }
