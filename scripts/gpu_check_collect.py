@@ -8,17 +8,44 @@ figure it reached. Reads, under the check folder:
   xlt-eval-B-DTYPE/results.json, xlt-train-B-DTYPE/log.jsonl   xlt's own figures
   hf.jsonl             the Hugging Face side, one {"eval": ...} or {"train": ...} per line
   profile-KIND-B-DTYPE/profile.json   `--profile` summaries (ms per step, device busy share,
-                       the operators and kernels that take the time)
+                       the operators and kernels that take the time); ops.csv beside it gives
+                       the host-device synchronisations per step
   study/               `xlt study` on the original study's workload: its wall time (steps.jsonl)
                        and each unit's seconds (UNIT/stage.json)
 Usage: gpu_check_collect.py CHECK_DIR OUT_JSON
 """
+import csv
 import glob
 import json
 import os
 import re
 import statistics
 import sys
+
+
+# CUDA runtime calls that make the host wait for the device (PyTorch's blocking copies are a
+# cudaMemcpyAsync followed by cudaStreamSynchronize).
+SYNC_CALLS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize",
+              "cudaMemcpy")
+
+
+def host_syncs(ops_csv, steps):
+    """Synchronising CUDA runtime calls and .item() reads (aten::_local_scalar_dense) per step in a
+    profile's ops.csv. The profiler's own closing synchronisation (one cudaStreamSynchronize, which
+    makes the window end between steps on the device too) is not counted. None without the file."""
+    try:
+        with open(ops_csv, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return None
+    try:
+        syncs = sum(int(r["calls"]) for r in rows if r["name"] in SYNC_CALLS)
+        items = sum(int(r["calls"]) for r in rows if r["name"] == "aten::_local_scalar_dense")
+    except (KeyError, ValueError):
+        return None
+    steps = max(int(steps or 1), 1)
+    return {"host_syncs_per_step": round(max(syncs - 1, 0) / steps, 2),
+            "item_reads_per_step": round(items / steps, 2)}
 
 
 def read_json(path, default=None):
@@ -168,6 +195,9 @@ def main():
     for path in sorted(glob.glob(os.path.join(check, "profile-*", "profile.json"))):
         p = read_json(path)
         if p:
+            if str(p.get("device", "cpu")).startswith("cuda"):
+                p.update(host_syncs(os.path.join(os.path.dirname(path), "ops.csv"),
+                                    p.get("steps")) or {})
             res["profiles"][os.path.basename(os.path.dirname(path))[8:]] = p
     res["study"] = study(check, res["steps"])
     tmp = out + ".tmp"
@@ -198,7 +228,10 @@ def main():
         top = [o for o in p.get("ops", []) if o.get("device")][:3] or p.get("ops", [])[:3]
         lines.append(f"  profile {name}: {p.get('wall_ms_per_step', 0):.2f} ms/step, device busy "
                      f"{100 * p.get('device_busy_fraction', 0):.1f} %, "
-                     f"{p.get('device_events', 0) // steps} device events/step; top: " +
+                     f"{p.get('device_events', 0) // steps} device events/step" +
+                     (f", {p['host_syncs_per_step']} host syncs/step "
+                      f"({p['item_reads_per_step']} .item())" if "host_syncs_per_step" in p else "")
+                     + "; top: " +
                      ", ".join(f"{o['name'][:40]} {o['self_ms_per_step']:.2f} ms" for o in top))
     s = res.get("study")
     if s and s.get("seconds") is not None:
