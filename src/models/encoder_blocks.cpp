@@ -197,15 +197,8 @@ ModelOutputs TransformerEncoderImpl::forward(const ModelInputs& in, const Forwar
   // Checked and planned on the caller's tensors, before they move: inputs collated on the host
   // are read there, and the forward queues its kernels without waiting for the device.
   auto ids = in.input_ids.defined() ? in.input_ids.to(at::kLong) : in.input_ids;
-  check_inputs(ids, in.attention_mask, in.token_type_ids, config_.vocab_size);
-  if (in.token_type_ids.defined() && in.token_type_ids.numel() > 0) {
-    const auto [lo, hi] = value_range(in.token_type_ids);
-    if (lo < 0 || hi >= config_.type_vocab_size) {
-      throw DataError("token_type_ids: values must be in [0, " +
-                      std::to_string(config_.type_vocab_size) + ") (type_vocab_size), found " +
-                      std::to_string(lo < 0 ? lo : hi));
-    }
-  }
+  check_inputs(ids, in.attention_mask, in.token_type_ids, config_.vocab_size,
+               config_.type_vocab_size);
   Packing packing;
   if (opt.packed && !opt.output_attentions) {
     const auto varlen = choose_varlen(opt, dev, activation_dtype(dtype, dev),

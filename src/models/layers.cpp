@@ -245,7 +245,7 @@ std::string shape_str(at::IntArrayRef s) {
 }  // namespace
 
 void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                  const at::Tensor& token_type_ids, int64_t vocab_size) {
+                  const at::Tensor& token_type_ids, int64_t vocab_size, int64_t type_vocab_size) {
   if (!input_ids.defined()) throw DataError("input_ids: missing");
   if (input_ids.dim() != 2) {
     throw DataError("input_ids: expected shape [batch, seq], got " + shape_str(input_ids.sizes()));
@@ -266,6 +266,13 @@ void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
     if (t->defined() && t->sizes() != input_ids.sizes()) {
       throw DataError(std::string(name) + ": shape " + shape_str(t->sizes()) +
                       " does not match input_ids " + shape_str(input_ids.sizes()));
+    }
+  }
+  if (token_type_ids.defined() && token_type_ids.numel() > 0) {
+    const auto [lo, hi] = value_range(token_type_ids);
+    if (lo < 0 || hi >= type_vocab_size) {
+      throw DataError("token_type_ids: values must be in [0, " + std::to_string(type_vocab_size) +
+                      ") (type_vocab_size), found " + std::to_string(lo < 0 ? lo : hi));
     }
   }
 }

@@ -104,10 +104,12 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
                                         const io::ModelConfig& config);
 
 // Checks input_ids is int64 [B, T] with ids in [0, vocab) and the mask/token types (if given)
-// match its shape; throws DataError otherwise. Called on the caller's tensors before they move
-// to the model's device: host tensors are checked on the host, without a device round trip.
+// match its shape, token types in [0, type_vocab_size); throws DataError otherwise. Called on
+// the caller's tensors before they move to the model's device: host tensors are checked on the
+// host, without a device round trip.
 void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                  const at::Tensor& token_type_ids, int64_t vocab_size);
+                  const at::Tensor& token_type_ids, int64_t vocab_size,
+                  int64_t type_vocab_size = 0);
 
 // The smallest and largest value of the non-empty integer tensor `t`: read in place where `t` is
 // on the CPU, else with one device-to-host copy of both.

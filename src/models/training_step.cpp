@@ -63,12 +63,16 @@ at::Tensor clip_gradients(const std::vector<at::Tensor>& grads, double max_norm,
   return total;
 }
 
-double clip_grad_norm(Model& model, double max_norm) {
+std::vector<at::Tensor> gradients(const Model& model) {
   std::vector<at::Tensor> grads;
   for (const auto& p : model.parameters()) {
     if (p.grad().defined()) grads.push_back(p.grad());
   }
-  const auto total = clip_gradients(grads, max_norm, /*host_decides=*/true);
+  return grads;
+}
+
+double clip_grad_norm(Model& model, double max_norm) {
+  const auto total = clip_gradients(gradients(model), max_norm, /*host_decides=*/true);
   return total.defined() ? total.item<double>() : 0.0;
 }
 

@@ -336,10 +336,7 @@ StepStats optimization_step(models::Model& model, torch::optim::AdamW& optimizer
   }
   {
     RECORD_USER_SCOPE("xlt::clip_grad_norm");
-    std::vector<at::Tensor> grads;
-    for (const auto& p : model.parameters()) {
-      if (p.grad().defined()) grads.push_back(p.grad());
-    }
+    const auto grads = models::gradients(model);
     const bool on_host = grads.empty() || grads.front().is_cpu();
     auto norm = models::clip_gradients(grads, config.max_grad_norm, on_host);
     if (norm.defined()) pending.push_back(norm.to(at::kDouble));

@@ -48,6 +48,9 @@ BackwardResult forward_backward(Model& model, const ModelInputs& inputs, double 
 // returns the norm before clipping. max_norm <= 0 only measures.
 double clip_grad_norm(Model& model, double max_norm);
 
+// The gradients the last backward left on model's parameters (undefined ones skipped).
+std::vector<at::Tensor> gradients(const Model& model);
+
 // clip_grad_norm on the given gradients, returning the norm before clipping as a 0-dim float
 // tensor on their device (undefined for none) without reading anything on the host unless
 // `host_decides`: then the clipping coefficient is read to skip the multiplication when it is 1
