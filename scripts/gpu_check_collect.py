@@ -108,15 +108,28 @@ def xlt_eval(folder):
     return {"pairs_per_s": t.get("pairs_per_s"), "seconds": t.get("seconds"), "accuracy": acc}
 
 
+MULTINLI_PAIRS = 392702  # MultiNLI's training split
+
+
 def xlt_train(folder):
     rows = [r for r in read_jsonl(os.path.join(folder, "log.jsonl")) if r.get("type") == "train"]
     if not rows:
         return None
     # Steady state: the logging windows after the first (CUDA context, allocator, autotuning).
     steady = [r["tokens_per_s"] for r in rows[1:]] or [rows[0]["tokens_per_s"]]
-    return {"tokens_per_s": statistics.median(steady), "steps": rows[-1].get("step"),
-            "first_loss": rows[0].get("loss"), "last_loss": rows[-1].get("loss"),
-            "windows": len(steady)}
+    res = {"tokens_per_s": statistics.median(steady), "steps": rows[-1].get("step"),
+           "first_loss": rows[0].get("loss"), "last_loss": rows[-1].get("loss"),
+           "windows": len(steady)}
+    # The shared data hold a 10k-pair MultiNLI sample: a full epoch's time is estimated from the
+    # sample's real tokens per pair at the steady rate (start-up and evaluation not counted).
+    data = (read_json(os.path.join(folder, "train_config.json"), {}).get("data") or {}).get(
+        "train") or {}
+    if data.get("examples") and data.get("tokens") and res["tokens_per_s"]:
+        tokens_per_pair = data["tokens"] / data["examples"]
+        res["tokens_per_pair"] = round(tokens_per_pair, 2)
+        res["multinli_epoch_estimate_s"] = round(
+            MULTINLI_PAIRS * tokens_per_pair / res["tokens_per_s"], 1)
+    return res
 
 
 def study(check, steps):
@@ -233,6 +246,12 @@ def main():
                       f"({p['item_reads_per_step']} .item())" if "host_syncs_per_step" in p else "")
                      + "; top: " +
                      ", ".join(f"{o['name'][:40]} {o['self_ms_per_step']:.2f} ms" for o in top))
+    epochs = [r for r in res["train"] if (r["xlt"] or {}).get("multinli_epoch_estimate_s")]
+    if epochs:
+        best = min(epochs, key=lambda r: r["xlt"]["multinli_epoch_estimate_s"])
+        lines.append(f"  MultiNLI epoch ({MULTINLI_PAIRS} pairs) estimated "
+                     f"{best['xlt']['multinli_epoch_estimate_s']} s at xlt's steady rate (batch "
+                     f"{best['batch_size']} {best['dtype']} {best['variant']}; target < 180 s)")
     s = res.get("study")
     if s and s.get("seconds") is not None:
         lines.append(f"  study: {s['seconds']} s wall, ok {s['ok']}; by stage: " +
