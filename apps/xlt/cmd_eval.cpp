@@ -62,7 +62,8 @@ Runner configure(CLI::App& sub) {
                  "Model folder (config.json, safetensors, tokenizer files) or cached hub id")
       ->required();
   sub.add_option("--data", c.data,
-                 "Evaluation data: LANG=PATH (repeatable) or a file with a language column")
+                 "Evaluation data: LANG=PATH (repeatable), a file with a language column, or "
+                 "a downloaded dataset (xnli:lang=hi:split=test; see xlt download-data)")
       ->required();
   sub.add_option("--langs", c.langs, "Languages to evaluate, comma-separated (e.g. en,es,fr,hi)");
   sub.add_option("--samples", c.samples,

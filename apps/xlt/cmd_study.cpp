@@ -3,11 +3,13 @@
 // perplexity -> report) from one TOML file, resumable, with a self-contained HTML report.
 // The config is validated completely before any work starts (exit 2 naming the key or file).
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
 #include "command.h"
 #include "xlt/core/error.h"
+#include "xlt/core/interrupt.h"
 #include "xlt/distributed/distributed.h"
 #include "xlt/report/study_report.h"
 #include "xlt/study/config.h"
@@ -101,6 +103,15 @@ int run(const StudyCliOptions& o) {
     return 0;
   }
   const study::StudyOutcome r = study::run_study(config, ro);
+  if (!r.stopped_unit.empty()) {
+    const int sig = r.interrupted_by != 0 ? r.interrupted_by : SIGINT;
+    std::cerr << "xlt study: stopped by " << interrupt_signal_name(sig) << " in " << r.stopped_unit
+              << " at step " << r.stopped_at_step << "/" << r.stopped_total_steps
+              << "; its state is saved in " << (r.out / r.stopped_unit / "run" / "state").string()
+              << ". To continue, run the same command: finished units are skipped and "
+              << r.stopped_unit << " resumes\n";
+    return interrupt_exit_code(sig);
+  }
   print_summary(r);
   if (!r.report.empty()) std::cout << "report: " << r.report.string() << "\n";
   return 0;

@@ -196,3 +196,41 @@ def test_ctrl_c_in_finetune_saves_state_then_raises_keyboard_interrupt(tiny_bert
     assert "interrupted: stopped by SIGINT at step" in r.stdout, r.stdout
     assert "call finetune again with resume=True" in r.stdout
     assert "resumed to 400" in r.stdout
+
+
+STUDY_CTRL_C = """
+import sys, xlt
+config, out = sys.argv[1:3]
+try:
+    xlt.study(config, out=out, progress=False)
+except KeyboardInterrupt as e:
+    print("interrupted:", e)
+r = xlt.study(config, out=out, progress=False)
+print("languages:", sorted(r["languages"]) if "languages" in r else sorted(r))
+"""
+
+
+def test_ctrl_c_in_a_study_stops_it_and_the_next_call_resumes(tmp_path):
+    # The test hook sends SIGINT after optimizer step 3 of the first fine-tuning, as a Ctrl-C
+    # would: the study must stop there (not evaluate a half-trained model), then resume.
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, XLT_TEST_KILL_RANK="0", XLT_TEST_KILL_STEP="3",
+               XLT_TEST_KILL_SIGNAL="INT")
+    first = subprocess.run([sys.executable, "-c", STUDY_CTRL_C.split("r = xlt.study")[0],
+                            str(REPO_DEMO_TOML), str(tmp_path / "s")],
+                           capture_output=True, text=True, timeout=600, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "interrupted: stopped by SIGINT in finetune/seed-1 at step 3/" in first.stdout, \
+        first.stdout
+    assert "call study again with the same arguments" in first.stdout
+    unit = tmp_path / "s" / "finetune" / "seed-1"
+    assert not (unit / "stage.json").exists() and (unit / "pending.json").exists()
+    assert not (tmp_path / "s" / "results.json").exists()
+    r = subprocess.run([sys.executable, "-c", STUDY_CTRL_C, str(REPO_DEMO_TOML),
+                        str(tmp_path / "s")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((unit / "stage.json").read_text())["resumed"] is True
+    assert (tmp_path / "s" / "results.json").exists()

@@ -232,7 +232,9 @@ def perplexity(model, texts, max_length=0, stride=0, batch_size=8, join="stream"
 def study(config_path, out=None, stages=None, overwrite=False, threads=-1, device="",
           progress=None, callback=None):
     """``xlt study``: the whole study of a TOML config into ``out`` (default: the config's).
-    Returns the study's results.json dict (None when the report stage was not run)."""
+    Returns the study's results.json dict (None when the report stage was not run). Ctrl-C
+    during fine-tuning saves that unit's state and raises KeyboardInterrupt; calling study
+    again with the same arguments resumes it."""
     return _run(_xlt.study, progress, callback, os.fspath(config_path),
                 os.fspath(out) if out is not None else "", _langs(stages), bool(overwrite),
                 int(threads), device)

@@ -7,6 +7,7 @@
 
 #include "xlt/core/error.h"
 #include "xlt/data/random.h"
+#include "xlt/io/dataset_download.h"
 
 namespace xlt::data {
 namespace fs = std::filesystem;
@@ -85,9 +86,6 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
   if (specs.empty())
     throw UsageError("no " + flag + " given (expected " + flag + " LANG=PATH or " + flag +
                      " PATH --langs L1,L2)");
-  std::vector<DataSpec> parsed;
-  for (const auto& s : specs) parsed.push_back(parse_data_spec(s, flag));
-
   std::vector<NliDataset> out;
   auto claim = [&](const std::string& lang, const std::string& spec) {
     for (const auto& d : out)
@@ -95,7 +93,7 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
         throw UsageError(flag + ": language '" + lang + "' given twice (" + d.source + " and " +
                          spec + ")");
   };
-  for (const auto& spec : parsed) {
+  auto read_one_spec = [&](const DataSpec& spec) {
     const std::string shown =
         flag + " " + (spec.lang.empty() ? spec.path : spec.lang + "=" + spec.path);
     if (!fs::exists(spec.path)) throw IoError(shown + ": file not found: " + spec.path);
@@ -104,7 +102,7 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
     if (!spec.lang.empty()) {
       claim(spec.lang, spec.path);
       out.push_back(read_nli_file(spec.path, spec.lang, options.read));
-      continue;
+      return;
     }
     if (has_language_column(spec.path, options.read.format)) {
       // Check duplicates before the (possibly long) read.
@@ -114,7 +112,7 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
         claim(d.lang, spec.path);
         out.push_back(std::move(d));
       }
-      continue;
+      return;
     }
     if (langs.size() != 1)
       throw UsageError(
@@ -125,6 +123,40 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
                                " languages: " + join(langs) + ")"));
     claim(langs[0], spec.path);
     out.push_back(read_nli_file(spec.path, langs[0], options.read));
+  };
+  // Every value's syntax first: a typo fails before any (possibly long) read.
+  for (const auto& s : specs) {
+    if (!io::is_dataset_spec(s)) parse_data_spec(s, flag);
+  }
+  for (const auto& s : specs) {
+    if (!io::is_dataset_spec(s)) {
+      read_one_spec(parse_data_spec(s, flag));
+      continue;
+    }
+    // A downloaded dataset named without a path (`xlt download-data`): its languages are the
+    // spec's lang=..., else --langs, else all of them; MultiNLI is English.
+    const io::DatasetFiles files = io::resolve_dataset_spec(s);
+    if (!files.options.empty()) {
+      throw UsageError(flag + " " + s + ": unknown key '" + files.options.begin()->first +
+                       "' (a dataset spec takes lang and split, e.g. xnli:lang=hi:split=test)");
+    }
+    ReadOptions read = options.read;
+    if (read.format == NliFormat::kAuto) read.format = parse_nli_format(files.format);
+    const std::string path = files.files.at(0).string();
+    if (has_language_column(path, read.format)) {
+      const auto& want = files.languages.empty() ? langs : files.languages;
+      for (const auto& l : want) claim(l, s);
+      for (auto& d : read_nli_by_language(path, want, read)) {
+        claim(d.lang, s);
+        out.push_back(std::move(d));
+      }
+    } else {
+      const std::string lang = !files.languages.empty() ? files.language()
+                               : langs.size() == 1    ? langs[0]
+                                                      : "en";
+      claim(lang, s);
+      out.push_back(read_nli_file(path, lang, read));
+    }
   }
   return out;
 }

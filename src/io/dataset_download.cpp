@@ -129,6 +129,13 @@ const DatasetSource& dataset_source(std::string_view name) {
   throw UsageError("unknown dataset '" + std::string(name) + "' (known: xnli, multinli)");
 }
 
+// Where default_data_home() took its answer from, for messages.
+static std::string data_home_origin() {
+  if (!env("XLT_DATA_HOME").empty()) return "set by XLT_DATA_HOME";
+  if (!env("XDG_CACHE_HOME").empty()) return "from XDG_CACHE_HOME; XLT_DATA_HOME sets another";
+  return "the default; XLT_DATA_HOME sets another";
+}
+
 fs::path default_data_home() {
   if (auto v = env("XLT_DATA_HOME"); !v.empty()) return v;
   if (auto v = env("XDG_CACHE_HOME"); !v.empty()) return fs::path(v) / "xlt" / "data";
@@ -343,7 +350,8 @@ DatasetFiles resolve_dataset_spec(std::string_view spec, const fs::path& data_ho
     if (!fs::exists(f)) {
       throw DataError("dataset spec '" + s + "': " + f.string() +
                       " does not exist; download the data first: `xlt download-data " + src.name +
-                      "` (data home " + data_home.string() + ", set by XLT_DATA_HOME)");
+                      "` (data home " + data_home.string() +
+                      (data_home == default_data_home() ? "; " + data_home_origin() : "") + ")");
     }
   }
   return out;

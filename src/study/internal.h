@@ -149,6 +149,14 @@ json model_info(const models::Model& model, const ResolvedModel& spec);
 
 // ----- stages (each returns the summary recorded in stage.json) ---------------------------
 
+// Thrown by run_finetune when SIGINT/SIGTERM stopped the fine-tuning at a safe point: its state
+// is saved and the unit is not complete, so the study stops there (run_study catches it).
+struct UnitInterrupted {
+  int signal;
+  int64_t steps;
+  int64_t total_steps;
+};
+
 json run_init(Context& ctx, const Unit& unit);
 json run_baseline(Context& ctx, const Unit& unit);
 json run_finetune(Context& ctx, const Unit& unit, bool resume);

@@ -456,7 +456,22 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
     bool resumed = false;
     json summary;
-    if (writer || all_ranks_run(u.stage)) summary = run_one(ctx, u, resumed);
+    try {
+      if (writer || all_ranks_run(u.stage)) summary = run_one(ctx, u, resumed);
+    } catch (const UnitInterrupted& stop) {
+      // Every rank stopped after the same step (the trainer agrees on it). The unit keeps its
+      // pending record and saved state and gets no stage.json: a rerun resumes it.
+      s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ctx.status[u.name] = "interrupted";
+      log << "stopped " << u.name << " at step " << stop.steps << "/" << stop.total_steps
+          << ": state saved; units after it did not run\n";
+      outcome.units = p.plan;
+      outcome.interrupted_by = stop.signal;
+      outcome.stopped_unit = u.name;
+      outcome.stopped_at_step = stop.steps;
+      outcome.stopped_total_steps = stop.total_steps;
+      return outcome;
+    }
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ctx.status[u.name] = "ran";
     if (writer) {

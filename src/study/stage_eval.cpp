@@ -149,6 +149,7 @@ json run_finetune(Context& ctx, const Unit& u, bool resume) {
   f.dist_timeout = ctx.dist_timeout;
   train::validate(f);
   const train::FinetuneResult r = train::finetune(f);
+  if (r.stopped) throw UnitInterrupted{r.interrupted_by, r.steps, r.total_steps};
   json summary = {{"steps", r.steps},
                   {"total_steps", r.total_steps},
                   {"train_seconds", r.train_seconds},

@@ -85,8 +85,9 @@ class OverlappedGradReducer {
 void broadcast_weights(models::Model& model, distributed::Group& group);
 
 // Test hook: XLT_TEST_KILL_RANK=R and XLT_TEST_KILL_STEP=S make rank R SIGKILL itself after
-// optimizer step S (how the tests simulate a lost node); XLT_TEST_KILL_SIGNAL=STOP makes it
-// SIGSTOP itself instead (a hung node).
+// optimizer step S (how the tests simulate a lost node; a single process is rank 0);
+// XLT_TEST_KILL_SIGNAL=STOP makes it SIGSTOP itself instead (a hung node), INT or TERM sends it
+// that signal (a Ctrl-C or a scheduler's stop at a known step).
 void maybe_kill_for_test(int rank, int64_t step);
 
 // bf16 autocast over a scope on CUDA (UsageError on CPU, or without a CUDA libtorch).

@@ -6,6 +6,7 @@
 #include <torch/version.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -178,7 +179,7 @@ class Trainer {
 
  private:
   void prepare_output();
-  bool stop_requested();
+  bool stop_requested();  // sets stop_signal_
   void load_data();
   void load_model();
   void plan();
@@ -222,6 +223,7 @@ class Trainer {
   distributed::Group* group_ = nullptr;  // data-parallel group; nullptr = one process
   std::unique_ptr<detail::OverlappedGradReducer> reducer_;  // with group_ and overlap_comm
   bool writer_ = true;                // rank 0 (or one process) writes the output folder
+  int stop_signal_ = 0;               // the signal that stops the run (a peer's under DP)
   std::unique_ptr<FolderLock> lock_;  // rank 0's, held for the whole run (check_out_folder)
   void log(const json& record) {
     if (log_) log_->write(record);
@@ -564,7 +566,7 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
   }
 
   ++st_.global_step;
-  if (group_) detail::maybe_kill_for_test(group_->rank(), st_.global_step);
+  detail::maybe_kill_for_test(group_ ? group_->rank() : 0, st_.global_step);
   st_.batch_in_epoch = static_cast<int64_t>(e);
   st_.tokens_seen += stats.tokens;
   st_.train_seconds += dt;
@@ -604,7 +606,7 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
   if (last) return false;
   if ((c_.stop_after > 0 && st_.global_step >= c_.stop_after) || stop_requested()) {
     result_.stopped = true;
-    result_.interrupted_by = interrupt_signal();
+    result_.interrupted_by = interrupt_signal() != 0 ? interrupt_signal() : stop_signal_;
     return false;
   }
   if (c_.save_every > 0 && st_.global_step % c_.save_every == 0) save_state();
@@ -613,12 +615,20 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
 
 // A signal reaches the ranks of a data-parallel run at slightly different times; they agree on
 // it (any rank interrupted = all stop) so that every rank stops after the same step instead of
-// one waiting in the next all-reduce until the timeout.
+// one waiting in the next all-reduce until the timeout. Every rank reports a signal, also where
+// none arrived (a study on rank 0 must stop too): SIGTERM if any rank had one, else SIGINT.
 bool Trainer::stop_requested() {
-  if (!group_) return interrupt_requested();
-  at::Tensor flag = at::full({1}, interrupt_requested() ? 1.0 : 0.0, at::kDouble);
-  group_->all_reduce_sum(flag);
-  return flag.item<double>() > 0;
+  const int own = interrupt_signal();
+  if (!group_) {
+    stop_signal_ = own;
+    return own != 0;
+  }
+  at::Tensor seen = at::zeros({2}, at::kDouble);  // [SIGINT, SIGTERM]
+  if (own != 0) seen[own == SIGTERM ? 1 : 0] = 1.0;
+  group_->all_reduce_sum(seen);
+  const auto n = seen.accessor<double, 1>();
+  stop_signal_ = n[1] > 0 ? SIGTERM : n[0] > 0 ? SIGINT : 0;
+  return stop_signal_ != 0;
 }
 
 void Trainer::train_loop() {

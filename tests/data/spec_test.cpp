@@ -211,3 +211,51 @@ TEST(Subsample, NumpySamplingKeepsTheFirstKOfNumpysPermutationInSourceOrder) {
   EXPECT_EQ(parse_sampling("xlt"), Sampling::kXlt);
   EXPECT_THROW(parse_sampling("NumPy"), xlt::UsageError);
 }
+
+// A dataset `xlt download-data` fetched, named by spec (docs/download.md: `xlt eval MODEL --data
+// xnli:lang=hi:split=test`): resolved under XLT_DATA_HOME, read with the dataset's format, in
+// command-line order among LANG=PATH values; MultiNLI is English; unknown keys are refused.
+TEST(DataSpecs, DownloadedDatasetSpecsResolveUnderTheDataHome) {
+  TempDir home;
+  std::filesystem::create_directories(home / "xnli" / "XNLI-1.0");
+  write_text(home / "xnli" / "XNLI-1.0" / "xnli.test.tsv", xnli_file({"en", "es", "hi"}, 4));
+  write_text(home / "xnli" / "XNLI-1.0" / "xnli.dev.tsv", xnli_file({"en", "hi"}, 2));
+  std::filesystem::create_directories(home / "multinli" / "multinli_1.0");
+  write_text(home / "multinli" / "multinli_1.0" / "multinli_1.0_train.jsonl",
+             "{\"gold_label\": \"neutral\", \"sentence1\": \"a\", \"sentence2\": \"b\"}\n"
+             "{\"gold_label\": \"entailment\", \"sentence1\": \"c\", \"sentence2\": \"d\"}\n");
+  const std::string fr = (home / "fr.tsv").string();
+  write_text(fr, xtreme_file("fr", 3));
+  ::setenv("XLT_DATA_HOME", home.path().c_str(), 1);
+
+  auto sets = parse_data_specs({"fr=" + fr, "xnli:lang=hi,en:split=test"}, {}, NliFormat::kAuto);
+  ASSERT_EQ(sets.size(), 3u);
+  EXPECT_EQ(sets[0].lang, "fr");
+  EXPECT_EQ(sets[1].lang, "hi");
+  EXPECT_EQ(sets[2].lang, "en");
+  EXPECT_EQ(sets[1].size(), 4);
+  EXPECT_EQ(sets[1].examples[0].premise, "hi premise 0");
+  EXPECT_TRUE(is_parallel(sets[1], sets[2]));
+  // Without lang=: --langs, else every language; split=dev reads the dev file.
+  EXPECT_EQ(parse_data_specs({"xnli:split=test"}, {}, NliFormat::kAuto).size(), 3u);
+  sets = parse_data_specs({"xnli:split=dev"}, {"hi"}, NliFormat::kAuto);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0].size(), 2);
+  sets = parse_data_specs({"multinli:split=train"}, {}, NliFormat::kAuto);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0].lang, "en");
+  EXPECT_EQ(sets[0].examples[1].label, 0);  // entailment
+
+  auto msg = error_of<xlt::UsageError>(
+      [&] { parse_data_specs({"xnli:lang=hi:limit=3"}, {}, NliFormat::kAuto); });
+  EXPECT_NE(msg.find("unknown key 'limit'"), std::string::npos) << msg;
+  msg = error_of<xlt::UsageError>(
+      [&] { parse_data_specs({"xnli:lang=en", "en=" + fr}, {}, NliFormat::kAuto); });
+  EXPECT_NE(msg.find("language 'en' given twice"), std::string::npos) << msg;
+  ::setenv("XLT_DATA_HOME", (home / "empty").c_str(), 1);
+  msg = error_of<xlt::DataError>(
+      [&] { parse_data_specs({"xnli:lang=en"}, {}, NliFormat::kAuto); });
+  EXPECT_NE(msg.find("xlt download-data xnli"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("set by XLT_DATA_HOME"), std::string::npos) << msg;
+  ::unsetenv("XLT_DATA_HOME");
+}

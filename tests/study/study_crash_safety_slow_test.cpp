@@ -62,6 +62,11 @@ class StudyCrashSafety : public ::testing::Test {
   std::vector<std::string> args() const {
     return {"study", (tmp_ / "study.toml").string(), "--out", (tmp_ / "out").string(), "--quiet"};
   }
+  std::string args_line() const {
+    std::string line;
+    for (const auto& a : args()) line += (line.empty() ? "" : " ") + shell_quote(a);
+    return line;
+  }
   TempDir tmp_;
 };
 
@@ -249,6 +254,47 @@ TEST_F(StudyCrashSafety, SigkillAtRandomTimesThenRerunEqualsAnUninterruptedRun) 
   std::cerr << "[ " << total_kills << " SIGKILLs in:" << where << "; harness "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
             << " s ]\n";
+}
+
+// SIGTERM (a scheduler's stop; Ctrl-C takes the same path) while a seed fine-tunes: the trainer
+// stops after the step it is on and saves its state; the study must then stop too, exit 143 and
+// say how to continue, instead of marking the half-trained unit done and evaluating it. The
+// rerun resumes that unit and ends equal to an uninterrupted run. The signal comes from the test
+// hook at a known step, so the test does not race the (fast) tiny training.
+TEST_F(StudyCrashSafety, SigtermInFineTuningStopsTheStudyAndTheRerunResumesIt) {
+  auto ref = run_xlt(args_line());
+  ASSERT_EQ(ref.exit_code, 0) << ref.err;
+  fs::rename(tmp_ / "out", tmp_ / "ref");
+
+  const auto stopped = run_command(
+      "XLT_TEST_KILL_RANK=0 XLT_TEST_KILL_STEP=3 XLT_TEST_KILL_SIGNAL=TERM " +
+      shell_quote(cli_path().string()) + " " + args_line());
+  EXPECT_EQ(stopped.exit_code, 128 + SIGTERM) << stopped.err;
+  EXPECT_NE(stopped.err.find("stopped finetune/seed-1 at step 3/40"), std::string::npos)
+      << stopped.err;
+  EXPECT_NE(stopped.err.find("xlt study: stopped by SIGTERM in finetune/seed-1 at step 3/40"),
+            std::string::npos)
+      << stopped.err;
+  EXPECT_NE(stopped.err.find("run the same command"), std::string::npos) << stopped.err;
+  const fs::path unit = tmp_ / "out" / "finetune" / "seed-1";
+  EXPECT_FALSE(fs::exists(unit / "stage.json")) << "a stopped fine-tuning counted as done";
+  EXPECT_TRUE(fs::exists(unit / "pending.json"));
+  EXPECT_EQ(read_json(unit / "run" / "state" / "trainer_state.json")["global_step"], 3);
+  // Nothing after it ran: no zero-shot evaluation of the half-trained model, no report.
+  EXPECT_TRUE(lines_starting(stopped.err, "run zero_shot").empty()) << stopped.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "out" / "zero_shot"));
+  EXPECT_FALSE(fs::exists(tmp_ / "out" / "results.json"));
+  EXPECT_TRUE(temp_leftovers(tmp_ / "out").empty());
+
+  const auto plan = run_xlt(args_line() + " --dry-run");
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_NE(plan.out.find("resumes from its last saved state"), std::string::npos) << plan.out;
+
+  const auto rerun = run_xlt(args_line());
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_NE(rerun.err.find("run finetune/seed-1: incomplete"), std::string::npos) << rerun.err;
+  EXPECT_TRUE(read_json(unit / "stage.json")["resumed"].get<bool>());
+  compare_trees(tmp_ / "ref", tmp_ / "out", "SIGTERM at step 3");
 }
 
 // Regression: a run killed after taking the lock but before study.json was renamed into place

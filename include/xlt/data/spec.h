@@ -4,6 +4,7 @@
 //   --data en=dev-en.tsv --data es=dev-es.tsv     one file per language (LANG=PATH)
 //   --data xnli.test.tsv --langs en,es,fr,hi       a file with a language column (XNLI-1.0)
 //   --data train.jsonl --langs en                  a single-language file without LANG=
+//   --data xnli:lang=hi,ur:split=test              a dataset `xlt download-data` fetched
 //
 // Usage:
 //   auto langs = xlt::data::parse_lang_list(langs_flag);          // "en,es" -> {"en", "es"}
@@ -54,6 +55,9 @@ struct SpecOptions {
 //                naming the languages present.
 //                file without a language column: needs --langs with exactly one language, else
 //                UsageError suggesting LANG=PATH.
+//   NAME:k=v:... a downloaded dataset (xlt::io::resolve_dataset_spec): the spec's lang=...
+//                languages, else --langs, else every language of the file (MultiNLI: en); its
+//                format unless the caller gives one. Keys other than lang and split: UsageError.
 //   missing file -> IoError "FLAG LANG=PATH: file not found".
 //   no specs at all -> UsageError.
 std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,

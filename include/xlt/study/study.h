@@ -57,6 +57,12 @@ struct StudyOutcome {
   std::filesystem::path report;  // DIR/report.html ("" when the report stage did not run)
   std::vector<UnitStatus> units;
   nlohmann::json results;  // results.json's content (null when the report stage did not run)
+  // SIGINT/SIGTERM stopped a fine-tuning unit at a safe point: its state is saved, it has no
+  // stage.json, and no unit after it ran. Rerunning the same study resumes it.
+  int interrupted_by = 0;
+  std::string stopped_unit;       // "finetune/seed-1"
+  int64_t stopped_at_step = 0;    // of stopped_total_steps
+  int64_t stopped_total_steps = 0;
 };
 
 // The output folder the options/config select.
