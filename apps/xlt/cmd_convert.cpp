@@ -43,8 +43,12 @@ int run(const ConvertCliOptions& o) {
       std::cerr << (i ? ", " : "") << r.weight_files[i];
     std::cerr << "; copied";
     for (const auto& f : r.copied) std::cerr << " " << f;
-    std::cerr << (r.copied.empty() ? " nothing" : "") << " (" << Progress::human_duration(r.seconds)
-              << ")\n";
+    std::cerr << (r.copied.empty() ? " nothing" : "");
+    if (!r.removed.empty()) {
+      std::cerr << "; removed the earlier";
+      for (const auto& f : r.removed) std::cerr << " " << f;
+    }
+    std::cerr << " (" << Progress::human_duration(r.seconds) << ")\n";
   }
   std::cout << o.out << "\n";
   return 0;

@@ -62,10 +62,11 @@ Checkpoint Checkpoint::open(const fs::path& path) {
   Checkpoint ck;
   fs::path target = path;
   if (fs::is_directory(path)) {
-    if (fs::exists(path / kIndexFile)) {
-      target = path / kIndexFile;
-    } else if (fs::exists(path / kSingleFile)) {
+    // The single file first where both are present, as transformers' from_pretrained does.
+    if (fs::exists(path / kSingleFile)) {
       target = path / kSingleFile;
+    } else if (fs::exists(path / kIndexFile)) {
+      target = path / kIndexFile;
     } else if (fs::exists(path / "pytorch_model.bin") ||
                fs::exists(path / "pytorch_model.bin.index.json")) {
       throw CheckpointError(path.string() + ": only PyTorch pickle weights (pytorch_model.bin) " +

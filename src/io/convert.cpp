@@ -1,6 +1,7 @@
 // pytorch_model.bin -> safetensors (see include/xlt/io/convert.h).
 #include "xlt/io/convert.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -146,6 +147,25 @@ ConvertResult convert_to_safetensors(const fs::path& model, const fs::path& out_
     write_file_atomic(out_dir / "model.safetensors.index.json", index.dump(2) + "\n");
     r.weight_files.push_back("model.safetensors.index.json");
   }
+
+  // Safetensors weights of an earlier layout in the output folder (shards when this wrote one
+  // file, or more shards than now) would be read together with, or instead of, these: removed
+  // after the new files are complete. PyTorch weights are left alone.
+  for (const auto& e : fs::directory_iterator(out_dir)) {
+    const std::string f = e.path().filename().string();
+    const bool ours = std::find(r.weight_files.begin(), r.weight_files.end(), f) !=
+                      r.weight_files.end();
+    const bool safetensors_weights =
+        f == "model.safetensors" || f == "model.safetensors.index.json" ||
+        (f.rfind("model-", 0) == 0 && f.size() > 12 && f.substr(f.size() - 12) == ".safetensors");
+    if (safetensors_weights && !ours && e.is_regular_file()) r.removed.push_back(f);
+  }
+  // An index first: shards left without one are never read.
+  std::sort(r.removed.begin(), r.removed.end(), [](const std::string& a, const std::string& b) {
+    const bool ia = a == "model.safetensors.index.json", ib = b == "model.safetensors.index.json";
+    return ia != ib ? ia : a < b;
+  });
+  for (const auto& f : r.removed) fs::remove(out_dir / f);
 
   // Config and tokenizer files: what a model download would fetch, minus the weights.
   std::vector<std::string> present;

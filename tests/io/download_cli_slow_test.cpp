@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -147,6 +148,24 @@ TEST_F(CliFixture, ConvertWritesSafetensorsAndRefusesMaliciousPickles) {
   }
   EXPECT_GE(shards.size(), 2u);
   EXPECT_FALSE(fs::exists(tmp / "sharded" / "model.safetensors"));
+
+  // Converting again into that folder as one file removes the shards and their index: left
+  // there, they were read instead of the new weights.
+  r = xlt("", "convert " + shell_quote(model.string()) + " --out " +
+                  shell_quote((tmp / "sharded").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("removed the earlier model.safetensors.index.json model-00001-of-"), std::string::npos) << r.err;
+  std::set<std::string> left;
+  for (const auto& e : fs::directory_iterator(tmp / "sharded")) {
+    left.insert(e.path().filename().string());
+  }
+  EXPECT_EQ(left, (std::set<std::string>{"config.json", "model.safetensors", "vocab.txt"}));
+  // Loaders take the single file where both forms are present, as transformers does.
+  test::write_text(tmp / "sharded" / "model.safetensors.index.json",
+                   R"({"weight_map": {"missing": "model-00001-of-00009.safetensors"}})");
+  auto sorted_names = want->names();
+  std::sort(sorted_names.begin(), sorted_names.end());
+  EXPECT_EQ(Checkpoint::open(tmp / "sharded").names(), sorted_names);
 
   fs::path evil = tmp / "evil";
   fs::create_directories(evil);

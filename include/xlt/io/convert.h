@@ -22,6 +22,7 @@ struct ConvertOptions {
 struct ConvertResult {
   std::vector<std::string> weight_files;  // written, relative to the output folder
   std::vector<std::string> copied;        // config/tokenizer files copied
+  std::vector<std::string> removed;       // stale safetensors weights of an earlier layout
   std::size_t tensors = 0;
   uint64_t bytes = 0;                 // tensor data written
   std::map<std::string, int> dtypes;  // "F32" -> count
@@ -31,7 +32,8 @@ struct ConvertResult {
 // `model` is a folder holding pytorch_model.bin (or pytorch_model.bin.index.json) or a .bin file
 // (its folder's config/tokenizer files are copied). Writes model.safetensors (or
 // model-0000i-of-0000N.safetensors + model.safetensors.index.json) with metadata
-// {"format": "pt"} as transformers expects, atomically. Throws CheckpointError (refused pickle,
+// {"format": "pt"} as transformers expects, atomically, then removes safetensors weights of an
+// earlier layout there (`removed`). Throws CheckpointError (refused pickle,
 // duplicate tensors, no .bin), IoError.
 ConvertResult convert_to_safetensors(const std::filesystem::path& model,
                                      const std::filesystem::path& out_dir,
