@@ -179,6 +179,7 @@ class Trainer {
 
  private:
   void prepare_output();
+  void clear_earlier_run();
   bool stop_requested();  // sets stop_signal_
   void load_data();
   void load_model();
@@ -267,10 +268,15 @@ void Trainer::prepare_output() {
   if (ec) throw IoError("--out " + out_.string() + ": cannot create folder: " + ec.message());
   // Every rank has checked the folder before rank 0 changes it.
   if (group_) group_->barrier();
-  if (c_.overwrite && writer_) {
-    for (const char* name : {"state", "best", "last", "log.jsonl", "results.json"})
-      fs::remove_all(out_ / name, ec);
-  }
+}
+
+// --overwrite: the earlier run goes only once data, model, tokenizer and plan were all read and
+// checked, so a mistyped input does not cost the run it was meant to replace.
+void Trainer::clear_earlier_run() {
+  if (!c_.overwrite || !writer_) return;
+  std::error_code ec;
+  for (const char* name : {"state", "best", "last", "log.jsonl", "results.json"})
+    fs::remove_all(out_ / name, ec);
 }
 
 void Trainer::load_data() {
@@ -707,6 +713,7 @@ FinetuneResult Trainer::run() {
   load_model();
   detail::check_labels(train_, "--train", static_cast<int>(model_->num_labels()));
   plan();
+  clear_earlier_run();
   if (writer_) {
     write_train_config();
     log_ = std::make_unique<LogWriter>(out_ / "log.jsonl", st_.global_step, !c_.resume);

@@ -511,6 +511,18 @@ TEST_F(Finetune, CliRejectsBadInputsBeforeTraining) {
               shell_quote((tmp_ / "ok").string()));
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("--overwrite"), std::string::npos) << r.err;
+
+  // --overwrite with a bad input fails before the earlier run is removed: it is still whole.
+  const std::string before = read_text(tmp_ / "ok" / "results.json");
+  write_text(tmp_ / "bad.jsonl", "{\"gold_label\": \"neutral\", \"sentence1\": \"a\"\n");
+  r = run_xlt("finetune " + common + " --train en=" + shell_quote((tmp_ / "bad.jsonl").string()) +
+              " --max-steps 2 --overwrite --out " + shell_quote((tmp_ / "ok").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("bad.jsonl:1"), std::string::npos) << r.err;
+  EXPECT_EQ(read_text(tmp_ / "ok" / "results.json"), before);
+  for (const char* kept : {"best", "last", "state", "log.jsonl"}) {
+    EXPECT_TRUE(fs::exists(tmp_ / "ok" / kept)) << kept;
+  }
 }
 
 }  // namespace
