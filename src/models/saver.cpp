@@ -48,6 +48,40 @@ void write_folder(const Model& model, const fs::path& tmp, const SaveOptions& op
   }
 }
 
+// Whether a file in an existing model folder belongs to the model being replaced: its config,
+// weights in any layout, tokenizer files. Those are the new model's to write (or to be absent
+// from it: a stale tokenizer or weight file would be read with the new model).
+bool replaced_by_save(const std::string& name) {
+  if (name == "config.json" || name == "model.safetensors.index.json" ||
+      name == "pytorch_model.bin.index.json")
+    return true;
+  for (const char* f : kCopiedFiles)
+    if (name == f) return true;
+  auto ends_with = [&](const std::string& tail) {
+    return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return (name.rfind("model", 0) == 0 && ends_with(".safetensors")) ||
+         (name.rfind("pytorch_model", 0) == 0 && ends_with(".bin")) ||
+         name.find(".tmp.") != std::string::npos;
+}
+
+// Everything else in the folder (a README, notes, a config the model was made from, subfolders)
+// is kept, as save_pretrained keeps it: hard-linked into the new folder before the swap, so that
+// no moment exists in which those files live only in a temp folder.
+void carry_over(const fs::path& old_dir, const fs::path& tmp) {
+  for (const auto& e : fs::directory_iterator(old_dir)) {
+    const std::string name = e.path().filename().string();
+    if (replaced_by_save(name)) continue;
+    std::error_code ec;
+    fs::copy(e.path(), tmp / name,
+             fs::copy_options::recursive | fs::copy_options::create_hard_links, ec);
+    if (ec) {
+      fs::remove_all(tmp / name, ec);
+      fs::copy(e.path(), tmp / name, fs::copy_options::recursive);  // no hard links here
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> checkpoint_names(const Model& model) {
@@ -58,8 +92,14 @@ std::vector<std::string> checkpoint_names(const Model& model) {
 }
 
 void save_model(const Model& model, const fs::path& dir, const SaveOptions& opts) {
-  const fs::path target = fs::absolute(dir);
+  fs::path target = fs::absolute(dir).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();  // "out/" or "."
   std::error_code ec;
+  const fs::path cwd_in_target = fs::current_path(ec).lexically_relative(target);
+  if (!ec && !cwd_in_target.empty() && cwd_in_target.native().rfind("..", 0) != 0) {
+    throw IoError(dir.string() + ": is the current folder or holds it; a model folder is " +
+                  "replaced as a whole, so save into a subfolder instead");
+  }
   fs::create_directories(target.parent_path(), ec);
   if (ec) throw IoError(target.parent_path().string() + ": cannot create folder: " + ec.message());
   const fs::path tmp = temp_path_for(target);
@@ -67,6 +107,7 @@ void save_model(const Model& model, const fs::path& dir, const SaveOptions& opts
   if (ec) throw IoError(tmp.string() + ": cannot create folder: " + ec.message());
   try {
     write_folder(model, tmp, opts);
+    if (fs::is_directory(target)) carry_over(target, tmp);
     fsync_path(tmp);
     if (fs::exists(target)) {
       // Swap: old folder aside, new one in, then drop the old one.

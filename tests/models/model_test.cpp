@@ -9,6 +9,7 @@
 #endif
 
 #include <cmath>
+#include <set>
 
 #include "common/test_env.h"
 #include "models/encoder_blocks.h"
@@ -247,17 +248,30 @@ TEST_P(AllArchs, InitFollowsHfScheme) {
   EXPECT_TRUE(at::equal(model->parameters()[0], again->parameters()[0]));
 }
 
-TEST_P(AllArchs, SaveReplacesFolderAndReloads) {
+// The model's files are replaced as a whole (stale weights and tokenizer files of an earlier
+// model go); the user's own files there stay, as with save_pretrained.
+TEST_P(AllArchs, SaveReplacesTheModelKeepsOtherFilesAndReloads) {
   auto model = models::create_model(tiny_config(GetParam()), 5);
   TempDir tmp;
   const fs::path out = tmp / "model";
-  fs::create_directories(out);
-  write_text(out / "stale.txt", "old");
+  fs::create_directories(out / "notes");
+  write_text(out / "README.md", "mine");
+  write_text(out / "notes" / "n.txt", "also mine");
+  write_text(out / "bert-config.json", "{}");
+  for (const char* stale : {"model-00001-of-00002.safetensors", "model.safetensors.index.json",
+                            "pytorch_model.bin", "sentencepiece.bpe.model", "tokenizer.json"}) {
+    write_text(out / stale, "old");
+  }
   write_text(tmp / "vocab.txt", "[PAD]\n");
   models::SaveOptions so;
   so.tokenizer_dir = tmp.path();
   models::save_model(*model, out, so);
-  EXPECT_FALSE(fs::exists(out / "stale.txt"));
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(out)) names.insert(e.path().filename().string());
+  EXPECT_EQ(names, (std::set<std::string>{"README.md", "bert-config.json", "config.json",
+                                          "model.safetensors", "notes", "vocab.txt"}));
+  EXPECT_EQ(read_text(out / "README.md"), "mine");
+  EXPECT_EQ(read_text(out / "notes" / "n.txt"), "also mine");
   EXPECT_EQ(read_text(out / "vocab.txt"), "[PAD]\n");
   auto reloaded = models::load_model(out);
   EXPECT_EQ(reloaded->num_parameters(), model->num_parameters());
@@ -268,6 +282,14 @@ TEST_P(AllArchs, SaveReplacesFolderAndReloads) {
   int entries = 0;
   for (auto& e : fs::directory_iterator(tmp.path())) entries += e.path() != tmp / "vocab.txt";
   EXPECT_EQ(entries, 1);
+
+  // The current folder (or one above it) cannot be replaced: refused, nothing written.
+  const fs::path here = fs::current_path();
+  fs::current_path(out / "notes");
+  EXPECT_THROW(models::save_model(*model, ".", so), IoError);
+  EXPECT_THROW(models::save_model(*model, "..", so), IoError);
+  fs::current_path(here);
+  EXPECT_FALSE(fs::exists(out / "notes" / "config.json"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, AllArchs, ::testing::Values("bert", "xlm-roberta", "xglm"),

@@ -197,7 +197,9 @@ struct SaveOptions {
 
 // Writes config.json + model.safetensors (HF names and layout; XGLM without the tied
 // lm_head.weight) + tokenizer files into `dir`, atomically: everything goes to a temp folder
-// beside it that is renamed into place (an existing `dir` is replaced).
+// beside it that is renamed into place. An existing `dir` is replaced, but files there that are
+// not a model's (config, weights in any layout, tokenizer files) are kept, as save_pretrained
+// keeps them. IoError for the current folder or one above it.
 void save_model(const Model& model, const std::filesystem::path& dir,
                 const SaveOptions& options = {});
 
