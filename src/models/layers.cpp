@@ -179,6 +179,16 @@ void hf_init(torch::nn::Module& module, double std, at::Generator& gen) {
   }
 }
 
+namespace {
+std::string shape_str(at::IntArrayRef s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+}  // namespace
+
 at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tensor& labels,
                                         const io::ModelConfig& config) {
   std::string problem = config.problem_type;
@@ -192,7 +202,13 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
     }
   }
   auto target = to_device(labels, logits.device());
+  const int64_t batch = logits.size(0);
   if (problem == "regression") {
+    if (labels.numel() != logits.numel()) {
+      throw DataError("labels: regression needs one value per output (" +
+                      std::to_string(logits.numel()) + "), got shape " +
+                      shape_str(labels.sizes()));
+    }
     auto t = target.to(logits.scalar_type());
     if (config.num_labels == 1) return at::mse_loss(logits.squeeze(), t.squeeze());
     return at::mse_loss(logits, t);
@@ -202,10 +218,20 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
       throw DataError("labels: single_label_classification needs integer class ids, got " +
                       std::string(c10::toString(target.scalar_type())));
     }
+    if (labels.numel() != batch) {
+      throw DataError("labels: expected one class id per sequence ([" + std::to_string(batch) +
+                      "]), got shape " + shape_str(labels.sizes()));
+    }
+    check_class_ids(labels, config.num_labels, "labels");
     return at::cross_entropy_loss(logits.view({-1, config.num_labels}),
                                   target.view(-1).to(at::kLong));
   }
   if (problem == "multi_label_classification") {
+    if (labels.sizes() != logits.sizes()) {
+      throw DataError("labels: multi_label_classification (float labels) needs one 0/1 target "
+                      "per label, shape " + shape_str(logits.sizes()) + ", got " +
+                      shape_str(labels.sizes()) + " (class ids must be integers)");
+    }
     return at::binary_cross_entropy_with_logits(logits, target.to(logits.scalar_type()));
   }
   throw ConfigError("config.json: problem_type '" + problem +
@@ -234,21 +260,34 @@ at::Tensor to_device(const at::Tensor& t, c10::Device device) {
   return t.to(device);
 }
 
-namespace {
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream o;
-  o << "[";
-  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
-  o << "]";
-  return o.str();
+void check_class_ids(const at::Tensor& ids, int64_t classes, const std::string& what) {
+  if (ids.numel() == 0) return;
+  constexpr int64_t kIgnore = -100;
+  auto bad = [&](int64_t v) {
+    throw DataError(what + ": values must be class ids in [0, " + std::to_string(classes) +
+                    ") or " + std::to_string(kIgnore) + " (ignored), found " + std::to_string(v));
+  };
+  if (ids.is_cpu()) {
+    const auto c = ids.to(at::kLong).contiguous();
+    const int64_t* p = c.data_ptr<int64_t>();
+    for (int64_t i = 0; i < c.numel(); ++i)
+      if (p[i] != kIgnore && (p[i] < 0 || p[i] >= classes)) bad(p[i]);
+    return;
+  }
+  const auto [lo, hi] = value_range(ids);
+  if (lo < 0 && lo != kIgnore) bad(lo);
+  if (hi >= classes) bad(hi);
 }
-}  // namespace
 
 void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                   const at::Tensor& token_type_ids, int64_t vocab_size, int64_t type_vocab_size) {
   if (!input_ids.defined()) throw DataError("input_ids: missing");
   if (input_ids.dim() != 2) {
     throw DataError("input_ids: expected shape [batch, seq], got " + shape_str(input_ids.sizes()));
+  }
+  if (input_ids.size(1) == 0 && input_ids.size(0) > 0) {
+    throw DataError("input_ids: empty sequences (shape " + shape_str(input_ids.sizes()) +
+                    "); every sequence needs at least one token");
   }
   if (input_ids.scalar_type() != at::kLong && input_ids.scalar_type() != at::kInt) {
     throw DataError("input_ids: expected int64, got " +

@@ -103,7 +103,12 @@ void hf_init(torch::nn::Module& module, double std, at::Generator& gen);
 at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tensor& labels,
                                         const io::ModelConfig& config);
 
-// Checks input_ids is int64 [B, T] with ids in [0, vocab) and the mask/token types (if given)
+// Checks class-id targets: integers in [0, classes) or -100 (cross-entropy's ignore_index), else
+// DataError naming `what` ("labels") and the bad value. Host tensors are read in place (every
+// value); device tensors by their minimum and maximum, in one copy.
+void check_class_ids(const at::Tensor& ids, int64_t classes, const std::string& what);
+
+// Checks input_ids is int64 [B, T] (T >= 1) with ids in [0, vocab) and the mask/token types (if given)
 // match its shape, token types in [0, type_vocab_size); throws DataError otherwise. Called on
 // the caller's tensors before they move to the model's device: host tensors are checked on the
 // host, without a device round trip.

@@ -274,6 +274,7 @@ class XglmCausalLM final : public ArchModel {
       if (in.labels.sizes() != in.input_ids.sizes()) {
         throw DataError("labels: a causal LM needs labels shaped like input_ids [batch, seq]");
       }
+      check_class_ids(in.labels, config().vocab_size, "labels");
       out.loss = xglm_causal_lm_loss(out.logits, in.labels, config().pad_token_id);
     }
     return out;

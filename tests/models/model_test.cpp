@@ -217,6 +217,37 @@ TEST_P(AllArchs, BadInputsAreDataErrors) {
   EXPECT_THROW(model->forward({at::tensor({3, 50}, at::kLong).view({1, 2})}), DataError);
   EXPECT_THROW(model->forward({ids, at::ones({2, 4}, at::kLong)}), DataError);
   EXPECT_THROW(model->forward({ids.view({6})}), DataError);
+  auto message = [&](const models::ModelInputs& in) -> std::string {
+    try {
+      model->forward(in);
+    } catch (const DataError& e) {
+      return e.what();
+    }
+    return "(no DataError)";
+  };
+  // Empty sequences, and labels the loss would abort on (libtorch's errors came out as a stack
+  // trace and exit 3): out-of-range or misshapen class ids, float labels of the wrong shape.
+  EXPECT_NE(message({at::zeros({1, 0}, at::kLong)}).find("empty sequences (shape [1, 0])"),
+            std::string::npos);
+  const bool lm = GetParam() == "xglm";
+  const int64_t classes = lm ? tiny_config("xglm").vocab_size : 2;
+  const auto labels = lm ? at::full({2, 3}, classes, at::kLong) : at::tensor({0, 2}, at::kLong);
+  EXPECT_NE(message({ids, {}, {}, labels}).find("class ids in [0, " + std::to_string(classes) +
+                                                ") or -100 (ignored), found " +
+                                                std::to_string(classes)),
+            std::string::npos)
+      << message({ids, {}, {}, labels});
+  const auto negative = lm ? at::full({2, 3}, -3, at::kLong) : at::tensor({-3, 1}, at::kLong);
+  EXPECT_NE(message({ids, {}, {}, negative}).find("found -3"), std::string::npos);
+  const auto ignored = lm ? at::full({2, 3}, -100, at::kLong) : at::tensor({-100, 1}, at::kLong);
+  EXPECT_EQ(message({ids, {}, {}, ignored}), "(no DataError)");
+  if (!lm) {
+    EXPECT_NE(message({ids, {}, {}, at::tensor({0, 1, 1}, at::kLong)})
+                  .find("one class id per sequence ([2]), got shape [3]"),
+              std::string::npos);
+    EXPECT_NE(message({ids, {}, {}, at::tensor({0.5f, 1.5f})}).find("needs one 0/1 target"),
+              std::string::npos);
+  }
   // Learned position tables end at max_position_embeddings; XGLM's sinusoids grow as in HF.
   if (GetParam() == "xglm") {
     EXPECT_EQ(model->forward({at::full({1, 60}, 5, at::kLong)}).logits.size(1), 60);
