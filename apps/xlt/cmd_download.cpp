@@ -15,13 +15,14 @@ namespace {
 struct DownloadCliOptions {
   std::string model, revision, cache_dir;
   std::vector<std::string> include;
-  bool quiet = false;
+  bool quiet = false, force = false;
 };
 
 int run(const DownloadCliOptions& o) {
   io::HubOptions hub = io::HubOptions::from_env();
   if (!o.cache_dir.empty()) hub.cache_dir = o.cache_dir;
   hub.progress = !o.quiet;
+  hub.force_download = o.force;
   io::RepoRef ref = io::RepoRef::parse(o.model);
   if (!o.revision.empty()) {
     if (o.model.find('@') != std::string::npos) {
@@ -62,6 +63,8 @@ Runner configure(CLI::App& sub) {
                  "Hub cache folder (default: $HF_HUB_CACHE, else $HF_HOME/hub, else "
                  "~/.cache/huggingface/hub)");
   sub.add_flag("--quiet", o->quiet, "No progress bars or summary on stderr");
+  sub.add_flag("--force", o->force,
+               "Fetch every file again even if cached (replaces a damaged or truncated file)");
   sub.footer(
       "Environment: HF_ENDPOINT (default https://huggingface.co), HF_TOKEN (gated/private "
       "models), HF_HUB_OFFLINE=1 (cached files only, no network), HF_HUB_DOWNLOAD_TIMEOUT.");

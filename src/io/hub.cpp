@@ -288,9 +288,11 @@ fs::path fetch_at_commit(HttpClient& http, const HubOptions& o, const std::strin
                          FetchStats& stats) {
   fs::path repo_dir = repo_cache_path(o.cache_dir, repo_id);
   fs::path pointer = repo_dir / "snapshots" / commit / filename;
-  if (fs::exists(pointer)) return pointer;
+  if (fs::exists(pointer) && !o.force_download) return pointer;
   FileMetadata m = head_file(http, o, repo_id, commit, filename);
   fs::path blob = repo_dir / "blobs" / m.etag;
+  // Forced: the cached blob goes first, so the fetch cannot take it for a finished download.
+  if (o.force_download) fs::remove(blob);
   if (!fs::exists(blob)) {
     UrlDownload d;
     d.url = m.location;
@@ -438,6 +440,10 @@ SnapshotDownload download_model(const std::string& repo_id, const std::string& r
   out.revision = revision;
   fs::path repo_dir = repo_cache_path(o.cache_dir, repo_id);
 
+  if (o.offline && o.force_download) {
+    throw UsageError("downloading '" + repo_id + "' again (--force) needs the network, and " +
+                     "HF_HUB_OFFLINE is set");
+  }
   if (o.offline) {
     auto snap = find_cached_snapshot(o.cache_dir, RepoRef{repo_id, revision});
     if (!snap) throw HubError(offline_not_cached(o, repo_id, revision, "no snapshot"));

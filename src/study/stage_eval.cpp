@@ -1,9 +1,12 @@
 // The study's model stages: random initialisation (demo), baseline evaluation, English
 // fine-tuning through the train library (with its resume), and zero-shot evaluation. Evaluation
 // units write the `xlt eval` files (results.json, results.csv, predictions.jsonl).
+#include <chrono>
+
 #include "study/internal.h"
 #include "xlt/core/error.h"
 #include "xlt/data/spec.h"
+#include "xlt/eval/eval_run.h"
 #include "xlt/eval/evaluate.h"
 #include "xlt/eval/results.h"
 #include "xlt/eval/sharded.h"
@@ -51,38 +54,69 @@ json run_init(Context& ctx, const Unit& u) {
 
 namespace {
 
-// Evaluates `model` on every study language and writes the `xlt eval` files into `dir`. Sharded
-// over the ranks of a distributed launch exactly as `xlt eval` is (every rank gets the gathered
-// predictions, so the returned accuracies agree); rank 0 writes.
+// Evaluates `model` (loaded from `model_path`) on every study language and writes the `xlt eval`
+// files into `dir`, results.json in `xlt eval`'s layout (docs/eval-results-schema.json) plus
+// the unit's "seed". Sharded over the ranks of a distributed launch exactly as `xlt eval` is
+// (every rank gets the gathered predictions, so the returned accuracies agree); rank 0 writes.
 json evaluate_all(Context& ctx, models::Model& model, const text::Tokenizer& tok,
-                  const fs::path& dir, const std::string& label, uint64_t seed) {
+                  const fs::path& dir, const std::string& label, uint64_t seed,
+                  const fs::path& model_path, bool head_initialized) {
+  const auto start = std::chrono::steady_clock::now();
   const auto& sets = ctx.eval_sets();
-  eval::EvalSummary summary;
-  summary.source_lang = ctx.config.source_lang;
-  summary.bootstrap = {ctx.config.eval.bootstrap_resamples, seed, 0.95};
+  const StudyConfig& c = ctx.config;
+  eval::NliEvalRun run;
+  run.config.model = model_path.string();
+  if (c.eval.files.empty()) {
+    run.config.data = {c.eval.data};
+  } else {
+    for (const auto& [lang, file] : c.eval.files) run.config.data.push_back(lang + "=" + file);
+  }
+  run.config.langs = c.languages;
+  run.config.format = c.eval.format;
+  run.config.samples = c.eval.samples;
+  run.config.seed = seed;
+  run.config.num_labels = model.num_labels();
+  run.config.bootstrap = c.eval.bootstrap_resamples;
+  run.config.source_lang = c.source_lang;
+  run.config.eval.batch_size = c.eval.batch_size;
+  run.config.eval.max_tokens = c.eval.max_tokens;
+  run.config.eval.max_length = c.eval.max_length;
+  run.config.device = ctx.device;
+  run.config.threads = ctx.threads;
+  run.head_initialized = head_initialized;
+  run.model_path = model_path.string();
+  run.model_type = io::model_type_name(model.type());
+  for (int64_t k = 0; k < model.num_labels(); ++k) {
+    const auto it = model.config().id2label.find(k);
+    run.model_labels.push_back(it == model.config().id2label.end() ? "LABEL_" + std::to_string(k)
+                                                                   : it->second);
+  }
+  run.initialized = model.load_report().initialized;
+  run.summary.source_lang = c.source_lang;
+  run.summary.bootstrap = {c.eval.bootstrap_resamples, seed, 0.95};
   std::vector<eval::Prediction> rows;
   json accuracy = json::object();
   for (const auto& ds : sets) {
-    eval::EvalOptions eo;
-    eo.batch_size = ctx.config.eval.batch_size;
-    eo.max_tokens = ctx.config.eval.max_tokens;
-    eo.max_length = ctx.config.eval.max_length;
-    eo.label_map = eval::map_labels(model.config(), ds.labels).model_to_data;
+    run.label_mapping = eval::map_labels(model.config(), ds.labels);
+    eval::EvalOptions eo = run.config.eval;
+    eo.label_map = run.label_mapping.model_to_data;
     eo.progress = ctx.progress;
     eo.progress_label = label + " " + ds.lang;
-    const eval::EvalPredictions p = eval::evaluate_nli_sharded(model, tok, ds, eo, ctx.group);
-    summary.languages.push_back(
-        eval::compute_language_result(ds.lang, p.gold, p.pred, summary.bootstrap, ds.labels.names));
-    accuracy[ds.lang] = summary.languages.back().accuracy;
+    eval::EvalPredictions p = eval::evaluate_nli_sharded(model, tok, ds, eo, ctx.group);
+    run.summary.languages.push_back(eval::compute_language_result(
+        ds.lang, p.gold, p.pred, run.summary.bootstrap, ds.labels.names));
+    accuracy[ds.lang] = run.summary.languages.back().accuracy;
     for (auto& r : p.to_predictions()) rows.push_back(std::move(r));
+    run.predictions.push_back(std::move(p));
   }
-  eval::add_transfer_gaps(summary, sets);
-  json results = eval::results_to_json(summary);
-  results["xlt_version"] = XLT_VERSION;
-  results["seed"] = seed;
+  eval::add_transfer_gaps(run.summary, sets);
   if (!ctx.writer()) return accuracy;
+  run.datasets = sets;  // results_json reads each one's source, format, size and read report
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  json results = run.results_json();
+  results["seed"] = seed;
   eval::write_results_json(dir / "results.json", results);
-  eval::write_results_csv(dir / "results.csv", summary);
+  eval::write_results_csv(dir / "results.csv", run.summary);
   eval::write_predictions_jsonl(dir / "predictions.jsonl", rows);
   return accuracy;
 }
@@ -93,7 +127,8 @@ json run_baseline(Context& ctx, const Unit& u) {
   const auto tok = load_study_tokenizer(ctx.encoder.tokenizer);
   // A fresh head seeded like the fine-tuning run of the same seed starts from.
   auto model = load_classifier(ctx, ctx.encoder.dir, u.seed, /*new_head=*/true);
-  json acc = evaluate_all(ctx, *model, *tok, u.dir, "baseline", u.seed);
+  json acc =
+      evaluate_all(ctx, *model, *tok, u.dir, "baseline", u.seed, ctx.encoder.dir, /*head=*/true);
   return {{"accuracy", acc}, {"model", model_info(*model, ctx.encoder)}};
 }
 
@@ -171,7 +206,7 @@ json run_zero_shot(Context& ctx, const Unit& u) {
   }
   const auto tok = load_study_tokenizer(ctx.encoder.tokenizer);
   auto model = load_classifier(ctx, dir, u.seed, /*new_head=*/false);
-  json acc = evaluate_all(ctx, *model, *tok, u.dir, "zero-shot", u.seed);
+  json acc = evaluate_all(ctx, *model, *tok, u.dir, "zero-shot", u.seed, dir, /*head=*/false);
   return {{"accuracy", acc}};
 }
 

@@ -36,7 +36,15 @@ json eval_block(Context& ctx, const std::string& prefix, const std::string& stag
   for (uint64_t seed : ctx.config.seeds) {
     const fs::path dir = ctx.out / (prefix + seed_unit(stage, seed));
     if (!read_stage_record(dir)) continue;
-    if (auto r = read_json_if(dir / "results.json")) runs.emplace_back(seed, std::move(*r));
+    if (auto r = read_json_if(dir / "results.json")) {
+      // The statistics only: the unit's own file also records where and how fast it ran
+      // (config, data, model, timing), which would make results.json differ between reruns.
+      json stats = json::object();
+      for (const char* key : {"bootstrap", "languages", "seed", "source_lang", "xlt_version"}) {
+        if (r->contains(key)) stats[key] = std::move((*r)[key]);
+      }
+      runs.emplace_back(seed, std::move(stats));
+    }
   }
   if (runs.empty()) return nullptr;
   json block = runs.front().second;

@@ -112,6 +112,23 @@ TEST_F(HubFixture, SecondDownloadIsOneListingRequest) {
   EXPECT_EQ(hub.count("HEAD"), 0);
 }
 
+// --force: a damaged cached blob (here truncated) is fetched again and the snapshot reads whole.
+TEST_F(HubFixture, ForceDownloadReplacesADamagedBlob) {
+  download_model(kRepo, "main", {}, opts);
+  const fs::path blob = repo_dir() / "blobs" / sha256_hex(weights);
+  fs::resize_file(blob, 100);
+  hub.clear_log();
+  EXPECT_EQ(download_model(kRepo, "main", {}, opts).files_downloaded, 0);  // not noticed
+  opts.force_download = true;
+  SnapshotDownload d = download_model(kRepo, "main", {}, opts);
+  EXPECT_EQ(d.files_downloaded, 4);
+  EXPECT_EQ(read_text(blob), weights);
+  EXPECT_EQ(read_text(d.snapshot_dir / "config.json"), config);
+  EXPECT_EQ(hub.count("GET", "/cdn/" + sha256_hex(weights)), 1);
+  opts.offline = true;
+  EXPECT_THROW(download_model(kRepo, "main", {}, opts), UsageError);
+}
+
 TEST_F(HubFixture, IncludeGlobsOverrideTheSelection) {
   SnapshotDownload d = download_model(kRepo, "main", {"*.json", "onnx/*"}, opts);
   EXPECT_EQ(sorted(d.files),

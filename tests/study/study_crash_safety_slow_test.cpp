@@ -142,6 +142,8 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& volatile_fi
       {"run/results.json", {"/train/seconds", "/train/tokens_per_s"}},
       {"run/state/trainer_state.json", {"/train_seconds"}},  // summed over the runs
       {"run/log.jsonl", {"/tokens_per_s"}},                  // every record
+      // An evaluation unit's (`xlt eval` layout): its timings.
+      {"results.json", {"/seconds", "/timing/*/seconds", "/timing/*/pairs_per_s"}},
   };
   return v;
 }

@@ -67,6 +67,20 @@ TEST_F(DemoStudy, RunsEndToEndResumesAndSkips) {
   for (const auto& e : report::validate_json(results, schema)) {
     ADD_FAILURE() << "results.json" << e.path << ": " << e.message;
   }
+  // Each evaluation unit's results.json is in `xlt eval`'s layout (docs/study.md says so).
+  const json eval_schema =
+      json::parse(read_file(test::source_dir() / "docs" / "eval-results-schema.json"));
+  for (const char* unit : {"baseline/seed-1", "zero_shot/seed-2"}) {
+    const json u = json::parse(read_file(o / unit / "results.json"));
+    for (const auto& e : report::validate_json(u, eval_schema)) {
+      ADD_FAILURE() << unit << "/results.json" << e.path << ": " << e.message;
+    }
+    EXPECT_EQ(u["head_initialized"], std::string(unit).rfind("baseline", 0) == 0) << unit;
+    EXPECT_EQ(u["data"]["hi"]["n"], 60) << unit;
+    EXPECT_EQ(u["timing"]["hi"]["truncated"], 0) << unit;
+  }
+  EXPECT_EQ(json::parse(read_file(o / "zero_shot/seed-2/results.json"))["model"]["path"],
+            (o / "finetune" / "seed-2" / "run" / "best").string());
   EXPECT_EQ(results["baseline"]["languages"].size(), 4u);
   EXPECT_EQ(results["zero_shot"]["languages"]["es"]["n"], 60);
   EXPECT_EQ(results["zero_shot"]["languages"]["es"]["across_seeds"]["n"], 2);

@@ -61,6 +61,9 @@ struct HubOptions {
   bool progress = true;         // progress bars on stderr
   double timeout_seconds = 10;  // connect timeout, and the stall time before a retry
   int max_retries = 5;          // resumptions after a dropped connection, per file
+  // Fetch every file again even when the cache has it (huggingface_hub's force_download): the
+  // way to replace a damaged blob. Not with offline.
+  bool force_download = false;
 
   // Everything from the environment variables listed at the top of this file.
   static HubOptions from_env();
