@@ -88,12 +88,15 @@ Runner configure(CLI::App& sub) {
   add_profile_options(sub, o->profile);
   std::string formats;
   for (const auto& f : data::nli_format_names()) formats += (formats.empty() ? "" : ", ") + f;
-  sub.add_option("--format", c.format, "Data format: auto, " + formats)->capture_default_str();
+  sub.add_option("--format", c.format, "Data format: " + formats)->capture_default_str();
   sub.add_flag("--skip-bad-rows", c.skip_bad_rows,
                "Skip (and count) malformed rows instead of stopping at the first");
   sub.add_option("--num-labels", c.num_labels, "Classification labels")
       ->check(positive())
       ->capture_default_str();
+  sub.add_flag("--new-head", c.new_head,
+               "Replace the checkpoint's classification head by a fresh one seeded by --seed (a "
+               "head of another label count; the untrained-head baseline)");
   sub.add_option("--bootstrap", c.bootstrap, "Bootstrap resamples for the 95% CIs")
       ->check(positive())
       ->capture_default_str();

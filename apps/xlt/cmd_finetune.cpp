@@ -3,6 +3,7 @@
 // clipping, seeded length-grouped batches), best/last checkpoints in HF layout and exact resume.
 // The work is xlt::train::finetune; this file maps flags onto FinetuneConfig.
 #include <cmath>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 
@@ -14,6 +15,8 @@
 
 namespace xlt::cli {
 namespace {
+
+namespace fs = std::filesystem;
 
 struct FinetuneCliOptions {
   train::FinetuneConfig config;
@@ -58,10 +61,13 @@ int run(FinetuneCliOptions& o) {
             << "\n";
   if (!std::isnan(r.best_accuracy)) {
     std::cout << "best dev accuracy " << r.best_accuracy << " at step " << r.best_step << "\n";
-    std::cout << "last dev accuracy " << r.last_accuracy << "\n";
   }
+  if (!std::isnan(r.last_accuracy)) std::cout << "last dev accuracy " << r.last_accuracy << "\n";
   std::cout << "train tokens/s " << std::setprecision(1) << r.tokens_per_second() << "\n";
-  std::cout << "output " << c.out_dir.string() << "/{best,last,log.jsonl,results.json}\n";
+  std::cout << "output " << c.out_dir.string()
+            << (fs::exists(c.out_dir / "best") ? "/{best,last,log.jsonl,results.json}\n"
+                                               : "/{last,log.jsonl,results.json} (no best/: "
+                                                 "stopped before the first dev evaluation)\n");
   if (r.interrupted_by != 0) {
     std::cerr << "xlt finetune: stopped by " << interrupt_signal_name(r.interrupted_by)
               << " at step " << r.steps << "/" << r.total_steps << "; state saved in "

@@ -50,6 +50,7 @@ nlohmann::json NliEvalConfig::to_json() const {
           {"samples", samples},
           {"seed", seed},
           {"num_labels", num_labels},
+          {"new_head", new_head},
           {"bootstrap", bootstrap},
           {"source_lang", source_lang},
           {"batch_size", eval.batch_size},
@@ -205,6 +206,7 @@ NliEvalRun run_nli_eval(const NliEvalConfig& config, std::ostream* log) {
   const io::ModelLocation loc = io::resolve_model_location(config.model);
   models::LoadOptions lo;
   lo.num_labels = config.num_labels;
+  lo.new_head = config.new_head;
   lo.device = models::parse_device(config.device);
   lo.dtype = models::parse_dtype(config.dtype);
   lo.seed = config.seed;

@@ -166,7 +166,7 @@ LoadReport load_weights(ArchModel& model, const io::Checkpoint& ckpt, const Load
 
 namespace {
 
-void apply_label_options(io::ModelConfig& config, const LoadOptions& opts) {
+void apply_label_options(io::ModelConfig& config, const LoadOptions& opts, const fs::path& dir) {
   int64_t n = opts.num_labels;
   if (!opts.labels.empty()) {
     if (n > 0 && n != static_cast<int64_t>(opts.labels.size())) {
@@ -177,7 +177,9 @@ void apply_label_options(io::ModelConfig& config, const LoadOptions& opts) {
   }
   if (n <= 0) return;
   if (config.model_type == io::ModelType::kXglm) {
-    throw UsageError("num_labels/labels apply to classification models; xglm is a causal LM");
+    throw ConfigError(dir.string() + ": an xglm model is a causal LM; classification (eval, " +
+                      "finetune, a classification head) needs a bert or xlm-roberta checkpoint " +
+                      "(a causal LM is for perplexity and attention maps)");
   }
   if (n != config.num_labels || !opts.labels.empty()) {
     config.num_labels = n;
@@ -204,7 +206,7 @@ std::unique_ptr<Model> load_model(const fs::path& spec, const LoadOptions& opts)
                           ": no config.json (a Hugging Face model folder needs one)");
   }
   auto config = io::ModelConfig::load(config_path);
-  apply_label_options(config, opts);
+  apply_label_options(config, opts, dir);
   auto model = make_arch_model(config);
   auto ckpt = io::Checkpoint::open(path);
   auto report = load_weights(*model, ckpt, opts);

@@ -680,13 +680,16 @@ void Trainer::finish() {
   if (has_dev_) {
     if (!last_score_ || st_.last_eval_step != st_.global_step) last_score_ = evaluate();
     const DevScore& s = *last_score_;
-    result_.best_accuracy = st_.best_accuracy;
+    // A run stopped before its first evaluation point has no best checkpoint yet.
+    const bool evaluated = st_.best_step >= 0;
+    if (evaluated) result_.best_accuracy = st_.best_accuracy;
     result_.last_accuracy = s.accuracy;
     eval::LanguageResult lr = eval::compute_language_result(dev_.lang, s.predictions.gold,
                                                             s.predictions.pred, {1000, c_.seed});
-    r["best"] = {{"step", st_.best_step},
-                 {"dev_accuracy", st_.best_accuracy},
-                 {"dev_macro_f1", st_.best_macro_f1}};
+    r["best"] = evaluated ? json{{"step", st_.best_step},
+                                 {"dev_accuracy", st_.best_accuracy},
+                                 {"dev_macro_f1", st_.best_macro_f1}}
+                          : json(nullptr);
     r["last"] = {{"step", st_.global_step}, {"dev", eval::language_result_to_json(lr)}};
     r["dev_source"] = dev_.source;
   } else {

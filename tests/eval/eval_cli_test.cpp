@@ -303,6 +303,36 @@ TEST_F(EvalCli, ErrorsExitWithInputCodes) {
               " --text en=" + shell_quote((demo() / "text-en.txt").string()) + " --no-progress");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("causal language model"), std::string::npos) << r.err;
+
+  // A 2-label head: the message points at --new-head, which eval has and which evaluates a
+  // fresh 3-label head seeded by --seed.
+  const fs::path two = tmp_ / "two";
+  r = run_xlt("init-model --arch bert --config " +
+              shell_quote((demo() / "bert-config.json").string()) + " --out " +
+              shell_quote(two.string()) + " --num-labels 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string en = " --data en=" + shell_quote((demo() / "dev-en.tsv").string());
+  r = run_xlt("eval " + shell_quote(two.string()) + en + " --no-progress");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--new-head"), std::string::npos) << r.err;
+  r = run_xlt("eval " + shell_quote(two.string()) + en + " --new-head --no-progress --out " +
+              shell_quote((tmp_ / "fresh").string()));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(xlt::test::read_text(tmp_ / "fresh" / "results.json"));
+  EXPECT_TRUE(j.at("head_initialized").get<bool>());
+  EXPECT_TRUE(j.at("config").at("new_head").get<bool>());
+  EXPECT_EQ(j.at("languages").at("en").at("n"), 60);
+
+  // A causal LM where a classifier is expected: exit 2 naming the folder and what is needed.
+  const fs::path lm = tmp_ / "lm";
+  r = run_xlt("init-model --arch xglm --config " +
+              shell_quote((demo() / "xglm-config.json").string()) + " --out " +
+              shell_quote(lm.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_xlt("eval " + shell_quote(lm.string()) + en + " --no-progress");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(lm.string() + ": an xglm model is a causal LM"), std::string::npos)
+      << r.err;
 }
 
 TEST(PerplexityCli, WritesJsonMatchingTheLibrary) {

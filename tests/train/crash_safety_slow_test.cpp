@@ -146,6 +146,13 @@ TEST_F(CrashSafetyResume, SignalStopsAtSafePointAndResumeIsBitExact) {
 TEST_F(CrashSafetyResume, DiskFullKeepsThePreviousCheckpoint) {
   auto first = run(args("full", 12, {"--save-every", "3", "--stop-after", "3"}));
   ASSERT_EQ(first.exit_code, 0) << first.err;
+  // Stopped before the first dev evaluation (every 10 steps): no best checkpoint yet, and no
+  // placeholder accuracy in its place.
+  EXPECT_TRUE(read_json(tmp_ / "full" / "results.json")["best"].is_null());
+  EXPECT_FALSE(fs::exists(tmp_ / "full" / "best"));
+  EXPECT_EQ(first.out.find("best dev accuracy"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("no best/: stopped before the first dev evaluation"), std::string::npos)
+      << first.out;
   const auto model_bytes = fs::file_size(tmp_ / "full" / "state" / "model.safetensors");
   const std::string before = read_text(tmp_ / "full" / "state" / "model.safetensors");
 

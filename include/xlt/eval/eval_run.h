@@ -36,6 +36,7 @@ struct NliEvalConfig {
   int64_t samples = 0;  // per language; 0 = all
   uint64_t seed = 42;   // subsampling, new-head initialisation and bootstrap
   int64_t num_labels = 3;
+  bool new_head = false;  // replace the checkpoint's classifier by a fresh one (seeded by seed)
   int bootstrap = 1000;  // resamples
   std::string source_lang = "en";
   EvalOptions eval;  // batch size, max length, sorting, progress
