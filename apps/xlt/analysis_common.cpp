@@ -22,7 +22,9 @@ LoadedModel load_analysis_model(const std::string& spec, const std::string& toke
   m.model = models::load_model(loc.path, lo);
   std::cerr << "xlt " << command << ": " << m.model->load_report().summary() << "\n";
   const fs::path dir = fs::is_directory(loc.path) ? loc.path : loc.path.parent_path();
-  m.tokenizer = text::load_tokenizer(tokenizer.empty() ? dir : fs::path(tokenizer));
+  const fs::path tok_path = tokenizer.empty() ? dir : fs::path(tokenizer);
+  m.tokenizer = text::load_tokenizer(tok_path);
+  models::check_tokenizer_fits(m.tokenizer->vocab_size(), *m.model, tok_path);
   return m;
 }
 

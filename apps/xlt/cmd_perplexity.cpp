@@ -100,6 +100,7 @@ int run(const PerplexityCliOptions& o) {
   std::cerr << "xlt perplexity: " << model->load_report().summary() << "\n";
   const fs::path dir = fs::is_directory(loc.path) ? loc.path : loc.path.parent_path();
   auto tokenizer = text::load_tokenizer(dir);
+  models::check_tokenizer_fits(tokenizer->vocab_size(), *model, dir);
   const int64_t L = po.max_length > 0 ? po.max_length : model->config().max_position_embeddings;
   const int64_t S = po.stride > 0 ? po.stride : std::max<int64_t>(1, L / 2);
 

@@ -46,7 +46,9 @@ struct ModelArg {
     a.lock = std::make_unique<std::lock_guard<std::mutex>>(a.handle->mutex);
     const fs::path& p = a.handle->path;
     const fs::path dir = fs::is_directory(p) ? p : p.parent_path();
-    a.tokenizer = text::load_tokenizer(tokenizer.empty() ? dir : fs::path(tokenizer));
+    const fs::path tok_path = tokenizer.empty() ? dir : fs::path(tokenizer);
+    a.tokenizer = text::load_tokenizer(tok_path);
+    models::check_tokenizer_fits(a.tokenizer->vocab_size(), *a.handle->model, tok_path);
     return a;
   }
   models::Model& model() { return *handle->model; }
@@ -104,8 +106,10 @@ py::object evaluate(const py::object& model, const std::vector<std::string>& dat
     if (given) {
       auto datasets = eval::read_eval_datasets(c, log);
       std::lock_guard<std::mutex> lock(given->mutex);
-      auto tokenizer = text::load_tokenizer(
-          fs::is_directory(given->path) ? given->path : given->path.parent_path());
+      const fs::path tok_dir =
+          fs::is_directory(given->path) ? given->path : given->path.parent_path();
+      auto tokenizer = text::load_tokenizer(tok_dir);
+      models::check_tokenizer_fits(tokenizer->vocab_size(), *given->model, tok_dir);
       run = eval::evaluate_loaded_model(*given->model, *tokenizer, std::move(datasets), c, log);
       run.model_path = given->path.string();
     } else {

@@ -213,6 +213,7 @@ NliEvalRun run_nli_eval(const NliEvalConfig& config, std::ostream* log) {
   auto model = models::load_model(loc.path, lo);
   const fs::path dir = fs::is_directory(loc.path) ? loc.path : loc.path.parent_path();
   auto tokenizer = text::load_tokenizer(dir);
+  models::check_tokenizer_fits(tokenizer->vocab_size(), *model, dir);
   NliEvalRun run = evaluate_loaded_model(*model, *tokenizer, std::move(datasets), config, log);
   run.model_path = loc.path.string();
   return run;

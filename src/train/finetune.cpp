@@ -329,13 +329,7 @@ void Trainer::load_model() {
   const fs::path tok_path = c_.tokenizer.empty() ? loc.path : fs::path(c_.tokenizer);
   tokenizer_ = text::load_tokenizer(tok_path);
   tokenizer_dir_ = fs::is_directory(tok_path) ? tok_path : tok_path.parent_path();
-  if (static_cast<int64_t>(tokenizer_->vocab_size()) > model_->config().vocab_size) {
-    throw ConfigError("tokenizer " + tok_path.string() + " has " +
-                      std::to_string(tokenizer_->vocab_size()) +
-                      " tokens but the model's "
-                      "vocab_size is " +
-                      std::to_string(model_->config().vocab_size));
-  }
+  models::check_tokenizer_fits(tokenizer_->vocab_size(), *model_, tok_path);
   // Batches are collated on the host and moved by the model's forward, which reads their masks
   // there to plan packing (see models::to_device).
   collate_ = eval::collate_options_for(*tokenizer_);

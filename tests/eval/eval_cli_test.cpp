@@ -323,6 +323,22 @@ TEST_F(EvalCli, ErrorsExitWithInputCodes) {
   EXPECT_TRUE(j.at("config").at("new_head").get<bool>());
   EXPECT_EQ(j.at("languages").at("en").at("n"), 60);
 
+  // A tokenizer with more tokens than the model has rows is refused when loaded, not when a
+  // sentence first produces a high id (eval and the analysis commands alike).
+  const fs::path big = tmp_ / "big";
+  fs::copy(model_dir(), big);
+  std::string vocab = xlt::test::read_text(big / "vocab.txt");
+  for (int i = 0; i < 50; ++i) vocab += "zzword" + std::to_string(i) + "\n";
+  xlt::test::write_text(big / "vocab.txt", vocab);
+  for (const std::string& cmd : {"eval " + shell_quote(big.string()) + en + " --no-progress",
+                                "embed " + shell_quote(big.string()) + " --input en=" +
+                                    shell_quote((demo() / "text-en.txt").string()) +
+                                    " --out " + shell_quote((tmp_ / "e").string())}) {
+    r = run_xlt(cmd);
+    EXPECT_EQ(r.exit_code, 2) << cmd;
+    EXPECT_NE(r.err.find("it is not this model's tokenizer"), std::string::npos) << r.err;
+  }
+
   // A causal LM where a classifier is expected: exit 2 naming the folder and what is needed.
   const fs::path lm = tmp_ / "lm";
   r = run_xlt("init-model --arch xglm --config " +

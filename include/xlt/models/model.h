@@ -185,6 +185,12 @@ struct LoadOptions {
 std::unique_ptr<Model> load_model(const std::filesystem::path& path,
                                   const LoadOptions& options = {});
 
+// ConfigError when a tokenizer has more tokens than the model's vocab_size (a tokenizer of
+// another model: its high ids would fail only once a sentence happens to produce one). A model
+// may have more rows than tokens (vocabularies padded to a multiple of 8).
+void check_tokenizer_fits(std::size_t tokenizer_vocab_size, const Model& model,
+                          const std::filesystem::path& tokenizer_source);
+
 // A randomly initialised model with Hugging Face's init scheme (normal(0, initializer_range)
 // for Linear/Embedding weights, zero biases and padding rows, LayerNorm 1/0), on CPU, float32.
 std::unique_ptr<Model> create_model(const io::ModelConfig& config, uint64_t seed = 42);
