@@ -4,6 +4,7 @@
 // sentences ("does the model attend to parallel sentences the same way?"). Writes
 // DIR/attention.json and one heatmap figure per layer, DIR/attention_layer{L}.svg, with the
 // sentences side by side on one shared colour scale.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -189,6 +190,14 @@ int run(const AttentionCliOptions& o) {
   }
   j["figures"] = figures;
   write_file_atomic(dir / "attention.json", j.dump(1) + "\n");
+  // Figures of layers an earlier run drew into this folder would read as this run's.
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string f = e.path().filename().string();
+    if (f.rfind("attention_layer", 0) == 0 && e.path().extension() == ".svg" &&
+        std::find(figures.begin(), figures.end(), f) == figures.end()) {
+      fs::remove(e.path());
+    }
+  }
 
   std::printf("%5s %-10s %9s %9s %9s %9s\n", "layer", "sentence", "entropy", "ent_norm", "special",
               "distance");

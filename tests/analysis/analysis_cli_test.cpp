@@ -305,6 +305,18 @@ TEST(CliAttention, EncoderAndCausalLmMapsJsonAndSvg) {
   check_attention_dir(tmp / "b", 4, false, false);
   EXPECT_EQ(json::parse(read_text(tmp / "b" / "attention.json"))["sentences"][0]["tokens"][0],
             "[CLS]");
+  // A second run into the same folder with one layer leaves that layer's figure only: the
+  // earlier run's other figures would read as this run's.
+  write_text(tmp / "b" / "notes.svg", "mine");
+  r = run_xlt("attention " + shell_quote(bert.string()) +
+              " --sentences \"A dog.\" --layer 1 --threads 1 --out " +
+              shell_quote((tmp / "b").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(tmp / "b" / "attention_layer1.svg"));
+  for (int l = 2; l <= 4; ++l) {
+    EXPECT_FALSE(fs::exists(tmp / "b" / ("attention_layer" + std::to_string(l) + ".svg"))) << l;
+  }
+  EXPECT_TRUE(fs::exists(tmp / "b" / "notes.svg"));
 
   const fs::path xglm = make_model(tmp, "xglm");
   r = run_xlt("attention " + shell_quote(xglm.string()) +
