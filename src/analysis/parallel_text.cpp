@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <set>
 #include <sstream>
 
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/data/nli.h"
 
 namespace xlt::analysis {
 namespace {
@@ -26,12 +28,22 @@ std::vector<std::string> split_tabs(const std::string& s) {
   return f;
 }
 
+// The file's lines, each checked to be UTF-8 here, where the file and line are known (the
+// tokenizer would only know a byte offset into one sentence).
 std::vector<std::string> read_lines(const fs::path& path) {
+  if (fs::is_directory(path)) throw IoError(path.string() + ": is a folder, expected a text file");
   std::istringstream in(read_file(path));
   std::vector<std::string> lines;
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (const size_t bad = data::find_invalid_utf8(line); bad != std::string::npos) {
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(line[bad]));
+      throw DataError(path.string() + ":" + std::to_string(lines.size() + 1) +
+                      ": invalid UTF-8 at byte " + std::to_string(bad) + " of the line (byte " +
+                      byte + "); the file must be UTF-8");
+    }
     lines.push_back(std::move(line));
   }
   return lines;

@@ -190,8 +190,8 @@ void PipelineTokenizer::tokenize_to(std::string_view text, bool replace_invalid,
     std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
     throw TokenizerError("invalid UTF-8 in input text at byte offset " + std::to_string(bad) +
                          " (byte " + byte +
-                         "); fix the encoding or ask for replacement with U+FFFD "
-                         "(--replace-invalid / EncodeOptions::replace_invalid_utf8)");
+                         "); fix the encoding or ask for replacement with U+FFFD (xlt tokenize "
+                         "--replace-invalid, EncodeOptions::replace_invalid_utf8)");
   }
   uni::RepairedText repaired = uni::repair_utf8(text);
   tokenize_valid(repaired.text, out);

@@ -140,6 +140,19 @@ TEST(CliEmbed, BadInputsExitTwoAndWriteNothing) {
               shell_quote((tmp / "e").string()));
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("0..4"), std::string::npos) << r.err;
+  // Invalid UTF-8 is reported with the file and line (the tokenizer knows neither), and a
+  // folder given as a file is named as one, not read as an empty file.
+  write_text(tmp / "latin1.txt", "fine\nbad \xff byte\n");
+  for (const std::string& input : {"en=" + (tmp / "latin1.txt").string(), tmp.path().string()}) {
+    r = run_xlt("embed " + shell_quote(model.string()) + " --input " + shell_quote(input) +
+                " --out " + shell_quote((tmp / "e").string()));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(input.rfind("en=", 0) == 0
+                             ? "latin1.txt:2: invalid UTF-8 at byte 4 of the line (byte 0xFF)"
+                             : "is a folder, expected a text file"),
+              std::string::npos)
+        << r.err;
+  }
 }
 
 TEST(CliAlign, WritesTheAlignmentCsvContractForBothInputFormats) {
