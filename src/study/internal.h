@@ -162,6 +162,11 @@ json run_baseline(Context& ctx, const Unit& unit);
 json run_finetune(Context& ctx, const Unit& unit, bool resume);
 json run_zero_shot(Context& ctx, const Unit& unit);
 json run_analysis(Context& ctx, const Unit& unit);
+// The analysis' parallel file and the perplexity texts, read and checked before any unit runs
+// (DataError/IoError naming FILE:LINE), so that a bad file does not fail a study after its
+// fine-tuning.
+void check_analysis_inputs(const Context& ctx);
+void check_perplexity_inputs(const Context& ctx);
 json run_attention(Context& ctx, const Unit& unit);
 json run_perplexity(Context& ctx, const Unit& unit);
 json run_report(Context& ctx, const Unit& unit);

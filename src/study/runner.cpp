@@ -422,6 +422,11 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
       break;
     }
   }
+  for (size_t i = 0; i < ctx.units.size(); ++i) {
+    if (p.plan[i].action != "run") continue;
+    if (ctx.units[i].stage == "analysis") check_analysis_inputs(ctx);
+    if (ctx.units[i].stage == "perplexity") check_perplexity_inputs(ctx);
+  }
   // Rank 0 holds the lock and writes every file; the other ranks only compute.
   std::unique_ptr<FolderLock> lock;
   if (writer) {

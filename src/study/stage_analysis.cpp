@@ -168,7 +168,39 @@ std::optional<ParallelSet> eval_parallel(Context& ctx) {
   return p;
 }
 
+// A perplexity text: its first max_lines lines, each checked to be UTF-8 with the file and line
+// in the message (text_perplexity would know the line only).
+std::vector<std::string> read_perplexity_text(const fs::path& path, int64_t max_lines) {
+  if (fs::is_directory(path)) throw IoError(path.string() + ": is a folder, expected a text file");
+  std::istringstream in(read_file(path));
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line) && static_cast<int64_t>(lines.size()) < max_lines) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (const size_t bad = data::find_invalid_utf8(line); bad != std::string::npos) {
+      throw DataError(path.string() + ":" + std::to_string(lines.size() + 1) +
+                      ": invalid UTF-8 at byte " + std::to_string(bad) +
+                      " of the line (perplexity.texts must be UTF-8)");
+    }
+    lines.push_back(line);
+  }
+  return lines;
+}
+
 }  // namespace
+
+void check_analysis_inputs(const Context& ctx) {
+  const StudyConfig& c = ctx.config;
+  if (!c.analysis.parallel_file.empty()) {
+    read_parallel(c.analysis.parallel_file, c.languages, c.analysis.max_parallel);
+  }
+}
+
+void check_perplexity_inputs(const Context& ctx) {
+  for (const auto& [lang, path] : ctx.config.perplexity.texts) {
+    read_perplexity_text(path, ctx.config.perplexity.max_lines);
+  }
+}
 
 json run_analysis(Context& ctx, const Unit& u) {
   const StudyConfig& c = ctx.config;
@@ -273,13 +305,7 @@ json run_perplexity(Context& ctx, const Unit& u) {
     std::vector<std::string> lines;
     std::string source;
     if (auto it = c.perplexity.texts.find(lang); it != c.perplexity.texts.end()) {
-      std::istringstream in(read_file(it->second));
-      std::string line;
-      while (std::getline(in, line) &&
-             static_cast<int64_t>(lines.size()) < c.perplexity.max_lines) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        lines.push_back(line);
-      }
+      lines = read_perplexity_text(it->second, c.perplexity.max_lines);
       source = it->second.string();
     } else if (c.perplexity.texts.empty()) {
       // Default text: the unique premises of the evaluation sample.

@@ -236,6 +236,28 @@ TEST_F(DemoStudy, ConfigMistakesFailBeforeAnyWork) {
             std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(tmp_ / "out"));
+
+  // Input files of the later stages (perplexity texts, the parallel file) are read before any
+  // unit runs too: a bad byte fails the study at once, naming the file and line, not after the
+  // fine-tuning.
+  write_config("");
+  fs::copy_file(test::source_dir() / "examples" / "demo" / "dev-es.tsv",
+                tmp_ / "src" / "demo" / "dev-es.tsv", fs::copy_options::overwrite_existing);
+  for (const char* file : {"text-es.txt", "parallel.tsv"}) {
+    const fs::path f = tmp_ / "src" / "demo" / file;
+    const std::string good = read_file(f);
+    const auto lines = test::lines_of(good).size();
+    test::write_text(f, good + "hola \xff mundo\n");
+    const auto u = study(config() + " --out " + out());
+    EXPECT_EQ(u.exit_code, 2) << u.err;
+    EXPECT_NE(u.err.find(std::string(file) + ":" + std::to_string(lines + 1) +
+                         ": invalid UTF-8 at byte 5"),
+              std::string::npos)
+        << u.err;
+    EXPECT_TRUE(lines_starting(u.err, "run ").empty()) << u.err;
+    EXPECT_FALSE(fs::exists(tmp_ / "out"));
+    test::write_text(f, good);
+  }
 }
 
 TEST_F(DemoStudy, RefusesForeignAndLockedFolders) {
