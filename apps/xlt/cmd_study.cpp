@@ -132,7 +132,7 @@ Runner configure(CLI::App& sub) {
                "folder that is not an xlt study folder)");
   sub.add_option("--threads", o->threads,
                  "CPU threads (0 = the cores not already busy; default: study.threads)")
-      ->check(non_negative());
+      ->check(thread_count());
   sub.add_option("--device", o->device, "cpu or cuda[:N] (default: study.device)");
   sub.add_option("--dist-timeout", o->dist_timeout,
                  "Distributed runs (xlt launch, torchrun, srun): seconds a collective waits for a "

@@ -225,7 +225,7 @@ Runner configure(CLI::App& sub) {
                "With --json, also print byte offsets [begin, end) into the input text and "
                "sequence_ids");
   sub.add_option("--threads", o->threads, "Tokenizer threads (0 = all cores)")
-      ->check(non_negative());
+      ->check(thread_count());
   return [o]() { return run_tokenize(*o); };
 }
 

@@ -202,7 +202,7 @@ Runner configure(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--threads", o->threads,
                  "Worker threads (0 = all cores); results do not depend on it")
-      ->check(non_negative())
+      ->check(thread_count())
       ->capture_default_str();
   return [o]() { return run(*o); };
 }

@@ -50,6 +50,9 @@ struct Registrar {
 // PositiveNumber / NonNegativeNumber print the range up to DBL_MAX in 309 digits instead.
 CLI::Validator positive();      // > 0
 CLI::Validator non_negative();  // >= 0
+// --threads: 0 (automatic) to 1024; more would only oversubscribe the machine (a typo such as
+// 100000 made libtorch start that many threads).
+CLI::Validator thread_count();
 
 // How eval and finetune run the model: --no-packing (clears `packed`) and --attention.
 void add_execution_options(CLI::App& sub, bool& packed,

@@ -34,6 +34,17 @@ CLI::Validator positive() {
   return number_check(false);
 }
 
+CLI::Validator thread_count() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::string why = number_check(true)(text);
+        if (!why.empty()) return why;
+        if (std::stod(text) > 1024) return text + " threads is more than 1024";
+        return {};
+      },
+      "0..1024");
+}
+
 CLI::Validator non_negative() {
   return number_check(true);
 }
@@ -78,7 +89,7 @@ void add_runtime_options(CLI::App& sub, RuntimeOptions& opts) {
       ->capture_default_str();
   sub.add_option("--threads", opts.threads,
                  "CPU threads for libtorch (0 = the cores not already busy)")
-      ->check(non_negative())
+      ->check(thread_count())
       ->capture_default_str();
   sub.add_option("--dist-timeout", opts.dist_timeout,
                  "Distributed runs: seconds a collective waits for a lost peer before failing")

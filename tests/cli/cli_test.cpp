@@ -67,6 +67,12 @@ TEST(Cli, NumberChecksNameTheOptionAndTheValue) {
   r = run_xlt("eval model --data en=x.tsv --max-tokens -5");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--max-tokens: -5 is negative (expected >= 0)"), std::string::npos) << r.err;
+  for (const char* cmd : {"eval model --data en=x.tsv", "study x.toml", "tokenize model"}) {
+    r = run_xlt(std::string(cmd) + " --threads 100000");
+    EXPECT_EQ(r.exit_code, 1) << cmd;
+    EXPECT_NE(r.err.find("--threads: 100000 threads is more than 1024"), std::string::npos)
+        << r.err;
+  }
   r = run_xlt("eval model --data en=x.tsv --bootstrap many");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("'many' is not a number"), std::string::npos) << r.err;
