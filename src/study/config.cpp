@@ -69,15 +69,20 @@ bool exists_quietly(const fs::path& p) {
 // A TOML table being read: remembers which keys were used, so leftovers are unknown keys.
 class Section {
  public:
-  Section(const toml::table* table, std::string prefix, const fs::path& file)
-      : table_(table), prefix_(std::move(prefix)), file_(file) {}
+  Section(const toml::table* table, std::string prefix, const fs::path& file,
+          std::map<std::string, int>* lines = nullptr)
+      : table_(table), prefix_(std::move(prefix)), file_(file), lines_(lines) {}
 
   bool present() const { return table_ != nullptr; }
   int line() const { return table_ ? static_cast<int>(table_->source().begin.line) : 0; }
 
   const toml::node* get(const std::string& key) {
     used_.insert(key);
-    return table_ ? table_->get(key) : nullptr;
+    const toml::node* n = table_ ? table_->get(key) : nullptr;
+    if (n && lines_ && n->source().begin.line > 0) {
+      (*lines_)[name(key)] = static_cast<int>(n->source().begin.line);
+    }
+    return n;
   }
 
   [[noreturn]] void fail(const toml::node* node, const std::string& key,
@@ -192,6 +197,7 @@ class Section {
   const toml::table* table_;
   std::string prefix_;
   fs::path file_;
+  std::map<std::string, int>* lines_;  // key -> line, for checks made after reading
   std::set<std::string> used_;
 };
 
@@ -218,7 +224,9 @@ class Parser {
   }
 
  private:
-  Section section(const std::string& name) { return Section(root_.table(name), name, file_); }
+  Section section(const std::string& name) {
+    return Section(root_.table(name), name, file_, &c_.key_lines);
+  }
 
   // A path relative to the config's folder; must exist.
   fs::path existing_path(Section& s, const std::string& key, const std::string& value) {
@@ -591,6 +599,12 @@ class Parser {
 };
 
 }  // namespace
+
+std::string StudyConfig::where(const std::string& key) const {
+  const auto it = key_lines.find(key);
+  return config_file.string() + (it == key_lines.end() ? "" : ":" + std::to_string(it->second)) +
+         ": " + key;
+}
 
 nlohmann::json StudyConfig::to_json() const {
   auto model_json = [](const ModelSpec& m) {

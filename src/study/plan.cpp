@@ -117,7 +117,7 @@ ResolvedModel resolve_model(const StudyConfig& config, const ModelSpec& spec,
 
 void check_model_settings(const StudyConfig& c, const ResolvedModel& encoder,
                           const ResolvedModel& causal_lm, const std::string& key) {
-  const auto where = [&c](const std::string& key) { return c.config_file.string() + ": " + key; };
+  const auto where = [&c](const std::string& key) { return c.where(key); };
   if (encoder.available && encoder.config.model_type == io::ModelType::kXglm) {
     throw ConfigError(where(key + ".model") + ": " + encoder.name +
                       " is a causal LM (xglm); the encoder must be bert or xlm-roberta");

@@ -232,7 +232,9 @@ TEST_F(DemoStudy, ConfigMistakesFailBeforeAnyWork) {
                    std::regex_replace(demo, std::regex("layer = 2 "), "layer = 12 "));
   const auto r = study(config() + " --out " + out());
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find("attention.layer = 12, but random xglm-config.json has 2 layers"),
+  // FILE:LINE of the key, as for the checks made while reading.
+  EXPECT_NE(r.err.find("demo.toml:53: attention.layer = 12, but random xglm-config.json has 2 "
+                       "layers"),
             std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(tmp_ / "out"));

@@ -123,6 +123,10 @@ struct DistanceSettings {
 
 struct StudyConfig {
   std::filesystem::path config_file;  // absolute
+  // "analysis.layer" -> its line in config_file, for checks made after reading (against a
+  // model's config): where(key) is "FILE:LINE: key" (or "FILE: key" for a default).
+  std::map<std::string, int> key_lines;
+  std::string where(const std::string& key) const;
   std::filesystem::path base_dir;     // its folder
   std::string title;
   std::vector<std::string> languages = {"en", "es", "fr", "hi"};
