@@ -83,10 +83,12 @@ Runner configure(CLI::App& sub) {
   auto& c = o->config;
   sub.add_option("model", c.model, "Pretrained model folder or cached hub id (BERT or XLM-R)")
       ->required();
-  sub.add_option("--train", c.train_specs, "Training data: LANG=PATH, PATH or a downloaded dataset (multinli:split=train), "
+  sub.add_option("--train", c.train_specs,
+                 "Training data: LANG=PATH, PATH or a downloaded dataset (multinli:split=train), "
                  "as eval's --data")
       ->required();
-  sub.add_option("--dev", c.dev_specs, "English dev set for model selection (LANG=PATH, PATH or xnli:lang=en:split=dev)");
+  sub.add_option("--dev", c.dev_specs,
+                 "English dev set for model selection (LANG=PATH, PATH or xnli:lang=en:split=dev)");
   sub.add_option("--out", o->out, "Output folder (best/, last/, state/, log.jsonl, ...)")
       ->required();
   sub.add_option("--langs", o->langs, "Languages to read from files with a language column");

@@ -152,8 +152,8 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
       }
     } else {
       const std::string lang = !files.languages.empty() ? files.language()
-                               : langs.size() == 1    ? langs[0]
-                                                      : "en";
+                               : langs.size() == 1      ? langs[0]
+                                                        : "en";
       claim(lang, s);
       out.push_back(read_nli_file(path, lang, read));
     }

@@ -153,8 +153,8 @@ ConvertResult convert_to_safetensors(const fs::path& model, const fs::path& out_
   // after the new files are complete. PyTorch weights are left alone.
   for (const auto& e : fs::directory_iterator(out_dir)) {
     const std::string f = e.path().filename().string();
-    const bool ours = std::find(r.weight_files.begin(), r.weight_files.end(), f) !=
-                      r.weight_files.end();
+    const bool ours =
+        std::find(r.weight_files.begin(), r.weight_files.end(), f) != r.weight_files.end();
     const bool safetensors_weights =
         f == "model.safetensors" || f == "model.safetensors.index.json" ||
         (f.rfind("model-", 0) == 0 && f.size() > 12 && f.substr(f.size() - 12) == ".safetensors");

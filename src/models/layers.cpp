@@ -206,8 +206,7 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
   if (problem == "regression") {
     if (labels.numel() != logits.numel()) {
       throw DataError("labels: regression needs one value per output (" +
-                      std::to_string(logits.numel()) + "), got shape " +
-                      shape_str(labels.sizes()));
+                      std::to_string(logits.numel()) + "), got shape " + shape_str(labels.sizes()));
     }
     auto t = target.to(logits.scalar_type());
     if (config.num_labels == 1) return at::mse_loss(logits.squeeze(), t.squeeze());
@@ -228,9 +227,11 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
   }
   if (problem == "multi_label_classification") {
     if (labels.sizes() != logits.sizes()) {
-      throw DataError("labels: multi_label_classification (float labels) needs one 0/1 target "
-                      "per label, shape " + shape_str(logits.sizes()) + ", got " +
-                      shape_str(labels.sizes()) + " (class ids must be integers)");
+      throw DataError(
+          "labels: multi_label_classification (float labels) needs one 0/1 target "
+          "per label, shape " +
+          shape_str(logits.sizes()) + ", got " + shape_str(labels.sizes()) +
+          " (class ids must be integers)");
     }
     return at::binary_cross_entropy_with_logits(logits, target.to(logits.scalar_type()));
   }

@@ -108,9 +108,9 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
 // value); device tensors by their minimum and maximum, in one copy.
 void check_class_ids(const at::Tensor& ids, int64_t classes, const std::string& what);
 
-// Checks input_ids is int64 [B, T] (T >= 1) with ids in [0, vocab) and the mask/token types (if given)
-// match its shape, token types in [0, type_vocab_size); throws DataError otherwise. Called on
-// the caller's tensors before they move to the model's device: host tensors are checked on the
+// Checks input_ids is int64 [B, T] (T >= 1) with ids in [0, vocab) and the mask/token types (if
+// given) match its shape, token types in [0, type_vocab_size); throws DataError otherwise. Called
+// on the caller's tensors before they move to the model's device: host tensors are checked on the
 // host, without a device round trip.
 void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                   const at::Tensor& token_type_ids, int64_t vocab_size,

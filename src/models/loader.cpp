@@ -198,10 +198,10 @@ void check_tokenizer_fits(std::size_t tokenizer_vocab_size, const Model& model,
                           const fs::path& tokenizer_source) {
   const int64_t rows = model.config().vocab_size;
   if (static_cast<int64_t>(tokenizer_vocab_size) <= rows) return;
-  throw ConfigError("tokenizer " + tokenizer_source.string() + " has " +
-                    std::to_string(tokenizer_vocab_size) + " tokens but the model's vocab_size is " +
-                    std::to_string(rows) + ": it is not this model's tokenizer (give the model's " +
-                    "own, e.g. with --tokenizer)");
+  throw ConfigError(
+      "tokenizer " + tokenizer_source.string() + " has " + std::to_string(tokenizer_vocab_size) +
+      " tokens but the model's vocab_size is " + std::to_string(rows) +
+      ": it is not this model's tokenizer (give the model's " + "own, e.g. with --tokenizer)");
 }
 
 std::unique_ptr<Model> load_model(const fs::path& spec, const LoadOptions& opts) {

@@ -58,7 +58,8 @@ bool replaced_by_save(const std::string& name) {
   for (const char* f : kCopiedFiles)
     if (name == f) return true;
   auto ends_with = [&](const std::string& tail) {
-    return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+    return name.size() >= tail.size() &&
+           name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
   };
   return (name.rfind("model", 0) == 0 && ends_with(".safetensors")) ||
          (name.rfind("pytorch_model", 0) == 0 && ends_with(".bin")) ||

@@ -197,8 +197,8 @@ void maybe_kill_for_test(int rank, int64_t step) {
   const char* s = std::getenv("XLT_TEST_KILL_STEP");
   if (!r || !s || std::to_string(rank) != r || std::to_string(step) != s) return;
   // XLT_TEST_KILL_SIGNAL=STOP freezes the rank instead: a hung peer, found only by the timeout.
-  const std::string sig = std::getenv("XLT_TEST_KILL_SIGNAL") ? std::getenv("XLT_TEST_KILL_SIGNAL")
-                                                              : "";
+  const std::string sig =
+      std::getenv("XLT_TEST_KILL_SIGNAL") ? std::getenv("XLT_TEST_KILL_SIGNAL") : "";
   std::raise(sig == "STOP" ? SIGSTOP : sig == "INT" ? SIGINT : sig == "TERM" ? SIGTERM : SIGKILL);
 }
 

@@ -6,8 +6,8 @@
 #include <torch/version.h>
 
 #include <chrono>
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>

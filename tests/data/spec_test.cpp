@@ -261,12 +261,12 @@ TEST(DataSpecs, DownloadedDatasetSpecsResolveUnderTheDataHome) {
   auto msg = error_of<xlt::UsageError>(
       [&] { parse_data_specs({"xnli:lang=hi:limit=3"}, {}, NliFormat::kAuto); });
   EXPECT_NE(msg.find("unknown key 'limit'"), std::string::npos) << msg;
-  msg = error_of<xlt::UsageError>(
-      [&] { parse_data_specs({"xnli:lang=en", "en=" + fr}, {}, NliFormat::kAuto); });
+  msg = error_of<xlt::UsageError>([&] {
+    parse_data_specs({"xnli:lang=en", "en=" + fr}, {}, NliFormat::kAuto);
+  });
   EXPECT_NE(msg.find("language 'en' given twice"), std::string::npos) << msg;
   ::setenv("XLT_DATA_HOME", (home / "empty").c_str(), 1);
-  msg = error_of<xlt::DataError>(
-      [&] { parse_data_specs({"xnli:lang=en"}, {}, NliFormat::kAuto); });
+  msg = error_of<xlt::DataError>([&] { parse_data_specs({"xnli:lang=en"}, {}, NliFormat::kAuto); });
   EXPECT_NE(msg.find("xlt download-data xnli"), std::string::npos) << msg;
   EXPECT_NE(msg.find("set by XLT_DATA_HOME"), std::string::npos) << msg;
   ::unsetenv("XLT_DATA_HOME");

@@ -331,9 +331,9 @@ TEST_F(EvalCli, ErrorsExitWithInputCodes) {
   for (int i = 0; i < 50; ++i) vocab += "zzword" + std::to_string(i) + "\n";
   xlt::test::write_text(big / "vocab.txt", vocab);
   for (const std::string& cmd : {"eval " + shell_quote(big.string()) + en + " --no-progress",
-                                "embed " + shell_quote(big.string()) + " --input en=" +
-                                    shell_quote((demo() / "text-en.txt").string()) +
-                                    " --out " + shell_quote((tmp_ / "e").string())}) {
+                                 "embed " + shell_quote(big.string()) + " --input en=" +
+                                     shell_quote((demo() / "text-en.txt").string()) + " --out " +
+                                     shell_quote((tmp_ / "e").string())}) {
     r = run_xlt(cmd);
     EXPECT_EQ(r.exit_code, 2) << cmd;
     EXPECT_NE(r.err.find("it is not this model's tokenizer"), std::string::npos) << r.err;
@@ -347,8 +347,7 @@ TEST_F(EvalCli, ErrorsExitWithInputCodes) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = run_xlt("eval " + shell_quote(lm.string()) + en + " --no-progress");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find(lm.string() + ": an xglm model is a causal LM"), std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find(lm.string() + ": an xglm model is a causal LM"), std::string::npos) << r.err;
 }
 
 TEST(PerplexityCli, WritesJsonMatchingTheLibrary) {

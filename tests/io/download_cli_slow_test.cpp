@@ -154,7 +154,9 @@ TEST_F(CliFixture, ConvertWritesSafetensorsAndRefusesMaliciousPickles) {
   r = xlt("", "convert " + shell_quote(model.string()) + " --out " +
                   shell_quote((tmp / "sharded").string()));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("removed the earlier model.safetensors.index.json model-00001-of-"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("removed the earlier model.safetensors.index.json model-00001-of-"),
+            std::string::npos)
+      << r.err;
   std::set<std::string> left;
   for (const auto& e : fs::directory_iterator(tmp / "sharded")) {
     left.insert(e.path().filename().string());

@@ -232,9 +232,9 @@ TEST_P(AllArchs, BadInputsAreDataErrors) {
   const bool lm = GetParam() == "xglm";
   const int64_t classes = lm ? tiny_config("xglm").vocab_size : 2;
   const auto labels = lm ? at::full({2, 3}, classes, at::kLong) : at::tensor({0, 2}, at::kLong);
-  EXPECT_NE(message({ids, {}, {}, labels}).find("class ids in [0, " + std::to_string(classes) +
-                                                ") or -100 (ignored), found " +
-                                                std::to_string(classes)),
+  EXPECT_NE(message({ids, {}, {}, labels})
+                .find("class ids in [0, " + std::to_string(classes) +
+                      ") or -100 (ignored), found " + std::to_string(classes)),
             std::string::npos)
       << message({ids, {}, {}, labels});
   const auto negative = lm ? at::full({2, 3}, -3, at::kLong) : at::tensor({-3, 1}, at::kLong);

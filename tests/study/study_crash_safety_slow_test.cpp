@@ -268,9 +268,9 @@ TEST_F(StudyCrashSafety, SigtermInFineTuningStopsTheStudyAndTheRerunResumesIt) {
   ASSERT_EQ(ref.exit_code, 0) << ref.err;
   fs::rename(tmp_ / "out", tmp_ / "ref");
 
-  const auto stopped = run_command(
-      "XLT_TEST_KILL_RANK=0 XLT_TEST_KILL_STEP=3 XLT_TEST_KILL_SIGNAL=TERM " +
-      shell_quote(cli_path().string()) + " " + args_line());
+  const auto stopped =
+      run_command("XLT_TEST_KILL_RANK=0 XLT_TEST_KILL_STEP=3 XLT_TEST_KILL_SIGNAL=TERM " +
+                  shell_quote(cli_path().string()) + " " + args_line());
   EXPECT_EQ(stopped.exit_code, 128 + SIGTERM) << stopped.err;
   EXPECT_NE(stopped.err.find("stopped finetune/seed-1 at step 3/40"), std::string::npos)
       << stopped.err;

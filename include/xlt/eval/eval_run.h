@@ -37,7 +37,7 @@ struct NliEvalConfig {
   uint64_t seed = 42;   // subsampling, new-head initialisation and bootstrap
   int64_t num_labels = 3;
   bool new_head = false;  // replace the checkpoint's classifier by a fresh one (seeded by seed)
-  int bootstrap = 1000;  // resamples
+  int bootstrap = 1000;   // resamples
   std::string source_lang = "en";
   EvalOptions eval;  // batch size, max length, sorting, progress
   std::string device = "cpu";

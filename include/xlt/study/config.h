@@ -127,7 +127,7 @@ struct StudyConfig {
   // model's config): where(key) is "FILE:LINE: key" (or "FILE: key" for a default).
   std::map<std::string, int> key_lines;
   std::string where(const std::string& key) const;
-  std::filesystem::path base_dir;     // its folder
+  std::filesystem::path base_dir;  // its folder
   std::string title;
   std::vector<std::string> languages = {"en", "es", "fr", "hi"};
   std::string source_lang = "en";
