@@ -158,21 +158,7 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
       out.push_back(read_nli_file(path, lang, read));
     }
   }
-  if (langs.empty()) return out;
-  // --langs also selects among LANG=PATH values, and names no language that is not given.
-  std::vector<std::string> given;
-  for (const auto& d : out) given.push_back(d.lang);
-  for (const auto& l : langs) {
-    if (std::find(given.begin(), given.end(), l) == given.end()) {
-      throw UsageError("--langs names '" + l + "' but no " + flag + " value holds it (" + flag +
-                       " gives " + join(given) + ")");
-    }
-  }
-  std::vector<NliDataset> kept;
-  for (auto& d : out) {
-    if (std::find(langs.begin(), langs.end(), d.lang) != langs.end()) kept.push_back(std::move(d));
-  }
-  return kept;
+  return out;
 }
 
 std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,

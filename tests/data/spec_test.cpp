@@ -88,18 +88,6 @@ TEST(DataSpecs, OneFilePerLanguageInCommandLineOrder) {
   EXPECT_EQ(sets[0].examples[0].lang, "es");
   EXPECT_EQ(sets[1].lang, "en");
   EXPECT_TRUE(is_parallel(sets[0], sets[1]));
-  // --langs selects among LANG=PATH values too, and a language no value holds is an error (it
-  // was ignored: `--langs esp` evaluated everything).
-  const std::vector<std::string> both = {"es=" + (dir / "dev-es.tsv").string(),
-                                         "en=" + (dir / "dev-en.tsv").string()};
-  sets = parse_data_specs(both, {"en"}, NliFormat::kAuto);
-  ASSERT_EQ(sets.size(), 1u);
-  EXPECT_EQ(sets[0].lang, "en");
-  const auto msg =
-      error_of<xlt::UsageError>([&] { parse_data_specs(both, {"esp"}, NliFormat::kAuto); });
-  EXPECT_NE(msg.find("--langs names 'esp' but no --data value holds it (--data gives es, en)"),
-            std::string::npos)
-      << msg;
 }
 
 TEST(DataSpecs, LanguageColumnFileWithLangs) {
