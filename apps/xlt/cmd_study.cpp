@@ -105,11 +105,18 @@ int run(const StudyCliOptions& o) {
   const study::StudyOutcome r = study::run_study(config, ro);
   if (!r.stopped_unit.empty()) {
     const int sig = r.interrupted_by != 0 ? r.interrupted_by : SIGINT;
-    std::cerr << "xlt study: stopped by " << interrupt_signal_name(sig) << " in " << r.stopped_unit
-              << " at step " << r.stopped_at_step << "/" << r.stopped_total_steps
-              << "; its state is saved in " << (r.out / r.stopped_unit / "run" / "state").string()
-              << ". To continue, run the same command: finished units are skipped and "
-              << r.stopped_unit << " resumes\n";
+    if (distributed::launch_env_from_process().rank == 0) {
+      std::cerr << "xlt study: stopped by " << interrupt_signal_name(sig);
+      if (r.stopped_unit_complete) {
+        std::cerr << " after " << r.stopped_unit << " (complete)";
+      } else {
+        std::cerr << " in " << r.stopped_unit << " at step " << r.stopped_at_step << "/"
+                  << r.stopped_total_steps << "; its state is saved in "
+                  << (r.out / r.stopped_unit / "run" / "state").string();
+      }
+      std::cerr << ". To continue, run the same command: finished units are skipped"
+                << (r.stopped_unit_complete ? "" : " and " + r.stopped_unit + " resumes") << "\n";
+    }
     return interrupt_exit_code(sig);
   }
   print_summary(r);

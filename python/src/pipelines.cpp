@@ -442,13 +442,16 @@ py::object run_study(const std::string& config_path, const std::string& out,
     r = study::run_study(config, ro);
   }
   if (!r.stopped_unit.empty()) {
+    const std::string sig =
+        interrupt_signal_name(r.interrupted_by != 0 ? r.interrupted_by : SIGINT);
     const std::string msg =
-        std::string("stopped by ") +
-        interrupt_signal_name(r.interrupted_by != 0 ? r.interrupted_by : SIGINT) + " in " +
-        r.stopped_unit + " at step " + std::to_string(r.stopped_at_step) + "/" +
-        std::to_string(r.stopped_total_steps) + "; its state is saved in " +
-        (r.out / r.stopped_unit / "run" / "state").string() +
-        ". To continue, call study again with the same arguments";
+        r.stopped_unit_complete
+            ? "stopped by " + sig + " after " + r.stopped_unit +
+                  " (complete). To continue, call study again with the same arguments"
+            : "stopped by " + sig + " in " + r.stopped_unit + " at step " +
+                  std::to_string(r.stopped_at_step) + "/" + std::to_string(r.stopped_total_steps) +
+                  "; its state is saved in " + (r.out / r.stopped_unit / "run" / "state").string() +
+                  ". To continue, call study again with the same arguments";
     clear_interrupt();
     PyErr_SetString(PyExc_KeyboardInterrupt, msg.c_str());
     throw py::error_already_set();

@@ -140,6 +140,8 @@ ConvertResult convert_to_safetensors(const fs::path& model, const fs::path& out_
     r.weight_files.push_back(file);
   }
   bar.finish();
+  // A single file of an earlier run goes before the new index appears: loaders prefer it.
+  if (groups.size() > 1) fs::remove(out_dir / "model.safetensors");
   if (groups.size() > 1) {
     nlohmann::ordered_json index;
     index["metadata"] = {{"total_size", total}};
@@ -155,9 +157,9 @@ ConvertResult convert_to_safetensors(const fs::path& model, const fs::path& out_
     const std::string f = e.path().filename().string();
     const bool ours =
         std::find(r.weight_files.begin(), r.weight_files.end(), f) != r.weight_files.end();
-    const bool safetensors_weights =
-        f == "model.safetensors" || f == "model.safetensors.index.json" ||
-        (f.rfind("model-", 0) == 0 && f.size() > 12 && f.substr(f.size() - 12) == ".safetensors");
+    const bool safetensors_weights = f == "model.safetensors" ||
+                                     f == "model.safetensors.index.json" ||
+                                     is_safetensors_shard_name(f);
     if (safetensors_weights && !ours && e.is_regular_file()) r.removed.push_back(f);
   }
   // An index first: shards left without one are never read.

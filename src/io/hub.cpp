@@ -291,15 +291,15 @@ fs::path fetch_at_commit(HttpClient& http, const HubOptions& o, const std::strin
   if (fs::exists(pointer) && !o.force_download) return pointer;
   FileMetadata m = head_file(http, o, repo_id, commit, filename);
   fs::path blob = repo_dir / "blobs" / m.etag;
-  // Forced: the cached blob goes first, so the fetch cannot take it for a finished download.
-  if (o.force_download) fs::remove(blob);
-  if (!fs::exists(blob)) {
+  if (!fs::exists(blob) || o.force_download) {
     UrlDownload d;
     d.url = m.location;
     // A redirect to another host is a signed CDN URL: the hub token must not travel there. A
     // same-host redirect (renamed repository, resolve cache) still needs it for private repos.
     if (host_of(m.location) == host_of(o.endpoint)) d.headers = auth_headers(o);
-    d.dest = blob;
+    // Forced: fetched and verified beside the cached blob, which stays usable until it is
+    // replaced by the rename below (a failed transfer costs nothing).
+    d.dest = o.force_download ? fs::path(blob.string() + ".force") : blob;
     // huggingface_hub's lock for this blob, so that xlt and Python never fetch it at once.
     d.lock_path = o.cache_dir / ".locks" / repo_dir.filename() / (m.etag + ".lock");
     d.expected_size = m.size;
@@ -312,6 +312,7 @@ fs::path fetch_at_commit(HttpClient& http, const HubOptions& o, const std::strin
     UrlDownloadResult r = detail::download_url_with(http, d);
     if (!r.already_present) ++stats.files;
     stats.bytes += r.bytes_transferred;
+    if (o.force_download) fs::rename(d.dest, blob);
   }
   link_pointer(pointer, filename, m.etag);
   return pointer;

@@ -20,6 +20,16 @@
 #include "xlt/core/file.h"
 
 namespace xlt::io {
+
+bool is_safetensors_shard_name(const std::string& name) {
+  // model-DDDDD-of-DDDDD.safetensors
+  if (name.size() != 32 || name.compare(0, 6, "model-") != 0 || name.compare(11, 4, "-of-") != 0 ||
+      name.compare(20, 12, ".safetensors") != 0)
+    return false;
+  for (size_t i : {6, 7, 8, 9, 10, 15, 16, 17, 18, 19})
+    if (name[i] < '0' || name[i] > '9') return false;
+  return true;
+}
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 

@@ -275,8 +275,9 @@ void check_class_ids(const at::Tensor& ids, int64_t classes, const std::string& 
       if (p[i] != kIgnore && (p[i] < 0 || p[i] >= classes)) bad(p[i]);
     return;
   }
-  const auto [lo, hi] = value_range(ids);
-  if (lo < 0 && lo != kIgnore) bad(lo);
+  // Ignored positions as 0, so that a bad negative id is not hidden behind a -100 minimum.
+  const auto [lo, hi] = value_range(ids.masked_fill(ids == kIgnore, 0));
+  if (lo < 0) bad(lo);
   if (hi >= classes) bad(hi);
 }
 

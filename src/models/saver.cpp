@@ -7,6 +7,7 @@
 #include "models/arch.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/io/safetensors.h"
 #include "xlt/models/tensor_io.h"
 
 namespace xlt::models {
@@ -61,7 +62,7 @@ bool replaced_by_save(const std::string& name) {
     return name.size() >= tail.size() &&
            name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
   };
-  return (name.rfind("model", 0) == 0 && ends_with(".safetensors")) ||
+  return name == "model.safetensors" || io::is_safetensors_shard_name(name) ||
          (name.rfind("pytorch_model", 0) == 0 && ends_with(".bin")) ||
          name.find(".tmp.") != std::string::npos;
 }
@@ -69,16 +70,21 @@ bool replaced_by_save(const std::string& name) {
 // Everything else in the folder (a README, notes, a config the model was made from, subfolders)
 // is kept, as save_pretrained keeps it: hard-linked into the new folder before the swap, so that
 // no moment exists in which those files live only in a temp folder.
+// Symbolic links stay links (never followed: `up -> ..` would recurse into the new folder);
+// sockets and FIFOs are not carried.
 void carry_over(const fs::path& old_dir, const fs::path& tmp) {
+  constexpr auto kLinks = fs::copy_options::recursive | fs::copy_options::copy_symlinks;
   for (const auto& e : fs::directory_iterator(old_dir)) {
     const std::string name = e.path().filename().string();
     if (replaced_by_save(name)) continue;
+    const auto st = e.symlink_status();
+    if (!fs::is_regular_file(st) && !fs::is_directory(st) && !fs::is_symlink(st)) continue;
     std::error_code ec;
-    fs::copy(e.path(), tmp / name,
-             fs::copy_options::recursive | fs::copy_options::create_hard_links, ec);
+    fs::copy(e.path(), tmp / name, kLinks | fs::copy_options::create_hard_links, ec);
     if (ec) {
       fs::remove_all(tmp / name, ec);
-      fs::copy(e.path(), tmp / name, fs::copy_options::recursive);  // no hard links here
+      fs::copy(e.path(), tmp / name, kLinks);  // a file system without hard links
+      fsync_path(tmp / name);
     }
   }
 }
@@ -96,8 +102,10 @@ void save_model(const Model& model, const fs::path& dir, const SaveOptions& opts
   fs::path target = fs::absolute(dir).lexically_normal();
   if (target.filename().empty()) target = target.parent_path();  // "out/" or "."
   std::error_code ec;
-  const fs::path cwd_in_target = fs::current_path(ec).lexically_relative(target);
-  if (!ec && !cwd_in_target.empty() && cwd_in_target.native().rfind("..", 0) != 0) {
+  // Resolved paths: under a symlinked home, the current folder is the physical one.
+  const fs::path cwd_in_target =
+      fs::current_path(ec).lexically_relative(fs::weakly_canonical(target, ec));
+  if (!ec && !cwd_in_target.empty() && *cwd_in_target.begin() != "..") {
     throw IoError(dir.string() + ": is the current folder or holds it; a model folder is " +
                   "replaced as a whole, so save into a subfolder instead");
   }

@@ -1,7 +1,10 @@
 // The study runner: output-folder checks and the lock, the plan (which units run and why), and
 // the loop that runs units and records each one's stage.json last, atomically.
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <ctime>
 #include <iostream>
 #include <set>
@@ -9,6 +12,7 @@
 #include "study/internal.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/core/interrupt.h"
 #include "xlt/core/lock.h"
 #include "xlt/distributed/distributed.h"
 #include "xlt/models/model.h"
@@ -294,6 +298,17 @@ void check_same_plan(const Context& ctx, const std::vector<UnitStatus>& plan) {
   }
 }
 
+// The signal any rank received (SIGTERM first), agreed by all ranks.
+int agreed_interrupt(const Context& ctx) {
+  const int own = interrupt_signal();
+  if (!ctx.group) return own;
+  at::Tensor seen = at::zeros({2}, at::kDouble);  // [SIGINT, SIGTERM]
+  if (own != 0) seen[own == SIGTERM ? 1 : 0] = 1.0;
+  ctx.group->all_reduce_sum(seen);
+  const auto n = seen.accessor<double, 1>();
+  return n[1] > 0 ? SIGTERM : n[0] > 0 ? SIGINT : 0;
+}
+
 void empty_folder(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir)) {
     if (e.path().filename() != kLockFile) fs::remove_all(e.path());
@@ -422,10 +437,17 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
       break;
     }
   }
+  bool analysis_checked = false, perplexity_checked = false;
   for (size_t i = 0; i < ctx.units.size(); ++i) {
     if (p.plan[i].action != "run") continue;
-    if (ctx.units[i].stage == "analysis") check_analysis_inputs(ctx);
-    if (ctx.units[i].stage == "perplexity") check_perplexity_inputs(ctx);
+    if (ctx.units[i].stage == "analysis" && !analysis_checked) {
+      check_analysis_inputs(ctx);
+      analysis_checked = true;
+    }
+    if (ctx.units[i].stage == "perplexity" && !perplexity_checked) {
+      check_perplexity_inputs(ctx);
+      perplexity_checked = true;
+    }
   }
   // Rank 0 holds the lock and writes every file; the other ranks only compute.
   std::unique_ptr<FolderLock> lock;
@@ -489,6 +511,18 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
     }
     ctx.sync("rank 0 finishes " + u.name);
     log << "done " << u.name << " in " << std::to_string(s.seconds).substr(0, 6) << " s\n";
+    // A signal during the unit's last step or final evaluation and saves found it complete;
+    // the study stops after it all the same (every rank alike).
+    if (u.stage == "finetune") {
+      if (const int sig = agreed_interrupt(ctx)) {
+        log << "stopped after " << u.name << " (complete): units after it did not run\n";
+        outcome.units = p.plan;
+        outcome.interrupted_by = sig;
+        outcome.stopped_unit = u.name;
+        outcome.stopped_unit_complete = true;
+        return outcome;
+      }
+    }
   }
   outcome.units = p.plan;
   if (writer && fs::exists(ctx.out / "results.json") && fs::exists(ctx.out / "report.html")) {

@@ -74,7 +74,8 @@ json evaluate_all(Context& ctx, models::Model& model, const text::Tokenizer& tok
   run.config.langs = c.languages;
   run.config.format = c.eval.format;
   run.config.samples = c.eval.samples;
-  run.config.seed = seed;
+  run.config.seed = seed;  // the bootstrap's and a new head's; sampling's is recorded below
+  run.config.new_head = head_initialized;
   run.config.num_labels = model.num_labels();
   run.config.bootstrap = c.eval.bootstrap_resamples;
   run.config.source_lang = c.source_lang;
@@ -115,6 +116,9 @@ json evaluate_all(Context& ctx, models::Model& model, const text::Tokenizer& tok
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   json results = run.results_json();
   results["seed"] = seed;
+  // The rows were drawn by the study's eval.sample_seed and eval.sampling, not by `seed`.
+  results["config"]["sample_seed"] = c.eval.sample_seed;
+  results["config"]["sampling"] = c.eval.sampling;
   eval::write_results_json(dir / "results.json", results);
   eval::write_results_csv(dir / "results.csv", run.summary);
   eval::write_predictions_jsonl(dir / "predictions.jsonl", rows);

@@ -263,6 +263,22 @@ void Trainer::prepare_output() {
                       " already holds a fine-tuning run (state/, log.jsonl, best/ or last/): use "
                       "--resume to continue it or --overwrite to start over");
   }
+  if (c_.overwrite) {
+    // The run would delete its own starting point once everything is loaded.
+    std::error_code e;
+    for (const std::string& input : {c_.model, c_.tokenizer}) {
+      if (input.empty() || !fs::exists(input, e)) continue;
+      const fs::path in = fs::weakly_canonical(input, e);
+      for (const char* name : {"state", "best", "last"}) {
+        const fs::path rel = in.lexically_relative(fs::weakly_canonical(out_ / name, e));
+        if (!rel.empty() && *rel.begin() != "..") {
+          throw ConfigError("--overwrite would delete " + input + ", which this run starts " +
+                            "from (it is in " + (out_ / name).string() +
+                            "): copy it elsewhere first");
+        }
+      }
+    }
+  }
   std::error_code ec;
   fs::create_directories(out_, ec);
   if (ec) throw IoError("--out " + out_.string() + ": cannot create folder: " + ec.message());
@@ -606,7 +622,7 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
   if (last) return false;
   if ((c_.stop_after > 0 && st_.global_step >= c_.stop_after) || stop_requested()) {
     result_.stopped = true;
-    result_.interrupted_by = interrupt_signal() != 0 ? interrupt_signal() : stop_signal_;
+    result_.interrupted_by = stop_signal_ != 0 ? stop_signal_ : interrupt_signal();
     return false;
   }
   if (c_.save_every > 0 && st_.global_step % c_.save_every == 0) save_state();

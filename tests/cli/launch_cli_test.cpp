@@ -89,9 +89,11 @@ if [ "$RANK" = 1 ]; then
   while [ ! -e "$d/stopped" ]; do sleep 0.01; done
   kill -KILL $$
 fi
+# Rank 1 must be running before the launcher is stopped (a loaded machine may start rank 0's
+# script before the launcher has forked rank 1: the test then waited forever).
+while [ ! -e "$d/r1" ]; do sleep 0.01; done
 kill -STOP $PPID
 touch "$d/stopped"
-while [ ! -e "$d/r1" ]; do sleep 0.01; done
 p=$(cat "$d/r1")
 # Until rank 1 is a zombie (dead, not yet reaped by the stopped launcher).
 while ! grep -q ') Z' "/proc/$p/stat"; do sleep 0.01; done

@@ -289,6 +289,8 @@ TEST_P(AllArchs, SaveReplacesTheModelKeepsOtherFilesAndReloads) {
   write_text(out / "README.md", "mine");
   write_text(out / "notes" / "n.txt", "also mine");
   write_text(out / "bert-config.json", "{}");
+  write_text(out / "model-best.safetensors", "a user's file, not a shard name");
+  fs::create_directory_symlink("..", out / "up");  // kept as a link, never followed
   for (const char* stale : {"model-00001-of-00002.safetensors", "model.safetensors.index.json",
                             "pytorch_model.bin", "sentencepiece.bpe.model", "tokenizer.json"}) {
     write_text(out / stale, "old");
@@ -300,7 +302,9 @@ TEST_P(AllArchs, SaveReplacesTheModelKeepsOtherFilesAndReloads) {
   std::set<std::string> names;
   for (const auto& e : fs::directory_iterator(out)) names.insert(e.path().filename().string());
   EXPECT_EQ(names, (std::set<std::string>{"README.md", "bert-config.json", "config.json",
-                                          "model.safetensors", "notes", "vocab.txt"}));
+                                          "model-best.safetensors", "model.safetensors", "notes",
+                                          "up", "vocab.txt"}));
+  EXPECT_TRUE(fs::is_symlink(out / "up"));
   EXPECT_EQ(read_text(out / "README.md"), "mine");
   EXPECT_EQ(read_text(out / "notes" / "n.txt"), "also mine");
   EXPECT_EQ(read_text(out / "vocab.txt"), "[PAD]\n");
@@ -319,6 +323,9 @@ TEST_P(AllArchs, SaveReplacesTheModelKeepsOtherFilesAndReloads) {
   fs::current_path(out / "notes");
   EXPECT_THROW(models::save_model(*model, ".", so), IoError);
   EXPECT_THROW(models::save_model(*model, "..", so), IoError);
+  // Also when named through a symbolic link (a symlinked home: the current folder is physical).
+  fs::create_directory_symlink(out, tmp / "alias");
+  EXPECT_THROW(models::save_model(*model, tmp / "alias", so), IoError);
   fs::current_path(here);
   EXPECT_FALSE(fs::exists(out / "notes" / "config.json"));
 }

@@ -297,6 +297,23 @@ TEST_F(StudyCrashSafety, SigtermInFineTuningStopsTheStudyAndTheRerunResumesIt) {
   EXPECT_NE(rerun.err.find("run finetune/seed-1: incomplete"), std::string::npos) << rerun.err;
   EXPECT_TRUE(read_json(unit / "stage.json")["resumed"].get<bool>());
   compare_trees(tmp_ / "ref", tmp_ / "out", "SIGTERM at step 3");
+
+  // The signal in the last step: the unit completes (final evaluation, saves), then the study
+  // stops before the next unit; the rerun goes on from there.
+  fs::remove_all(tmp_ / "out");
+  const auto last =
+      run_command("XLT_TEST_KILL_RANK=0 XLT_TEST_KILL_STEP=40 XLT_TEST_KILL_SIGNAL=TERM " +
+                  shell_quote(cli_path().string()) + " " + args_line());
+  EXPECT_EQ(last.exit_code, 128 + SIGTERM) << last.err;
+  EXPECT_NE(last.err.find("xlt study: stopped by SIGTERM after finetune/seed-1 (complete)"),
+            std::string::npos)
+      << last.err;
+  EXPECT_TRUE(fs::exists(unit / "stage.json"));
+  EXPECT_FALSE(fs::exists(tmp_ / "out" / "finetune" / "seed-2"));
+  const auto on = run_xlt(args_line());
+  ASSERT_EQ(on.exit_code, 0) << on.err;
+  EXPECT_NE(on.err.find("skip finetune/seed-1: up to date"), std::string::npos) << on.err;
+  compare_trees(tmp_ / "ref", tmp_ / "out", "SIGTERM at the last step");
 }
 
 // Regression: a run killed after taking the lock but before study.json was renamed into place

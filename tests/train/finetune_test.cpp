@@ -523,6 +523,14 @@ TEST_F(Finetune, CliRejectsBadInputsBeforeTraining) {
   for (const char* kept : {"best", "last", "state", "log.jsonl"}) {
     EXPECT_TRUE(fs::exists(tmp_ / "ok" / kept)) << kept;
   }
+  // Continuing from the run's own best/ into the same folder with --overwrite would delete the
+  // model (and tokenizer) it starts from: refused up front.
+  r = run_xlt("finetune " + shell_quote((tmp_ / "ok" / "best").string()) +
+              " --quiet --threads 1 --max-length 32 " + train +
+              " --max-steps 2 --overwrite --out " + shell_quote((tmp_ / "ok").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--overwrite would delete"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(tmp_ / "ok" / "best" / "model.safetensors"));
 }
 
 }  // namespace

@@ -16,6 +16,10 @@
 
 namespace xlt::io {
 
+// "model-00001-of-00002.safetensors": the shard names save_pretrained writes (and no other
+// "model-*.safetensors" file a user may keep beside them).
+bool is_safetensors_shard_name(const std::string& name);
+
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
 // Bytes per element.

@@ -60,8 +60,9 @@ struct StudyOutcome {
   // SIGINT/SIGTERM stopped a fine-tuning unit at a safe point: its state is saved, it has no
   // stage.json, and no unit after it ran. Rerunning the same study resumes it.
   int interrupted_by = 0;
-  std::string stopped_unit;     // "finetune/seed-1"
-  int64_t stopped_at_step = 0;  // of stopped_total_steps
+  std::string stopped_unit;            // "finetune/seed-1"
+  bool stopped_unit_complete = false;  // the signal came as it finished: nothing to resume
+  int64_t stopped_at_step = 0;         // of stopped_total_steps
   int64_t stopped_total_steps = 0;
 };
 
