@@ -30,7 +30,9 @@ int run(EvalCliOptions& o) {
   const bool writer = init_distributed(o.runtime);
   if (!writer) o.config.eval.progress = false;
   // An --out that cannot be written is refused before the evaluation, not after it.
-  if (writer && !o.out.empty()) prepare_output_folder(o.out, "--out");
+  // A run that fails after this (a bad model, a head of the wrong size) leaves no empty --out.
+  CreatedFolders out_folders(writer && !o.out.empty() ? prepare_output_folder(o.out, "--out")
+                                                      : std::vector<std::filesystem::path>{});
   std::unique_ptr<models::StepProfiler> profiler;
   if (writer && !o.profile.dir.empty()) {
     o.profile.device = models::parse_device(o.config.device);

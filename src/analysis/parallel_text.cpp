@@ -3,9 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <set>
-#include <sstream>
 
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
@@ -26,27 +24,6 @@ std::vector<std::string> split_tabs(const std::string& s) {
     start = tab + 1;
   }
   return f;
-}
-
-// The file's lines, each checked to be UTF-8 here, where the file and line are known (the
-// tokenizer would only know a byte offset into one sentence).
-std::vector<std::string> read_lines(const fs::path& path) {
-  if (fs::is_directory(path)) throw IoError(path.string() + ": is a folder, expected a text file");
-  std::istringstream in(read_file(path));
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (const size_t bad = data::find_invalid_utf8(line); bad != std::string::npos) {
-      char byte[8];
-      std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(line[bad]));
-      throw DataError(path.string() + ":" + std::to_string(lines.size() + 1) +
-                      ": invalid UTF-8 at byte " + std::to_string(bad) + " of the line (byte " +
-                      byte + "); the file must be UTF-8");
-    }
-    lines.push_back(std::move(line));
-  }
-  return lines;
 }
 
 std::string where(const fs::path& path, size_t line) {
@@ -89,7 +66,7 @@ bool looks_like_lang(const std::string& s) {
 }  // namespace
 
 ParallelText read_parallel_tsv(const fs::path& path, const ParallelReadOptions& options) {
-  const auto lines = read_lines(path);
+  const auto lines = data::read_utf8_lines(path);
   ParallelText p;
   std::vector<std::string> header;
   std::vector<size_t> pick;
@@ -147,7 +124,7 @@ ParallelText read_parallel_files(const std::vector<std::pair<std::string, fs::pa
     p.langs.push_back(files[k].first);
     p.sources.push_back(files[k].second.string());
     // Blank lines stay: they hold the place of a row in line-aligned files.
-    lines.push_back(read_lines(files[k].second));
+    lines.push_back(data::read_utf8_lines(files[k].second));
   }
   for (size_t k = 1; k < lines.size(); ++k) {
     if (lines[k].size() != lines[0].size()) {
@@ -193,7 +170,7 @@ ParallelText read_parallel_inputs(const std::vector<std::string>& specs,
 }
 
 void read_sentence_file(const fs::path& path, const std::string& lang, SentenceList& into) {
-  const auto lines = read_lines(path);
+  const auto lines = data::read_utf8_lines(path);
   const std::string source = path.filename().string();
   size_t first = 0;
   while (first < lines.size() && lines[first].empty()) ++first;

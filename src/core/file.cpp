@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -110,20 +111,41 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
   file.commit();
 }
 
-void prepare_output_folder(const fs::path& dir, std::string_view flag) {
+std::vector<fs::path> prepare_output_folder(const fs::path& dir, std::string_view flag) {
   const std::string what = std::string(flag) + " " + dir.string();
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
     throw UsageError(what + " exists and is not a folder");
   }
+  std::vector<fs::path> created;
+  fs::path start = dir.lexically_normal();
+  if (!start.has_filename() && start.has_parent_path()) start = start.parent_path();  // "a/b/"
+  for (fs::path p = start; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    created.push_back(p);
+    if (p == p.parent_path()) break;
+  }
   fs::create_directories(dir, ec);
   if (ec) throw IoError(what + ": cannot create folder: " + ec.message());
+  CreatedFolders undo(created);  // a folder that proves unwritable is not left behind
   try {
     const fs::path probe = dir / ".xlt-write-test";
     write_file_atomic(probe, "");
     fs::remove(probe, ec);
   } catch (const IoError& e) {
     throw IoError(what + " is not writable: " + e.what());
+  }
+  return created;
+}
+
+CreatedFolders::CreatedFolders(std::vector<fs::path> created)
+    : created_(std::move(created)), exceptions_(std::uncaught_exceptions()) {}
+
+CreatedFolders::~CreatedFolders() {
+  if (std::uncaught_exceptions() <= exceptions_) return;
+  std::error_code ec;
+  for (const auto& dir : created_) {
+    if (!fs::is_directory(dir, ec) || !fs::is_empty(dir, ec)) break;
+    fs::remove(dir, ec);
   }
 }
 

@@ -1,9 +1,11 @@
 // Small shared pieces of the NLI data types: format names, label sets, reports, UTF-8 checks;
 // see include/xlt/data/nli.h.
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 
 #include "xlt/core/error.h"
+#include "xlt/core/file.h"
 #include "xlt/data/nli.h"
 
 namespace xlt::data {
@@ -156,6 +158,28 @@ size_t find_invalid_utf8(std::string_view s) {
     i += len;
   }
   return std::string_view::npos;
+}
+
+std::vector<std::string> read_utf8_lines(const std::filesystem::path& path, int64_t max_lines) {
+  if (std::filesystem::is_directory(path)) {
+    throw IoError(path.string() + ": is a folder, expected a text file");
+  }
+  std::istringstream in(read_file(path));
+  std::vector<std::string> lines;
+  std::string line;
+  while ((max_lines < 0 || static_cast<int64_t>(lines.size()) < max_lines) &&
+         std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (const size_t bad = find_invalid_utf8(line); bad != std::string::npos) {
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(line[bad]));
+      throw DataError(path.string() + ":" + std::to_string(lines.size() + 1) +
+                      ": invalid UTF-8 at byte " + std::to_string(bad) + " of the line (byte " +
+                      byte + "); the file must be UTF-8");
+    }
+    lines.push_back(std::move(line));
+  }
+  return lines;
 }
 
 }  // namespace xlt::data

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 
 #include "xlt/core/error.h"
 #include "xlt/data/random.h"
@@ -93,6 +94,25 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
         throw UsageError(flag + ": language '" + lang + "' given twice (" + d.source + " and " +
                          spec + ")");
   };
+  // One file: a language-column file gives the languages `want` (all when empty); any other
+  // file is one language, `single_lang()` (which may refuse). `who` names the value in
+  // duplicate-language messages.
+  auto read_languages =
+      [&](const std::string& path, const ReadOptions& read, const std::vector<std::string>& want,
+          const std::function<std::string()>& single_lang, const std::string& who) {
+        if (has_language_column(path, read.format)) {
+          // Check duplicates before the (possibly long) read.
+          for (const auto& l : want) claim(l, who);
+          for (auto& d : read_nli_by_language(path, want, read)) {
+            claim(d.lang, who);
+            out.push_back(std::move(d));
+          }
+          return;
+        }
+        const std::string lang = single_lang();
+        claim(lang, who);
+        out.push_back(read_nli_file(path, lang, read));
+      };
   auto read_one_spec = [&](const DataSpec& spec) {
     const std::string shown =
         flag + " " + (spec.lang.empty() ? spec.path : spec.lang + "=" + spec.path);
@@ -104,31 +124,44 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
       out.push_back(read_nli_file(spec.path, spec.lang, options.read));
       return;
     }
-    if (has_language_column(spec.path, options.read.format)) {
-      // Check duplicates before the (possibly long) read.
-      for (const auto& l : langs) claim(l, spec.path);
-      auto sets = read_nli_by_language(spec.path, langs, options.read);
-      for (auto& d : sets) {
-        claim(d.lang, spec.path);
-        out.push_back(std::move(d));
-      }
-      return;
-    }
-    if (langs.size() != 1)
-      throw UsageError(
-          shown + ": this file has no language column, so its language must be given: " + "write " +
-          flag + " LANG=" + spec.path +
-          (langs.empty() ? std::string(" (or add --langs LANG)")
-                         : " (--langs names " + std::to_string(langs.size()) +
-                               " languages: " + join(langs) + ")"));
-    claim(langs[0], spec.path);
-    out.push_back(read_nli_file(spec.path, langs[0], options.read));
+    read_languages(
+        spec.path, options.read, langs,
+        [&] {
+          if (langs.size() != 1)
+            throw UsageError(shown +
+                             ": this file has no language column, so its language must be "
+                             "given: write " +
+                             flag + " LANG=" + spec.path +
+                             (langs.empty() ? std::string(" (or add --langs LANG)")
+                                            : " (--langs names " + std::to_string(langs.size()) +
+                                                  " languages: " + join(langs) + ")"));
+          return langs[0];
+        },
+        spec.path);
   };
   // Every value's syntax first: a typo fails before any (possibly long) read.
+  bool all_lang_path = true;
   for (const auto& s : specs) {
-    if (!io::is_dataset_spec(s)) parse_data_spec(s, flag);
+    all_lang_path =
+        all_lang_path && !io::is_dataset_spec(s) && !parse_data_spec(s, flag).lang.empty();
   }
-  for (const auto& s : specs) {
+  std::vector<std::string> chosen = specs;
+  if (options.langs_select_values && all_lang_path && !langs.empty()) {
+    std::vector<std::string> given;
+    for (const auto& s : specs) given.push_back(parse_data_spec(s, flag).lang);
+    for (const auto& l : langs) {
+      if (std::find(given.begin(), given.end(), l) == given.end()) {
+        throw UsageError("--langs names '" + l + "', which no " + flag +
+                         " LANG=PATH value gives (they give: " + join(given) + ")");
+      }
+    }
+    chosen.clear();
+    for (size_t i = 0; i < specs.size(); ++i) {
+      if (std::find(langs.begin(), langs.end(), given[i]) != langs.end())
+        chosen.push_back(specs[i]);
+    }
+  }
+  for (const auto& s : chosen) {
     if (!io::is_dataset_spec(s)) {
       read_one_spec(parse_data_spec(s, flag));
       continue;
@@ -142,21 +175,14 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
     }
     ReadOptions read = options.read;
     if (read.format == NliFormat::kAuto) read.format = parse_nli_format(files.format);
-    const std::string path = files.files.at(0).string();
-    if (has_language_column(path, read.format)) {
-      const auto& want = files.languages.empty() ? langs : files.languages;
-      for (const auto& l : want) claim(l, s);
-      for (auto& d : read_nli_by_language(path, want, read)) {
-        claim(d.lang, s);
-        out.push_back(std::move(d));
-      }
-    } else {
-      const std::string lang = !files.languages.empty() ? files.language()
-                               : langs.size() == 1      ? langs[0]
-                                                        : "en";
-      claim(lang, s);
-      out.push_back(read_nli_file(path, lang, read));
-    }
+    read_languages(
+        files.files.at(0).string(), read, files.languages.empty() ? langs : files.languages,
+        [&] {
+          return !files.languages.empty() ? files.language()
+                 : langs.size() == 1      ? langs[0]
+                                          : std::string("en");
+        },
+        s);
   }
   return out;
 }

@@ -247,6 +247,15 @@ Group* current() {
   return current_group().get();
 }
 
+int agreed_signal(Group* group, int own) {
+  if (!group) return own;
+  at::Tensor seen = at::zeros({2}, at::kDouble);  // [SIGINT, SIGTERM]
+  if (own != 0) seen[own == SIGTERM ? 1 : 0] = 1.0;
+  group->all_reduce_sum(seen);
+  const auto n = seen.accessor<double, 1>();
+  return n[1] > 0 ? SIGTERM : n[0] > 0 ? SIGINT : 0;
+}
+
 Group* init(const LaunchEnv& env, const Options& options) {
   if (current_group()) return current_group().get();
   if (!env.distributed()) return nullptr;

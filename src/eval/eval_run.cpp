@@ -140,7 +140,8 @@ NliEvalRun evaluate_datasets(models::Model& model, const text::Tokenizer& tokeni
   EvalOptions opt = config.eval;
   opt.label_map = run.label_mapping.model_to_data;
   for (const auto& d : datasets) {
-    opt.progress_label = "eval " + d.lang;
+    opt.progress_label =
+        (config.eval.progress_label.empty() ? "eval" : config.eval.progress_label) + " " + d.lang;
     // Sharded across ranks under a distributed launch (xlt launch, torchrun, srun).
     EvalPredictions p = evaluate_nli_sharded(model, tokenizer, d, opt, distributed::current());
     if (log) {
@@ -165,6 +166,7 @@ std::vector<data::NliDataset> read_eval_datasets(const NliEvalConfig& config, st
   data::SpecOptions so;
   so.read.format = data::parse_nli_format(config.format);
   so.read.skip_bad_rows = config.skip_bad_rows;
+  so.langs_select_values = true;
   std::vector<std::string> langs;
   if (!config.langs.empty()) langs = data::parse_lang_list(config.langs);
   auto datasets = data::parse_data_specs(config.data, langs, so);

@@ -179,7 +179,6 @@ void hf_init(torch::nn::Module& module, double std, at::Generator& gen) {
   }
 }
 
-namespace {
 std::string shape_str(at::IntArrayRef s) {
   std::ostringstream o;
   o << "[";
@@ -187,7 +186,6 @@ std::string shape_str(at::IntArrayRef s) {
   o << "]";
   return o.str();
 }
-}  // namespace
 
 at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tensor& labels,
                                         const io::ModelConfig& config) {

@@ -116,6 +116,9 @@ void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                   const at::Tensor& token_type_ids, int64_t vocab_size,
                   int64_t type_vocab_size = 0);
 
+// "[2, 3]": a shape as messages show it.
+std::string shape_str(at::IntArrayRef shape);
+
 // The smallest and largest value of the non-empty integer tensor `t`: read in place where `t` is
 // on the CPU, else with one device-to-host copy of both.
 std::pair<int64_t, int64_t> value_range(const at::Tensor& t);

@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "models/layers.h"
 #include "xlt/core/error.h"
 #include "xlt/io/hub_cache.h"
 
@@ -15,14 +16,6 @@ namespace xlt::models {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream o;
-  o << "[";
-  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
-  o << "]";
-  return o.str();
-}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&

@@ -122,7 +122,12 @@ void save_model(const Model& model, const fs::path& dir, const SaveOptions& opts
       // Swap: old folder aside, new one in, then drop the old one.
       const fs::path old = temp_path_for(target);
       fs::rename(target, old);
-      fs::rename(tmp, target);
+      try {
+        fs::rename(tmp, target);
+      } catch (...) {
+        fs::rename(old, target, ec);  // the previous model back under its name
+        throw;
+      }
       fs::remove_all(old, ec);
     } else {
       fs::rename(tmp, target);

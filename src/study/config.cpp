@@ -161,15 +161,32 @@ class Section {
 
   // Throws for the first key that was never asked for.
   void finish(const std::vector<std::string>& known) const {
+    reject_if([&](const std::string& key) { return used_.count(key) == 0; }, known);
+  }
+
+  // Throws for the first key not in `known`, before anything is read (a misspelt table would
+  // otherwise first show as its defaults failing).
+  void only(const std::vector<std::string>& known) const {
+    reject_if(
+        [&](const std::string& key) {
+          return std::find(known.begin(), known.end(), key) == known.end();
+        },
+        known);
+  }
+
+  template <typename Unknown>
+  void reject_if(Unknown unknown, const std::vector<std::string>& known) const {
     if (!table_) return;
     for (const auto& [k, v] : *table_) {
       const std::string key(k.str());
-      if (used_.count(key)) continue;
+      if (!unknown(key)) continue;
       std::string list;
       for (const auto& kn : known) list += (list.empty() ? "" : ", ") + kn;
       std::string where = file_.string();
       if (k.source().begin.line > 0) where += ":" + std::to_string(k.source().begin.line);
-      throw ConfigError(where + ": unknown key '" + name(key) + "'" +
+      const std::string what =
+          v.is_table() ? "unknown table [" + name(key) + "]" : "unknown key '" + name(key) + "'";
+      throw ConfigError(where + ": " + what +
                         (list.empty() ? "" : " (known keys here: " + list + ")"));
     }
   }
@@ -202,6 +219,10 @@ class Section {
 };
 
 class Parser {
+  inline static const std::vector<std::string> kTables = {
+      "study", "encoder",  "encoders",  "causal_lm",  "train",
+      "eval",  "analysis", "attention", "perplexity", "distance"};
+
  public:
   Parser(const toml::table& root, const fs::path& file) : root_(&root, "", file), file_(file) {
     c_.config_file = file;
@@ -209,6 +230,7 @@ class Parser {
   }
 
   StudyConfig parse() {
+    root_.only(kTables);
     study();
     encoders();
     model("causal_lm", c_.causal_lm, "facebook/xglm-564M");
@@ -218,8 +240,7 @@ class Parser {
     analysis();
     attention();
     distance();
-    root_.finish({"study", "encoder", "encoders", "causal_lm", "train", "eval", "analysis",
-                  "attention", "perplexity", "distance"});
+    root_.finish(kTables);
     return std::move(c_);
   }
 
@@ -322,7 +343,7 @@ class Parser {
     if (c_.device != "cpu" && c_.device.rfind("cuda", 0) != 0) {
       s.fail(s.get("device"), "device", "expected cpu or cuda[:N], found '" + c_.device + "'");
     }
-    c_.threads = static_cast<int>(s.integer("threads", 0, 0, 4096));
+    c_.threads = static_cast<int>(s.integer("threads", 0, 0, 1024));
     const std::string out = s.str("out", "");
     if (!out.empty()) c_.out = fs::path(out).is_relative() ? c_.base_dir / out : fs::path(out);
     s.finish(

@@ -129,6 +129,11 @@ struct Context {
 ResolvedModel resolve_model(const StudyConfig& config, const ModelSpec& spec,
                             const std::string& role, const fs::path& out, bool dry_run,
                             const std::string& prefix = "");
+// ConfigError at `key`.tokenizer (FILE:LINE) when the model's tokenizer has more tokens than its
+// vocab_size (another model's tokenizer), before any unit runs; a model not available yet (dry
+// run, not downloaded) is skipped.
+void check_tokenizer_fits(const StudyConfig& config, const ResolvedModel& model,
+                          const std::string& key);
 void check_model_settings(const StudyConfig& config, const ResolvedModel& encoder,
                           const ResolvedModel& causal_lm, const std::string& key = "encoder");
 // "" for the one-encoder layout, else "encoders/NAME/": where an encoder's units live.

@@ -149,6 +149,17 @@ void check_model_settings(const StudyConfig& c, const ResolvedModel& encoder,
   }
 }
 
+void check_tokenizer_fits(const StudyConfig& c, const ResolvedModel& m, const std::string& key) {
+  if (!m.available) return;
+  const auto tok = load_study_tokenizer(m.tokenizer);
+  if (static_cast<int64_t>(tok->vocab_size()) <= m.config.vocab_size) return;
+  throw ConfigError(c.where(key + ".tokenizer") + ": " + m.tokenizer.string() + " has " +
+                    std::to_string(tok->vocab_size()) + " tokens but " + m.name +
+                    " has vocab_size " + std::to_string(m.config.vocab_size) +
+                    ": it is not this model's tokenizer (set " + key +
+                    ".tokenizer to the model's own)");
+}
+
 namespace {
 
 json eval_inputs(const StudyConfig& c) {

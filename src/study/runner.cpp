@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <ctime>
 #include <iostream>
 #include <set>
@@ -156,9 +155,11 @@ Prepared prepare(const StudyConfig& c, const RunOptions& o, bool dry_run) {
   ctx.causal_lm.role = "causal_lm";
   if (!need_causal) ctx.causal_lm.available = false;
   for (size_t e = 0; e < c.encoders.size(); ++e) {
-    check_model_settings(c, ctx.encoders[e], ctx.causal_lm,
-                         c.multi_encoder() ? "encoders." + c.encoders[e].name : "encoder");
+    const std::string key = c.multi_encoder() ? "encoders." + c.encoders[e].name : "encoder";
+    check_model_settings(c, ctx.encoders[e], ctx.causal_lm, key);
+    check_tokenizer_fits(c, ctx.encoders[e], key);
   }
+  if (need_causal) check_tokenizer_fits(c, ctx.causal_lm, "causal_lm");
   ctx.units = build_units(c, ctx.encoders, ctx.causal_lm, out);
 
   const bool overwrite = o.overwrite;
@@ -296,17 +297,6 @@ void check_same_plan(const Context& ctx, const std::vector<UnitStatus>& plan) {
                         "--out on a shared filesystem)");
     }
   }
-}
-
-// The signal any rank received (SIGTERM first), agreed by all ranks.
-int agreed_interrupt(const Context& ctx) {
-  const int own = interrupt_signal();
-  if (!ctx.group) return own;
-  at::Tensor seen = at::zeros({2}, at::kDouble);  // [SIGINT, SIGTERM]
-  if (own != 0) seen[own == SIGTERM ? 1 : 0] = 1.0;
-  ctx.group->all_reduce_sum(seen);
-  const auto n = seen.accessor<double, 1>();
-  return n[1] > 0 ? SIGTERM : n[0] > 0 ? SIGINT : 0;
 }
 
 void empty_folder(const fs::path& dir) {
@@ -514,7 +504,7 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
     // A signal during the unit's last step or final evaluation and saves found it complete;
     // the study stops after it all the same (every rank alike).
     if (u.stage == "finetune") {
-      if (const int sig = agreed_interrupt(ctx)) {
+      if (const int sig = distributed::agreed_signal(ctx.group, interrupt_signal())) {
         log << "stopped after " << u.name << " (complete): units after it did not run\n";
         outcome.units = p.plan;
         outcome.interrupted_by = sig;

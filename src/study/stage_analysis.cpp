@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include "study/internal.h"
 #include "xlt/analysis/alignment.h"
@@ -16,6 +15,7 @@
 #include "xlt/analysis/tsne.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/data/nli.h"
 #include "xlt/data/spec.h"
 #include "xlt/eval/collate.h"
 #include "xlt/eval/perplexity.h"
@@ -168,25 +168,6 @@ std::optional<ParallelSet> eval_parallel(Context& ctx) {
   return p;
 }
 
-// A perplexity text: its first max_lines lines, each checked to be UTF-8 with the file and line
-// in the message (text_perplexity would know the line only).
-std::vector<std::string> read_perplexity_text(const fs::path& path, int64_t max_lines) {
-  if (fs::is_directory(path)) throw IoError(path.string() + ": is a folder, expected a text file");
-  std::istringstream in(read_file(path));
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line) && static_cast<int64_t>(lines.size()) < max_lines) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (const size_t bad = data::find_invalid_utf8(line); bad != std::string::npos) {
-      throw DataError(path.string() + ":" + std::to_string(lines.size() + 1) +
-                      ": invalid UTF-8 at byte " + std::to_string(bad) +
-                      " of the line (perplexity.texts must be UTF-8)");
-    }
-    lines.push_back(line);
-  }
-  return lines;
-}
-
 }  // namespace
 
 void check_analysis_inputs(const Context& ctx) {
@@ -198,7 +179,7 @@ void check_analysis_inputs(const Context& ctx) {
 
 void check_perplexity_inputs(const Context& ctx) {
   for (const auto& [lang, path] : ctx.config.perplexity.texts) {
-    read_perplexity_text(path, ctx.config.perplexity.max_lines);
+    data::read_utf8_lines(path, ctx.config.perplexity.max_lines);
   }
 }
 
@@ -305,7 +286,7 @@ json run_perplexity(Context& ctx, const Unit& u) {
     std::vector<std::string> lines;
     std::string source;
     if (auto it = c.perplexity.texts.find(lang); it != c.perplexity.texts.end()) {
-      lines = read_perplexity_text(it->second, c.perplexity.max_lines);
+      lines = data::read_utf8_lines(it->second, c.perplexity.max_lines);
       source = it->second.string();
     } else if (c.perplexity.texts.empty()) {
       // Default text: the unique premises of the evaluation sample.

@@ -33,12 +33,8 @@ json run_init(Context& ctx, const Unit& u) {
       cfg.label2id["LABEL_" + std::to_string(i)] = i;
     }
   }
-  const auto tok = load_study_tokenizer(spec.tokenizer);
-  if (cfg.vocab_size < static_cast<int64_t>(tok->vocab_size())) {
-    throw ConfigError(spec.init.string() + ": vocab_size " + std::to_string(cfg.vocab_size) +
-                      " is smaller than the tokenizer's " + std::to_string(tok->vocab_size()) +
-                      " tokens (" + spec.tokenizer.string() + ")");
-  }
+  // The tokenizer was checked against cfg.vocab_size before any unit ran
+  // (check_tokenizer_fits).
   auto model = models::create_model(cfg, spec.init_seed);
   models::SaveOptions so;
   so.tokenizer_dir =
@@ -61,64 +57,45 @@ namespace {
 json evaluate_all(Context& ctx, models::Model& model, const text::Tokenizer& tok,
                   const fs::path& dir, const std::string& label, uint64_t seed,
                   const fs::path& model_path, bool head_initialized) {
-  const auto start = std::chrono::steady_clock::now();
-  const auto& sets = ctx.eval_sets();
   const StudyConfig& c = ctx.config;
-  eval::NliEvalRun run;
-  run.config.model = model_path.string();
+  eval::NliEvalConfig config;
+  config.model = model_path.string();
   if (c.eval.files.empty()) {
-    run.config.data = {c.eval.data};
+    config.data = {c.eval.data};
   } else {
-    for (const auto& [lang, file] : c.eval.files) run.config.data.push_back(lang + "=" + file);
+    for (const auto& [lang, file] : c.eval.files) config.data.push_back(lang + "=" + file);
   }
-  run.config.langs = c.languages;
-  run.config.format = c.eval.format;
-  run.config.samples = c.eval.samples;
-  run.config.seed = seed;  // the bootstrap's and a new head's; sampling's is recorded below
-  run.config.new_head = head_initialized;
-  run.config.num_labels = model.num_labels();
-  run.config.bootstrap = c.eval.bootstrap_resamples;
-  run.config.source_lang = c.source_lang;
-  run.config.eval.batch_size = c.eval.batch_size;
-  run.config.eval.max_tokens = c.eval.max_tokens;
-  run.config.eval.max_length = c.eval.max_length;
-  run.config.device = ctx.device;
-  run.config.threads = ctx.threads;
-  run.head_initialized = head_initialized;
-  run.model_path = model_path.string();
-  run.model_type = io::model_type_name(model.type());
-  for (int64_t k = 0; k < model.num_labels(); ++k) {
-    const auto it = model.config().id2label.find(k);
-    run.model_labels.push_back(it == model.config().id2label.end() ? "LABEL_" + std::to_string(k)
-                                                                   : it->second);
-  }
-  run.initialized = model.load_report().initialized;
-  run.summary.source_lang = c.source_lang;
-  run.summary.bootstrap = {c.eval.bootstrap_resamples, seed, 0.95};
-  std::vector<eval::Prediction> rows;
+  config.langs = c.languages;
+  config.format = c.eval.format;
+  config.samples = c.eval.samples;
+  config.seed = seed;  // the bootstrap's and a new head's; sampling's is recorded below
+  config.new_head = head_initialized;
+  config.num_labels = model.num_labels();
+  config.bootstrap = c.eval.bootstrap_resamples;
+  config.source_lang = c.source_lang;
+  config.eval.batch_size = c.eval.batch_size;
+  config.eval.max_tokens = c.eval.max_tokens;
+  config.eval.max_length = c.eval.max_length;
+  config.eval.progress = ctx.progress;
+  config.eval.progress_label = label;
+  config.device = ctx.device;
+  config.threads = ctx.threads;
+  eval::NliEvalRun run =
+      eval::evaluate_datasets(model, tok, ctx.eval_sets(), config, head_initialized, nullptr);
   json accuracy = json::object();
-  for (const auto& ds : sets) {
-    run.label_mapping = eval::map_labels(model.config(), ds.labels);
-    eval::EvalOptions eo = run.config.eval;
-    eo.label_map = run.label_mapping.model_to_data;
-    eo.progress = ctx.progress;
-    eo.progress_label = label + " " + ds.lang;
-    eval::EvalPredictions p = eval::evaluate_nli_sharded(model, tok, ds, eo, ctx.group);
-    run.summary.languages.push_back(eval::compute_language_result(
-        ds.lang, p.gold, p.pred, run.summary.bootstrap, ds.labels.names));
-    accuracy[ds.lang] = run.summary.languages.back().accuracy;
-    for (auto& r : p.to_predictions()) rows.push_back(std::move(r));
-    run.predictions.push_back(std::move(p));
-  }
-  eval::add_transfer_gaps(run.summary, sets);
+  for (const auto& l : run.summary.languages) accuracy[l.lang] = l.accuracy;
   if (!ctx.writer()) return accuracy;
-  run.datasets = sets;  // results_json reads each one's source, format, size and read report
-  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  run.model_path = model_path.string();
+  run.initialized = model.load_report().initialized;
   json results = run.results_json();
   results["seed"] = seed;
   // The rows were drawn by the study's eval.sample_seed and eval.sampling, not by `seed`.
   results["config"]["sample_seed"] = c.eval.sample_seed;
   results["config"]["sampling"] = c.eval.sampling;
+  std::vector<eval::Prediction> rows;
+  for (const auto& p : run.predictions) {
+    for (auto& r : p.to_predictions()) rows.push_back(std::move(r));
+  }
   eval::write_results_json(dir / "results.json", results);
   eval::write_results_csv(dir / "results.csv", run.summary);
   eval::write_predictions_jsonl(dir / "predictions.jsonl", rows);

@@ -193,24 +193,39 @@ std::vector<AddedToken> TokenizerConfig::added_tokens_decoder() const {
   return out;
 }
 
+namespace {
+// tokenizer_config.json values Python would read by truthiness ("false" is true, 0 is false):
+// anything but a boolean (or null, Python's None) is refused rather than guessed.
+[[noreturn]] void wrong_type(const TokenizerConfig& c, const std::string& key,
+                             const std::string& expected) {
+  throw TokenizerError((c.dir / "tokenizer_config.json").string() + ": " + key + " must be " +
+                       expected + ", got " + c.config[key].dump());
+}
+}  // namespace
+
 bool TokenizerConfig::get_bool(const std::string& key, bool fallback) const {
-  if (config.contains(key) && config[key].is_boolean()) return config[key].get<bool>();
-  return fallback;
+  if (!config.contains(key)) return fallback;
+  // An explicit null reaches the Python class as None, which it reads as false.
+  return get_optional_bool(key).value_or(false);
 }
 
 std::optional<bool> TokenizerConfig::get_optional_bool(const std::string& key) const {
-  if (config.contains(key) && config[key].is_boolean()) return config[key].get<bool>();
-  return std::nullopt;
+  if (!config.contains(key) || config[key].is_null()) return std::nullopt;
+  if (!config[key].is_boolean()) wrong_type(*this, key, "true or false");
+  return config[key].get<bool>();
 }
 
 void apply_common_config(const TokenizerConfig& c, PipelineTokenizer& tok) {
   TokenizerInfo& info = tok.info_;
   info.model_max_length = std::numeric_limits<std::size_t>::max();
-  if (c.config.contains("model_max_length") && c.config["model_max_length"].is_number()) {
+  if (c.config.contains("model_max_length") && !c.config["model_max_length"].is_null()) {
+    if (!c.config["model_max_length"].is_number()) wrong_type(c, "model_max_length", "a number");
     const double v = c.config["model_max_length"].get<double>();
     if (v > 0 && v < 1e15) info.model_max_length = static_cast<std::size_t>(v);
   }
-  if (c.config.contains("padding_side") && c.config["padding_side"].is_string()) {
+  if (c.config.contains("padding_side")) {
+    if (!c.config["padding_side"].is_string())
+      wrong_type(c, "padding_side", "\"left\" or \"right\"");
     const std::string side = c.config["padding_side"].get<std::string>();
     if (side != "left" && side != "right") {
       throw TokenizerError((c.dir / "tokenizer_config.json").string() +

@@ -39,6 +39,13 @@ std::vector<std::string> read_vocab_lines(const fs::path& path) {
   } catch (const IoError& e) {
     throw TokenizerError(std::string(e.what()));
   }
+  // Python's utf-8 codec keeps a BOM as U+FEFF at the start of the first token, which then
+  // matches nothing (a special token "missing", or a silently different id).
+  if (data.rfind("\xEF\xBB\xBF", 0) == 0) {
+    throw TokenizerError(path.string() +
+                         ":1: starts with a UTF-8 byte-order mark (EF BB BF), which would become "
+                         "part of the first token; save the vocabulary without it");
+  }
   const std::size_t bad = uni::find_invalid_utf8(data);
   if (bad != std::string::npos) {
     const std::size_t line =

@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
@@ -30,6 +29,7 @@
 #include "xlt/eval/evaluate.h"
 #include "xlt/eval/results.h"
 #include "xlt/eval/sharded.h"
+#include "xlt/io/dataset_download.h"
 #include "xlt/io/hub_cache.h"
 #include "xlt/version.h"
 
@@ -297,6 +297,22 @@ void Trainer::clear_earlier_run() {
 
 void Trainer::load_data() {
   const int num_labels = data::LabelSet::nli().size();
+  // --langs chooses languages in language-column files and names bare single-language files;
+  // where every value names its language it would be silently ignored.
+  if (!c_.langs.empty()) {
+    bool needed = false;
+    for (const auto* specs : {&c_.train_specs, &c_.dev_specs}) {
+      for (const auto& s : *specs) {
+        needed = needed || io::is_dataset_spec(s) || data::parse_data_spec(s).lang.empty();
+      }
+    }
+    if (!needed) {
+      throw UsageError(
+          "--langs selects languages in --train/--dev files with a language column, but every "
+          "value here is LANG=PATH, which names its language: drop --langs and give only the "
+          "LANG=PATH values you want");
+    }
+  }
   train_ = detail::read_dataset(c_.train_specs, c_.langs, "--train", c_.format, c_.skip_bad_rows);
   detail::check_labels(train_, "--train", num_labels);
   data::subsample(train_, c_.samples,
@@ -629,21 +645,10 @@ bool Trainer::do_step(const std::vector<data::Batch>& batches, size_t b, size_t 
   return true;
 }
 
-// A signal reaches the ranks of a data-parallel run at slightly different times; they agree on
-// it (any rank interrupted = all stop) so that every rank stops after the same step instead of
-// one waiting in the next all-reduce until the timeout. Every rank reports a signal, also where
-// none arrived (a study on rank 0 must stop too): SIGTERM if any rank had one, else SIGINT.
+// Every rank reports the agreed signal, also where none arrived (a study on rank 0 must stop
+// too).
 bool Trainer::stop_requested() {
-  const int own = interrupt_signal();
-  if (!group_) {
-    stop_signal_ = own;
-    return own != 0;
-  }
-  at::Tensor seen = at::zeros({2}, at::kDouble);  // [SIGINT, SIGTERM]
-  if (own != 0) seen[own == SIGTERM ? 1 : 0] = 1.0;
-  group_->all_reduce_sum(seen);
-  const auto n = seen.accessor<double, 1>();
-  stop_signal_ = n[1] > 0 ? SIGTERM : n[0] > 0 ? SIGINT : 0;
+  stop_signal_ = distributed::agreed_signal(group_, interrupt_signal());
   return stop_signal_ != 0;
 }
 

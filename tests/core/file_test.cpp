@@ -5,6 +5,8 @@
 
 #include <csignal>
 #include <filesystem>
+#include <stdexcept>
+#include <vector>
 
 #include "common/test_env.h"
 #include "xlt/core/error.h"
@@ -81,4 +83,35 @@ TEST(Error, ExitCodes) {
   EXPECT_EQ(xlt::exit_code_for(xlt::CheckpointError("c")), 2);
   EXPECT_EQ(xlt::exit_code_for(xlt::DataError("d")), 2);
   EXPECT_EQ(xlt::exit_code_for(std::runtime_error("x")), 3);
+}
+
+TEST(PrepareOutputFolder, CreatedFoldersGoAgainOnlyWhenEmptyAndOnlyOnFailure) {
+  TempDir dir;
+  const fs::path out = dir / "a" / "b" / "c";
+  auto created = xlt::prepare_output_folder(out / "");
+  ASSERT_EQ(created, (std::vector<fs::path>{out, dir / "a" / "b", dir / "a"}));
+  EXPECT_TRUE(fs::is_directory(out));
+  EXPECT_TRUE(fs::is_empty(out));  // the probe file is gone
+  EXPECT_TRUE(xlt::prepare_output_folder(out).empty());
+  { xlt::CreatedFolders kept(created); }  // left normally: kept
+  EXPECT_TRUE(fs::is_directory(out));
+  try {
+    xlt::CreatedFolders undo(created);
+    throw std::runtime_error("the command failed");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_FALSE(fs::exists(dir / "a"));
+
+  // A folder that received a file stays, and so do its parents.
+  created = xlt::prepare_output_folder(out);
+  try {
+    xlt::CreatedFolders undo(created);
+    xlt::write_file_atomic(out / "results.json", "{}");
+    throw std::runtime_error("failed after writing");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_TRUE(fs::exists(out / "results.json"));
+
+  xlt::write_file_atomic(dir / "file", "x");
+  EXPECT_THROW(xlt::prepare_output_folder(dir / "file"), xlt::UsageError);
 }

@@ -73,6 +73,28 @@ TEST(Utf8, FindsFirstInvalidSequence) {
   EXPECT_EQ(find_invalid_utf8("a\xE0\xA4"), 1u);          // truncated
 }
 
+TEST(Utf8, ReadsLinesUpToALimitAndNamesTheBadLine) {
+  TempDir dir;
+  write_text(dir / "t.txt", "uno\r\ndos\n\ntr\xC3\xA9s\n");
+  EXPECT_EQ(read_utf8_lines(dir / "t.txt"),
+            (std::vector<std::string>{"uno", "dos", "", "tr\xC3\xA9s"}));
+  EXPECT_EQ(read_utf8_lines(dir / "t.txt", 2), (std::vector<std::string>{"uno", "dos"}));
+  EXPECT_TRUE(read_utf8_lines(dir / "t.txt", 0).empty());
+  write_text(dir / "bad.txt", "ok\nab\xFF\n");
+  // A bad line beyond the limit is never read.
+  EXPECT_EQ(read_utf8_lines(dir / "bad.txt", 1), (std::vector<std::string>{"ok"}));
+  try {
+    read_utf8_lines(dir / "bad.txt");
+    FAIL() << "expected a DataError";
+  } catch (const xlt::DataError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              (dir / "bad.txt").string() +
+                  ":2: invalid UTF-8 at byte 2 of the line (byte 0xFF); the file must be UTF-8");
+  }
+  EXPECT_THROW(read_utf8_lines(dir.path()), xlt::IoError);
+  EXPECT_THROW(read_utf8_lines(dir / "missing.txt"), xlt::IoError);
+}
+
 TEST(XtremeTsv, ReadsLabelsIndicesAndCrlf) {
   TempDir dir;
   write_text(dir / "dev-es.tsv",

@@ -149,6 +149,39 @@ TEST(DataSpecs, UsageErrors) {
       << msg;
 }
 
+TEST(DataSpecs, LangsPicksAmongLangPathValuesWhereTheCallerAsks) {
+  TempDir dir;
+  const auto en = (dir / "dev-en.tsv").string(), es = (dir / "dev-es.tsv").string(),
+             fr = (dir / "dev-fr.tsv").string();
+  write_text(en, xtreme_file("en", 3));
+  write_text(es, xtreme_file("es", 4));
+  write_text(fr, xtreme_file("fr", 5));
+  const std::vector<std::string> specs = {"en=" + en, "es=" + es, "fr=" + fr};
+  SpecOptions pick;
+  pick.langs_select_values = true;
+  // Command-line order, not --langs order.
+  auto sets = parse_data_specs(specs, {"fr", "en"}, pick);
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(sets[0].lang, "en");
+  EXPECT_EQ(sets[1].lang, "fr");
+  EXPECT_EQ(sets[1].size(), 5);
+  EXPECT_EQ(parse_data_specs(specs, {}, pick).size(), 3u);
+  // A language no value gives (a typo) is refused before any file is read.
+  auto msg = error_of<xlt::UsageError>([&] {
+    parse_data_specs({"en=" + en, "es=" + (dir / "missing.tsv").string()}, {"esp"}, pick);
+  });
+  EXPECT_EQ(msg, "--langs names 'esp', which no --data LANG=PATH value gives (they give: en, es)");
+  // Without the option (finetune's shared --langs) every value is read.
+  EXPECT_EQ(parse_data_specs(specs, {"fr"}, SpecOptions{}).size(), 3u);
+  // With a language-column file, --langs keeps choosing in that file only.
+  const auto xnli = (dir / "xnli.dev.tsv").string();
+  write_text(xnli, xnli_file({"ar", "de"}, 3));
+  sets = parse_data_specs({"en=" + en, xnli}, {"de"}, pick);
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(sets[0].lang, "en");
+  EXPECT_EQ(sets[1].lang, "de");
+}
+
 TEST(DataSpecs, ParallelismNeedsSameRowsInSameOrder) {
   TempDir dir;
   write_text(dir / "a.tsv", xtreme_file("en", 6));

@@ -348,6 +348,24 @@ TEST_F(EvalCli, ErrorsExitWithInputCodes) {
   r = run_xlt("eval " + shell_quote(lm.string()) + en + " --no-progress");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find(lm.string() + ": an xglm model is a causal LM"), std::string::npos) << r.err;
+
+  // --langs with LANG=PATH values picks among them; a language none gives is a usage error, not
+  // silently ignored.
+  r = run_xlt("eval " + shell_quote(model_dir().string()) + data_args() +
+              " --langs hi,es --no-progress --out " + shell_quote((tmp_ / "two-langs").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json picked = json::parse(xlt::test::read_text(tmp_ / "two-langs" / "results.json"));
+  EXPECT_EQ(picked.at("languages").size(), 2u) << picked.at("languages").dump();
+  EXPECT_TRUE(picked.at("languages").contains("es"));
+  EXPECT_TRUE(picked.at("languages").contains("hi"));
+  r = run_xlt("eval " + shell_quote(model_dir().string()) + data_args() +
+              " --langs esp --no-progress --out " + shell_quote((tmp_ / "typo").string()));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--langs names 'esp', which no --data LANG=PATH value gives (they give: "
+                       "en, es, fr, hi)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "typo"));
 }
 
 TEST(PerplexityCli, WritesJsonMatchingTheLibrary) {

@@ -178,7 +178,17 @@ TEST_F(ConfigTest, UnknownKeysNameTheKeyAndLine) {
   e = error_of(minimal() + "[analysis]\npooling = \"mean\"\nlayers = 3\n");
   EXPECT_NE(e.find(":9: unknown key 'analysis.layers'"), std::string::npos) << e;
   e = error_of(minimal() + "[extra]\na = 1\n");
-  EXPECT_NE(e.find("unknown key 'extra'"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown table [extra]"), std::string::npos) << e;
+  // A misspelt table is named before the sections are read (its defaults would fail first).
+  e = error_of("[study]\nlanguages = [\"en\"]\n[trian]\ndata = \"nowhere.tsv\"\n");
+  EXPECT_NE(e.find("study.toml:3: unknown table [trian] (known keys here: study, encoder, "),
+            std::string::npos)
+      << e;
+  // The CLI's --threads bound.
+  e = error_of(minimal() + "threads = 2000\n");
+  EXPECT_NE(e.find("study.threads"), std::string::npos) << e;
+  EXPECT_NE(e.find("1024"), std::string::npos) << e;
+  EXPECT_EQ(parse(minimal() + "threads = 1024\n").threads, 1024);
   e = error_of(minimal() + "[eval.files]\nde = \"d/dev-en.tsv\"\n");
   EXPECT_NE(e, "(no error)");
 }

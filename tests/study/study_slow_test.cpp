@@ -239,6 +239,25 @@ TEST_F(DemoStudy, ConfigMistakesFailBeforeAnyWork) {
       << r.err;
   EXPECT_FALSE(fs::exists(tmp_ / "out"));
 
+  // A tokenizer with more tokens than the model's vocab_size (another model's tokenizer):
+  // refused at the config's tokenizer key before anything runs, dry run included.
+  write_config("");
+  const fs::path bert = tmp_ / "src" / "demo" / "bert-config.json";
+  const std::string bert_json = read_file(bert);
+  test::write_text(bert, std::regex_replace(bert_json, std::regex("\"vocab_size\": 1423"),
+                                            "\"vocab_size\": 1000"));
+  for (const char* extra : {"", " --dry-run"}) {
+    const auto t = study(config() + " --out " + out() + extra);
+    EXPECT_EQ(t.exit_code, 2) << t.err;
+    EXPECT_NE(t.err.find("demo.toml:20: encoder.tokenizer: "), std::string::npos) << t.err;
+    EXPECT_NE(t.err.find(" has 1423 tokens but random bert-config.json has vocab_size 1000: it "
+                         "is not this model's tokenizer"),
+              std::string::npos)
+        << t.err;
+    EXPECT_FALSE(fs::exists(tmp_ / "out"));
+  }
+  test::write_text(bert, bert_json);
+
   // Input files of the later stages (perplexity texts, the parallel file) are read before any
   // unit runs too: a bad byte fails the study at once, naming the file and line, not after the
   // fine-tuning.

@@ -269,6 +269,12 @@ TEST(BadTokenizerFiles, EachGivesOneClearTokenizerError) {
   EXPECT_NE(error_of([&] { load_tokenizer(dir / "missing.txt"); }).find("no such"),
             std::string::npos);
 
+  write_text(dir / "bom.txt", "\xEF\xBB\xBF[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nword\n");
+  EXPECT_NE(error_of([&] {
+              load_tokenizer(dir / "bom.txt");
+            }).find("bom.txt:1: starts with a UTF-8 byte-order mark"),
+            std::string::npos);
+
   TempDir gpt;
   write_text(gpt / "tokenizer_config.json", R"({"tokenizer_class": "GPT2Tokenizer"})");
   EXPECT_NE(error_of([&] { load_tokenizer(gpt.path()); }).find("'GPT2Tokenizer' is not supported"),
@@ -281,6 +287,38 @@ TEST(BadTokenizerFiles, EachGivesOneClearTokenizerError) {
   TempDir empty;
   EXPECT_NE(error_of([&] { load_tokenizer(empty.path()); }).find("cannot tell which tokenizer"),
             std::string::npos);
+}
+
+// Python reads these by truthiness ("false" lowercases, 0 does not); xlt refuses a value that
+// is not of the documented type instead of guessing. null is Python's None, as HF reads it:
+// false for do_lower_case (checked with transformers: BertTokenizer keeps "HELLO" whole), "not
+// set" for strip_accents and model_max_length.
+TEST(BadTokenizerFiles, TokenizerConfigValuesOfTheWrongTypeAreRefused) {
+  const std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"({"do_lower_case": "false"})", "do_lower_case must be true or false, got \"false\""},
+      {R"({"do_lower_case": 0})", "do_lower_case must be true or false, got 0"},
+      {R"({"strip_accents": "no"})", "strip_accents must be true or false"},
+      {R"({"tokenize_chinese_chars": [true]})", "tokenize_chinese_chars must be true or false"},
+      {R"({"model_max_length": "512"})", "model_max_length must be a number, got \"512\""},
+      {R"({"padding_side": 1})", "padding_side must be \"left\" or \"right\", got 1"},
+      {R"({"padding_side": null})", "padding_side must be \"left\" or \"right\", got null"},
+  };
+  for (const auto& [config, expect] : bad) {
+    TempDir dir;
+    write_text(dir / "vocab.txt", vocab);
+    write_text(dir / "tokenizer_config.json", config);
+    const std::string msg = error_of([&] { load_tokenizer(dir.path()); });
+    EXPECT_NE(msg.find("tokenizer_config.json: " + expect), std::string::npos) << config << msg;
+  }
+  TempDir ok;
+  write_text(ok / "vocab.txt", vocab);
+  write_text(ok / "tokenizer_config.json",
+             R"({"do_lower_case": null, "strip_accents": null, "model_max_length": 8})");
+  auto tok = load_tokenizer(ok.path());
+  EXPECT_FALSE(tok->info().do_lower_case);
+  EXPECT_EQ(tok->tokenize("HELLO"), (std::vector<std::string>{"[UNK]"}));
+  EXPECT_EQ(tok->info().model_max_length, 8u);
 }
 
 }  // namespace

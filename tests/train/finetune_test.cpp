@@ -502,6 +502,11 @@ TEST_F(Finetune, CliRejectsBadInputsBeforeTraining) {
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("--max-tokens 16 is below --max-length 32"), std::string::npos) << r.err;
 
+  // --langs where every value names its language would be ignored: refused.
+  r = run(train + " --langs es", "o9");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("every value here is LANG=PATH"), std::string::npos) << r.err;
+
   // A short successful run, then the same --out again without --resume/--overwrite.
   r = run_xlt("finetune " + common + " " + train + " --max-steps 2 --out " +
               shell_quote((tmp_ / "ok").string()));

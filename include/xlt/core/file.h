@@ -8,6 +8,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace xlt {
 
@@ -47,7 +48,24 @@ void fsync_path(const std::filesystem::path& path);
 
 // Makes sure `dir` can receive outputs before any work starts: creates it (and its parents) and
 // writes and removes a probe file. UsageError when `dir` exists and is not a folder; IoError
-// "FLAG DIR: cannot create folder: ..." / "FLAG DIR is not writable: ..." otherwise.
-void prepare_output_folder(const std::filesystem::path& dir, std::string_view flag = "--out");
+// "FLAG DIR: cannot create folder: ..." / "FLAG DIR is not writable: ..." otherwise. Returns the
+// folders it created, innermost first (empty when `dir` existed).
+std::vector<std::filesystem::path> prepare_output_folder(const std::filesystem::path& dir,
+                                                         std::string_view flag = "--out");
+
+// Holds the folders prepare_output_folder created; when its scope is left by an exception it
+// removes those still empty, so a command that fails after preparing --out leaves no empty folder
+// behind (one that existed before, or holds anything, stays).
+class CreatedFolders {
+ public:
+  explicit CreatedFolders(std::vector<std::filesystem::path> created);
+  ~CreatedFolders();
+  CreatedFolders(const CreatedFolders&) = delete;
+  CreatedFolders& operator=(const CreatedFolders&) = delete;
+
+ private:
+  std::vector<std::filesystem::path> created_;
+  int exceptions_;  // std::uncaught_exceptions() at construction
+};
 
 }  // namespace xlt

@@ -45,6 +45,10 @@ DataSpec parse_data_spec(std::string_view value, std::string_view flag = "--data
 struct SpecOptions {
   std::string flag = "--data";  // option name used in messages (--data, --train, --dev)
   ReadOptions read;
+  // When every value is LANG=PATH, --langs picks among them (xlt eval: "languages to evaluate"),
+  // so that it is never silently ignored. Off where one --langs serves several flags (finetune's
+  // --train and --dev).
+  bool langs_select_values = false;
 };
 
 // Reads every --data value into per-language datasets, in command-line order (a language-column
@@ -58,6 +62,9 @@ struct SpecOptions {
 //   NAME:k=v:... a downloaded dataset (xlt::io::resolve_dataset_spec): the spec's lang=...
 //                languages, else --langs, else every language of the file (MultiNLI: en); its
 //                format unless the caller gives one. Keys other than lang and split: UsageError.
+//   only LANG=PATH values, --langs given and langs_select_values: the values of the --langs
+//                languages, in command-line order; a --langs language no value gives ->
+//                UsageError naming the languages given.
 //   missing file -> IoError "FLAG LANG=PATH: file not found".
 //   no specs at all -> UsageError.
 std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,

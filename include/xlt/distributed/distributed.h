@@ -117,6 +117,13 @@ inline bool is_writer() {
   return g == nullptr || g->rank() == 0;
 }
 
+// The stop signal every rank agrees on, given this rank's own (0, SIGINT or SIGTERM): a signal
+// reaches the ranks of a job at slightly different times, and all must stop after the same step
+// rather than one waiting in the next collective until the timeout. Any rank interrupted = all
+// stop, with SIGTERM if any rank had one, else SIGINT. A collective (every rank must call it at
+// the same point); with no group, returns `own`.
+int agreed_signal(Group* group, int own);
+
 // Whether this libtorch was built with CUDA (decided at build time: XLT_WITH_CUDA).
 bool built_with_cuda();
 

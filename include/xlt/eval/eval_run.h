@@ -82,7 +82,8 @@ NliEvalRun evaluate_loaded_model(models::Model& model, const text::Tokenizer& to
                                  const NliEvalConfig& config, std::ostream* log);
 
 // Evaluates an already loaded model on already read datasets (e.g. the study runner after
-// fine-tuning). `head_initialized` is recorded as given.
+// fine-tuning). `head_initialized` is recorded as given. config.eval.progress_label, when set,
+// replaces "eval" in the progress bars ("baseline en").
 NliEvalRun evaluate_datasets(models::Model& model, const text::Tokenizer& tokenizer,
                              std::vector<data::NliDataset> datasets, const NliEvalConfig& config,
                              bool head_initialized, std::ostream* log);
