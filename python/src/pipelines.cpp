@@ -102,7 +102,9 @@ py::object evaluate(const py::object& model, const std::vector<std::string>& dat
     py::gil_scoped_release nogil;
     c.threads = models::set_threads(threads);
     std::ostream* log = verbose ? &std::cerr : nullptr;
-    if (!out.empty()) prepare_output_folder(out, "out");
+    // A call that fails after this leaves no empty `out` behind, as `xlt eval` does.
+    CreatedFolders out_folders(!out.empty() ? prepare_output_folder(out, "out")
+                                            : std::vector<fs::path>{});
     if (given) {
       auto datasets = eval::read_eval_datasets(c, log);
       std::lock_guard<std::mutex> lock(given->mutex);

@@ -50,3 +50,14 @@ def test_unwritable_output_is_os_error(tiny_bert, tmp_path):
     blocker.write_text("x")
     with pytest.raises((OSError, ValueError), match="not a folder|cannot create"):
         xlt.evaluate(tiny_bert, {"en": DEMO / "dev-en.tsv"}, out=blocker, progress=False)
+
+
+def test_langs_pick_among_language_paths_and_a_failed_call_leaves_no_empty_out(tiny_bert,
+                                                                              tmp_path):
+    data = {lang: DEMO / f"dev-{lang}.tsv" for lang in ("en", "es", "fr")}
+    result = xlt.evaluate(tiny_bert, data, langs="es", progress=False)
+    assert sorted(result["languages"]) == ["es"]
+    out = tmp_path / "runs" / "typo"
+    with pytest.raises(ValueError, match="--langs names 'esp', which no --data LANG=PATH value"):
+        xlt.evaluate(tiny_bert, data, langs="esp", out=out, progress=False)
+    assert not (tmp_path / "runs").exists()

@@ -142,7 +142,8 @@ def evaluate(model, data, langs=None, samples=None, seed=0, batch_size=32, max_l
              max_tokens=0, packing=True, attention="auto", sort=True, dtype="float32", device="cpu", threads=0,
              out=None, verbose=False, progress=None, callback=None):
     """``xlt eval``: zero-shot NLI evaluation per language. ``model``: a folder, a hub id or an
-    ``xlt.Model``; ``data``: {lang: path}, or specs as ``--data`` takes them. Returns the
+    ``xlt.Model``; ``data``: {lang: path}, or specs as ``--data`` takes them; ``langs`` picks
+    languages (among a {lang: path} dict's too; one it does not hold is an error). Returns the
     results.json dict (accuracy, bootstrap CIs, macro-F1, confusion, transfer gaps); ``out``
     also writes results.json, results.csv and predictions.jsonl there. ``samples=None`` keeps
     all rows; ``seed`` (issue #18's default 0; ``xlt eval``'s is 42) draws the subset and a new

@@ -124,9 +124,9 @@ std::vector<fs::path> prepare_output_folder(const fs::path& dir, std::string_vie
     created.push_back(p);
     if (p == p.parent_path()) break;
   }
-  fs::create_directories(dir, ec);
+  CreatedFolders undo(created);  // nor a folder that proves unwritable, nor half a path
+  fs::create_directories(start, ec);
   if (ec) throw IoError(what + ": cannot create folder: " + ec.message());
-  CreatedFolders undo(created);  // a folder that proves unwritable is not left behind
   try {
     const fs::path probe = dir / ".xlt-write-test";
     write_file_atomic(probe, "");
@@ -144,7 +144,8 @@ CreatedFolders::~CreatedFolders() {
   if (std::uncaught_exceptions() <= exceptions_) return;
   std::error_code ec;
   for (const auto& dir : created_) {
-    if (!fs::is_directory(dir, ec) || !fs::is_empty(dir, ec)) break;
+    if (!fs::is_directory(dir, ec)) continue;  // never made (creation failed below it)
+    if (!fs::is_empty(dir, ec)) break;
     fs::remove(dir, ec);
   }
 }

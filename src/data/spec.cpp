@@ -142,8 +142,8 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
   // Every value's syntax first: a typo fails before any (possibly long) read.
   bool all_lang_path = true;
   for (const auto& s : specs) {
-    all_lang_path =
-        all_lang_path && !io::is_dataset_spec(s) && !parse_data_spec(s, flag).lang.empty();
+    const bool lang_path = !io::is_dataset_spec(s) && !parse_data_spec(s, flag).lang.empty();
+    all_lang_path = all_lang_path && lang_path;
   }
   std::vector<std::string> chosen = specs;
   if (options.langs_select_values && all_lang_path && !langs.empty()) {

@@ -124,8 +124,13 @@ void save_model(const Model& model, const fs::path& dir, const SaveOptions& opts
       fs::rename(target, old);
       try {
         fs::rename(tmp, target);
-      } catch (...) {
+      } catch (const fs::filesystem_error& e) {
         fs::rename(old, target, ec);  // the previous model back under its name
+        if (ec) {
+          throw IoError("saving model to " + target.string() + ": " + e.what() +
+                        "; the previous model could not be put back either and is in " +
+                        old.string() + " (rename it back by hand)");
+        }
         throw;
       }
       fs::remove_all(old, ec);

@@ -153,9 +153,15 @@ void check_tokenizer_fits(const StudyConfig& c, const ResolvedModel& m, const st
   if (!m.available) return;
   const auto tok = load_study_tokenizer(m.tokenizer);
   if (static_cast<int64_t>(tok->vocab_size()) <= m.config.vocab_size) return;
-  throw ConfigError(c.where(key + ".tokenizer") + ": " + m.tokenizer.string() + " has " +
-                    std::to_string(tok->vocab_size()) + " tokens but " + m.name +
-                    " has vocab_size " + std::to_string(m.config.vocab_size) +
+  const std::string counts = " has " + std::to_string(tok->vocab_size()) + " tokens but " + m.name +
+                             " has vocab_size " + std::to_string(m.config.vocab_size);
+  if (m.tokenizer == m.dir) {  // the model folder's own tokenizer: the folder is inconsistent
+    throw ConfigError(c.where(key + ".model") + ": the tokenizer in " + m.dir.string() + counts +
+                      " (config.json): the folder mixes files of different models (download "
+                      "it again, or set " +
+                      key + ".tokenizer)");
+  }
+  throw ConfigError(c.where(key + ".tokenizer") + ": " + m.tokenizer.string() + counts +
                     ": it is not this model's tokenizer (set " + key +
                     ".tokenizer to the model's own)");
 }

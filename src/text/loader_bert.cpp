@@ -279,6 +279,33 @@ std::unique_ptr<Tokenizer> load_bert_slow(const fs::path& vocab_txt, const Token
   return tok;
 }
 
+namespace {
+
+// BertTokenizerFast.__init__ (what AutoTokenizer builds for a BERT folder) rebuilds the
+// tokenizer.json normalizer from tokenizer_config.json's do_lower_case (default true),
+// strip_accents (default None) and tokenize_chinese_chars (default true) when any of them differs
+// from it: the config wins, a missing do_lower_case included (a cased tokenizer.json beside a
+// config that omits it lowercases). A null flag there makes transformers fail (BertNormalizer
+// takes no None), so it is refused.
+void follow_tokenizer_config(BertOptions& o, const TokenizerConfig& c) {
+  for (const char* key : {"do_lower_case", "tokenize_chinese_chars"}) {
+    if (c.config.contains(key) && c.config[key].is_null()) {
+      throw TokenizerError((c.dir / "tokenizer_config.json").string() + ": " + key +
+                           " must be true or false with a tokenizer.json, got null");
+    }
+  }
+  const bool lower = c.get_bool("do_lower_case", true);
+  const std::optional<bool> strip = c.get_optional_bool("strip_accents");
+  const bool chinese = c.get_bool("tokenize_chinese_chars", true);
+  if (lower != o.lowercase || strip != o.strip_accents || chinese != o.handle_chinese_chars) {
+    o.lowercase = lower;
+    o.strip_accents = strip;
+    o.handle_chinese_chars = chinese;
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<Tokenizer> load_bert_fast(const fs::path& file, const json& j,
                                           const TokenizerConfig& c, const LoadOptions& options) {
   const json& model = need(j, "model", file, "the file");
@@ -315,6 +342,8 @@ std::unique_ptr<Tokenizer> load_bert_fast(const fs::path& file, const json& j,
                          (pre.is_null() ? std::string("null") : "'" + pre_type + "'") +
                          " is not supported (supported: BertPreTokenizer)");
   }
+  const bool has_normalizer = j.contains("normalizer") && !j["normalizer"].is_null();
+  if (has_normalizer && c.family() == TokenizerFamily::kBert) follow_tokenizer_config(o, c);
   if (options.do_lower_case) o.lowercase = *options.do_lower_case;
   WordPieceDecoder decoder;
   const json dec = j.contains("decoder") ? j["decoder"] : json();

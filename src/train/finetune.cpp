@@ -66,6 +66,24 @@ void validate(const FinetuneConfig& c) {
         "--samples, --max-steps, --eval-every, --save-every, --stop-after must be >= 0");
   if (c.resume && c.overwrite) throw UsageError("--resume and --overwrite exclude each other");
   if (c.dist_timeout < 1) throw UsageError("--dist-timeout must be at least 1 second");
+  // --langs chooses languages in language-column files and names a bare single-language file;
+  // where every value names its language it would be silently ignored. A resumed run keeps its
+  // saved options (runs started before this check may hold such a --langs).
+  if (!c.langs.empty() && !c.resume) {
+    bool needed = false;
+    using Values = std::pair<const char*, const std::vector<std::string>*>;
+    for (const Values& v : {Values{"--train", &c.train_specs}, Values{"--dev", &c.dev_specs}}) {
+      for (const auto& s : *v.second) {
+        needed = needed || io::is_dataset_spec(s) || data::parse_data_spec(s, v.first).lang.empty();
+      }
+    }
+    if (!needed) {
+      throw UsageError(
+          "--langs selects languages in --train/--dev files with a language column, but every "
+          "value here is LANG=PATH, which names its language: drop --langs and give only the "
+          "LANG=PATH values you want");
+    }
+  }
 }
 
 json config_to_json(const FinetuneConfig& c) {
@@ -297,22 +315,6 @@ void Trainer::clear_earlier_run() {
 
 void Trainer::load_data() {
   const int num_labels = data::LabelSet::nli().size();
-  // --langs chooses languages in language-column files and names bare single-language files;
-  // where every value names its language it would be silently ignored.
-  if (!c_.langs.empty()) {
-    bool needed = false;
-    for (const auto* specs : {&c_.train_specs, &c_.dev_specs}) {
-      for (const auto& s : *specs) {
-        needed = needed || io::is_dataset_spec(s) || data::parse_data_spec(s).lang.empty();
-      }
-    }
-    if (!needed) {
-      throw UsageError(
-          "--langs selects languages in --train/--dev files with a language column, but every "
-          "value here is LANG=PATH, which names its language: drop --langs and give only the "
-          "LANG=PATH values you want");
-    }
-  }
   train_ = detail::read_dataset(c_.train_specs, c_.langs, "--train", c_.format, c_.skip_bad_rows);
   detail::check_labels(train_, "--train", num_labels);
   data::subsample(train_, c_.samples,

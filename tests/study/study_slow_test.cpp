@@ -257,6 +257,28 @@ TEST_F(DemoStudy, ConfigMistakesFailBeforeAnyWork) {
     EXPECT_FALSE(fs::exists(tmp_ / "out"));
   }
   test::write_text(bert, bert_json);
+  // A model folder whose own tokenizer does not fit its config.json: named as an inconsistent
+  // folder, at encoder.model.
+  const fs::path mixed = tmp_ / "mixed";
+  ASSERT_EQ(test::run_xlt("init-model --arch bert --config " + shell_quote(bert.string()) +
+                          " --num-labels 3 --out " + shell_quote(mixed.string()))
+                .exit_code,
+            0);
+  test::write_text(mixed / "vocab.txt", read_file(mixed / "vocab.txt") + "zzextra\n");
+  test::write_text(
+      tmp_ / "src" / "demo.toml",
+      std::regex_replace(read_file(test::source_dir() / "examples" / "demo.toml"),
+                         std::regex("\\[encoder\\]\ninit = [^\n]*\ntokenizer = [^\n]*"),
+                         "[encoder]\nmodel = \"" + mixed.string() + "\""));
+  const auto own = study(config() + " --out " + out());
+  EXPECT_EQ(own.exit_code, 2) << own.err;
+  EXPECT_NE(own.err.find("demo.toml:19: encoder.model: the tokenizer in " + mixed.string() +
+                         " has 1424 tokens but "),
+            std::string::npos)
+      << own.err;
+  EXPECT_NE(own.err.find("the folder mixes files of different models"), std::string::npos)
+      << own.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "out"));
 
   // Input files of the later stages (perplexity texts, the parallel file) are read before any
   // unit runs too: a bad byte fails the study at once, naming the file and line, not after the

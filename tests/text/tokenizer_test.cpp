@@ -321,4 +321,40 @@ TEST(BadTokenizerFiles, TokenizerConfigValuesOfTheWrongTypeAreRefused) {
   EXPECT_EQ(tok->info().model_max_length, 8u);
 }
 
+// AutoTokenizer's BertTokenizerFast rebuilds tokenizer.json's normalizer from
+// tokenizer_config.json when they disagree. Expected tokens computed with transformers 4.57.6
+// (AutoTokenizer.from_pretrained on these folders: mBERT's cased tokenizer.json and the config).
+TEST(LoadTokenizer, TokenizerConfigFlagsOverrideTheTokenizerJsonNormalizerAsInTransformers) {
+  XLT_REQUIRE_PATH(mbert_dir() / "tokenizer.json");
+  const std::string text = "Hello W\xC3\xB3rld \xE4\xB8\xAD\xE6\x96\x87";  // Hello Wórld 中文
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      // No do_lower_case: BertTokenizerFast's default (true) wins over the cased normalizer.
+      {R"({"tokenizer_class": "BertTokenizer"})",
+       {"hell", "##o", "world", "\xE4\xB8\xAD", "\xE6\x96\x87"}},
+      {R"({"tokenizer_class": "BertTokenizer", "do_lower_case": false, "strip_accents": true})",
+       {"Hello", "World", "\xE4\xB8\xAD", "\xE6\x96\x87"}},
+      {R"({"tokenizer_class": "BertTokenizer", "do_lower_case": false,
+           "tokenize_chinese_chars": false})",
+       {"Hello", "W", "##\xC3\xB3r", "##ld", "\xE4\xB8\xAD", "##\xE6\x96\x87"}},
+      // Agreeing with the normalizer: nothing changes.
+      {R"({"tokenizer_class": "BertTokenizer", "do_lower_case": false})",
+       {"Hello", "W", "##\xC3\xB3r", "##ld", "\xE4\xB8\xAD", "\xE6\x96\x87"}},
+  };
+  for (const auto& [config, tokens] : cases) {
+    TempDir dir;
+    fs::copy_file(mbert_dir() / "tokenizer.json", dir / "tokenizer.json");
+    write_text(dir / "tokenizer_config.json", config);
+    EXPECT_EQ(load_tokenizer(dir.path())->tokenize(text), tokens) << config;
+  }
+  // transformers fails on a null flag here (BertNormalizer takes no None): refused.
+  TempDir null_flag;
+  fs::copy_file(mbert_dir() / "tokenizer.json", null_flag / "tokenizer.json");
+  write_text(null_flag / "tokenizer_config.json",
+             R"({"tokenizer_class": "BertTokenizer", "do_lower_case": null})");
+  EXPECT_NE(error_of([&] {
+              load_tokenizer(null_flag.path());
+            }).find("do_lower_case must be true or false with a tokenizer.json, got null"),
+            std::string::npos);
+}
+
 }  // namespace

@@ -506,6 +506,7 @@ TEST_F(Finetune, CliRejectsBadInputsBeforeTraining) {
   r = run(train + " --langs es", "o9");
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("every value here is LANG=PATH"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "o9"));  // an argument check: no folder made
 
   // A short successful run, then the same --out again without --resume/--overwrite.
   r = run_xlt("finetune " + common + " " + train + " --max-steps 2 --out " +
