@@ -76,12 +76,6 @@ std::vector<std::string> split_labels(const std::string& value, const std::strin
   return out;
 }
 
-void make_output_dir(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw IoError(dir.string() + ": cannot create folder: " + ec.message());
-}
-
 std::string tsv_field(const std::string& value) {
   std::string s = value;
   for (char& c : s) {

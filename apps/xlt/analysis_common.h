@@ -53,9 +53,6 @@ analysis::EmbeddingOptions to_embedding_options(const EmbeddingCliOptions& o, in
 // comparison. An empty value gives no labels; an empty item is a UsageError naming `flag`.
 std::vector<std::string> split_labels(const std::string& value, const std::string& flag);
 
-// Creates `dir` (and parents); IoError naming it on failure.
-void make_output_dir(const std::filesystem::path& dir);
-
 // `value` with tabs, CR and LF replaced by spaces (for one TSV field).
 std::string tsv_field(const std::string& value);
 

@@ -158,7 +158,6 @@ int run_from_embeddings(const AlignCliOptions& o, int threads,
   auto rows = analysis::alignment_by_layer(ll, threads);
   for (auto& r : rows) r.layer = set.layers.at(static_cast<size_t>(r.layer));
   const fs::path dir(o.out);
-  make_output_dir(dir);
   analysis::write_alignment_csv(dir / "alignment.csv", rows);
   nlohmann::ordered_json j;
   j["xlt_version"] = XLT_VERSION;
@@ -177,6 +176,8 @@ int run_from_embeddings(const AlignCliOptions& o, int threads,
 
 int run(const AlignCliOptions& o) {
   const int threads = apply_runtime_options(o.runtime);
+  // --out is made ready before any work, and a run that fails leaves no empty folder behind.
+  CreatedFolders out_folders(prepare_output_folder(o.out, "--out"));
   const auto start = std::chrono::steady_clock::now();
   if (is_embeddings_input(o.model)) return run_from_embeddings(o, threads, start);
   if (o.inputs.empty()) throw UsageError("--input is required when MODEL is a model");
@@ -196,7 +197,6 @@ int run(const AlignCliOptions& o) {
   const auto rows = analysis::align_parallel_text(*lm.model, *lm.tokenizer, par, eo, threads);
 
   const fs::path dir(o.out);
-  make_output_dir(dir);
   analysis::write_alignment_csv(dir / "alignment.csv", rows);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -103,6 +103,8 @@ std::string layer_figure(const std::vector<analysis::SentenceAttention>& all, si
 
 int run(const AttentionCliOptions& o) {
   apply_runtime_options(o.runtime);
+  // --out is made ready before any work, and a run that fails leaves no empty folder behind.
+  CreatedFolders out_folders(prepare_output_folder(o.out, "--out"));
   const auto langs = split_labels(o.langs, "--langs");
   if (!langs.empty() && langs.size() != o.sentences.size()) {
     throw UsageError("--langs: " + std::to_string(langs.size()) + " languages for " +
@@ -180,7 +182,6 @@ int run(const AttentionCliOptions& o) {
   j["comparisons"] = std::move(comparisons);
 
   const fs::path dir(o.out);
-  make_output_dir(dir);
   std::vector<std::string> figures;
   const std::string model_name = lm.path.filename().string();
   for (size_t k = 0; k < ao.layers.size(); ++k) {

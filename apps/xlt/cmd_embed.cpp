@@ -60,6 +60,8 @@ std::string vectors_tsv(const analysis::Matrix& m) {
 
 int run(const EmbedCliOptions& o) {
   const int threads = apply_runtime_options(o.runtime);
+  // --out is made ready before any work, and a run that fails leaves no empty folder behind.
+  CreatedFolders out_folders(prepare_output_folder(o.out, "--out"));
   const auto start = std::chrono::steady_clock::now();
   const analysis::SentenceList list = analysis::read_sentence_inputs(o.inputs);
   auto lm = load_analysis_model(o.model, o.emb.tokenizer, o.runtime.device, o.emb.dtype, "embed");
@@ -78,7 +80,6 @@ int run(const EmbedCliOptions& o) {
   const auto emb = analysis::sentence_embeddings(*lm.model, *lm.tokenizer, sentences, eo);
 
   const fs::path dir(o.out);
-  make_output_dir(dir);
   std::vector<io::TensorView> views;
   std::vector<std::string> names;
   size_t projector_index = 0;

@@ -38,7 +38,7 @@ struct PerplexityCliOptions {
 
 // --text items (comma lists allowed): LANG=PATH, or PATHs named by --langs in order, else by the
 // file's stem.
-std::vector<data::DataSpec> text_specs(const PerplexityCliOptions& o) {
+std::vector<data::DataSpec> assign_languages(const PerplexityCliOptions& o) {
   std::vector<data::DataSpec> specs;
   for (const auto& value : o.text) {
     std::stringstream ss(value);
@@ -76,6 +76,21 @@ std::vector<data::DataSpec> text_specs(const PerplexityCliOptions& o) {
   return chosen;
 }
 
+// One entry per language: perplexity.json is keyed by language, so a second file of a language
+// (two en=..., or two bare files with the same stem) would silently replace the first.
+std::vector<data::DataSpec> text_specs(const PerplexityCliOptions& o) {
+  auto specs = assign_languages(o);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    for (size_t k = 0; k < i; ++k) {
+      if (specs[k].lang == specs[i].lang) {
+        throw UsageError("--text: language '" + specs[i].lang + "' given twice (" + specs[k].path +
+                         " and " + specs[i].path + "); use LANG=PATH with distinct languages");
+      }
+    }
+  }
+  return specs;
+}
+
 std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
@@ -84,6 +99,9 @@ std::string fmt(const char* f, double v) {
 
 int run(const PerplexityCliOptions& o) {
   const int threads = apply_runtime_options(o.runtime);
+  // --out is made ready before any work, and a run that fails leaves no empty folder behind.
+  CreatedFolders out_folders(o.out.empty() ? std::vector<fs::path>{}
+                                           : prepare_output_folder(o.out, "--out"));
   const auto specs = text_specs(o);
   eval::PerplexityOptions po;
   po.max_length = o.max_length;
@@ -123,9 +141,6 @@ int run(const PerplexityCliOptions& o) {
   }
 
   if (!o.out.empty()) {
-    std::error_code ec;
-    fs::create_directories(o.out, ec);
-    if (ec) throw IoError(o.out + ": cannot create folder: " + ec.message());
     nlohmann::json j;
     j["languages"] = langs;
     j["xlt_version"] = XLT_VERSION;

@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 using analysis::MetadataTable;
 
 struct TsneCliOptions {
-  std::string input, out, tensor, metadata, color_by = "lang", init = "pca", method = "auto";
+  std::string input, out, tensor, metadata, color_by, init = "pca", method = "auto";
   double perplexity = 30.0, theta = 0.5;
   int iterations = 1000, threads = 0;
   uint64_t seed = 0;
@@ -59,6 +59,12 @@ std::string tsne_csv(const analysis::TsneResult& r, const MetadataTable* meta) {
   return out;
 }
 
+// --color-by, else `lang` (used only when the metadata has it).
+const std::string& color_column(const TsneCliOptions& o) {
+  static const std::string kDefault = "lang";
+  return o.color_by.empty() ? kDefault : o.color_by;
+}
+
 std::string tsne_plot(const analysis::TsneResult& r, const MetadataTable* meta,
                       const TsneCliOptions& o, const std::string& what) {
   report::ScatterData d;
@@ -66,7 +72,8 @@ std::string tsne_plot(const analysis::TsneResult& r, const MetadataTable* meta,
     d.x.push_back(r.x(i));
     d.y.push_back(r.y(i));
   }
-  const int color = meta ? meta->column(o.color_by) : -1;
+  const std::string& by = color_column(o);
+  const int color = meta ? meta->column(by) : -1;
   const int sentence = meta ? meta->column("sentence") : -1;
   for (int64_t i = 0; meta && i < r.n; ++i) {
     const auto& row = meta->rows[static_cast<size_t>(i)];
@@ -81,7 +88,7 @@ std::string tsne_plot(const analysis::TsneResult& r, const MetadataTable* meta,
   std::snprintf(title, sizeof title, "t-SNE of %s (%lld points, perplexity %.3g, KL %.3f)",
                 what.c_str(), static_cast<long long>(r.n), r.perplexity, r.kl_divergence);
   so.title = title;
-  so.legend_title = color >= 0 ? o.color_by : "";
+  so.legend_title = color >= 0 ? by : "";
   so.show_ticks = false;
   so.point_radius = r.n > 5000 ? 1.8 : r.n > 1000 ? 2.5 : 3.5;
   return report::scatter_svg(d, so);
@@ -89,6 +96,8 @@ std::string tsne_plot(const analysis::TsneResult& r, const MetadataTable* meta,
 
 int run(const TsneCliOptions& o) {
   const fs::path input(o.input), out_dir(o.out);
+  // --out is made ready before any work, and a run that fails leaves no empty folder behind.
+  CreatedFolders out_folders(prepare_output_folder(o.out, "--out"));
   const analysis::LoadedMatrix loaded = analysis::load_embedding_matrix(input, o.tensor);
   const analysis::Matrix& x = loaded.matrix;
 
@@ -106,6 +115,15 @@ int run(const TsneCliOptions& o) {
   } else {
     meta_path.clear();
   }
+  // A column asked for by name that is not there would leave the map silently uncoloured.
+  if (!o.color_by.empty() && (!meta || meta->column(o.color_by) < 0)) {
+    std::string have;
+    for (const auto& c : meta ? meta->columns : std::vector<std::string>{})
+      have += (have.empty() ? "" : ", ") + c;
+    throw UsageError("--color-by " + o.color_by + ": " +
+                     (meta ? meta_path.string() + " has no such column (columns: " + have + ")"
+                           : std::string("no metadata (give --metadata FILE)")));
+  }
 
   analysis::TsneOptions opt;
   opt.perplexity = o.perplexity;
@@ -122,7 +140,6 @@ int run(const TsneCliOptions& o) {
   const analysis::TsneResult r = analysis::tsne(x.view(), opt);
   progress.finish();
 
-  fs::create_directories(out_dir);
   write_file_atomic(out_dir / "tsne.csv", tsne_csv(r, meta.get()));
   nlohmann::ordered_json j;
   j["xlt_version"] = XLT_VERSION;
@@ -131,6 +148,9 @@ int run(const TsneCliOptions& o) {
                                       : nlohmann::ordered_json(loaded.tensor);
   j["metadata"] =
       meta ? nlohmann::ordered_json(meta_path.string()) : nlohmann::ordered_json(nullptr);
+  j["color_by"] = meta && meta->column(color_column(o)) >= 0
+                      ? nlohmann::ordered_json(color_column(o))
+                      : nlohmann::ordered_json(nullptr);
   j["points"] = x.rows;
   j["dim"] = x.cols;
   j["parameters"] = {{"perplexity", o.perplexity},
@@ -178,8 +198,8 @@ Runner configure(CLI::App& sub) {
   sub.add_option("--metadata", o->metadata,
                  "Metadata TSV with a header row, one row per point (default: metadata.tsv beside "
                  "the input, when present)");
-  sub.add_option("--color-by", o->color_by, "Metadata column that colours the plot")
-      ->capture_default_str();
+  sub.add_option("--color-by", o->color_by,
+                 "Metadata column that colours the plot (default: lang, when the metadata has it)");
   sub.add_option("--perplexity", o->perplexity, "Effective number of neighbours")
       ->check(positive())
       ->capture_default_str();

@@ -39,10 +39,12 @@ CLI::Validator thread_count() {
       [](std::string& text) -> std::string {
         std::string why = number_check(true)(text);
         if (!why.empty()) return why;
-        if (std::stod(text) > 1024) return text + " threads is more than 1024";
+        if (std::stod(text) > kMaxThreads) {
+          return text + " threads is more than " + std::to_string(kMaxThreads);
+        }
         return {};
       },
-      "0..1024");
+      "0.." + std::to_string(kMaxThreads));
 }
 
 CLI::Validator non_negative() {

@@ -122,6 +122,81 @@ py::object evaluate(const py::object& model, const std::vector<std::string>& dat
   return to_python(run.results_json());
 }
 
+// One finetune() option by its FinetuneConfig / CLI name (the Python layer checks names);
+// py::cast_error for a value of the wrong type.
+void set_finetune_option(train::FinetuneConfig& c, const std::string& key, const py::handle& v) {
+  if (key == "tokenizer")
+    c.tokenizer = fspath(v);
+  else if (key == "skip_bad_rows")
+    c.skip_bad_rows = v.cast<bool>();
+  else if (key == "epochs")
+    c.epochs = v.cast<int64_t>();
+  else if (key == "lr")
+    c.lr = v.cast<double>();
+  else if (key == "batch_size")
+    c.batch_size = v.cast<int64_t>();
+  else if (key == "max_tokens")
+    c.max_tokens = v.cast<int64_t>();
+  else if (key == "packing")
+    c.packed = v.cast<bool>();
+  else if (key == "attention")
+    c.attention = models::parse_attention(v.cast<std::string>());
+  else if (key == "grad_accum")
+    c.grad_accum = v.cast<int64_t>();
+  else if (key == "max_length")
+    c.max_length = v.cast<int64_t>();
+  else if (key == "warmup_ratio")
+    c.warmup_ratio = v.cast<double>();
+  else if (key == "warmup_steps")
+    c.warmup_steps = v.cast<int64_t>();
+  else if (key == "weight_decay")
+    c.weight_decay = v.cast<double>();
+  else if (key == "max_grad_norm")
+    c.max_grad_norm = v.cast<double>();
+  else if (key == "seed")
+    c.seed = v.cast<uint64_t>();
+  else if (key == "samples")
+    c.samples = v.cast<int64_t>();
+  else if (key == "max_steps")
+    c.max_steps = v.cast<int64_t>();
+  else if (key == "eval_every")
+    c.eval_every = v.cast<int64_t>();
+  else if (key == "eval_batch_size")
+    c.eval_batch_size = v.cast<int64_t>();
+  else if (key == "log_every")
+    c.log_every = v.cast<int64_t>();
+  else if (key == "save_every")
+    c.save_every = v.cast<int64_t>();
+  else if (key == "stop_after")
+    c.stop_after = v.cast<int64_t>();
+  else if (key == "group_by_length")
+    c.group_by_length = v.cast<bool>();
+  else if (key == "new_head")
+    c.new_head = v.cast<bool>();
+  else if (key == "resume")
+    c.resume = v.cast<bool>();
+  else if (key == "overwrite")
+    c.overwrite = v.cast<bool>();
+  else if (key == "bf16")
+    c.bf16 = v.cast<bool>();
+  else if (key == "profile")
+    c.profile.dir = fspath(v);
+  else if (key == "profile_skip")
+    c.profile.skip = v.cast<int64_t>();
+  else if (key == "profile_steps")
+    c.profile.steps = v.cast<int64_t>();
+  else
+    throw UsageError("finetune: unknown option '" + key + "'");
+}
+
+bool is_bool_option(const std::string& key) {
+  for (const char* k :
+       {"skip_bad_rows", "packing", "group_by_length", "new_head", "resume", "overwrite", "bf16"}) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
 py::object finetune(const std::string& model, const std::vector<std::string>& train,
                     const std::string& out, const std::vector<std::string>& dev,
                     const std::vector<std::string>& langs, const std::string& format,
@@ -139,68 +214,21 @@ py::object finetune(const std::string& model, const std::vector<std::string>& tr
   // The remaining options by their FinetuneConfig / CLI names (the Python layer checks names).
   for (const auto& [k, v] : options) {
     const std::string key = py::str(k);
-    if (key == "tokenizer")
-      c.tokenizer = v.cast<std::string>();
-    else if (key == "skip_bad_rows")
-      c.skip_bad_rows = v.cast<bool>();
-    else if (key == "epochs")
-      c.epochs = v.cast<int64_t>();
-    else if (key == "lr")
-      c.lr = v.cast<double>();
-    else if (key == "batch_size")
-      c.batch_size = v.cast<int64_t>();
-    else if (key == "max_tokens")
-      c.max_tokens = v.cast<int64_t>();
-    else if (key == "packing")
-      c.packed = v.cast<bool>();
-    else if (key == "attention")
-      c.attention = models::parse_attention(v.cast<std::string>());
-    else if (key == "grad_accum")
-      c.grad_accum = v.cast<int64_t>();
-    else if (key == "max_length")
-      c.max_length = v.cast<int64_t>();
-    else if (key == "warmup_ratio")
-      c.warmup_ratio = v.cast<double>();
-    else if (key == "warmup_steps")
-      c.warmup_steps = v.cast<int64_t>();
-    else if (key == "weight_decay")
-      c.weight_decay = v.cast<double>();
-    else if (key == "max_grad_norm")
-      c.max_grad_norm = v.cast<double>();
-    else if (key == "seed")
-      c.seed = v.cast<uint64_t>();
-    else if (key == "samples")
-      c.samples = v.cast<int64_t>();
-    else if (key == "max_steps")
-      c.max_steps = v.cast<int64_t>();
-    else if (key == "eval_every")
-      c.eval_every = v.cast<int64_t>();
-    else if (key == "eval_batch_size")
-      c.eval_batch_size = v.cast<int64_t>();
-    else if (key == "log_every")
-      c.log_every = v.cast<int64_t>();
-    else if (key == "save_every")
-      c.save_every = v.cast<int64_t>();
-    else if (key == "stop_after")
-      c.stop_after = v.cast<int64_t>();
-    else if (key == "group_by_length")
-      c.group_by_length = v.cast<bool>();
-    else if (key == "new_head")
-      c.new_head = v.cast<bool>();
-    else if (key == "resume")
-      c.resume = v.cast<bool>();
-    else if (key == "overwrite")
-      c.overwrite = v.cast<bool>();
-    else if (key == "bf16")
-      c.bf16 = v.cast<bool>();
-    else if (key == "profile")
-      c.profile.dir = v.cast<std::string>();
-    else if (key == "profile_skip")
-      c.profile.skip = v.cast<int64_t>();
-    else if (key == "profile_steps")
-      c.profile.steps = v.cast<int64_t>();
-    else
-      throw UsageError("finetune: unknown option '" + key + "'");
+    try {
+      set_finetune_option(c, key, v);
+    } catch (const py::cast_error&) {
+      // pybind's own message names neither the option nor the value.
+      const std::string what =
+          key == "tokenizer" || key == "profile" ? "a str or path"
+          : key == "attention"                   ? "a str"
+          : key == "lr" || key == "warmup_ratio" || key == "weight_decay" || key == "max_grad_norm"
+              ? "a number"
+          : key == "seed"       ? "a non-negative int"
+          : is_bool_option(key) ? "True or False"
+                                : "an int";
+      throw UsageError("finetune: " + key + " must be " + what + ", got " +
+                       std::string(py::str(py::repr(v))));
+    }
   }
   ProgressBridge bridge(progress);
   train::FinetuneResult r;
@@ -391,13 +419,20 @@ py::object perplexity(const py::object& model, const std::vector<std::string>& l
   // texts[i]: a file path (str) or the lines themselves (a list of str), for langs[i].
   std::vector<std::pair<std::string, std::vector<std::string>>> given_lines;
   std::vector<std::string> paths;
-  for (const auto& t : texts) {
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const py::object& t = texts[i];
     if (py::isinstance<py::str>(t) || py::hasattr(t, "__fspath__")) {
       paths.push_back(fspath(t));
       given_lines.emplace_back();
-    } else {
-      paths.emplace_back();
+      continue;
+    }
+    paths.emplace_back();
+    try {
       given_lines.emplace_back("", t.cast<std::vector<std::string>>());
+    } catch (const py::cast_error&) {
+      throw UsageError("texts[" + (i < langs.size() ? langs[i] : std::to_string(i)) +
+                       "]: expected a path or a list of str, got " +
+                       std::string(py::str(py::repr(t))));
     }
   }
   eval::PerplexityOptions po;

@@ -130,7 +130,12 @@ void bind_tokenizer(py::module_& m) {
       .def("to_dict", &PyEncoding::to_dict)
       .def("keys", [](const PyEncoding& e) { return e.to_dict().attr("keys")(); })
       .def("__getitem__",
-           [](const PyEncoding& e, const std::string& k) { return e.to_dict()[k.c_str()]; })
+           [](const PyEncoding& e, const std::string& k) {
+             // A py::object, not the accessor: that would point into the temporary dict.
+             const py::dict d = e.to_dict();
+             if (!d.contains(k)) throw py::key_error(k);
+             return py::object(d[k.c_str()]);
+           })
       .def("__len__", [](const PyEncoding& e) { return e.enc.size(); })
       .def("__repr__", [](const PyEncoding& e) {
         return "Encoding(num_tokens=" + std::to_string(e.enc.size()) + ")";

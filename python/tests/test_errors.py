@@ -61,3 +61,38 @@ def test_langs_pick_among_language_paths_and_a_failed_call_leaves_no_empty_out(t
     with pytest.raises(ValueError, match="--langs names 'esp', which no --data LANG=PATH value"):
         xlt.evaluate(tiny_bert, data, langs="esp", out=out, progress=False)
     assert not (tmp_path / "runs").exists()
+
+
+def test_one_string_as_sentences_is_refused(tiny_bert):
+    with pytest.raises(ValueError, match="expected a list of str, got one str"):
+        xlt.embed(tiny_bert, sentences="hello", progress=False)
+
+
+def test_saving_onto_a_file_is_refused_and_keeps_it(tiny_bert, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    model = xlt.Model.from_pretrained(tiny_bert)
+    with pytest.raises(OSError, match="exists and is not a folder"):
+        model.save_pretrained(notes)
+    assert notes.read_text() == "mine"
+
+
+def test_wrong_option_types_name_the_option(tiny_bert, tmp_path):
+    train = {"en": DEMO / "train-en.jsonl"}
+    with pytest.raises(ValueError, match=r"finetune: epochs must be an int, got 1\.5"):
+        xlt.finetune(tiny_bert, train, tmp_path / "a", epochs=1.5, progress=False)
+    with pytest.raises(ValueError, match="finetune: seed must be a non-negative int, got -1"):
+        xlt.finetune(tiny_bert, train, tmp_path / "b", seed=-1, progress=False)
+    with pytest.raises(ValueError, match="finetune: lr must be a number, got '1e-3'"):
+        xlt.finetune(tiny_bert, train, tmp_path / "c", lr="1e-3", progress=False)
+    assert not (tmp_path / "a").exists()
+
+
+def test_perplexity_lines_must_be_strings(tiny_xglm):
+    with pytest.raises(ValueError, match=r"texts\[en\]: expected a path or a list of str"):
+        xlt.perplexity(tiny_xglm, {"en": ["a", 3]}, progress=False)
+
+
+def test_thread_counts_above_the_cli_bound_are_refused():
+    with pytest.raises(ValueError, match="threads: 1000000 is more than 1024"):
+        xlt.set_threads(10**6)

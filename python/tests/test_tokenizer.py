@@ -120,3 +120,15 @@ def test_padded_numpy_batch():
     assert arrays["input_ids"].shape == arrays["attention_mask"].shape
     assert arrays["attention_mask"][0].sum() < arrays["attention_mask"][1].sum()
     assert tok.decode(tok.encode("the cat")["input_ids"], skip_special_tokens=True) == "the cat"
+
+
+def test_encoding_reads_like_a_dict():
+    tok = xlt.Tokenizer.from_pretrained(str(DEMO))
+    enc = tok.encode_batch(["a cat sat", "the dog"])[0]
+    ids = enc["input_ids"]  # crashed the interpreter: the value pointed into a freed dict
+    assert list(ids) == list(enc.input_ids)
+    as_dict = dict(enc)
+    assert list(as_dict["attention_mask"]) == [1] * len(enc.input_ids)
+    assert set(enc.keys()) == set(as_dict)
+    with pytest.raises(KeyError):
+        enc["nope"]

@@ -191,6 +191,9 @@ def embed(model, inputs=None, sentences=None, layers="all", pooling="mean", spec
     """``xlt embed``: pooled sentence embeddings. ``inputs``: {lang: path} / LANG=FILE specs, or
     ``sentences``: a list of str. Returns {"layers": [...], "embeddings": [array [n, hidden]
     per layer], "num_tokens", "langs", "sentences"}."""
+    if isinstance(sentences, (str, bytes)):
+        # list("hello") would embed five one-letter sentences.
+        raise ValueError("sentences: expected a list of str, got one str (wrap it: [text])")
     return _run(_xlt.embed, progress, callback, _model_arg(model), _specs(inputs, "inputs"),
                 list(sentences or []), str(layers), pooling, special, int(batch_size),
                 int(max_length), os.fspath(tokenizer) if tokenizer else "", dtype, device,

@@ -154,6 +154,10 @@ std::string dtype_name(c10::ScalarType dtype) {
 }
 
 int set_threads(int n) {
+  if (n > kMaxThreads) {
+    throw UsageError("threads: " + std::to_string(n) + " is more than " +
+                     std::to_string(kMaxThreads));
+  }
   ensure_fast_blas();
   if (n <= 0) n = default_threads(usable_cores(), busy_cpus());
   at::set_num_threads(n);

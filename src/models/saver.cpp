@@ -109,6 +109,10 @@ void save_model(const Model& model, const fs::path& dir, const SaveOptions& opts
     throw IoError(dir.string() + ": is the current folder or holds it; a model folder is " +
                   "replaced as a whole, so save into a subfolder instead");
   }
+  // Only a folder is replaced: a file there (a model's vocab.txt, the user's notes) is not ours.
+  if (fs::exists(fs::symlink_status(target, ec)) && !fs::is_directory(target, ec)) {
+    throw IoError(dir.string() + ": exists and is not a folder; a model is saved as a folder");
+  }
   fs::create_directories(target.parent_path(), ec);
   if (ec) throw IoError(target.parent_path().string() + ": cannot create folder: " + ec.message());
   const fs::path tmp = temp_path_for(target);

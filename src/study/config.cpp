@@ -12,6 +12,7 @@
 
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
+#include "xlt/core/threads.h"
 #include "xlt/data/nli.h"
 #include "xlt/data/spec.h"
 #include "xlt/io/dataset_download.h"
@@ -343,7 +344,7 @@ class Parser {
     if (c_.device != "cpu" && c_.device.rfind("cuda", 0) != 0) {
       s.fail(s.get("device"), "device", "expected cpu or cuda[:N], found '" + c_.device + "'");
     }
-    c_.threads = static_cast<int>(s.integer("threads", 0, 0, 1024));
+    c_.threads = static_cast<int>(s.integer("threads", 0, 0, kMaxThreads));
     const std::string out = s.str("out", "");
     if (!out.empty()) c_.out = fs::path(out).is_relative() ? c_.base_dir / out : fs::path(out);
     s.finish(

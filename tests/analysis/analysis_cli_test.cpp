@@ -155,6 +155,40 @@ TEST(CliEmbed, BadInputsExitTwoAndWriteNothing) {
   }
 }
 
+// Every analysis command makes --out ready before any work: a file there is a usage error (it
+// was found only after embedding or scoring everything), and a run that then fails leaves no
+// folder it made.
+TEST(CliOutFolders, CheckedBeforeAnyWorkAndTakenBackOnFailure) {
+  TempDir tmp;
+  const fs::path bert = make_model(tmp, "bert"), xglm = make_model(tmp, "xglm");
+  write_text(tmp / "en.txt", "A cat sat.\nThe dog ran.\n");
+  write_text(tmp / "es.txt", "Un gato.\nEl perro.\n");
+  write_text(tmp / "afile", "x");
+  const std::string en = shell_quote((tmp / "en.txt").string());
+  const std::string es = shell_quote((tmp / "es.txt").string());
+  const std::vector<std::string> commands = {
+      "embed " + shell_quote(bert.string()) + " --input en=" + en,
+      "align " + shell_quote(bert.string()) + " --input en=" + en + " --input es=" + es,
+      "attention " + shell_quote(bert.string()) + " --sentences 'A cat.' --sentences 'Un gato.'",
+      "perplexity " + shell_quote(xglm.string()) + " --text en=" + en,
+  };
+  for (const auto& cmd : commands) {
+    auto r = run_xlt(cmd + " --threads 1 --out " + shell_quote((tmp / "afile").string()));
+    EXPECT_EQ(r.exit_code, 1) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find("afile exists and is not a folder"), std::string::npos) << r.err;
+    // A failure after --out was made (a layer the model lacks, a duplicate language).
+    const std::string failing = cmd.rfind("perplexity", 0) == 0 ? " --text en=" + es : " --layer 9";
+    r = run_xlt(cmd + failing + " --threads 1 --out " +
+                shell_quote((tmp / "new" / "out").string()));
+    EXPECT_NE(r.exit_code, 0) << cmd;
+    EXPECT_FALSE(fs::exists(tmp / "new")) << cmd << "\n" << r.err;
+  }
+  // Two files of one language: perplexity.json (keyed by language) would keep only the second.
+  auto r = run_xlt("perplexity " + shell_quote(xglm.string()) + " --text en=" + en + ",en=" + es);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--text: language 'en' given twice"), std::string::npos) << r.err;
+}
+
 TEST(CliAlign, WritesTheAlignmentCsvContractForBothInputFormats) {
   TempDir tmp;
   const fs::path model = make_model(tmp, "bert");

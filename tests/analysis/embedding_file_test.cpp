@@ -200,7 +200,34 @@ TEST(TsneCli, TsvInputWithoutMetadataAndErrors) {
                     test::shell_quote((tmp / "x").string()));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("at least 2 points"), std::string::npos) << r.err;
-  EXPECT_FALSE(fs::exists(tmp / "x" / "tsne.csv"));
+  EXPECT_FALSE(fs::exists(tmp / "x"));  // the failed run took back the folder it made
+  // A file as --out is refused before the map is computed (was exit 3 after it).
+  r = test::run_xlt("tsne " + test::shell_quote((tmp / "v.tsv").string()) + " --out " +
+                    test::shell_quote((tmp / "one.tsv").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("one.tsv exists and is not a folder"), std::string::npos) << r.err;
+  // A --color-by column the metadata lacks would leave the map silently uncoloured.
+  write_text(
+      tmp / "m.tsv", "lang\ttopic\n" + [] {
+        std::string rows;
+        for (int i = 0; i < 8; ++i) rows += (i % 2 ? "en\tx\n" : "es\ty\n");
+        return rows;
+      }());
+  r = test::run_xlt("tsne " + test::shell_quote((tmp / "v.tsv").string()) + " --metadata " +
+                    test::shell_quote((tmp / "m.tsv").string()) +
+                    " --color-by genre --perplexity 2 --iterations 300 --out " +
+                    test::shell_quote((tmp / "c").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--color-by genre: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("m.tsv has no such column (columns: lang, topic)"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(tmp / "c"));
+  r = test::run_xlt("tsne " + test::shell_quote((tmp / "v.tsv").string()) + " --metadata " +
+                    test::shell_quote((tmp / "m.tsv").string()) +
+                    " --color-by topic --perplexity 2 --iterations 300 --out " +
+                    test::shell_quote((tmp / "c").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(read_text(tmp / "c" / "tsne.json"))["color_by"], "topic");
   r = test::run_xlt("tsne " + test::shell_quote((tmp / "v.tsv").string()) +
                     " --out o --method fast");
   EXPECT_EQ(r.exit_code, 1);

@@ -328,6 +328,18 @@ TEST_P(AllArchs, SaveReplacesTheModelKeepsOtherFilesAndReloads) {
   EXPECT_THROW(models::save_model(*model, tmp / "alias", so), IoError);
   fs::current_path(here);
   EXPECT_FALSE(fs::exists(out / "notes" / "config.json"));
+
+  // A file where the folder would go (here the vocabulary itself) is refused, not replaced.
+  const std::string vocab = read_text(tmp / "vocab.txt");
+  try {
+    models::save_model(*model, tmp / "vocab.txt", so);
+    ADD_FAILURE() << "expected an IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("vocab.txt: exists and is not a folder"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(read_text(tmp / "vocab.txt"), vocab);
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, AllArchs, ::testing::Values("bert", "xlm-roberta", "xglm"),

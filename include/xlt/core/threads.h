@@ -11,6 +11,10 @@
 
 namespace xlt {
 
+// The most threads a command takes: more only oversubscribes any machine, and a typo such as
+// --threads 100000 would make libtorch start that many.
+inline constexpr int kMaxThreads = 1024;
+
 // Cores this process may run on (sched_getaffinity; hardware_concurrency if that fails), >= 1.
 int usable_cores();
 

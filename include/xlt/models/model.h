@@ -219,7 +219,7 @@ c10::Device parse_device(const std::string& name);
 c10::ScalarType parse_dtype(const std::string& name);
 std::string dtype_name(c10::ScalarType dtype);
 // at::set_num_threads; n <= 0 = xlt::default_threads (the cores not already busy). Returns the
-// count in use. Also calls ensure_fast_blas().
+// count in use. Also calls ensure_fast_blas(). UsageError above xlt::kMaxThreads.
 int set_threads(int n);
 
 // Debian 12's OpenBLAS falls back to SSE3 kernels on CPUs it does not recognise (recent Xeons),
