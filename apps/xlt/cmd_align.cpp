@@ -33,7 +33,12 @@ struct AlignCliOptions {
   EmbeddingCliOptions emb;
   int64_t max_sentences = -1;
   RuntimeOptions runtime;
+  std::vector<std::string> model_flags_given;  // those below, as typed on the command line
 };
+
+// Flags that only shape a model run: with `xlt embed` output they would change nothing.
+const char* const kModelOnlyFlags[] = {"--pool",      "--special", "--batch-size", "--max-length",
+                                       "--tokenizer", "--dtype",   "--device"};
 
 // --langs selects languages of the data: a language given twice is a mistake.
 std::vector<std::string> lang_list(const std::string& value) {
@@ -146,6 +151,13 @@ int run_from_embeddings(const AlignCliOptions& o, int threads,
     throw UsageError("--input: MODEL is already embeddings (" + o.model +
                      "); parallel rows come from its metadata.tsv `lang` column");
   }
+  if (!o.model_flags_given.empty()) {
+    std::string flags;
+    for (const auto& f : o.model_flags_given) flags += (flags.empty() ? "" : ", ") + f;
+    throw UsageError(flags + ": MODEL is already embeddings (" + o.model +
+                     "), computed with the settings `xlt embed` was given; these flags apply "
+                     "when MODEL is a model");
+  }
   const EmbeddedSet set = read_embedded_set(o.model, o);
   if (set.rows < 2) throw DataError(o.model + ": alignment needs at least 2 rows per language");
   std::vector<analysis::LanguageLayers> ll;
@@ -247,7 +259,12 @@ Runner configure(CLI::App& sub) {
       "Layers as HF hidden_states (0 = embeddings): all, last, or a list like 0,6,12");
   sub.add_option("--max-sentences", o->max_sentences, "Use the first N rows (default: all)");
   add_runtime_options(sub, o->runtime);
-  return [o]() { return run(*o); };
+  return [o, app = &sub]() {
+    for (const char* flag : kModelOnlyFlags) {
+      if (app->count(flag) > 0) o->model_flags_given.emplace_back(flag);
+    }
+    return run(*o);
+  };
 }
 
 }  // namespace

@@ -282,6 +282,13 @@ TEST(CliAlign, FromEmbedOutputMatchesTheModelRun) {
               shell_quote((tmp / "c").string()));
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("'hi'"), std::string::npos) << r.err;
+  // Flags that shape a model run would change nothing here: refused, not silently ignored.
+  r = run_xlt("align " + shell_quote((tmp / "e").string()) + " --pool cls --max-length 5 --out " +
+              shell_quote((tmp / "d").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--pool, --max-length: MODEL is already embeddings"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(tmp / "d"));
 }
 
 TEST(CliAlign, MisalignedFilesNameFileAndLine) {
