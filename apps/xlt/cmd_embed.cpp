@@ -150,7 +150,7 @@ Runner configure(CLI::App& sub) {
                  "Output folder: embeddings.safetensors, metadata.tsv, tensors.tsv, embed.json")
       ->required();
   o->emb.layers = "last";
-  add_embedding_options(sub, o->emb, "--layer",
+  add_embedding_options(sub, o->emb, "--layer,--layers",
                         "Layers as HF hidden_states (0 = embeddings, L = last): all, last, or a "
                         "list like 0,6,12 (negative counts from the end)");
   sub.add_option("--projector-layer", o->projector_layer,

@@ -94,8 +94,18 @@ std::string tsne_plot(const analysis::TsneResult& r, const MetadataTable* meta,
   return report::scatter_svg(d, so);
 }
 
+// The input file: `xlt embed` output may be named by its folder, as `xlt align` takes it.
+fs::path input_file(const std::string& given) {
+  const fs::path path(given);
+  if (!fs::is_directory(path)) return path;
+  if (fs::exists(path / "embeddings.safetensors")) return path / "embeddings.safetensors";
+  throw IoError(given +
+                ": is a folder without embeddings.safetensors (expected `xlt embed` "
+                "output, a safetensors file or a TSV of vectors)");
+}
+
 int run(const TsneCliOptions& o) {
-  const fs::path input(o.input), out_dir(o.out);
+  const fs::path input = input_file(o.input), out_dir(o.out);
   // --out is made ready before any work, and a run that fails leaves no empty folder behind.
   CreatedFolders out_folders(prepare_output_folder(o.out, "--out"));
   const analysis::LoadedMatrix loaded = analysis::load_embedding_matrix(input, o.tensor);

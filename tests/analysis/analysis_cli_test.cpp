@@ -122,6 +122,15 @@ TEST(CliEmbed, WritesSafetensorsMetadataAndProjectorFiles) {
   EXPECT_EQ(csv[0], "index,x,y,sentence,lang,source,line,tokens");
   EXPECT_NE(csv[7].find(",El gato duerme.,es,s.tsv,2,"), std::string::npos) << csv[7];
   EXPECT_EQ(json::parse(read_text(tmp / "t" / "tsne.json"))["tensor"], "embeddings.layer4");
+  // The folder names the same input, as for xlt align (its metadata.tsv included).
+  r = run_xlt("tsne " + shell_quote((tmp / "e").string()) + " --out " +
+              shell_quote((tmp / "t2").string()) + " --perplexity 2 --iterations 300");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_text(tmp / "t2" / "tsne.csv"), read_text(tmp / "t" / "tsne.csv"));
+  r = run_xlt("tsne " + shell_quote((tmp / "t").string()) + " --out " +
+              shell_quote((tmp / "t3").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("is a folder without embeddings.safetensors"), std::string::npos) << r.err;
 }
 
 TEST(CliEmbed, BadInputsExitTwoAndWriteNothing) {
