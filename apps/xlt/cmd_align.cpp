@@ -79,6 +79,11 @@ EmbeddedSet read_embedded_set(const fs::path& input, const AlignCliOptions& o) {
   std::vector<std::string> order;
   for (size_t i = 0; i < meta.rows.size(); ++i) {
     const std::string& l = meta.rows[i][static_cast<size_t>(lang_col)];
+    if (l.empty()) {
+      // Row i is line i + 2 (after the header): without a language the row cannot be paired.
+      throw DataError(meta_path.string() + ":" + std::to_string(i + 2) +
+                      ": empty `lang`; alignment needs the language of every embedded sentence");
+    }
     if (!rows_of.count(l)) order.push_back(l);
     rows_of[l].push_back(static_cast<int64_t>(i));
   }

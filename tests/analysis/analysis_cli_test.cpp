@@ -298,6 +298,24 @@ TEST(CliAlign, FromEmbedOutputMatchesTheModelRun) {
   EXPECT_NE(r.err.find("--pool, --max-length: MODEL is already embeddings"), std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(tmp / "d"));
+  // A row without a language cannot be paired: its line is named, nothing is written.
+  auto meta = analysis::read_metadata_tsv(tmp / "e" / "metadata.tsv");
+  const int lang_col = meta.column("lang");
+  ASSERT_GE(lang_col, 0);
+  meta.rows[2][static_cast<size_t>(lang_col)] = "";
+  std::string text;
+  for (size_t c = 0; c < meta.columns.size(); ++c) text += (c ? "\t" : "") + meta.columns[c];
+  text += "\n";
+  for (const auto& row : meta.rows) {
+    for (size_t c = 0; c < row.size(); ++c) text += (c ? "\t" : "") + row[c];
+    text += "\n";
+  }
+  write_text(tmp / "e" / "metadata.tsv", text);
+  r = run_xlt("align " + shell_quote((tmp / "e").string()) + " --out " +
+              shell_quote((tmp / "f").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("metadata.tsv:4: empty `lang`"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp / "f"));
 }
 
 TEST(CliAlign, MisalignedFilesNameFileAndLine) {
