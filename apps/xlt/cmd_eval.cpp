@@ -97,8 +97,9 @@ Runner configure(CLI::App& sub) {
       ->check(positive())
       ->capture_default_str();
   sub.add_flag("--new-head", c.new_head,
-               "Replace the checkpoint's classification head by a fresh one seeded by --seed (a "
-               "head of another label count; the untrained-head baseline)");
+               "Replace the checkpoint's classification head by a fresh one of --num-labels "
+               "labels seeded by --seed (for a head of another label count than the data's; the "
+               "untrained-head baseline)");
   sub.add_option("--bootstrap", c.bootstrap, "Bootstrap resamples for the 95% CIs")
       ->check(positive())
       ->capture_default_str();

@@ -3,6 +3,7 @@
 // arguments or, without them, from stdin one per line (a line with a tab is a pair: text, then
 // text_pair). With --json every input gives exactly one JSON line, in order, with HF's field
 // names, so it works as a stdin -> stdout filter.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -179,6 +180,15 @@ int run_tokenize(const TokenizeOptions& o) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     Input in;
     in.where = "line " + std::to_string(number);
+    const auto tabs = std::count(line.begin(), line.end(), '\t');
+    if (tabs > 1) {
+      throw DataError("stdin line " + std::to_string(number) + ": " + std::to_string(tabs) +
+                      " tabs; a line is TEXT or TEXT<TAB>TEXT_PAIR");
+    }
+    if (o.pair && tabs == 0) {
+      throw DataError("stdin line " + std::to_string(number) +
+                      ": no tab, but --pair reads each line as TEXT<TAB>TEXT_PAIR");
+    }
     if (auto tab = line.find('\t'); tab != std::string::npos) {
       in.text = line.substr(0, tab);
       in.text_pair = line.substr(tab + 1);

@@ -13,6 +13,7 @@
 #include "xlt/core/file.h"
 #include "xlt/data/csv.h"
 #include "xlt/data/nli.h"
+#include "xlt/data/spec.h"
 
 namespace xlt::data {
 namespace fs = std::filesystem;
@@ -203,11 +204,14 @@ RowResult parse_json_row(const nlohmann::json& obj, bool mnli, const LabelSet& l
     if (json_string(row, obj, "gold_label", gold, false)) set_label_from_name(row, gold, labels);
   } else if (auto it = obj.find("label"); it != obj.end() && !it->is_null()) {
     if (it->is_number_integer()) {
-      int64_t v = it->get<int64_t>();
+      // An unsigned value above INT64_MAX would wrap to a negative one (-1: unlabelled).
+      const bool huge =
+          it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX);
+      const int64_t v = huge ? INT64_MAX : it->get<int64_t>();
       if (v >= 0 && v < labels.size())
         row.ex.label = static_cast<int>(v);
       else if (v != -1)
-        row.fail(BadRow::kUnknownLabel, "unknown label " + std::to_string(v) + " (expected 0.." +
+        row.fail(BadRow::kUnknownLabel, "unknown label " + it->dump() + " (expected 0.." +
                                             std::to_string(labels.size() - 1) + " or -1)");
     } else if (it->is_string()) {
       set_label_from_hf(row, it->get<std::string>(), labels);
@@ -275,6 +279,24 @@ class Collector {
 
   void add(RowResult row, int64_t line) {
     const int64_t index = records_++;
+    if (row.lang_known && !is_language_code(row.lang)) {
+      // An empty or garbled value would otherwise become a language of its own.
+      const std::string what = row.lang.empty()
+                                   ? std::string("missing language (empty 'language' value)")
+                                   : "language '" + row.lang +
+                                         "' is not a language code (1-16 letters, digits, '_' "
+                                         "or '-', starting with a letter)";
+      row.lang_known = false;
+      if (!row.bad) row.fail(BadRow::kMalformed, what);
+    }
+    if (!by_column_ && row.lang_known && row.lang != tag_ && !row.bad) {
+      // A JSONL file is split by language when its first object has "language"; a later
+      // object that names another language must not be counted as this one.
+      row.fail(BadRow::kMalformed,
+               "language '" + row.lang + "', but the file is read as '" + tag_ +
+                   "' (its first object has no \"language\" key: give every object one, or "
+                   "none)");
+    }
     if (by_column_ && row.lang_known) {
       languages_seen_.insert(row.lang);
       if (!wanted_.empty() &&
@@ -342,13 +364,16 @@ class Collector {
                         (present.empty() ? std::string("none") : join(present)) + ")");
       }
     }
+    // Counted before any dataset is moved out below.
+    std::map<std::string, int64_t> other;
+    for (const auto& l : order) other[l] = other_language_ + records_of_other_wanted(l);
     std::vector<NliDataset> out;
     for (const auto& l : order) {
       NliDataset& d = dataset(l);
       d.report.path = path_;
       d.report.format = format_;
       d.report.records = records_;
-      d.report.other_language = other_language_ + records_of_other_wanted(l);
+      d.report.other_language = other[l];
       for (const auto& [reason, message] : unattributed_) {
         ++d.report.bad_rows[std::string(bad_row_code(reason))];
         if (static_cast<int>(d.report.bad_row_messages.size()) < options_.max_messages)

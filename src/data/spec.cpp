@@ -102,7 +102,13 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
           const std::function<std::string()>& single_lang, const std::string& who) {
         if (has_language_column(path, read.format)) {
           // Check duplicates before the (possibly long) read.
-          for (const auto& l : want) claim(l, who);
+          for (size_t i = 0; i < want.size(); ++i) {
+            if (std::find(want.begin(), want.begin() + static_cast<std::ptrdiff_t>(i), want[i]) !=
+                want.begin() + static_cast<std::ptrdiff_t>(i)) {
+              throw UsageError(flag + " " + who + ": language '" + want[i] + "' given twice");
+            }
+            claim(want[i], who);
+          }
           for (auto& d : read_nli_by_language(path, want, read)) {
             claim(d.lang, who);
             out.push_back(std::move(d));
@@ -178,9 +184,15 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
     read_languages(
         files.files.at(0).string(), read, files.languages.empty() ? langs : files.languages,
         [&] {
-          return !files.languages.empty() ? files.language()
-                 : langs.size() == 1      ? langs[0]
-                                          : std::string("en");
+          if (!files.languages.empty()) return files.language();
+          // Only MultiNLI has no language column: English, whatever --langs asks for.
+          for (const auto& l : langs) {
+            if (l != "en") {
+              throw UsageError(flag + " " + s + ": " + files.dataset +
+                               " is English only, but --langs names '" + l + "'");
+            }
+          }
+          return std::string("en");
         },
         s);
   }

@@ -57,6 +57,9 @@ nlohmann::json NliEvalConfig::to_json() const {
           {"max_length", eval.max_length},
           {"sort_by_length", eval.sort_by_length},
           {"max_tokens", eval.max_tokens},
+          // How the forward ran (same figures to float tolerance; a record of the kernel).
+          {"packed", eval.packed},
+          {"attention", models::attention_name(eval.attention)},
           {"device", device},
           {"dtype", dtype},
           {"threads", threads}};
@@ -117,10 +120,15 @@ NliEvalRun evaluate_datasets(models::Model& model, const text::Tokenizer& tokeni
   }
   for (const auto& d : datasets) {
     if (!d.fully_labelled()) {
-      int64_t missing = 0;
-      for (const auto& ex : d.examples) missing += ex.label == data::kNoLabel;
-      throw DataError(d.source + " (" + d.lang + "): " + std::to_string(missing) +
-                      " examples have no gold label; evaluation needs labelled data");
+      int64_t missing = 0, first_line = -1;
+      for (const auto& ex : d.examples) {
+        if (ex.label != data::kNoLabel) continue;
+        if (missing++ == 0) first_line = ex.line;
+      }
+      throw DataError(d.source + (first_line > 0 ? ":" + std::to_string(first_line) : "") + " (" +
+                      d.lang + "): " + std::to_string(missing) +
+                      (missing == 1 ? " example has" : " examples have") +
+                      " no gold label (the first on this line); evaluation needs labelled data");
     }
   }
   const data::LabelSet labels = datasets.empty() ? data::LabelSet::nli() : datasets.front().labels;

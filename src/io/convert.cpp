@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -23,9 +24,41 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Source {
-  fs::path dir;                  // where config/tokenizer files are
-  std::vector<fs::path> shards;  // .bin files, in order
+  fs::path dir;                                   // where config/tokenizer files are
+  std::vector<fs::path> shards;                   // .bin files, in order
+  std::vector<std::string> shard_names;           // as the index names them, when sharded
+  fs::path index;                                 // pytorch_model.bin.index.json, when sharded
+  std::map<std::string, std::string> weight_map;  // of `index`: tensor -> shard file name
 };
+
+[[noreturn]] void fail(const fs::path& file, const std::string& what) {
+  throw CheckpointError(file.string() + ": " + what);
+}
+
+// The index and the opened shards must agree exactly, as io::Checkpoint::open demands of
+// sharded safetensors (same wording): a tensor the index lists but its shard lacks would be
+// silently missing from the output, and an unlisted one would be converted without notice.
+void check_against_index(const Source& src, const std::vector<TorchBinCheckpoint>& ckpts) {
+  std::map<std::string, const TorchBinCheckpoint*> shard_of;
+  for (std::size_t i = 0; i < ckpts.size(); ++i) shard_of[src.shard_names[i]] = &ckpts[i];
+  for (const auto& [name, shard] : src.weight_map) {
+    const auto& names = shard_of.at(shard)->names();
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      fail(src.index, "tensor '" + name + "' is listed in shard '" + shard +
+                          "' but that file does not hold it");
+  }
+  for (std::size_t i = 0; i < ckpts.size(); ++i) {
+    const TorchBinCheckpoint& c = ckpts[i];
+    for (const std::string& name : c.names()) {
+      auto it = src.weight_map.find(name);
+      if (it == src.weight_map.end())
+        fail(c.path(), "tensor '" + name + "' is not listed in " + src.index.filename().string());
+      if (it->second != src.shard_names[i])
+        fail(c.path(), "tensor '" + name + "' is also in this shard, but " +
+                           src.index.filename().string() + " assigns it to '" + it->second + "'");
+    }
+  }
+}
 
 Source find_source(const fs::path& model) {
   Source s;
@@ -40,10 +73,16 @@ Source find_source(const fs::path& model) {
   if (fs::exists(model / "pytorch_model.bin")) {
     s.shards = {model / "pytorch_model.bin"};
   } else if (fs::exists(model / "pytorch_model.bin.index.json")) {
-    fs::path index = model / "pytorch_model.bin.index.json";
+    s.index = model / "pytorch_model.bin.index.json";
+    s.weight_map = detail::read_weight_map(s.index);
     std::set<std::string> files;
-    for (const auto& [name, file] : detail::read_weight_map(index)) files.insert(file);
-    for (const auto& f : files) s.shards.push_back(model / f);
+    for (const auto& [name, file] : s.weight_map) files.insert(file);
+    for (const auto& f : files) {
+      if (!fs::exists(model / f))
+        fail(s.index, "shard '" + f + "' listed in weight_map does not exist");
+      s.shards.push_back(model / f);
+      s.shard_names.push_back(f);
+    }
   } else {
     std::string have = fs::exists(model / "model.safetensors") ||
                                fs::exists(model / "model.safetensors.index.json")
@@ -66,6 +105,9 @@ std::string shard_name(std::size_t i, std::size_t n) {
 ConvertResult convert_to_safetensors(const fs::path& model, const fs::path& out_dir,
                                      const ConvertOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
+  // Before any work: a file named as the folder is a usage error, not a filesystem exception,
+  // and a failure further on leaves no empty folder behind.
+  CreatedFolders created(prepare_output_folder(out_dir, "--out"));
   Source src = find_source(model);
   std::vector<TorchBinCheckpoint> ckpts;
   // (checkpoint index, tensor name, bytes) in state-dict order across shards.
@@ -77,17 +119,19 @@ ConvertResult convert_to_safetensors(const fs::path& model, const fs::path& out_
   std::vector<Item> items;
   std::set<std::string> seen;
   uint64_t total = 0;
-  for (const auto& shard : src.shards) {
-    ckpts.push_back(TorchBinCheckpoint::open(shard));
-    for (const auto& name : ckpts.back().names()) {
+  for (const auto& shard : src.shards) ckpts.push_back(TorchBinCheckpoint::open(shard));
+  if (!src.index.empty()) check_against_index(src, ckpts);
+  for (const auto& ckpt : ckpts) {
+    const fs::path& shard = ckpt.path();
+    for (const auto& name : ckpt.names()) {
       if (!seen.insert(name).second) {
         throw CheckpointError(shard.string() + ": tensor '" + name +
                               "' also appears in another shard");
       }
-      const TorchTensorInfo& info = ckpts.back().info(name);
+      const TorchTensorInfo& info = ckpt.info(name);
       uint64_t bytes = dtype_size(info.dtype);
       for (int64_t d : info.shape) bytes *= static_cast<uint64_t>(d);
-      items.push_back({ckpts.size() - 1, name, bytes});
+      items.push_back({static_cast<std::size_t>(&ckpt - ckpts.data()), name, bytes});
       total += bytes;
     }
   }
@@ -104,7 +148,6 @@ ConvertResult convert_to_safetensors(const fs::path& model, const fs::path& out_
     in_group += it.bytes;
   }
 
-  fs::create_directories(out_dir);
   ConvertResult r;
   Progress bar("converting " + model.filename().string(), static_cast<int64_t>(total), "B",
                o.progress);

@@ -5,6 +5,7 @@
 #include <zip.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -71,6 +72,55 @@ nlohmann::ordered_json read_manifest(const fs::path& file) {
                     xlt::detail::json_type_name(j) + " (delete the file to start a new record)");
   }
   return j;
+}
+
+// Our entry of the manifest, read back when the data is already there: a hand-edited or damaged
+// entry is reported naming the field (nlohmann's type_error would be an internal error).
+void check_manifest_entry(const nlohmann::ordered_json& m, const fs::path& file,
+                          const std::string& name) {
+  auto bad = [&](const std::string& field, const std::string& expected,
+                 const nlohmann::ordered_json& found) {
+    throw DataError(file.string() + ": entry '" + name + "'" +
+                    (field.empty() ? "" : ", field '" + field + "'") + ": expected " + expected +
+                    ", found " + xlt::detail::json_type_name(found) +
+                    " (delete the entry, or run `xlt download-data " + name + " --force`)");
+  };
+  if (!m.is_object()) bad("", "an object", m);
+  if (auto f = m.find("files"); f != m.end()) {
+    if (!f->is_array()) bad("files", "a list of file names", *f);
+    for (const auto& x : *f) {
+      if (!x.is_string()) bad("files", "a list of file names (strings)", x);
+    }
+  }
+  if (auto b = m.find("bytes"); b != m.end() && !b->is_number_integer())
+    bad("bytes", "an integer", *b);
+  if (auto h = m.find("sha256"); h != m.end() && !h->is_string()) bad("sha256", "a string", *h);
+}
+
+// An overriding checksum: 64 hex digits, compared lower-case as the download's own sum is
+// printed (an upper-case value made a valid kept archive fail as a mismatch and be deleted).
+std::string checksum_override(const std::string& variable) {
+  std::string v = env(variable);
+  if (v.empty()) return v;
+  bool hex = v.size() == 64 &&
+             std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
+  if (!hex) {
+    throw ConfigError(variable + ": expected a SHA-256 of 64 hexadecimal digits, got '" + v +
+                      "' (" + std::to_string(v.size()) + " characters)");
+  }
+  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+  return v;
+}
+
+// Adds or replaces one dataset's entry. Re-read under a lock on the manifest itself, right
+// before the atomic write: two downloads of different datasets into the same folder hold
+// different dataset locks, and each writing the copy it read at its start lost the other's entry.
+void record_in_manifest(const fs::path& file, const std::string& name,
+                        const nlohmann::ordered_json& entry) {
+  FileLock lock(file.parent_path() / ".manifest.lock", "");
+  nlohmann::ordered_json manifest = read_manifest(file);
+  manifest[name] = entry;
+  write_file_atomic(file, manifest.dump(2) + "\n");
 }
 
 // A zip entry name becomes a path under the destination: it must stay there.
@@ -203,11 +253,14 @@ std::vector<std::string> unzip_archive(const fs::path& zip, const fs::path& dest
 DatasetDownloadResult download_dataset(std::string_view name, const DatasetDownloadOptions& o) {
   const DatasetSource& src = dataset_source(name);
   fs::path home = o.dir.empty() ? default_data_home() : o.dir;
-  fs::create_directories(home);
+  // A --dir that is a file is a usage error, not a filesystem exception; a failed first
+  // download leaves no empty data home behind.
+  CreatedFolders created(prepare_output_folder(
+      home, o.dir.empty() ? "data home (" + data_home_origin() + ")" : "--dir"));
   DatasetDownloadResult r;
   r.dataset_dir = home / src.name;
   r.url = env(src.url_env).empty() ? src.url : env(src.url_env);
-  std::string sha_override = env(src.sha256_env);
+  std::string sha_override = checksum_override(src.sha256_env);
   std::string expected_sha = sha_override.empty() ? src.sha256 : sha_override;
   // A pinned size belongs to the pinned file; an overriding checksum names another file.
   int64_t expected_size = sha_override.empty() ? src.size : -1;
@@ -219,6 +272,7 @@ DatasetDownloadResult download_dataset(std::string_view name, const DatasetDownl
   nlohmann::ordered_json manifest = read_manifest(manifest_path);
   if (!o.force && manifest.contains(src.name)) {
     const auto& m = manifest[src.name];
+    check_manifest_entry(m, manifest_path, src.name);
     bool complete = m.contains("files") && m["files"].is_array();
     for (const auto& f : src.required)
       complete = complete && fs::exists(r.dataset_dir / src.folder / f);
@@ -235,7 +289,11 @@ DatasetDownloadResult download_dataset(std::string_view name, const DatasetDownl
   if (archive_name.empty() || archive_name.find("..") != std::string::npos)
     archive_name = src.name + ".zip";
   fs::path archive = home / ".downloads" / archive_name;
-  if (o.force) fs::remove(archive);
+  if (o.force) {
+    // A partial download from an earlier run too: --force starts from byte 0.
+    fs::remove(archive);
+    fs::remove(archive.string() + ".incomplete");
+  }
   UrlDownload d;
   d.url = r.url;
   d.dest = archive;
@@ -272,16 +330,16 @@ DatasetDownloadResult download_dataset(std::string_view name, const DatasetDownl
   std::sort(files.begin(), files.end());
   r.files = files;
 
-  manifest[src.name] = {{"url", r.url},
-                        {"archive", archive_name},
-                        {"bytes", r.bytes},
-                        {"sha256", r.sha256},
-                        {"checksum", r.checksum_source},
-                        {"files", files},
-                        {"downloaded", utc_now()},
-                        {"xlt_version", XLT_VERSION},
-                        {"license", src.license}};
-  write_file_atomic(manifest_path, manifest.dump(2) + "\n");
+  record_in_manifest(manifest_path, src.name,
+                     {{"url", r.url},
+                      {"archive", archive_name},
+                      {"bytes", r.bytes},
+                      {"sha256", r.sha256},
+                      {"checksum", r.checksum_source},
+                      {"files", files},
+                      {"downloaded", utc_now()},
+                      {"xlt_version", XLT_VERSION},
+                      {"license", src.license}});
   return r;
 }
 

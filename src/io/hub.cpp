@@ -356,10 +356,37 @@ std::vector<std::string> files_under(const fs::path& dir) {
   std::vector<std::string> out;
   for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
        ++it) {
-    if (fs::is_regular_file(it->path())) out.push_back(fs::relative(it->path(), dir).string());
+    // Lexically: fs::relative resolves the snapshot's symlinks into ../../blobs/<etag>, and
+    // --include patterns match repository file names.
+    if (fs::is_regular_file(it->path()))
+      out.push_back(it->path().lexically_relative(dir).generic_string());
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// A cache path through a file would otherwise end in "filesystem error: ... Not a directory"
+// (an internal error) at the first folder created; say which path is wrong instead.
+void check_cache_dir(const fs::path& cache) {
+  std::error_code ec;
+  for (fs::path p = cache; !p.empty(); p = p.parent_path()) {
+    if (fs::exists(p, ec)) {
+      if (!fs::is_directory(p, ec)) {
+        throw UsageError("hub cache folder " + cache.string() +
+                         (p == cache ? "" : ": " + p.string()) +
+                         " exists and is not a folder (the cache is set by --cache-dir, "
+                         "HF_HUB_CACHE or HF_HOME)");
+      }
+      return;
+    }
+    if (p == p.parent_path()) return;
+  }
+}
+
+void create_cache_folder(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw IoError("cannot create hub cache folder " + dir.string() + ": " + ec.message());
 }
 
 }  // namespace
@@ -435,6 +462,7 @@ bool snapshot_has_model(const fs::path& dir) {
 SnapshotDownload download_model(const std::string& repo_id, const std::string& revision,
                                 const std::vector<std::string>& include, const HubOptions& o) {
   validate_repo_id(repo_id);
+  check_cache_dir(o.cache_dir);
   auto t0 = std::chrono::steady_clock::now();
   SnapshotDownload out;
   out.repo_id = repo_id;
@@ -477,7 +505,7 @@ SnapshotDownload download_model(const std::string& repo_id, const std::string& r
                        : "no file of '" + repo_id + "' matches --include; it has:" + have);
   }
   for (const auto& f : files) check_repo_filename(f, repo_id);
-  fs::create_directories(repo_dir / "blobs");
+  create_cache_folder(repo_dir / "blobs");
   write_ref(repo_dir, revision, listing.commit);
   if (o.progress) {
     std::cerr << "xlt: " << repo_id << " @ " << revision << " (commit "
@@ -515,6 +543,7 @@ fs::path download_hub_file(const std::string& repo_id, const std::string& filena
                            const std::string& revision, const HubOptions& o) {
   validate_repo_id(repo_id);
   check_repo_filename(filename, repo_id);
+  check_cache_dir(o.cache_dir);
   fs::path repo_dir = repo_cache_path(o.cache_dir, repo_id);
   if (auto snap = find_cached_snapshot(o.cache_dir, RepoRef{repo_id, revision})) {
     // A commit's files never change, so a cached pinned file needs no request.
@@ -528,7 +557,7 @@ fs::path download_hub_file(const std::string& repo_id, const std::string& filena
   if (!is_commit_hash(m.commit)) {
     throw HubError("X-Repo-Commit '" + m.commit + "' from " + o.endpoint + " is not a commit hash");
   }
-  fs::create_directories(repo_dir / "blobs");
+  create_cache_folder(repo_dir / "blobs");
   write_ref(repo_dir, revision, m.commit);
   FetchStats stats;
   return fetch_at_commit(http, o, repo_id, m.commit, filename, stats);

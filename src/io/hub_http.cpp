@@ -446,9 +446,11 @@ UrlDownloadResult download_url_with(HttpClient& client, const UrlDownload& req) 
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_to_file);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-    if (sink.size > 0) {
-      curl_easy_setopt(curl, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(sink.size));
-    }
+    // CURLOPT_RANGE rather than CURLOPT_RESUME_FROM_LARGE: with the latter libcurl ends a 200
+    // answer (a server that ignores Range) with CURLE_RANGE_ERROR before body_to_file can
+    // start over from byte 0, as huggingface_hub does, and every later run failed the same way.
+    const std::string range = std::to_string(sink.size) + "-";
+    if (sink.size > 0) curl_easy_setopt(curl, CURLOPT_RANGE, range.c_str());
     sink.curl = curl;
     sink.resume_from = sink.size;
     sink.started = false;
@@ -474,6 +476,13 @@ UrlDownloadResult download_url_with(HttpClient& client, const UrlDownload& req) 
       continue;
     }
     if (rc == CURLE_OK) {
+      if (status == 200 && sink.resume_from > 0 && !sink.started) {
+        // The whole file in answer to a Range request, and it is empty: no body callback ran
+        // to drop the partial bytes.
+        if (::ftruncate(fd, 0) != 0) throw IoError("cannot truncate " + partial.string());
+        sha.reset();
+        sink.size = 0;
+      }
       if (status == 416 && sink.size > 0) {
         // Our "remaining range" is empty or invalid: the partial file is complete or stale.
         if (req.expected_size < 0 || sink.size == req.expected_size) break;

@@ -3,6 +3,7 @@
 // EXT*, any global outside the table) is refused where it appears.
 #include "io/pickle_vm.h"
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -176,7 +177,43 @@ class Machine {
     arena_->nodes.push_back(v);
     return v;
   }
+  // Python decodes the str opcodes as UTF-8 and stops with UnicodeDecodeError on bad bytes;
+  // letting them through fails much later (a safetensors header must be valid JSON).
+  void check_utf8(std::string_view s) const {
+    auto bad = [&](std::size_t at, const std::string& why) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", static_cast<uint8_t>(s[at]));
+      fail(std::string(opcode_name(static_cast<uint8_t>(d_[op_at_]))) +
+           " string is not valid UTF-8: byte " + hex + " at offset " +
+           std::to_string(pos_ - s.size() + at) + " " + why);
+    };
+    const std::string decode_error = " (Python's unpickler fails here with UnicodeDecodeError)";
+    for (std::size_t i = 0; i < s.size();) {
+      const auto c = static_cast<uint8_t>(s[i]);
+      const std::size_t n = c < 0x80           ? 1
+                            : (c >> 5) == 0x6  ? 2
+                            : (c >> 4) == 0xe  ? 3
+                            : (c >> 3) == 0x1e ? 4
+                                               : 0;
+      if (n == 0 || c == 0xc0 || c == 0xc1 || c > 0xf4)
+        bad(i, "cannot start a character" + decode_error);
+      if (s.size() - i < n) bad(i, "starts a character the string cuts off" + decode_error);
+      for (std::size_t k = 1; k < n; ++k) {
+        if ((static_cast<uint8_t>(s[i + k]) & 0xc0) != 0x80)
+          bad(i + k, "is not a continuation byte" + decode_error);
+      }
+      const auto c1 = n > 1 ? static_cast<uint8_t>(s[i + 1]) : 0;
+      if ((c == 0xe0 && c1 < 0xa0) || (c == 0xf0 && c1 < 0x90))
+        bad(i, "starts an overlong form" + decode_error);
+      if (c == 0xf4 && c1 >= 0x90) bad(i, "starts a code point past U+10FFFF" + decode_error);
+      // Python lets BINUNICODE carry lone surrogates ('surrogatepass'), but no JSON header (the
+      // safetensors output) can hold one.
+      if (c == 0xed && c1 >= 0xa0) bad(i, "starts a lone UTF-16 surrogate");
+      i += n;
+    }
+  }
   void push_str(std::string_view s, Kind kind = Kind::kStr) {
+    if (kind == Kind::kStr) check_utf8(s);
     PPtr v = make(kind);
     v->s = std::string(s);
     push(std::move(v));

@@ -196,9 +196,10 @@ ModelOutputs TransformerEncoderImpl::forward(const ModelInputs& in, const Forwar
   const auto dtype = embeddings->word_embeddings->weight.scalar_type();
   // Checked and planned on the caller's tensors, before they move: inputs collated on the host
   // are read there, and the forward queues its kernels without waiting for the device.
-  auto ids = in.input_ids.defined() ? in.input_ids.to(at::kLong) : in.input_ids;
-  check_inputs(ids, in.attention_mask, in.token_type_ids, config_.vocab_size,
+  // Checked before the cast: a float id would be truncated to an integer one.
+  check_inputs(in.input_ids, in.attention_mask, in.token_type_ids, config_.vocab_size,
                config_.type_vocab_size);
+  auto ids = in.input_ids.to(at::kLong);
   Packing packing;
   if (opt.packed && !opt.output_attentions) {
     const auto varlen = choose_varlen(opt, dev, activation_dtype(dtype, dev),

@@ -307,6 +307,10 @@ void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                       " does not match input_ids " + shape_str(input_ids.sizes()));
     }
   }
+  if (token_type_ids.defined() && !at::isIntegralType(token_type_ids.scalar_type(), false)) {
+    throw DataError("token_type_ids: expected integers, got " +
+                    std::string(c10::toString(token_type_ids.scalar_type())));
+  }
   if (token_type_ids.defined() && token_type_ids.numel() > 0) {
     const auto [lo, hi] = value_range(token_type_ids);
     if (lo < 0 || hi >= type_vocab_size) {

@@ -53,8 +53,8 @@ struct Problems {
     list("misshapen", misshapen);
     list("with a wrong dtype", wrong_dtype);
     if (!misshapen.empty() && head_shape_only) {
-      o << "\n  (the classification head has a different number of labels: load with a new head, "
-           "e.g. --new-head, to replace it)";
+      o << "\n  (the classification head has a different number of labels: replace it by a "
+           "new head, --new-head in xlt eval and xlt finetune)";
     }
     return o.str();
   }
@@ -191,10 +191,23 @@ void check_tokenizer_fits(std::size_t tokenizer_vocab_size, const Model& model,
                           const fs::path& tokenizer_source) {
   const int64_t rows = model.config().vocab_size;
   if (static_cast<int64_t>(tokenizer_vocab_size) <= rows) return;
-  throw ConfigError(
-      "tokenizer " + tokenizer_source.string() + " has " + std::to_string(tokenizer_vocab_size) +
-      " tokens but the model's vocab_size is " + std::to_string(rows) +
-      ": it is not this model's tokenizer (give the model's " + "own, e.g. with --tokenizer)");
+  throw ConfigError("tokenizer " + tokenizer_source.string() + " has " +
+                    std::to_string(tokenizer_vocab_size) +
+                    " tokens but the model's vocab_size is " + std::to_string(rows) +
+                    ": it is not this model's tokenizer (give the model's own tokenizer files)");
+}
+
+int64_t max_sequence_length(const Model& model) {
+  const io::ModelConfig& c = model.config();
+  switch (c.model_type) {
+    case io::ModelType::kBert:
+      return c.max_position_embeddings;
+    case io::ModelType::kXlmRoberta:
+      return c.max_position_embeddings - c.pad_token_id - 1;
+    case io::ModelType::kXglm:
+      return 0;
+  }
+  return 0;
 }
 
 std::unique_ptr<Model> load_model(const fs::path& spec, const LoadOptions& opts) {

@@ -189,8 +189,9 @@ class XGLMModelImpl : public torch::nn::Module {
     const auto& weight = embed_tokens->weight;
     const auto dev = weight.device();
     // Checked and planned on the caller's tensors before they move (see the encoders' forward).
-    auto ids = in.input_ids.defined() ? in.input_ids.to(at::kLong) : in.input_ids;
-    check_inputs(ids, in.attention_mask, at::Tensor(), config_.vocab_size);
+    // Checked before the cast: a float id would be truncated to an integer one.
+    check_inputs(in.input_ids, in.attention_mask, at::Tensor(), config_.vocab_size);
+    auto ids = in.input_ids.to(at::kLong);
     const int64_t b = ids.size(0), t = ids.size(1);
 
     // HF's loss reads the last position even where it is padding: labels keep the padded path.

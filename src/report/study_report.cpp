@@ -251,6 +251,12 @@ class Renderer {
                           fmt(dist, 4));
       }
     }
+    if (bars.categories.empty()) {
+      // languages = [source] alone: accuracies, but nothing to transfer to.
+      doc_.paragraph("No target language: the study's only language is the source language " +
+                     detail::source_language((*cur_)) + ", so there is no transfer gap.");
+      return;
+    }
     const json dist_info = tg.value("distance", json::object());
     const std::string measure = dist_info.value("measure", std::string("linguistic"));
     if (d.x.size() >= 2) {
@@ -540,7 +546,12 @@ class Renderer {
                 "tokens",   "chars",      "source"};
     BarChartData bars;
     BarSeries bpc{"bits per character", {}, {}};
-    for (const auto& lang : detail::study_languages((*cur_))) {
+    // The study's languages first, then those only perplexity.texts names.
+    std::vector<std::string> order = detail::study_languages((*cur_));
+    for (const auto& [lang, unused] : langs.items()) {
+      if (std::find(order.begin(), order.end(), lang) == order.end()) order.push_back(lang);
+    }
+    for (const auto& lang : order) {
       if (!langs.contains(lang)) continue;
       const json& l = langs[lang];
       t.rows.push_back(
@@ -550,6 +561,10 @@ class Renderer {
            std::to_string(l.value("chars", int64_t{0})), path_(l.value("source", std::string()))});
       bars.categories.push_back(lang);
       bpc.values.push_back(num_or_nan(l, "bits_per_char"));
+    }
+    if (bars.categories.empty()) {
+      doc_.paragraph("No language was scored.");
+      return;
     }
     bars.series.push_back(bpc);
     BarChartOptions o;

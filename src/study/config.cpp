@@ -330,6 +330,10 @@ class Parser {
       }
     }
     const auto stages = s.strings("stages", stage_names());
+    if (stages.empty()) {
+      s.fail(s.get("stages"), "stages",
+             "is empty: name the stages to run, or leave `stages` out for all of them");
+    }
     for (const auto& st : stages) {
       if (!is_stage_name(st)) {
         std::string known;
@@ -383,7 +387,7 @@ class Parser {
       }
       if (!v.is_table()) all.fail(&v, name, "expected a table, found " + Section::type_of(v));
       ModelSpec m;
-      model_in(Section(v.as_table(), "encoders." + name, file_), "encoder", m,
+      model_in(Section(v.as_table(), "encoders." + name, file_, &c_.key_lines), "encoder", m,
                "bert-base-multilingual-cased");
       c_.encoders.push_back({name, m});
       names.push_back(name);
@@ -498,7 +502,11 @@ class Parser {
         if (v.empty()) {
           s.fail(s.get("files"), "files", "no file for study language '" + lang + "'");
         }
-        e.files[lang] = needed ? existing_path(f, lang, v).string() : v;
+        // Unneeded files may be missing, but they resolve like every path here: the analysis
+        // reads them when they exist, and a name relative to the working folder would not be
+        // the file the config names.
+        const fs::path p = fs::path(v).is_relative() ? c_.base_dir / v : fs::path(v);
+        e.files[lang] = needed ? existing_path(f, lang, v).string() : p.lexically_normal().string();
       }
       f.finish(c_.languages);
     } else if (needed) {
@@ -623,9 +631,17 @@ class Parser {
 }  // namespace
 
 std::string StudyConfig::where(const std::string& key) const {
-  const auto it = key_lines.find(key);
+  std::string k = key;
+  // A randomly initialised model has no `model` key: its `init` line names it.
+  const std::string suffix = ".model";
+  if (!key_lines.count(k) && k.size() > suffix.size() &&
+      k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    const std::string init = k.substr(0, k.size() - suffix.size()) + ".init";
+    if (key_lines.count(init)) k = init;
+  }
+  const auto it = key_lines.find(k);
   return config_file.string() + (it == key_lines.end() ? "" : ":" + std::to_string(it->second)) +
-         ": " + key;
+         ": " + k;
 }
 
 nlohmann::json StudyConfig::to_json() const {

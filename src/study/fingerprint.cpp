@@ -90,7 +90,19 @@ json tree_digest(const fs::path& path) {
 }
 
 json tokenizer_digest(const fs::path& path) {
-  if (!fs::is_directory(path)) return file_digest(path);
+  if (!fs::is_directory(path)) {
+    // The loader reads the settings files beside a tokenizer file too (lower-casing, special
+    // tokens, added tokens). Without any, the file's digest alone, as before they counted.
+    json out = json::object();
+    const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+    for (const char* name :
+         {"tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "config.json"}) {
+      if (fs::is_regular_file(dir / name)) out[name] = file_digest(dir / name)["sha256"];
+    }
+    if (out.empty()) return file_digest(path);
+    out[path.filename().string()] = file_digest(path)["sha256"];
+    return out;
+  }
   json out = json::object();
   for (const auto& entry : fs::directory_iterator(path)) {
     const std::string name = entry.path().filename().string();

@@ -367,6 +367,10 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
                     // only perplexity >= n is lowered (scikit-learn's bound), no longer 3 *
                     // perplexity > n - 1
                     {"perplexity_rule", "sklearn"}}}};
+      // Sentences are truncated to eval.max_length before embedding. Only when not the
+      // default, so that earlier runs' fingerprints stay valid.
+      if (c.eval.max_length != EvalSettings{}.max_length)
+        u.inputs["max_length"] = c.eval.max_length;
       add(u);
     }
   }

@@ -265,9 +265,9 @@ json run_one(Context& ctx, const Unit& u, bool& resumed) {
       fs::remove(u.dir / "stage.json");
     }
     ctx.sync("rank 0 has prepared " + u.name);
-    json summary = run_finetune(ctx, u, resumed);
-    if (writer) fs::remove(pending);
-    return summary;
+    // pending.json goes once stage.json is written (run_units): a stop between the two keeps
+    // the finished run resumable instead of starting it over.
+    return run_finetune(ctx, u, resumed);
   }
   if (writer) {
     fs::remove_all(u.dir);
@@ -337,9 +337,12 @@ void write_json(const fs::path& path, const json& j) {
 }  // namespace detail
 
 fs::path resolve_out_dir(const StudyConfig& c, const RunOptions& o) {
-  if (!o.out.empty()) return o.out;
-  if (!c.out.empty()) return c.out;
-  return fs::current_path() / "runs" / c.config_file.stem();
+  // Absolute: results.json records its paths so, and a rerun from another working folder (or
+  // with another spelling of --out) names the same folder.
+  fs::path out = !o.out.empty()   ? o.out
+                 : !c.out.empty() ? c.out
+                                  : fs::path("runs") / c.config_file.stem();
+  return fs::absolute(out).lexically_normal();
 }
 
 std::vector<UnitStatus> plan_study(const StudyConfig& config, const RunOptions& options) {
@@ -498,6 +501,7 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
           {"resumed", resumed}, {"finished", iso_time_now()}, {"summary", summary}};
       // Written last: the unit counts as complete only from here on.
       write_json(u.dir / "stage.json", record);
+      if (u.stage == "finetune") fs::remove(u.dir / "pending.json");
     }
     ctx.sync("rank 0 finishes " + u.name);
     log << "done " << u.name << " in " << std::to_string(s.seconds).substr(0, 6) << " s\n";

@@ -5,6 +5,7 @@
 #include <ATen/record_function.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -137,11 +138,66 @@ namespace {
 // Keys that do not change the trained weights may differ on --resume.
 json fingerprint(const FinetuneConfig& c) {
   json j = config_to_json(c);
-  for (const char* k :
-       {"eval_every", "log_every", "save_every", "stop_after", "device", "eval_batch_size",
-        "tokenizer", "overlap_comm", "packed", "attention", "profile"})
+  for (const char* k : {"eval_every", "log_every", "save_every", "stop_after", "device",
+                        "eval_batch_size", "overlap_comm", "packed", "attention", "profile"})
     j.erase(k);
   return j;
+}
+
+// Two spellings of an input path name the same input when they resolve to the same file or
+// folder (relative and absolute, another working folder): only what they name shapes the run.
+bool same_input_path(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  if (a.empty() || b.empty()) return false;
+  std::error_code ec;
+  return fs::equivalent(a, b, ec) && !ec;
+}
+
+bool same_data_specs(const json& saved, const json& now, const char* flag) {
+  if (!saved.is_array() || !now.is_array() || saved.size() != now.size()) return saved == now;
+  for (size_t i = 0; i < saved.size(); ++i) {
+    if (saved[i] == now[i]) continue;
+    if (!saved[i].is_string() || !now[i].is_string()) return false;
+    const std::string a = saved[i].get<std::string>(), b = now[i].get<std::string>();
+    if (io::is_dataset_spec(a) || io::is_dataset_spec(b)) return false;
+    try {
+      const data::DataSpec x = data::parse_data_spec(a, flag), y = data::parse_data_spec(b, flag);
+      if (x.lang != y.lang || !same_input_path(x.path, y.path)) return false;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The options that differ between a saved run's fingerprint and this one's, one line each ("" =
+// the same run). Input paths compare by what they name; a key that an older xlt left out of the
+// fingerprint (the tokenizer before it counted) is not compared.
+std::string fingerprint_differences(const json& saved, const json& now, const FinetuneConfig& c) {
+  std::string diff;
+  json keys = json::object();
+  for (const auto& [k, v] : saved.items()) keys[k] = true;
+  for (const auto& [k, v] : now.items()) keys[k] = true;
+  for (const auto& [k, unused] : keys.items()) {
+    const json a = saved.value(k, json()), b = now.value(k, json());
+    if (a == b) continue;
+    const bool path_key = k == "model" || k == "tokenizer" || k == "train" || k == "dev";
+    if (path_key && c.inputs_checked_by_caller) continue;
+    if (k == "tokenizer" && !saved.contains(k)) continue;
+    if ((k == "model" || k == "tokenizer") && a.is_string() && b.is_string()) {
+      // An empty tokenizer is the model folder's.
+      const std::string model_a = saved.value("model", ""), model_b = now.value("model", "");
+      const std::string x =
+          a.get<std::string>().empty() && k == "tokenizer" ? model_a : a.get<std::string>();
+      const std::string y =
+          b.get<std::string>().empty() && k == "tokenizer" ? model_b : b.get<std::string>();
+      if (same_input_path(x, y)) continue;
+    }
+    if ((k == "train" || k == "dev") && same_data_specs(a, b, k == "train" ? "--train" : "--dev"))
+      continue;
+    diff += "\n  " + k + ": saved " + a.dump() + ", now " + b.dump();
+  }
+  return diff;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -202,6 +258,7 @@ class Trainer {
   void load_data();
   void load_model();
   void plan();
+  void check_lengths_fit();
   void train_loop();
   bool do_step(const std::vector<data::Batch>& batches, size_t b, size_t e);
   DevScore evaluate();
@@ -259,8 +316,8 @@ void Trainer::failure_context(const std::string& activity) {
              std::to_string(saved_step_) + " (saved in " + (out_ / "state").string() + ")";
   } else {
     advice =
-        "no training state was saved yet: rerun the same command (--save-every N saves one "
-        "to resume from)";
+        "no training state was saved yet: rerun the same command with --overwrite "
+        "(--save-every N saves one to resume from)";
   }
   group_->set_failure_context(activity, advice);
 }
@@ -271,15 +328,23 @@ void Trainer::prepare_output() {
   if (writer_) lock_ = detail::check_out_folder(out_, c_.overwrite);
   const bool occupied = fs::exists(out_ / "state") || fs::exists(out_ / "log.jsonl") ||
                         fs::exists(out_ / "last") || fs::exists(out_ / "best");
+  const bool saved = detail::has_state(out_ / "state");
   if (c_.resume) {
-    if (!detail::has_state(out_ / "state")) {
-      throw ConfigError("--resume: " + (out_ / "state").string() +
-                        " holds no saved training state (start without --resume)");
+    if (!saved) {
+      // Started, but stopped before its first save: nothing to continue from.
+      throw ConfigError(
+          "--resume: " + (out_ / "state").string() + " holds no saved training state" +
+          (occupied ? " (the run there stopped before its first save): start it over with "
+                      "--overwrite instead of --resume"
+                    : " (start without --resume)"));
     }
   } else if (occupied && !c_.overwrite) {
-    throw ConfigError("--out " + out_.string() +
-                      " already holds a fine-tuning run (state/, log.jsonl, best/ or last/): use "
-                      "--resume to continue it or --overwrite to start over");
+    throw ConfigError(
+        "--out " + out_.string() + " already holds a fine-tuning run (state/, log.jsonl, best/ " +
+        "or last/): " +
+        (saved ? "use --resume to continue it or --overwrite to start over"
+               : "it stopped before its first save of state/, so it cannot be resumed; use "
+                 "--overwrite to start over"));
   }
   if (c_.overwrite) {
     // The run would delete its own starting point once everything is loaded.
@@ -383,9 +448,34 @@ void Trainer::load_model() {
   }
 }
 
+// A pair longer than the model's positions would fail in the middle of training (or at the first
+// dev evaluation): found here, before the output folder holds anything of this run.
+void Trainer::check_lengths_fit() {
+  const int64_t limit = models::max_sequence_length(*model_);
+  if (limit <= 0 || c_.max_length <= limit) return;
+  auto longest = [](const std::vector<int64_t>& lengths) {
+    return lengths.empty() ? int64_t{0} : *std::max_element(lengths.begin(), lengths.end());
+  };
+  std::vector<std::pair<const char*, int64_t>> sets = {{"--train", longest(enc_.lengths)}};
+  if (has_dev_) {
+    const auto dev = detail::encode_training_set(*tokenizer_, dev_, c_.max_length, data_to_model_,
+                                                 /*progress=*/false);
+    sets.emplace_back("--dev", longest(dev.lengths));
+  }
+  for (const auto& [flag, n] : sets) {
+    if (n <= limit) continue;
+    throw DataError(std::string(flag) + ": a pair has " + std::to_string(n) +
+                    " tokens at --max-length " + std::to_string(c_.max_length) +
+                    " but the model's positions cover " + std::to_string(limit) +
+                    " (max_position_embeddings in its config.json): use " + "--max-length " +
+                    std::to_string(limit) + " or less");
+  }
+}
+
 void Trainer::plan() {
   enc_ =
       detail::encode_training_set(*tokenizer_, train_, c_.max_length, data_to_model_, c_.progress);
+  check_lengths_fit();
   // Per rank under data parallelism: ceil(n / world) examples (DistributedSampler's padding).
   const int64_t world = group_ ? group_->size() : 1;
   const int64_t per_rank = (train_.size() + world - 1) / world;
@@ -421,13 +511,8 @@ void Trainer::plan() {
   optimizer_ = make_optimizer(*model_, oc);
   if (c_.resume) {
     auto saved = detail::load_state(out_ / "state", *model_, *optimizer_);
-    if (saved.fingerprint != st_.fingerprint) {
-      std::string diff;
-      for (auto& [k, v] : st_.fingerprint.items()) {
-        if (saved.fingerprint.value(k, json()) != v)
-          diff += "\n  " + k + ": saved " + saved.fingerprint.value(k, json()).dump() + ", now " +
-                  v.dump();
-      }
+    const std::string diff = fingerprint_differences(saved.fingerprint, st_.fingerprint, c_);
+    if (!diff.empty()) {
       throw ConfigError("--resume: the options differ from the saved run's (" +
                         (out_ / "state").string() + "); use the same ones:" + diff);
     }

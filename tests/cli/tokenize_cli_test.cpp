@@ -57,6 +57,24 @@ TEST(TokenizeCli, JsonKeepsOneLinePerInputLineInOrder) {
   EXPECT_EQ(lines[3]["input_ids"], json({101, 102}));
 }
 
+// A line is TEXT or TEXT<TAB>TEXT_PAIR: more tabs, or none under --pair, name the line.
+TEST(TokenizeCli, StdinLinesWithAmbiguousTabsAreRefused) {
+  REQUIRE_CLI();
+  XLT_REQUIRE_PATH(mbert_vocab());
+  auto r =
+      run_xlt("tokenize " + shell_quote(mbert_vocab().string()) + " --json", "a\tb\nc\td\te\n");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("stdin line 2: 2 tabs; a line is TEXT or TEXT<TAB>TEXT_PAIR"),
+            std::string::npos)
+      << r.err;
+  r = run_xlt("tokenize " + shell_quote(mbert_vocab().string()) + " --json --pair", "a\tb\nc\n");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("stdin line 2: no tab, but --pair"), std::string::npos) << r.err;
+  r = run_xlt("tokenize " + shell_quote(mbert_vocab().string()) + " --json --pair", "a\tb\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json_lines(r.out).at(0)["pair_tokens"], json({"b"}));
+}
+
 TEST(TokenizeCli, MaxLengthTruncatesPairsLongestFirst) {
   REQUIRE_CLI();
   XLT_REQUIRE_PATH(mbert_vocab());

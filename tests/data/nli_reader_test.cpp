@@ -325,6 +325,63 @@ TEST(HfJsonl, ReadsIntegerLabelsAndMinusOne) {
                     {path.string() + ":1: unknown label 3 (expected 0..2 or -1)"});
   write_text(path, "{\"premise\": \"p0\", \"hypothesis\": \"h0\", \"label\": 0.5}\n");
   expect_data_error([&] { read_nli_file(path, "en"); }, {"expected an integer"});
+  // Above INT64_MAX: not wrapped round to -1 (unlabelled).
+  write_text(path,
+             "{\"premise\": \"p0\", \"hypothesis\": \"h0\", \"label\": 18446744073709551615}\n");
+  expect_data_error([&] { read_nli_file(path, "en"); },
+                    {path.string() + ":1: unknown label 18446744073709551615"});
+}
+
+// A language value must be a language code: an empty one is a bad row, not a language named "".
+// A JSONL file is split by language when its first object has "language"; a later object that
+// names another language is not counted as the file's.
+TEST(NliReaders, LanguageValuesAreCheckedRowByRow) {
+  TempDir dir;
+  auto tsv = dir / "x.tsv";
+  write_text(tsv, std::string(kXnliHeader) + xnli_row("en", "neutral", "En1", "En2", "1") +
+                      xnli_row("", "neutral", "X1", "X2", "2") +
+                      xnli_row("es", "neutral", "Es1", "Es2", "1"));
+  expect_data_error([&] { read_nli_by_language(tsv, {}); },
+                    {tsv.string() + ":3: missing language"});
+  ReadOptions skip;
+  skip.skip_bad_rows = true;
+  auto sets = read_nli_by_language(tsv, {}, skip);
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(sets[0].lang, "en");
+  EXPECT_EQ(sets[1].lang, "es");
+  EXPECT_EQ(sets[0].report.bad_total(), 1);
+
+  auto jsonl = dir / "mixed.jsonl";
+  write_text(jsonl,
+             "{\"premise\": \"a\", \"hypothesis\": \"b\", \"label\": 0}\n"
+             "{\"premise\": \"c\", \"hypothesis\": \"d\", \"label\": 1, \"language\": \"de\"}\n"
+             "{\"premise\": \"e\", \"hypothesis\": \"f\", \"label\": 1, \"language\": \"en\"}\n");
+  expect_data_error([&] { read_nli_file(jsonl, "en"); },
+                    {jsonl.string() + ":2: language 'de', but the file is read as 'en'"});
+  auto en = read_nli_file(jsonl, "en", skip);
+  EXPECT_EQ(en.size(), 2);  // the first object and the one that says en
+  EXPECT_EQ(en.report.bad_total(), 1);
+
+  write_text(jsonl,
+             "{\"premise\": \"a\", \"hypothesis\": \"b\", \"label\": 0, \"language\": \"en\"}\n"
+             "{\"premise\": \"c\", \"hypothesis\": \"d\", \"label\": 1, \"language\": \"\"}\n");
+  expect_data_error([&] { read_nli_by_language(jsonl, {}); },
+                    {jsonl.string() + ":2: missing language"});
+}
+
+// Each language's report counts the rows of every other language, the later ones included.
+TEST(NliReaders, OtherLanguageCountsForEveryLanguage) {
+  TempDir dir;
+  auto tsv = dir / "x.tsv";
+  write_text(
+      tsv, std::string(kXnliHeader) + xnli_row("en", "neutral", "a", "b", "1") +
+               xnli_row("en", "neutral", "a", "b", "2") + xnli_row("es", "neutral", "a", "b", "1") +
+               xnli_row("es", "neutral", "a", "b", "2") + xnli_row("fr", "neutral", "a", "b", "1"));
+  auto sets = read_nli_by_language(tsv, {});
+  ASSERT_EQ(sets.size(), 3u);
+  EXPECT_EQ(sets[0].report.other_language, 3);
+  EXPECT_EQ(sets[1].report.other_language, 3);
+  EXPECT_EQ(sets[2].report.other_language, 4);
 }
 
 TEST(HfJsonl, JsonWithoutNliFieldsNamesExpectedKeys) {

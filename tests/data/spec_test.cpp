@@ -286,6 +286,17 @@ TEST(DataSpecs, DownloadedDatasetSpecsResolveUnderTheDataHome) {
     parse_data_specs({"xnli:lang=en", "en=" + fr}, {}, NliFormat::kAuto);
   });
   EXPECT_NE(msg.find("language 'en' given twice"), std::string::npos) << msg;
+  msg = error_of<xlt::UsageError>(
+      [&] { parse_data_specs({"xnli:lang=en,en"}, {}, NliFormat::kAuto); });
+  EXPECT_NE(msg.find("xnli:lang=en,en: language 'en' given twice"), std::string::npos) << msg;
+  // MultiNLI is English whatever --langs says: another language is refused, not a label.
+  EXPECT_EQ(parse_data_specs({"multinli:split=train"}, {"en"}, NliFormat::kAuto)[0].lang, "en");
+  for (const auto& langs : {std::vector<std::string>{"es"}, std::vector<std::string>{"en", "es"}}) {
+    msg = error_of<xlt::UsageError>(
+        [&] { parse_data_specs({"multinli:split=train"}, langs, NliFormat::kAuto); });
+    EXPECT_NE(msg.find("multinli is English only, but --langs names 'es'"), std::string::npos)
+        << msg;
+  }
   ::setenv("XLT_DATA_HOME", (home / "empty").c_str(), 1);
   msg = error_of<xlt::DataError>([&] { parse_data_specs({"xnli:lang=en"}, {}, NliFormat::kAuto); });
   EXPECT_NE(msg.find("xlt download-data xnli"), std::string::npos) << msg;

@@ -203,6 +203,11 @@ TEST_F(EvalCli, AttentionKernelsGiveTheSameProbabilities) {
     auto r = run_xlt(common + shell_quote(out.string()) + " --attention " + variant);
     ASSERT_EQ(r.exit_code, 0) << variant << ": " << r.err;
     runs[variant] = read_jsonl(out / "predictions.jsonl");
+    // results.json records how the forward ran.
+    const json config = json::parse(xlt::test::read_text(out / "results.json"))["config"];
+    const std::string v = variant;
+    EXPECT_EQ(config.at("attention"), v.substr(0, v.find(' '))) << v;
+    EXPECT_EQ(config.at("packed"), v.find("--no-packing") == std::string::npos) << v;
   }
   const auto& want = runs.at("eager");
   ASSERT_EQ(want.size(), 48u);

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <zip.h>
 
+#include <cctype>
+#include <chrono>
 #include <cstdlib>
+#include <exception>
+#include <thread>
 
 #include "common/test_env.h"
 #include "io/fake_hub.h"
@@ -54,6 +58,14 @@ struct DatasetFixture : ::testing::Test {
   void TearDown() override {
     ::unsetenv("XLT_XNLI_URL");
     ::unsetenv("XLT_XNLI_SHA256");
+    ::unsetenv("XLT_MULTINLI_URL");
+    ::unsetenv("XLT_MULTINLI_SHA256");
+  }
+  // Rewrites our manifest entry's `field` (after a first download).
+  void set_manifest_field(const std::string& field, const nlohmann::json& value) {
+    auto m = nlohmann::json::parse(read_text(opts.dir / "manifest.json"));
+    m["xnli"][field] = value;
+    test::write_text(opts.dir / "manifest.json", m.dump(2));
   }
 };
 
@@ -134,6 +146,122 @@ TEST_F(DatasetFixture, ResumesAfterADroppedConnection) {
   auto reqs = hub.requests();
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_EQ(reqs[1].range, "bytes=100-");
+}
+
+// --force must not resume a partial archive of an earlier run: here 100 bytes that are no
+// prefix of the archive, which resuming turned into a checksum mismatch.
+TEST_F(DatasetFixture, ForceDiscardsALeftoverPartialDownload) {
+  fs::create_directories(opts.dir / ".downloads");
+  test::write_text(opts.dir / ".downloads" / "XNLI-1.0.zip.incomplete", std::string(100, 'x'));
+  opts.force = true;
+  DatasetDownloadResult r = download_dataset("xnli", opts);
+  EXPECT_EQ(r.sha256, sha256_hex(zip));
+  auto reqs = hub.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].range, "");
+  EXPECT_FALSE(fs::exists(opts.dir / ".downloads" / "XNLI-1.0.zip.incomplete"));
+}
+
+// The override was compared as given with the lower-case sum of a kept archive, so an
+// upper-case one deleted a valid archive as a "checksum mismatch".
+TEST_F(DatasetFixture, ChecksumOverrideIsCaseInsensitiveAndValidated) {
+  std::string upper = sha256_hex(zip);
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  ::setenv("XLT_XNLI_SHA256", upper.c_str(), 1);
+  opts.keep_archive = true;
+  download_dataset("xnli", opts);
+  fs::remove_all(opts.dir / "xnli");  // unpack again from the kept archive
+  hub.clear_log();
+  DatasetDownloadResult r = download_dataset("xnli", opts);
+  EXPECT_FALSE(r.already_present);
+  EXPECT_EQ(r.sha256, sha256_hex(zip));
+  EXPECT_EQ(hub.count(""), 0);
+  EXPECT_TRUE(fs::exists(opts.dir / ".downloads" / "XNLI-1.0.zip"));
+  EXPECT_TRUE(fs::exists(opts.dir / "xnli" / "XNLI-1.0" / "xnli.test.tsv"));
+
+  for (const std::string& bad :
+       std::vector<std::string>{"abc", std::string(63, 'a') + "g", std::string(65, 'a')}) {
+    ::setenv("XLT_XNLI_SHA256", bad.c_str(), 1);
+    EXPECT_TRUE(test::throws_with<ConfigError>(
+        [&] { download_dataset("xnli", opts); },
+        {"XLT_XNLI_SHA256", "64 hexadecimal digits", "'" + bad + "'"}, 2));
+  }
+}
+
+// A hand-edited entry of the wrong type was a raw json type_error (exit 3).
+TEST_F(DatasetFixture, MalformedManifestEntryNamesTheFileAndField) {
+  download_dataset("xnli", opts);
+  const std::string manifest = (opts.dir / "manifest.json").string();
+  set_manifest_field("files", {1, 2});
+  EXPECT_TRUE(test::throws_with<DataError>(
+      [&] { download_dataset("xnli", opts); },
+      {manifest + ": entry 'xnli', field 'files': expected a list of file names",
+       "found an integer"},
+      2));
+  set_manifest_field("files", {"XNLI-1.0/xnli.dev.tsv"});
+  set_manifest_field("bytes", "370");
+  EXPECT_TRUE(test::throws_with<DataError>(
+      [&] { download_dataset("xnli", opts); },
+      {manifest + ": entry 'xnli', field 'bytes': expected an integer", "found a string"}, 2));
+  set_manifest_field("bytes", 370);
+  set_manifest_field("sha256", nullptr);
+  EXPECT_TRUE(test::throws_with<DataError>([&] { download_dataset("xnli", opts); },
+                                           {"field 'sha256': expected a string"}, 2));
+  // --force replaces the entry.
+  opts.force = true;
+  download_dataset("xnli", opts);
+  auto m = nlohmann::json::parse(read_text(opts.dir / "manifest.json"));
+  EXPECT_EQ(m["xnli"]["sha256"], sha256_hex(zip));
+  EXPECT_EQ(m["xnli"]["bytes"], zip.size());
+}
+
+// A --dir that is a file ended in std::filesystem's "Not a directory" (exit 3).
+TEST_F(DatasetFixture, DirThatIsAFileIsAUsageError) {
+  test::write_text(tmp / "afile", "x");
+  opts.dir = tmp / "afile";
+  EXPECT_TRUE(test::throws_with<UsageError>(
+      [&] { download_dataset("xnli", opts); },
+      {"--dir " + (tmp / "afile").string() + " exists and is not a folder"}, 1));
+  EXPECT_EQ(read_text(tmp / "afile"), "x");
+  EXPECT_EQ(hub.count(""), 0);
+  // A first download that fails leaves no empty data home behind.
+  opts.dir = tmp / "new" / "data";
+  ::setenv("XLT_XNLI_SHA256", "abc", 1);
+  EXPECT_THROW(download_dataset("xnli", opts), ConfigError);
+  EXPECT_FALSE(fs::exists(tmp / "new"));
+}
+
+// Two datasets into one folder at once: each held its own dataset lock and wrote back the
+// manifest it had read at its start, so the one finishing last dropped the other's entry.
+TEST_F(DatasetFixture, ConcurrentDatasetsKeepBothManifestEntries) {
+  std::string mnli =
+      make_zip(tmp / "m.zip", {{"multinli_1.0/multinli_1.0_train.jsonl", "{}\n"},
+                               {"multinli_1.0/multinli_1.0_dev_matched.jsonl", "{}\n"},
+                               {"multinli_1.0/multinli_1.0_dev_mismatched.jsonl", "{}\n"}});
+  hub.add_raw("/MNLI/multinli_1.0.zip", mnli);
+  ::setenv("XLT_MULTINLI_URL", (hub.url() + "/MNLI/multinli_1.0.zip").c_str(), 1);
+  ::setenv("XLT_MULTINLI_SHA256", sha256_hex(mnli).c_str(), 1);
+  hub.hold("/XNLI/");  // xnli has read the manifest and waits for its archive
+  std::exception_ptr failed;
+  std::thread xnli([&] {
+    try {
+      download_dataset("xnli", opts);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (hub.count("GET", "/XNLI/") == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(hub.count("GET", "/XNLI/"), 1);
+  download_dataset("multinli", opts);  // finishes first
+  hub.release();
+  xnli.join();
+  if (failed) std::rethrow_exception(failed);
+  auto m = nlohmann::json::parse(read_text(opts.dir / "manifest.json"));
+  EXPECT_EQ(m["xnli"]["sha256"], sha256_hex(zip));
+  EXPECT_EQ(m["multinli"]["sha256"], sha256_hex(mnli));
 }
 
 TEST_F(DatasetFixture, ArchiveWithoutTheExpectedFilesOrWithEscapingPathsIsRefused) {

@@ -2,8 +2,9 @@
 // (ephemeral port) serving the repository listing API, resolve URLs (small files directly with a
 // git-style ETag, LFS files as a 302 to a "CDN" path with X-Linked-Etag/X-Linked-Size), Range
 // requests, plain files (dataset archives), a token check (401), 404s with X-Error-Code, and
-// injected faults (a connection dropped mid-body, a corrupted body, a lying size). Every request
-// is logged so tests can count them. Header-only because the test CMake globs only *_test.cpp.
+// injected faults (a connection dropped mid-body, a corrupted body, a lying size, a server that
+// ignores Range, an answer held back until the test releases it). Every request is logged so
+// tests can count them. Header-only because the test CMake globs only *_test.cpp.
 #pragma once
 
 #include <netinet/in.h>
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -52,6 +54,7 @@ class FakeHub {
   }
 
   ~FakeHub() {
+    release();
     stopping_ = true;
     ::shutdown(listen_fd_, SHUT_RDWR);
     ::close(listen_fd_);
@@ -105,6 +108,26 @@ class FakeHub {
   void corrupt(const std::string& prefix) {
     std::lock_guard<std::mutex> g(mu_);
     corrupt_.push_back(prefix);
+  }
+  // GETs of paths starting with `prefix` get the whole file (200) whatever their Range header
+  // asks, as some mirrors and proxies answer.
+  void ignore_range(const std::string& prefix) {
+    std::lock_guard<std::mutex> g(mu_);
+    ignore_range_.push_back(prefix);
+  }
+  // GETs of paths starting with `prefix` are logged at once but answered only after release():
+  // keeps a download in flight while the test does something else.
+  void hold(const std::string& prefix) {
+    std::lock_guard<std::mutex> g(mu_);
+    held_ = prefix;
+    released_ = false;
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      released_ = true;
+    }
+    held_cv_.notify_all();
   }
   // The resolve answer for `file` claims this X-Linked-Size.
   void lie_about_size(const std::string& file, int64_t size) {
@@ -216,9 +239,11 @@ class FakeHub {
       }
       Response r;
       {
-        std::lock_guard<std::mutex> g(mu_);
+        std::unique_lock<std::mutex> g(mu_);
         log_.push_back(req);
         r = route(req);
+        if (req.method == "GET" && !held_.empty() && req.target.rfind(held_, 0) == 0)
+          held_cv_.wait(g, [&] { return released_; });
       }
       if (!send_response(fd, r)) return close_fd(fd);
     }
@@ -279,7 +304,9 @@ class FakeHub {
       if (path.rfind(p, 0) == 0 && !content.empty()) content.back() ^= 0x5a;
     }
     int64_t total = static_cast<int64_t>(content.size());
-    if (req.range.rfind("bytes=", 0) == 0) {
+    bool ranges = std::none_of(ignore_range_.begin(), ignore_range_.end(),
+                               [&](const std::string& p) { return path.rfind(p, 0) == 0; });
+    if (ranges && req.range.rfind("bytes=", 0) == 0) {
       int64_t start = std::stoll(req.range.substr(6));
       if (start >= total) {
         Response e;
@@ -293,7 +320,7 @@ class FakeHub {
                                                 std::to_string(total)});
       content = content.substr(static_cast<std::size_t>(start));
     }
-    r.headers.push_back({"Accept-Ranges", "bytes"});
+    if (ranges) r.headers.push_back({"Accept-Ranges", "bytes"});
     r.body = std::move(content);
     if (!r.head) {
       for (auto& d : drops_) {
@@ -396,7 +423,10 @@ class FakeHub {
   std::map<std::string, std::string> blobs_, raw_, renamed_;
   std::map<std::string, int64_t> size_lies_;
   std::vector<Drop> drops_;
-  std::vector<std::string> corrupt_;
+  std::vector<std::string> corrupt_, ignore_range_;
+  std::string held_;
+  bool released_ = true;
+  std::condition_variable held_cv_;
   std::vector<LoggedRequest> log_;
 };
 

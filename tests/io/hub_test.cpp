@@ -185,6 +185,41 @@ TEST_F(HubFixture, ResumesAnInterruptedDownloadOnTheNextRun) {
   EXPECT_FALSE(fs::exists(partial));
 }
 
+// huggingface_hub truncates and starts over when a resumed GET gets 200 instead of 206. With
+// CURLOPT_RESUME_FROM libcurl stopped such an answer with CURLE_RANGE_ERROR instead, kept the
+// partial file and said rerunning resumes: every rerun failed the same way.
+TEST_F(HubFixture, RestartsFromByteZeroWhenTheServerIgnoresRange) {
+  std::string sha = sha256_hex(weights);
+  hub.ignore_range("/cdn/");
+  opts.max_retries = 0;
+  hub.drop_connection("/cdn/" + sha, 50000);
+  EXPECT_THROW(download_model(kRepo, "main", {"model.safetensors"}, opts), HubError);
+  fs::path partial = repo_dir() / "blobs" / (sha + ".incomplete");
+  ASSERT_EQ(fs::file_size(partial), 50000u);
+
+  // The next run asks for the rest, gets the whole file, and keeps only that.
+  hub.clear_log();
+  SnapshotDownload d = download_model(kRepo, "main", {"model.safetensors"}, opts);
+  EXPECT_EQ(read_text(d.snapshot_dir / "model.safetensors"), weights);
+  EXPECT_EQ(d.bytes_downloaded, static_cast<int64_t>(weights.size()));
+  EXPECT_FALSE(fs::exists(partial));
+  std::vector<std::string> ranges;
+  for (const auto& r : hub.requests()) {
+    if (r.method == "GET" && r.target == "/cdn/" + sha) ranges.push_back(r.range);
+  }
+  EXPECT_EQ(ranges, (std::vector<std::string>{"bytes=50000-"}));
+
+  // Within one run: the retry after a dropped connection gets 200 and starts over too.
+  fs::remove_all(opts.cache_dir);
+  opts.max_retries = 3;
+  hub.drop_connection("/cdn/" + sha, 100000);
+  hub.clear_log();
+  d = download_model(kRepo, "main", {"model.safetensors"}, opts);
+  EXPECT_EQ(read_text(d.snapshot_dir / "model.safetensors"), weights);
+  EXPECT_EQ(d.bytes_downloaded, static_cast<int64_t>(100000 + weights.size()));
+  EXPECT_EQ(hub.count("GET", "/cdn/" + sha), 2);
+}
+
 TEST_F(HubFixture, ChecksumMismatchLeavesNothingUnderTheFinalName) {
   std::string sha = sha256_hex(weights);
   hub.corrupt("/cdn/");
@@ -240,6 +275,43 @@ TEST_F(HubFixture, OfflineModeMakesNoRequest) {
   EXPECT_EQ(loc.path, repo_dir() / "snapshots" / kCommit);
   EXPECT_EQ(loc.commit, kCommit);
   EXPECT_EQ(download_hub_file(kRepo, "config.json", "main", opts), loc.path / "config.json");
+  EXPECT_EQ(hub.count(""), 0);
+}
+
+// Offline, --include matches the snapshot's file names, as huggingface_hub's offline
+// snapshot_download(allow_patterns=...) does; fs::relative resolved the snapshot symlinks and
+// every name became ../../blobs/<etag>, so no pattern ever matched.
+TEST_F(HubFixture, OfflineIncludeMatchesRepositoryFileNames) {
+  download_model(kRepo, "main", {"*.json", "*.safetensors", "vocab.txt", "onnx/*"}, opts);
+  hub.clear_log();
+  opts.offline = true;
+  EXPECT_EQ(download_model(kRepo, "main", {"*.safetensors"}, opts).files,
+            (std::vector<std::string>{"model.safetensors"}));
+  EXPECT_EQ(download_model(kRepo, "main", {"onnx/*", "config.json"}, opts).files,
+            (std::vector<std::string>{"config.json", "onnx/model.onnx"}));
+  EXPECT_EQ(download_model(kRepo, "main", {}, opts).files,
+            (std::vector<std::string>{"config.json", "model.safetensors", "onnx/model.onnx",
+                                      "tokenizer_config.json", "vocab.txt"}));
+  EXPECT_THROW(download_model(kRepo, "main", {"*.h5"}, opts), HubError);
+  EXPECT_EQ(hub.count(""), 0);
+}
+
+// A cache path through a file ended in std::filesystem's "Not a directory" (exit 3).
+TEST_F(HubFixture, CacheDirThatIsAFileIsAUsageError) {
+  test::write_text(tmp / "afile", "not a folder");
+  for (const fs::path& cache : {tmp / "afile", tmp / "afile" / "sub"}) {
+    opts.cache_dir = cache;
+    EXPECT_TRUE(test::throws_with<UsageError>(
+        [&] { download_model(kRepo, "main", {}, opts); },
+        {"hub cache folder " + cache.string(),
+         (tmp / "afile").string() + " exists and is not a folder", "--cache-dir"},
+        1));
+    EXPECT_TRUE(test::throws_with<UsageError>(
+        [&] { download_hub_file(kRepo, "config.json", "main", opts); }, {"is not a folder"}, 1));
+    EXPECT_TRUE(test::throws_with<UsageError>([&] { resolve_or_download(kRepo, opts); },
+                                              {"is not a folder"}, 1));
+  }
+  EXPECT_EQ(read_text(tmp / "afile"), "not a folder");
   EXPECT_EQ(hub.count(""), 0);
 }
 

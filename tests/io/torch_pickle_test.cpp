@@ -192,6 +192,36 @@ TEST(TorchPickle, ErrorsSayWhatIsWrong) {
   expect_error(proto + "ctorch\nUntypedStorage\n.", "'torch.UntypedStorage'");
 }
 
+// Python decodes the str opcodes as UTF-8 (UnicodeDecodeError on bad bytes); passed through,
+// a bad name ended as a JSON type_error when the safetensors header was written.
+TEST(TorchPickle, StringsMustBeUtf8) {
+  const std::string proto = "\x80\x02";
+  auto parse_with_key = [&](const std::string& key_opcodes) {
+    return parse_torch_state_dict_pickle(proto + "}" + key_opcodes + tensor_pickle(4, 4) + "s.",
+                                         "test.pkl");
+  };
+  // Two-, three- and four-byte characters are names like any other.
+  const std::string name = "w\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+  auto ok = parse_with_key(binunicode(name));
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_EQ(ok[0].first, name);
+  // PROTO, EMPTY_DICT, then the key's opcode at byte 3 and its first string byte at 8.
+  auto refused = [&](const std::string& key, std::initializer_list<std::string> parts) {
+    return test::throws_with<CheckpointError>([&] { parse_with_key(key); }, parts, 2);
+  };
+  EXPECT_TRUE(refused(binunicode("a\xff_name"),
+                      {"test.pkl: BINUNICODE string is not valid UTF-8: byte 0xff at offset 9 "
+                       "cannot start a character",
+                       "UnicodeDecodeError", "(at byte 3)"}));
+  EXPECT_TRUE(refused(std::string("\x8c\x03") + "a\xe2\x82",
+                      {"SHORT_BINUNICODE string", "byte 0xe2 at offset 6", "cuts off"}));
+  EXPECT_TRUE(refused(binunicode("\xc3("), {"byte 0x28 at offset 9 is not a continuation byte"}));
+  EXPECT_TRUE(refused(binunicode("\xc0\xaf"), {"byte 0xc0 at offset 8 cannot start"}));
+  EXPECT_TRUE(refused(binunicode("\xe0\x80\xaf"), {"overlong"}));
+  EXPECT_TRUE(refused(binunicode("\xed\xa0\x80"), {"lone UTF-16 surrogate"}));
+  EXPECT_TRUE(refused(binunicode("\xf4\x90\x80\x80"), {"past U+10FFFF"}));
+}
+
 TEST(TorchPickle, DeeplyNestedValuesAreRefusedWithoutCrashing) {
   // ((((...[]...,),),),): 300,000 TUPLE1s, one byte each. Freeing it recursively would
   // overflow the stack; the pickle arena frees it flat.

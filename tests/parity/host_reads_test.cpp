@@ -190,6 +190,31 @@ TEST(HostReads, InputsAreStillValidatedOnTheHost) {
               std::string::npos)
         << e.what();
   }
+  // Float ids and token types are refused, not truncated to integers, by every architecture.
+  for (auto type : {io::ModelType::kBert, io::ModelType::kXlmRoberta, io::ModelType::kXglm}) {
+    auto m = make_model(type, 3);
+    auto f = batch(type, 5);
+    f.labels = at::Tensor();
+    f.input_ids = f.input_ids.to(at::kFloat);
+    try {
+      m->forward(f, {});
+      ADD_FAILURE() << "float input_ids were accepted by " << io::model_type_name(type);
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("input_ids: expected int64, got Float"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  auto float_types = in;
+  float_types.token_type_ids = in.token_type_ids.to(at::kFloat);
+  try {
+    model->forward(float_types, {});
+    FAIL() << "float token_type_ids were accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("token_type_ids: expected integers, got Float"),
+              std::string::npos)
+        << e.what();
+  }
   // int32 ids (what some callers hand over) are read as int64.
   auto narrow = in;
   narrow.input_ids = in.input_ids.to(at::kInt);

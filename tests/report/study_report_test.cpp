@@ -145,6 +145,23 @@ TEST(StudyReport, PartialStudyAndVersionCheck) {
   EXPECT_THROW(render_study_report(r), DataError);
 }
 
+// A study of the source language alone has no transfer gap to draw, and perplexity of languages
+// that only perplexity.texts names is shown after the study's: the report says so, not crashes.
+TEST(StudyReport, SourceLanguageAloneAndPerplexityOfOtherLanguages) {
+  json r = test::study_results_fixture();
+  ASSERT_TRUE(r["transfer_gap"].is_object());
+  r["transfer_gap"]["languages"] = json::object();
+  ASSERT_TRUE(r["perplexity"].is_object());
+  json ppl = r["perplexity"]["languages"];
+  ASSERT_FALSE(ppl.empty());
+  r["perplexity"]["languages"] = {{"zz", ppl.begin().value()}};
+  const StudyReport rep = render_study_report(r);
+  EXPECT_TRUE(contains(rep.html, "No target language")) << rep.html.substr(0, 200);
+  EXPECT_TRUE(contains(rep.html, "<td>zz</td>"));
+  r["perplexity"]["languages"] = json::object();
+  EXPECT_TRUE(contains(render_study_report(r).html, "No language was scored."));
+}
+
 // A shared report shows no absolute path of the machine that ran the study: every table,
 // caption and the configuration dump show them relative to the config's folder (or <out>, ~).
 TEST(StudyReport, ShowsPathsRelativeToTheStudyNotAbsolute) {

@@ -289,5 +289,32 @@ TEST_F(ConfigTest, SeveralEncoders) {
             std::string::npos);
 }
 
+// Files the stages do not need may be missing, but they resolve against the config's folder like
+// every other path (the analysis reads them when they exist); an empty stage list is a mistake;
+// the key of a mistake found after parsing has its line, in [encoders.NAME] tables and for a
+// model given by `init` too.
+TEST_F(ConfigTest, PathsStagesAndLinesOfLaterChecks) {
+  const StudyConfig c = parse(minimal() + "stages = [\"attention\", \"report\"]\n");
+  EXPECT_EQ(c.eval.files.at("en"), (tmp_ / "d" / "dev-en.tsv").lexically_normal().string());
+  const StudyConfig missing = parse(
+      "[eval]\nfiles = { en = \"d/none-en.tsv\", es = \"d/dev-es.tsv\" }\n[study]\n"
+      "languages = [\"en\", \"es\"]\nstages = [\"attention\", \"report\"]\n");
+  EXPECT_EQ(missing.eval.files.at("en"), (tmp_ / "d" / "none-en.tsv").lexically_normal().string());
+
+  EXPECT_NE(error_of(minimal() + "stages = []\n").find("study.toml:7: study.stages: is empty"),
+            std::string::npos)
+      << error_of(minimal() + "stages = []\n");
+
+  const StudyConfig many = parse(minimal() +
+                                 "[encoders.a]\nmodel = \"a/b\"\n"
+                                 "[encoders.b]\ninit = \"d/bert.json\"\ntokenizer = \"d\"\n");
+  EXPECT_EQ(many.where("encoders.b.tokenizer"),
+            (tmp_ / "study.toml").string() + ":11: encoders.b.tokenizer");
+  EXPECT_EQ(many.where("encoders.a.model"),
+            (tmp_ / "study.toml").string() + ":8: encoders.a.model");
+  EXPECT_EQ(many.where("encoders.b.model"),
+            (tmp_ / "study.toml").string() + ":10: encoders.b.init");
+}
+
 }  // namespace
 }  // namespace xlt::study

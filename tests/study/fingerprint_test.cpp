@@ -97,6 +97,13 @@ TEST(Fingerprint, TreeAndTokenizerDigests) {
   test::write_text(tmp / "m" / "dev-en.tsv", "other data\n");
   EXPECT_EQ(tokenizer_digest(tmp / "m"), tok);
   EXPECT_NE(tree_digest(tmp / "m"), tree);
+  // A tokenizer file: its digest alone, until a settings file the loader reads sits beside it.
+  EXPECT_EQ(tokenizer_digest(tmp / "m" / "vocab.txt"), file_digest(tmp / "m" / "vocab.txt"));
+  test::write_text(tmp / "m" / "tokenizer_config.json", "{\"do_lower_case\": false}\n");
+  const json with_config = tokenizer_digest(tmp / "m" / "vocab.txt");
+  EXPECT_EQ(with_config.size(), 2u);
+  test::write_text(tmp / "m" / "tokenizer_config.json", "{\"do_lower_case\": true}\n");
+  EXPECT_NE(tokenizer_digest(tmp / "m" / "vocab.txt"), with_config);
 }
 
 TEST(Fingerprint, ChangedKeysAreDottedPaths) {

@@ -292,6 +292,19 @@ TEST_F(StudyCrashSafety, SigtermInFineTuningStopsTheStudyAndTheRerunResumesIt) {
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   EXPECT_NE(plan.out.find("resumes from its last saved state"), std::string::npos) << plan.out;
 
+  // The stopped study moved to another folder and named by a relative --out resumes there too:
+  // the unit's fingerprint holds digests, not paths (the trainer refused the moved model path).
+  fs::copy(tmp_ / "out", tmp_ / "moved", fs::copy_options::recursive);
+  const auto moved = run_command("cd " + shell_quote(tmp_.path().string()) + " && " +
+                                 shell_quote(cli_path().string()) +
+                                 " study study.toml --out moved --quiet --stages init,finetune");
+  ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  EXPECT_NE(moved.err.find("run finetune/seed-1: incomplete"), std::string::npos) << moved.err;
+  const auto moved_stage = read_json(tmp_ / "moved" / "finetune" / "seed-1" / "stage.json");
+  EXPECT_TRUE(moved_stage["resumed"].get<bool>());
+  EXPECT_FALSE(fs::exists(tmp_ / "moved" / "finetune" / "seed-1" / "pending.json"));
+  fs::remove_all(tmp_ / "moved");
+
   const auto rerun = run_xlt(args_line());
   ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
   EXPECT_NE(rerun.err.find("run finetune/seed-1: incomplete"), std::string::npos) << rerun.err;

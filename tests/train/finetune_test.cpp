@@ -213,6 +213,111 @@ TEST_F(Finetune, SameSeedSameRunAndResumeIsBitExact) {
   }
 }
 
+// --resume compares inputs by what their paths name: another spelling of the same model or data
+// resumes, another tokenizer is refused. A caller that checked the contents itself (the study)
+// may name them by other paths.
+TEST_F(Finetune, ResumeComparesInputsByWhatTheirPathsName) {
+  auto part = base("part");
+  part.max_steps = 6;
+  part.stop_after = 3;
+  part.save_every = 1;
+  ASSERT_TRUE(train::finetune(part).stopped);
+  auto expect_refused = [&](train::FinetuneConfig c, const std::string& key) {
+    try {
+      train::finetune(c);
+      ADD_FAILURE() << "expected ConfigError naming " << key;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("\n  " + key + ": saved"), std::string::npos)
+          << e.what();
+    }
+  };
+  part.stop_after = 0;
+  part.resume = true;
+  // A copy of the model folder is another model (for all the trainer knows).
+  fs::copy(model_, tmp_ / "copy");
+  auto copy = part;
+  copy.model = (tmp_ / "copy").string();
+  expect_refused(copy, "model");
+  auto tok = part;
+  tok.tokenizer = (tmp_ / "copy").string();
+  expect_refused(tok, "tokenizer");
+  auto data = part;
+  data.train_specs = {"en=" + (tmp_ / "dev.jsonl").string()};
+  expect_refused(data, "train");
+  // Other spellings of the same paths, and the model folder named as the tokenizer it defaults
+  // to, are the same run.
+  auto same = part;
+  same.model = (tmp_ / "x" / ".." / "tiny").string();
+  same.tokenizer = model_.string();
+  same.train_specs = {"en=" + (tmp_ / "." / "train.jsonl").string()};
+  fs::create_directories(tmp_ / "x");
+  const auto r = train::finetune(same);
+  EXPECT_EQ(r.steps, 6);
+  EXPECT_FALSE(r.stopped);
+
+  auto part2 = base("part2");
+  part2.max_steps = 6;
+  part2.stop_after = 3;
+  ASSERT_TRUE(train::finetune(part2).stopped);
+  part2.stop_after = 0;
+  part2.resume = true;
+  part2.model = (tmp_ / "copy").string();
+  part2.inputs_checked_by_caller = true;
+  EXPECT_EQ(train::finetune(part2).steps, 6);
+}
+
+// A run that stopped before its first save of state/ has nothing to resume; both ways of
+// rerunning it say to start over with --overwrite, which does.
+TEST_F(Finetune, RunWithoutSavedStateIsStartedOverWithOverwrite) {
+  auto c = base("died");
+  c.max_steps = 2;
+  fs::create_directories(c.out_dir);
+  write_text(c.out_dir / "log.jsonl", "{\"step\": 1}\n");
+  for (bool resume : {false, true}) {
+    auto again = c;
+    again.resume = resume;
+    try {
+      train::finetune(again);
+      ADD_FAILURE() << "expected ConfigError";
+    } catch (const ConfigError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("before its first save"), std::string::npos) << m;
+      EXPECT_NE(m.find("--overwrite"), std::string::npos) << m;
+    }
+  }
+  c.overwrite = true;
+  EXPECT_EQ(train::finetune(c).steps, 2);
+}
+
+// A pair longer than the model's positions fails before the output folder holds anything, not
+// in the middle of training.
+TEST_F(Finetune, PairsLongerThanThePositionsAreRefusedBeforeTraining) {
+  std::string premise;
+  for (int i = 0; i < 80; ++i) premise += "cat ";
+  write_text(tmp_ / "long.jsonl",
+             read_text(tmp_ / "train.jsonl") +
+                 json{{"premise", premise}, {"hypothesis", "very cat"}, {"label", 0}}.dump() +
+                 "\n");
+  auto c = base("long");
+  c.train_specs = {"en=" + (tmp_ / "long.jsonl").string()};
+  c.max_length = 128;  // the tiny model has 64 positions
+  try {
+    train::finetune(c);
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("--train: a pair has 85 tokens at --max-length 128"), std::string::npos) << m;
+    EXPECT_NE(m.find("cover 64"), std::string::npos) << m;
+  }
+  EXPECT_FALSE(fs::exists(c.out_dir / "log.jsonl"));
+  EXPECT_FALSE(fs::exists(c.out_dir / "train_config.json"));
+  // Within the positions the same data trains (truncated as Hugging Face does).
+  c.max_length = 64;
+  c.max_steps = 1;
+  c.dev_specs.clear();
+  EXPECT_EQ(train::finetune(c).steps, 1);
+}
+
 // Token-budget batches (--max-tokens): the plan goes into train_config.json, stop + resume is
 // bit-exact as with row batches, and packed execution learns as the padded path does (their
 // dropout masks differ, so the curves agree statistically, not bit for bit).

@@ -34,7 +34,8 @@ struct ConvertResult {
 // model-0000i-of-0000N.safetensors + model.safetensors.index.json) with metadata
 // {"format": "pt"} as transformers expects, atomically, then removes safetensors weights of an
 // earlier layout there (`removed`). Throws CheckpointError (refused pickle,
-// duplicate tensors, no .bin), IoError.
+// duplicate tensors, no .bin, an index and shards that disagree), UsageError (`out_dir` is a
+// file), IoError. A failed conversion leaves no folder it created behind.
 ConvertResult convert_to_safetensors(const std::filesystem::path& model,
                                      const std::filesystem::path& out_dir,
                                      const ConvertOptions& options = {});

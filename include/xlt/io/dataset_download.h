@@ -63,8 +63,11 @@ struct DatasetDownloadResult {
 };
 
 // Downloads, verifies and unpacks a dataset (see the top of this file). A second call is a no-op
-// (no request) while the manifest entry and the files are there. Concurrent calls are safe.
-// Throws HubError (network, checksum), IoError (disk), DataError (archive lacks a file).
+// (no request) while the manifest entry and the files are there. Concurrent calls are safe, for
+// the same or different datasets (the manifest is updated under its own lock). `force` also
+// discards a partial download of an earlier run. Throws HubError (network, checksum), IoError
+// (disk), DataError (archive lacks a file; a damaged manifest or entry, naming the field),
+// ConfigError (a checksum override that is not 64 hex digits), UsageError (`dir` is a file).
 DatasetDownloadResult download_dataset(std::string_view name,
                                        const DatasetDownloadOptions& options = {});
 

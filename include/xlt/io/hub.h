@@ -96,9 +96,11 @@ struct SnapshotDownload {
 // the default selection (select_model_files, plus the shards of a sharded checkpoint) or, when
 // `include` is not empty, every file matching one of its globs. Files already in the snapshot
 // cost no request; a repeat call makes exactly one request (the listing). Offline: returns the
-// cached snapshot if it has the files, else throws HubError saying so.
+// cached snapshot if it has the files (`files`: their names in the repository, matched by
+// `include`), else throws HubError saying so.
 // Throws HubError (401/403: mentions HF_TOKEN; 404: names the repo and revision; no network:
-// mentions HF_HUB_OFFLINE=1), IoError (disk full), CheckpointError (bad index json).
+// mentions HF_HUB_OFFLINE=1), IoError (disk full), CheckpointError (bad index json), UsageError
+// (the cache folder is a file or lies under one).
 SnapshotDownload download_model(const std::string& repo_id, const std::string& revision = "main",
                                 const std::vector<std::string>& include = {},
                                 const HubOptions& options = HubOptions::from_env());

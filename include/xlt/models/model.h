@@ -191,6 +191,11 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& path,
 void check_tokenizer_fits(std::size_t tokenizer_vocab_size, const Model& model,
                           const std::filesystem::path& tokenizer_source);
 
+// The longest input (tokens, special ones included) the model's position embeddings cover:
+// max_position_embeddings for BERT, less pad_token_id + 1 for XLM-R (its positions start after
+// the padding index); 0 for XGLM, whose sinusoidal positions extend as far as needed.
+int64_t max_sequence_length(const Model& model);
+
 // A randomly initialised model with Hugging Face's init scheme (normal(0, initializer_range)
 // for Linear/Embedding weights, zero biases and padding rows, LayerNorm 1/0), on CPU, float32.
 std::unique_ptr<Model> create_model(const io::ModelConfig& config, uint64_t seed = 42);

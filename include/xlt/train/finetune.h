@@ -78,6 +78,10 @@ struct FinetuneConfig {
   int64_t stop_after = 0;    // > 0: stop after this global step (state saved), schedule unchanged
   bool resume = false;
   bool overwrite = false;  // start over in an out_dir that holds a previous run
+  // On --resume, leave model, tokenizer, train and dev out of the comparison with the saved run:
+  // for a caller that has checked their contents itself (the study, whose fingerprints are file
+  // digests, so that its folder may be moved or named by another path between the two runs).
+  bool inputs_checked_by_caller = false;
   std::string device = "cpu";
   bool bf16 = false;  // bf16 autocast for training (CUDA only)
   // Data-parallel runs: all-reduce gradient buckets during the backward pass (false = after it;
