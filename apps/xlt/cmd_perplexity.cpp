@@ -1,6 +1,7 @@
 // `xlt perplexity MODEL --text FILE[,FILE...] [--langs ...]`: per-language perplexity of a causal
 // LM (XGLM) with Hugging Face's sliding-window method, plus bits per byte / per character, which
 // compare across languages whose texts segment into different numbers of tokens.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -136,6 +137,12 @@ int run(const PerplexityCliOptions& o) {
     r.source = spec.path;
     std::cerr << "xlt perplexity: " << spec.lang << ": " << r.windows << " windows, "
               << r.scored_tokens << " tokens scored in " << fmt("%.2f", r.seconds) << " s\n";
+    if (std::isnan(r.bits_per_byte)) {
+      std::cerr << "xlt perplexity: " << spec.lang
+                << ": --stride = --max-length leaves the first token of each later window "
+                   "unscored, so bits per byte and per character (of the whole text) are not "
+                   "given; a smaller --stride scores every token\n";
+    }
     langs[spec.lang] = r.to_json();
     results.push_back(r);
   }

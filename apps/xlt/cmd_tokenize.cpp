@@ -181,6 +181,11 @@ int run_tokenize(const TokenizeOptions& o) {
     Input in;
     in.where = "line " + std::to_string(number);
     const auto tabs = std::count(line.begin(), line.end(), '\t');
+    // Lines before a bad one keep their output lines.
+    if ((tabs > 1 || (o.pair && tabs == 0)) && !chunk.empty()) {
+      runner.run(chunk);
+      chunk.clear();
+    }
     if (tabs > 1) {
       throw DataError("stdin line " + std::to_string(number) + ": " + std::to_string(tabs) +
                       " tabs; a line is TEXT or TEXT<TAB>TEXT_PAIR");

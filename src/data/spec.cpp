@@ -184,15 +184,9 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
     read_languages(
         files.files.at(0).string(), read, files.languages.empty() ? langs : files.languages,
         [&] {
-          if (!files.languages.empty()) return files.language();
-          // Only MultiNLI has no language column: English, whatever --langs asks for.
-          for (const auto& l : langs) {
-            if (l != "en") {
-              throw UsageError(flag + " " + s + ": " + files.dataset +
-                               " is English only, but --langs names '" + l + "'");
-            }
-          }
-          return std::string("en");
+          // Only MultiNLI has no language column: English. --langs selects languages in the
+          // other values (translate-train: MultiNLI plus XNLI dev in de, fr), never relabels it.
+          return !files.languages.empty() ? files.language() : std::string("en");
         },
         s);
   }

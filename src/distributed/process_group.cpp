@@ -28,6 +28,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 #ifdef XLT_HAVE_NCCL
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -292,14 +293,18 @@ Group* init(const LaunchEnv& env, const Options& options) {
   try {
     if (cuda) {
 #ifdef XLT_HAVE_NCCL
-      auto o = c10d::ProcessGroupNCCL::Options::create();
-      o->timeout = timeout;
-      pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, o);
-      backend = "nccl";
       const auto colon = options.device.find(':');
       C10dGroup::cuda_device_index_ = static_cast<c10::DeviceIndex>(
           colon == std::string::npos ? env.local_rank
                                      : std::stoi(options.device.substr(colon + 1)));
+      // The model and batches go to an index-less "cuda", the current device: make it this
+      // rank's GPU (torch.cuda.set_device(local_rank) under torchrun), or every rank's model
+      // would share GPU 0 while NCCL works on GPU LOCAL_RANK.
+      c10::cuda::set_device(C10dGroup::cuda_device_index_);
+      auto o = c10d::ProcessGroupNCCL::Options::create();
+      o->timeout = timeout;
+      pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, o);
+      backend = "nccl";
 #else
       throw UsageError("--device " + options.device +
                        " with several ranks needs a CUDA-enabled libtorch with NCCL (this xlt was "

@@ -57,7 +57,8 @@ nlohmann::json NliEvalConfig::to_json() const {
           {"max_length", eval.max_length},
           {"sort_by_length", eval.sort_by_length},
           {"max_tokens", eval.max_tokens},
-          // How the forward ran (same figures to float tolerance; a record of the kernel).
+          // How the forward was asked to run (same figures to float tolerance): packing and
+          // the requested attention kernel ("auto" picks per device, docs/eval.md).
           {"packed", eval.packed},
           {"attention", models::attention_name(eval.attention)},
           {"device", device},
@@ -127,8 +128,9 @@ NliEvalRun evaluate_datasets(models::Model& model, const text::Tokenizer& tokeni
       }
       throw DataError(d.source + (first_line > 0 ? ":" + std::to_string(first_line) : "") + " (" +
                       d.lang + "): " + std::to_string(missing) +
-                      (missing == 1 ? " example has" : " examples have") +
-                      " no gold label (the first on this line); evaluation needs labelled data");
+                      (missing == 1 ? " example has" : " examples have") + " no gold label" +
+                      (first_line > 0 ? " (the first on this line)" : "") +
+                      "; evaluation needs labelled data");
     }
   }
   const data::LabelSet labels = datasets.empty() ? data::LabelSet::nli() : datasets.front().labels;

@@ -244,16 +244,27 @@ PerplexityResult text_perplexity(models::Model& model, const text::Tokenizer& to
   } else {
     for (const auto& e : encodings) sequences.emplace_back(e.ids.begin(), e.ids.end());
   }
+  int64_t scorable = 0;  // every token after each sequence's first
+  for (const auto& s : sequences)
+    scorable += std::max<int64_t>(0, static_cast<int64_t>(s.size()) - 1);
   const auto& pad = tokenizer.special_tokens().pad;
   PerplexityResult r = sequences_perplexity(
       model, sequences, pad.present() ? pad.id : model.config().pad_token_id, options);
+  if (r.scored_tokens == 0) {
+    throw DataError("nothing to score: no sequence has a token after its first (" +
+                    std::to_string(kept.size()) + " line(s), " + std::to_string(r.tokens) +
+                    " token(s))");
+  }
   r.lines = static_cast<int64_t>(kept.size());
   r.blank_lines = blank;
   r.bytes = bytes;
   r.chars = chars;
   const double bits = r.nll / std::log(2.0);
-  r.bits_per_byte = bits / static_cast<double>(bytes);
-  r.bits_per_char = bits / static_cast<double>(chars);
+  // The bytes and characters are the whole text's: with windows that leave tokens unscored
+  // (stride == max_length skips each later window's first token) bits per byte would be too low.
+  const bool whole = r.scored_tokens == scorable;
+  r.bits_per_byte = whole ? bits / static_cast<double>(bytes) : std::nan("");
+  r.bits_per_char = whole ? bits / static_cast<double>(chars) : std::nan("");
   return r;
 }
 

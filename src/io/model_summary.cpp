@@ -16,6 +16,10 @@ bool ends_with(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+bool is_floating(DType d) {
+  return d == DType::F64 || d == DType::F32 || d == DType::F16 || d == DType::BF16;
+}
+
 Json shape_json(const std::vector<int64_t>& shape) {
   Json a = Json::array();
   for (int64_t d : shape) a.push_back(d);
@@ -44,20 +48,36 @@ ModelSummary summarize_model(const ModelLocation& location) {
     s.total_bytes += f->file_size();
     for (const std::string& name : f->names()) {
       const TensorView& v = f->tensor(name);
-      TensorSummary t{name,
-                      v.dtype,
-                      v.shape,
-                      v.numel(),
-                      f->path().filename().string(),
-                      is_embedding_tensor(name)};
-      s.num_parameters += t.numel;
-      if (!t.embedding) s.num_parameters_without_embeddings += t.numel;
-      s.dtype_parameters[std::string(dtype_name(t.dtype))] += t.numel;
-      s.tensors.push_back(std::move(t));
+      s.tensors.push_back({name, v.dtype, v.shape, v.numel(), f->path().filename().string(),
+                           is_embedding_tensor(name), ""});
     }
   }
   std::sort(s.tensors.begin(), s.tensors.end(),
             [](const TensorSummary& a, const TensorSummary& b) { return a.name < b.name; });
+  // Counted as Hugging Face's num_parameters() counts: integer tensors are buffers
+  // (position_ids), and an output projection tied to the input embeddings
+  // (tie_word_embeddings, true unless the config says otherwise) is the same parameter.
+  const bool tied = !s.config || s.config->raw.value("tie_word_embeddings", true);
+  std::vector<std::vector<int64_t>> input_embeddings;
+  for (const TensorSummary& t : s.tensors) {
+    if (ends_with(t.name, "word_embeddings.weight") || ends_with(t.name, "embed_tokens.weight"))
+      input_embeddings.push_back(t.shape);
+  }
+  for (TensorSummary& t : s.tensors) {
+    const bool output_projection =
+        t.name == "lm_head.weight" || ends_with(t.name, "predictions.decoder.weight");
+    if (!is_floating(t.dtype)) {
+      t.role = "buffer";
+    } else if (tied && output_projection &&
+               std::find(input_embeddings.begin(), input_embeddings.end(), t.shape) !=
+                   input_embeddings.end()) {
+      t.role = "tied";
+    }
+    if (!t.role.empty()) continue;
+    s.num_parameters += t.numel;
+    if (!t.embedding) s.num_parameters_without_embeddings += t.numel;
+    s.dtype_parameters[std::string(dtype_name(t.dtype))] += t.numel;
+  }
   return s;
 }
 
@@ -108,6 +128,9 @@ Json ModelSummary::to_json(bool with_tensors) const {
                     {"dtype", std::string(dtype_name(t.dtype))},
                     {"shape", shape_json(t.shape)},
                     {"file", t.file}});
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      if (!tensors[i].role.empty()) ts[i]["not_counted"] = tensors[i].role;
+    }
     j["tensors"] = ts;
   }
   return j;

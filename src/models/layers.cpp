@@ -290,7 +290,7 @@ void check_inputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                     "); every sequence needs at least one token");
   }
   if (input_ids.scalar_type() != at::kLong && input_ids.scalar_type() != at::kInt) {
-    throw DataError("input_ids: expected int64, got " +
+    throw DataError("input_ids: expected int64 (or int32), got " +
                     std::string(c10::toString(input_ids.scalar_type())));
   }
   if (input_ids.numel() > 0) {

@@ -171,7 +171,9 @@ namespace {
 json eval_inputs(const StudyConfig& c) {
   json data;
   if (!c.eval.files.empty()) {
-    for (const auto& [lang, path] : c.eval.files) data[lang] = data_digest(path);
+    // A file no selected stage needs may be missing (config.cpp): it is recorded so.
+    for (const auto& [lang, path] : c.eval.files)
+      data[lang] = fs::exists(path) ? data_digest(path) : json("missing");
   } else {
     data = data_digest(c.eval.data);
   }

@@ -160,8 +160,9 @@ json run_finetune(Context& ctx, const Unit& u, bool resume) {
   f.resume = resume;
   f.overwrite = !resume;
   // The unit's fingerprint holds the digests of the model, tokenizer and data (runner.cpp
-  // resumes only when it matches): their paths may differ from the saved run's.
-  f.inputs_checked_by_caller = true;
+  // resumes only when it matches): their paths may differ from the saved run's. And a lost peer
+  // keeps the study's advice (rerun the study), not the trainer's.
+  f.managed_by_caller = true;
   f.device = ctx.device;
   f.eval_batch_size = c.eval.batch_size;
   f.progress = ctx.progress;

@@ -135,17 +135,43 @@ json config_to_json(const FinetuneConfig& c) {
 
 namespace {
 
+// A local path as an absolute one (a hub id or dataset spec as given): a resume from another
+// working folder compares what the paths name.
+std::string absolute_input(const std::string& p) {
+  std::error_code ec;
+  if (p.empty() || !fs::exists(p, ec)) return p;
+  const fs::path a = fs::absolute(p, ec);
+  return ec ? p : a.lexically_normal().string();
+}
+
+std::string absolute_spec(const std::string& s, const char* flag) {
+  if (io::is_dataset_spec(s)) return s;
+  try {
+    const data::DataSpec d = data::parse_data_spec(s, flag);
+    const std::string path = absolute_input(d.path);
+    return d.lang.empty() ? path : d.lang + "=" + path;
+  } catch (const std::exception&) {
+    return s;
+  }
+}
+
 // Keys that do not change the trained weights may differ on --resume.
 json fingerprint(const FinetuneConfig& c) {
   json j = config_to_json(c);
   for (const char* k : {"eval_every", "log_every", "save_every", "stop_after", "device",
                         "eval_batch_size", "overlap_comm", "packed", "attention", "profile"})
     j.erase(k);
+  j["model"] = absolute_input(c.model);
+  j["tokenizer"] = absolute_input(c.tokenizer);
+  for (const char* key : {"train", "dev"}) {
+    for (auto& s : j[key]) s = absolute_spec(s.get<std::string>(), key);
+  }
   return j;
 }
 
 // Two spellings of an input path name the same input when they resolve to the same file or
-// folder (relative and absolute, another working folder): only what they name shapes the run.
+// folder: only what they name shapes the run. Fingerprints hold absolute paths; one saved by an
+// xlt before that may hold a relative one, which resolves against the working folder of now.
 bool same_input_path(const std::string& a, const std::string& b) {
   if (a == b) return true;
   if (a.empty() || b.empty()) return false;
@@ -182,7 +208,7 @@ std::string fingerprint_differences(const json& saved, const json& now, const Fi
     const json a = saved.value(k, json()), b = now.value(k, json());
     if (a == b) continue;
     const bool path_key = k == "model" || k == "tokenizer" || k == "train" || k == "dev";
-    if (path_key && c.inputs_checked_by_caller) continue;
+    if (path_key && c.managed_by_caller) continue;
     if (k == "tokenizer" && !saved.contains(k)) continue;
     if ((k == "model" || k == "tokenizer") && a.is_string() && b.is_string()) {
       // An empty tokenizer is the model folder's.
@@ -309,7 +335,8 @@ class Trainer {
 };
 
 void Trainer::failure_context(const std::string& activity) {
-  if (!group_) return;
+  // The study gives its own advice (its units resume by rerunning it; --overwrite would empty it).
+  if (!group_ || c_.managed_by_caller) return;
   std::string advice;
   if (saved_step_ >= 0) {
     advice = "rerun the same command with --resume to continue from step " +
@@ -334,8 +361,8 @@ void Trainer::prepare_output() {
       // Started, but stopped before its first save: nothing to continue from.
       throw ConfigError(
           "--resume: " + (out_ / "state").string() + " holds no saved training state" +
-          (occupied ? " (the run there stopped before its first save): start it over with "
-                      "--overwrite instead of --resume"
+          (occupied ? " (the run there stopped before its first save, or state/ was removed): "
+                      "start it over with --overwrite instead of --resume"
                     : " (start without --resume)"));
     }
   } else if (occupied && !c_.overwrite) {
@@ -343,8 +370,8 @@ void Trainer::prepare_output() {
         "--out " + out_.string() + " already holds a fine-tuning run (state/, log.jsonl, best/ " +
         "or last/): " +
         (saved ? "use --resume to continue it or --overwrite to start over"
-               : "it stopped before its first save of state/, so it cannot be resumed; use "
-                 "--overwrite to start over"));
+               : "it has no saved state/ (it stopped before its first save, or state/ was "
+                 "removed), so it cannot be resumed; use --overwrite to start over"));
   }
   if (c_.overwrite) {
     // The run would delete its own starting point once everything is loaded.

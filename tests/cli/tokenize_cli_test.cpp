@@ -67,6 +67,8 @@ TEST(TokenizeCli, StdinLinesWithAmbiguousTabsAreRefused) {
   EXPECT_NE(r.err.find("stdin line 2: 2 tabs; a line is TEXT or TEXT<TAB>TEXT_PAIR"),
             std::string::npos)
       << r.err;
+  ASSERT_EQ(json_lines(r.out).size(), 1u) << r.out;  // the good line before it is written
+  EXPECT_EQ(json_lines(r.out)[0]["pair_tokens"], json({"b"}));
   r = run_xlt("tokenize " + shell_quote(mbert_vocab().string()) + " --json --pair", "a\tb\nc\n");
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("stdin line 2: no tab, but --pair"), std::string::npos) << r.err;

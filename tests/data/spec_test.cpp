@@ -289,14 +289,17 @@ TEST(DataSpecs, DownloadedDatasetSpecsResolveUnderTheDataHome) {
   msg = error_of<xlt::UsageError>(
       [&] { parse_data_specs({"xnli:lang=en,en"}, {}, NliFormat::kAuto); });
   EXPECT_NE(msg.find("xnli:lang=en,en: language 'en' given twice"), std::string::npos) << msg;
-  // MultiNLI is English whatever --langs says: another language is refused, not a label.
-  EXPECT_EQ(parse_data_specs({"multinli:split=train"}, {"en"}, NliFormat::kAuto)[0].lang, "en");
+  // MultiNLI is English whatever --langs says (it selects languages of the other values): one
+  // language in --langs does not relabel it.
   for (const auto& langs : {std::vector<std::string>{"es"}, std::vector<std::string>{"en", "es"}}) {
-    msg = error_of<xlt::UsageError>(
-        [&] { parse_data_specs({"multinli:split=train"}, langs, NliFormat::kAuto); });
-    EXPECT_NE(msg.find("multinli is English only, but --langs names 'es'"), std::string::npos)
-        << msg;
+    sets = parse_data_specs({"multinli:split=train"}, langs, NliFormat::kAuto);
+    ASSERT_EQ(sets.size(), 1u);
+    EXPECT_EQ(sets[0].lang, "en");
   }
+  sets = parse_data_specs({"multinli:split=train", "xnli:split=dev"}, {"hi"}, NliFormat::kAuto);
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(sets[0].lang, "en");
+  EXPECT_EQ(sets[1].lang, "hi");
   ::setenv("XLT_DATA_HOME", (home / "empty").c_str(), 1);
   msg = error_of<xlt::DataError>([&] { parse_data_specs({"xnli:lang=en"}, {}, NliFormat::kAuto); });
   EXPECT_NE(msg.find("xlt download-data xnli"), std::string::npos) << msg;

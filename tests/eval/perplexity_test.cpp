@@ -207,4 +207,34 @@ TEST_F(TextPerplexity, StreamAndLineModesCountTokensBytesAndCharacters) {
 
   EXPECT_THROW(text_perplexity(*model_, *tok_, {"ok", "bad \xff byte"}, o), xlt::DataError);
   EXPECT_THROW(text_perplexity(*model_, *tok_, {"", " "}, o), xlt::DataError);
+
+  // stride == max_length leaves each later window's first token unscored: the perplexity of
+  // the scored tokens stands, bits per byte of the whole text would be too low and is not given.
+  o.join = JoinMode::kStream;
+  o.max_length = 4;
+  o.stride = 4;
+  PerplexityResult skip = text_perplexity(*model_, *tok_, lines, o);
+  EXPECT_LT(skip.scored_tokens, static_cast<int64_t>(stream.size()) - 1);
+  EXPECT_TRUE(std::isnan(skip.bits_per_byte));
+  EXPECT_TRUE(std::isnan(skip.bits_per_char));
+  EXPECT_TRUE(std::isfinite(skip.perplexity));
+  o.stride = 2;
+  EXPECT_TRUE(std::isfinite(text_perplexity(*model_, *tok_, lines, o).bits_per_byte));
+}
+
+// A text whose lines give no token after their first (</s> alone) has nothing to score: an error,
+// not a NaN perplexity with 0 bits per byte.
+TEST_F(TextPerplexity, NothingToScoreIsAnError) {
+  PerplexityOptions o;
+  o.max_length = 16;
+  o.join = JoinMode::kLines;
+  o.progress = false;
+  const std::string zero_width = "\xe2\x80\x8b";  // U+200B: not blank, no piece
+  ASSERT_EQ(tok_->encode(zero_width).ids.size(), 1u);
+  try {
+    text_perplexity(*model_, *tok_, {zero_width}, o);
+    FAIL() << "expected DataError";
+  } catch (const xlt::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("nothing to score"), std::string::npos) << e.what();
+  }
 }

@@ -84,6 +84,53 @@ TEST(ModelSummary, FixtureShapesFollowTheirConfig) {
   EXPECT_GE(seen, 3);
 }
 
+// Counted as Hugging Face's num_parameters(): an lm_head tied to embed_tokens once, an integer
+// buffer (position_ids, in older checkpoints) not at all; untied, the head counts.
+TEST(ModelSummary, TiedHeadsAndBuffersAreNotParameters) {
+  const fs::path xglm = test::fixtures_dir() / "xglm_tiny";
+  XLT_REQUIRE_PATH(xglm / "model.safetensors");
+  test::TempDir tmp;
+  fs::copy(xglm, tmp / "m", fs::copy_options::recursive);
+  const ModelSummary plain = summarize_model(tmp / "m");
+  auto f = SafetensorsFile::open(xglm / "model.safetensors");
+  std::vector<TensorView> tensors;
+  for (const auto& n : f->names()) tensors.push_back(f->tensor(n));
+  TensorView head = f->tensor("model.embed_tokens.weight");
+  head.name = "lm_head.weight";
+  tensors.push_back(head);
+  const std::vector<int64_t> ids = {0, 1, 2, 3};
+  tensors.push_back({"model.position_ids",
+                     DType::I64,
+                     {1, 4},
+                     reinterpret_cast<const std::byte*>(ids.data()),
+                     sizeof(int64_t) * 4});
+  write_safetensors(tmp / "m" / "model.safetensors", tensors);
+  const ModelSummary s = summarize_model(tmp / "m");
+  EXPECT_EQ(s.tensors.size(), plain.tensors.size() + 2);
+  EXPECT_EQ(s.num_parameters, plain.num_parameters);
+  EXPECT_EQ(s.num_parameters_without_embeddings, plain.num_parameters_without_embeddings);
+  EXPECT_EQ(s.dtype_parameters.count("I64"), 0u);
+  const auto j = s.to_json(true);
+  int marked = 0;
+  for (const auto& t : j["tensors"]) {
+    if (t["name"] == "lm_head.weight") {
+      EXPECT_EQ(t["not_counted"], "tied");
+      ++marked;
+    } else if (t["name"] == "model.position_ids") {
+      EXPECT_EQ(t["not_counted"], "buffer");
+      ++marked;
+    } else {
+      EXPECT_FALSE(t.contains("not_counted")) << t["name"];
+    }
+  }
+  EXPECT_EQ(marked, 2);
+  // tie_word_embeddings = false: a head of its own.
+  auto config = nlohmann::json::parse(test::read_text(tmp / "m" / "config.json"));
+  config["tie_word_embeddings"] = false;
+  test::write_text(tmp / "m" / "config.json", config.dump());
+  EXPECT_EQ(summarize_model(tmp / "m").num_parameters, plain.num_parameters + head.numel());
+}
+
 TEST(ModelSummary, EmbeddingNames) {
   EXPECT_TRUE(is_embedding_tensor("bert.embeddings.word_embeddings.weight"));
   EXPECT_TRUE(is_embedding_tensor("roberta.embeddings.position_embeddings.weight"));

@@ -297,7 +297,7 @@ TEST_F(StudyCrashSafety, SigtermInFineTuningStopsTheStudyAndTheRerunResumesIt) {
   fs::copy(tmp_ / "out", tmp_ / "moved", fs::copy_options::recursive);
   const auto moved = run_command("cd " + shell_quote(tmp_.path().string()) + " && " +
                                  shell_quote(cli_path().string()) +
-                                 " study study.toml --out moved --quiet --stages init,finetune");
+                                 " study study.toml --out moved --quiet --stages finetune");
   ASSERT_EQ(moved.exit_code, 0) << moved.err;
   EXPECT_NE(moved.err.find("run finetune/seed-1: incomplete"), std::string::npos) << moved.err;
   const auto moved_stage = read_json(tmp_ / "moved" / "finetune" / "seed-1" / "stage.json");

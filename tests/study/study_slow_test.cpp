@@ -301,6 +301,20 @@ TEST_F(DemoStudy, ConfigMistakesFailBeforeAnyWork) {
     EXPECT_FALSE(fs::exists(tmp_ / "out"));
     test::write_text(f, good);
   }
+
+  // Evaluation files that no selected stage needs may be missing, and they resolve against the
+  // config's folder from any working folder (the plan read them relative to the working folder).
+  std::string only_attention = std::regex_replace(
+      read_file(test::source_dir() / "examples" / "demo.toml"), std::regex("seeds = \\[1, 2\\]"),
+      "seeds = [1, 2]\nstages = [\"attention\", \"report\"]");
+  only_attention =
+      std::regex_replace(only_attention, std::regex("demo/dev-fr.tsv"), "demo/none-fr.tsv");
+  test::write_text(tmp_ / "src" / "demo.toml", only_attention);
+  const auto plan =
+      test::run_command("cd / && " + shell_quote(test::cli_path().string()) + " study " + config() +
+                        " --out " + out() + " --dry-run --quiet");
+  EXPECT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_NE(plan.out.find("attention"), std::string::npos) << plan.out;
 }
 
 TEST_F(DemoStudy, RefusesForeignAndLockedFolders) {

@@ -254,6 +254,11 @@ TEST_F(Finetune, ResumeComparesInputsByWhatTheirPathsName) {
   const auto r = train::finetune(same);
   EXPECT_EQ(r.steps, 6);
   EXPECT_FALSE(r.stopped);
+  // The fingerprint holds absolute paths: a relative spelling from another working folder is
+  // compared by what it names there.
+  const json saved = read_json(part.out_dir / "state" / "trainer_state.json")["config"];
+  EXPECT_EQ(saved["model"], model_.lexically_normal().string());
+  EXPECT_EQ(saved["train"][0], "en=" + (tmp_ / "train.jsonl").lexically_normal().string());
 
   auto part2 = base("part2");
   part2.max_steps = 6;
@@ -262,7 +267,7 @@ TEST_F(Finetune, ResumeComparesInputsByWhatTheirPathsName) {
   part2.stop_after = 0;
   part2.resume = true;
   part2.model = (tmp_ / "copy").string();
-  part2.inputs_checked_by_caller = true;
+  part2.managed_by_caller = true;
   EXPECT_EQ(train::finetune(part2).steps, 6);
 }
 

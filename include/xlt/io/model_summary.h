@@ -27,6 +27,9 @@ struct TensorSummary {
   int64_t numel = 0;
   std::string file;  // file name of the shard holding it
   bool embedding = false;
+  // Why it is not among the parameters: "buffer" (an integer tensor such as position_ids) or
+  // "tied" (an output projection tied to the input embeddings); "" = a parameter.
+  std::string role;
 };
 
 struct FileSummary {

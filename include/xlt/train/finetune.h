@@ -78,10 +78,11 @@ struct FinetuneConfig {
   int64_t stop_after = 0;    // > 0: stop after this global step (state saved), schedule unchanged
   bool resume = false;
   bool overwrite = false;  // start over in an out_dir that holds a previous run
-  // On --resume, leave model, tokenizer, train and dev out of the comparison with the saved run:
-  // for a caller that has checked their contents itself (the study, whose fingerprints are file
-  // digests, so that its folder may be moved or named by another path between the two runs).
-  bool inputs_checked_by_caller = false;
+  // A run managed by its caller (the study): on --resume model, tokenizer, train and dev are left
+  // out of the comparison with the saved run, as the caller has checked their contents itself
+  // (the study's fingerprints are file digests, so its folder may be moved between the two runs);
+  // and a lost peer's failure keeps the caller's advice on how to rerun.
+  bool managed_by_caller = false;
   std::string device = "cpu";
   bool bf16 = false;  // bf16 autocast for training (CUDA only)
   // Data-parallel runs: all-reduce gradient buckets during the backward pass (false = after it;
