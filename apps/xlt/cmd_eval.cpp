@@ -111,7 +111,7 @@ Runner configure(CLI::App& sub) {
   // Benchmark baseline only: batches in data order instead of length-sorted.
   sub.add_flag("--no-sort", o->no_sort, "Do not sort by length (slower; for benchmarks)")
       ->group("");
-  add_runtime_options(sub, o->runtime);
+  add_runtime_options(sub, o->runtime, /*distributed=*/true);
   return [o] { return run(*o); };
 }
 

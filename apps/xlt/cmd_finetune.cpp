@@ -151,7 +151,7 @@ Runner configure(CLI::App& sub) {
   sub.add_flag("--no-overlap-comm{false}", c.overlap_comm,
                "Distributed runs: all-reduce the gradients after the backward pass instead of "
                "bucket by bucket during it (same gradients; for measuring the overlap)");
-  add_runtime_options(sub, o->runtime);
+  add_runtime_options(sub, o->runtime, /*distributed=*/true);
   return [o] { return run(*o); };
 }
 

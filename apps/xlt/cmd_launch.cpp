@@ -22,6 +22,9 @@
 namespace xlt::cli {
 namespace {
 
+// Local ranks on one machine: far above any core or GPU count, low enough that a typo fails fast.
+constexpr int kMaxLocalRanks = 1024;
+
 volatile sig_atomic_t g_signal = 0;
 void on_signal(int sig) {
   g_signal = sig;
@@ -71,9 +74,20 @@ int exit_code_of(int status) {
   return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
-int run(const LaunchOptions& o, std::vector<std::string> command) {
+int run(const LaunchOptions& o, std::vector<std::string> command, bool after_dashes) {
   if (o.nproc < 1) throw UsageError("xlt launch: -n must be at least 1");
+  if (o.nproc > kMaxLocalRanks) {
+    throw UsageError("xlt launch: -n " + std::to_string(o.nproc) + " is more local ranks than " +
+                     std::to_string(kMaxLocalRanks));
+  }
   if (command.empty()) throw UsageError("xlt launch: COMMAND is required (e.g. finetune ...)");
+  // Without `--`, an option launch does not know ends up first (torchrun's --master_port, a typo):
+  // it is not a program to run.
+  if (!after_dashes && command.front().size() > 1 && command.front()[0] == '-') {
+    throw UsageError("xlt launch: unknown option '" + command.front() +
+                     "' before COMMAND (launch's options: -n/--nproc, --master-port, "
+                     "--master-addr, --grace; `--` before a COMMAND that starts with '-')");
+  }
   // `xlt launch -n 2 -- xlt finetune ...` means this xlt, not whichever one PATH finds first.
   if (command.front() == "xlt") command.front() = self_exe();
   for (const auto& c : registry()) {
@@ -98,7 +112,17 @@ int run(const LaunchOptions& o, std::vector<std::string> command) {
   std::vector<pid_t> pids(static_cast<size_t>(o.nproc), -1);
   for (int r = 0; r < o.nproc; ++r) {
     const pid_t pid = ::fork();
-    if (pid < 0) throw Error("xlt launch: fork(): " + std::string(std::strerror(errno)));
+    if (pid < 0) {
+      const std::string why = std::strerror(errno);
+      // The ranks already started would wait for their peers until --dist-timeout.
+      for (int k = 0; k < r; ++k) {
+        ::kill(-pids[static_cast<size_t>(k)], SIGKILL);  // its group (commands it started)
+        ::kill(pids[static_cast<size_t>(k)], SIGKILL);   // before its setpgid, if it was that quick
+      }
+      for (int k = 0; k < r; ++k) ::waitpid(pids[static_cast<size_t>(k)], nullptr, 0);
+      throw Error("xlt launch: fork() for rank " + std::to_string(r) + ": " + why + " (the " +
+                  std::to_string(r) + " rank(s) started were stopped)");
+    }
     if (pid == 0) {
       // Own process group: a terminal's Ctrl-C reaches the launcher, which forwards it once.
       ::setpgid(0, 0);
@@ -203,7 +227,7 @@ Runner configure(CLI::App& sub) {
   CLI::App* app = &sub;
   return [o, app] {
     const auto& after_dashes = launch_command_after_dashes();
-    return run(*o, after_dashes ? *after_dashes : app->remaining());
+    return after_dashes ? run(*o, *after_dashes, true) : run(*o, app->remaining(), false);
   };
 }
 

@@ -64,12 +64,15 @@ void add_profile_options(CLI::App& sub, models::ProfileOptions& profile);
 // Options every model-running command shares.
 struct RuntimeOptions {
   std::string device = "cpu";
-  int threads = 0;         // 0 = the cores not already busy (xlt/core/threads.h)
-  int dist_timeout = 300;  // seconds a collective waits for a peer (distributed launches)
+  int threads = 0;           // 0 = the cores not already busy (xlt/core/threads.h)
+  int dist_timeout = 300;    // seconds a collective waits for a peer (distributed launches)
+  bool distributed = false;  // the command runs as ranks of a distributed launch (eval, finetune)
 };
-void add_runtime_options(CLI::App& sub, RuntimeOptions& opts);
+// --device, --threads; with `distributed`, --dist-timeout too.
+void add_runtime_options(CLI::App& sub, RuntimeOptions& opts, bool distributed = false);
 // Applies --threads to libtorch (Debian's libtorch defaults to one intra-op thread) and validates
-// --device. Returns the number of threads in use.
+// --device. A command that is not distributed refuses to run as one of several ranks (every rank
+// would do the whole work and write the same outputs). Returns the number of threads in use.
 int apply_runtime_options(const RuntimeOptions& opts);
 // Joins the c10d group when the environment describes a distributed launch (xlt launch, torchrun,
 // srun; see xlt/distributed/distributed.h). Returns true on the rank that writes outputs (rank 0 or

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -86,13 +87,15 @@ std::vector<Command>& registry() {
   return commands;
 }
 
-void add_runtime_options(CLI::App& sub, RuntimeOptions& opts) {
+void add_runtime_options(CLI::App& sub, RuntimeOptions& opts, bool distributed) {
   sub.add_option("--device", opts.device, "Device to run on: cpu or cuda[:N]")
       ->capture_default_str();
   sub.add_option("--threads", opts.threads,
                  "CPU threads for libtorch (0 = the cores not already busy)")
       ->check(thread_count())
       ->capture_default_str();
+  opts.distributed = distributed;
+  if (!distributed) return;
   sub.add_option("--dist-timeout", opts.dist_timeout,
                  "Distributed runs: seconds a collective waits for a lost peer before failing")
       ->check(positive())
@@ -108,6 +111,17 @@ bool init_distributed(const RuntimeOptions& opts) {
 int apply_runtime_options(const RuntimeOptions& opts) {
   if (opts.device != "cpu" && opts.device.rfind("cuda", 0) != 0) {
     throw UsageError("--device: expected cpu or cuda[:N], got '" + opts.device + "'");
+  }
+  if (!opts.distributed) {
+    // torchrun's and xlt launch's variable (Slurm's are set for a whole allocation, also
+    // around a single process).
+    const char* world = std::getenv("WORLD_SIZE");
+    if (world && std::strtol(world, nullptr, 10) > 1) {
+      throw UsageError(std::string("this command runs as one process, but WORLD_SIZE=") + world +
+                       " says it is one of several ranks (xlt launch, torchrun), each of which "
+                       "would do the whole work and write the same outputs; run it without a "
+                       "launcher (eval, finetune and study are the distributed commands)");
+    }
   }
   int n = opts.threads;
   // Not simply every core: threads that outnumber the free cores collapse (xlt/core/threads.h).

@@ -46,6 +46,9 @@ int get_int(const Env& env, const std::string& key, int fallback, int min, int m
 int first_count(const std::string& key, const std::string& value) {
   size_t n = 0;
   while (n < value.size() && std::isdigit(static_cast<unsigned char>(value[n]))) ++n;
+  if (n == 0) {
+    throw UsageError(key + "='" + value + "': expected a task count first (\"4\" or \"4(x2),3\")");
+  }
   return parse_int(key, value.substr(0, n), 1, 1 << 20);
 }
 

@@ -42,6 +42,11 @@ ModelSummary summarize_model(const ModelLocation& location) {
   fs::path config_path = fs::is_directory(p) ? p / "config.json" : p.parent_path() / "config.json";
   if (fs::is_directory(p) || fs::exists(config_path)) s.config = ModelConfig::load(config_path);
 
+  if (!fs::is_directory(p) && p.filename() == "config.json") {
+    // Not a shard index, whatever its extension says.
+    throw UsageError(p.string() + " is a model's config.json: give the model folder (" +
+                     p.parent_path().string() + ") or a weights file");
+  }
   Checkpoint ck = Checkpoint::open(p);
   for (const auto& f : ck.files()) {
     s.files.push_back({f->path(), f->file_size(), f->names().size()});

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_strict.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
 #include "xlt/io/config.h"
@@ -21,9 +22,15 @@ int64_t init_model(const InitModelOptions& o) {
   }
   const fs::path config_path = fs::is_directory(o.config) ? o.config / "config.json" : o.config;
   if (!fs::exists(config_path)) throw IoError(config_path.string() + ": no such file");
-  auto j = nlohmann::json::parse(read_file(config_path), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    throw ConfigError(config_path.string() + ": not a JSON object");
+  nlohmann::json j;
+  try {
+    j = detail::parse_json_strict_sorted(read_file(config_path));
+  } catch (const detail::JsonParseFailure& e) {
+    throw ConfigError(config_path.string() + ": " + detail::describe(e));
+  }
+  if (!j.is_object()) {
+    throw ConfigError(config_path.string() + ": expected a JSON object, found " +
+                      detail::json_type_name(j));
   }
   // A config without model_type takes --arch; one with a different type is a mistake.
   if (!j.contains("model_type")) {

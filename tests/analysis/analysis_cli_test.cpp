@@ -196,6 +196,11 @@ TEST(CliOutFolders, CheckedBeforeAnyWorkAndTakenBackOnFailure) {
   auto r = run_xlt("perplexity " + shell_quote(xglm.string()) + " --text en=" + en + ",en=" + es);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("--text: language 'en' given twice"), std::string::npos) << r.err;
+  // A folder is not a text file (it read as one without lines).
+  r = run_xlt("perplexity " + shell_quote(xglm.string()) +
+              " --text en=" + shell_quote(tmp.path().string()));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(": is a folder, expected a text file"), std::string::npos) << r.err;
 }
 
 TEST(CliAlign, WritesTheAlignmentCsvContractForBothInputFormats) {

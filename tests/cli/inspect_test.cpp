@@ -132,6 +132,12 @@ TEST(CliInspect, ExitCodes) {
   EXPECT_NE(corrupt.err.find("tensor 'w'"), std::string::npos) << corrupt.err;
   EXPECT_TRUE(corrupt.out.empty());
 
+  // A config.json is not a shard index: the folder is what to give.
+  auto config = run_xlt("inspect " + shell_quote((model / "config.json").string()));
+  EXPECT_EQ(config.exit_code, 1);
+  EXPECT_NE(config.err.find("is a model's config.json: give the model folder"), std::string::npos)
+      << config.err;
+
   // A bad config names the config file.
   xlt::test::write_text(model / "config.json", R"({"model_type": "gpt2"})");
   auto bad_cfg = run_xlt("inspect " + shell_quote(model.string()));

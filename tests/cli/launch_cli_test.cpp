@@ -61,6 +61,25 @@ TEST(LaunchCli, LaunchHelpAndMissingCommand) {
   r = run_xlt("launch -n 0 -- true");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("-n must be at least 1"), std::string::npos) << r.err;
+  r = run_xlt("launch -n 100000 -- true");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("-n 100000 is more local ranks than 1024"), std::string::npos) << r.err;
+  // torchrun's spelling of an option is not taken for the program to run.
+  r = run_xlt("launch -n 2 --master_port 1234 true");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("unknown option '--master_port' before COMMAND"), std::string::npos)
+      << r.err;
+}
+
+// Only eval, finetune and study run as ranks: another model-running command refuses, rather than
+// have every rank do the whole work and write the same files.
+TEST(LaunchCli, CommandsThatAreNotDistributedRefuseToRunAsRanks) {
+  const auto r = xlt::test::run_command("WORLD_SIZE=2 RANK=0 " +
+                                        xlt::test::shell_quote(xlt::test::cli_path().string()) +
+                                        " perplexity nonexistent --text en=x.txt");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("this command runs as one process, but WORLD_SIZE=2"), std::string::npos)
+      << r.err;
 }
 
 TEST(LaunchCli, RanksWaitPassivelyUnlessTheUserChose) {

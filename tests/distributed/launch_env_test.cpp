@@ -51,6 +51,20 @@ TEST(LaunchEnv, SlurmWithNodeRanges) {
   EXPECT_EQ(e.master_port, 29500);
 }
 
+TEST(LaunchEnv, SlurmTaskCountsWithoutANumberAreQuoted) {
+  try {
+    parse_launch_env({{"SLURM_PROCID", "0"},
+                      {"SLURM_NTASKS", "2"},
+                      {"SLURM_NTASKS_PER_NODE", "(x2)"},
+                      {"SLURM_JOB_NODELIST", "a,b"}});
+    FAIL() << "expected UsageError";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("SLURM_NTASKS_PER_NODE='(x2)': expected a task count"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(LaunchEnv, SlurmMasterOverrides) {
   const auto e = parse_launch_env({{"SLURM_PROCID", "0"},
                                    {"SLURM_NTASKS", "2"},

@@ -95,6 +95,16 @@ TEST(CliInitModel, WritesALoadableModelWithTheRequestedLabels) {
               " --out " + shell_quote((tmp / "m3").string()));
   EXPECT_EQ(bad.exit_code, 1) << bad.err;
   EXPECT_NE(bad.err.find("model_type"), std::string::npos) << bad.err;
+
+  // A malformed config names where it breaks, not only that it is no JSON object.
+  write_text(tmp / "broken.json", "{\"vocab_size\": 100,");
+  auto broken =
+      run_xlt("init-model --arch bert --config " + shell_quote((tmp / "broken.json").string()) +
+              " --out " + shell_quote((tmp / "m4").string()));
+  EXPECT_EQ(broken.exit_code, 2) << broken.err;
+  EXPECT_NE(broken.err.find("broken.json: malformed JSON at byte"), std::string::npos)
+      << broken.err;
+  EXPECT_FALSE(fs::exists(tmp / "m4"));
 }
 
 }  // namespace
