@@ -227,6 +227,12 @@ Runner configure(CLI::App& sub) {
   CLI::App* app = &sub;
   return [o, app] {
     const auto& after_dashes = launch_command_after_dashes();
+    if (after_dashes && !app->remaining().empty()) {
+      // Words before `--` that launch does not know (torchrun's --master_port=1234, a typo).
+      throw UsageError("xlt launch: unknown option '" + app->remaining().front() +
+                       "' before -- (launch's options: -n/--nproc, --master-port, --master-addr, "
+                       "--grace)");
+    }
     return after_dashes ? run(*o, *after_dashes, true) : run(*o, app->remaining(), false);
   };
 }

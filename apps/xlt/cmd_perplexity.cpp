@@ -159,7 +159,9 @@ int run(const PerplexityCliOptions& o) {
                    {"dtype", o.dtype}, {"threads", threads}};
     j["method"] =
         "sliding windows of max_length tokens every stride tokens; each token after the first "
-        "scored once (HF 'perplexity of fixed-length models'); bits = nll / ln 2";
+        "scored once, except each later window's first when stride = max_length (HF "
+        "'perplexity of fixed-length models'); bits = nll / ln 2, per byte and character of the "
+        "whole text, null when tokens went unscored";
     write_file_atomic(fs::path(o.out) / "perplexity.json", j.dump(2) + "\n");
     std::cerr << "xlt perplexity: wrote " << o.out << "/perplexity.json\n";
   }

@@ -294,9 +294,19 @@ Group* init(const LaunchEnv& env, const Options& options) {
     if (cuda) {
 #ifdef XLT_HAVE_NCCL
       const auto colon = options.device.find(':');
-      C10dGroup::cuda_device_index_ = static_cast<c10::DeviceIndex>(
-          colon == std::string::npos ? env.local_rank
-                                     : std::stoi(options.device.substr(colon + 1)));
+      int index =
+          colon == std::string::npos ? env.local_rank : std::stoi(options.device.substr(colon + 1));
+      const int visible = c10::cuda::device_count();
+      // A scheduler that gives each rank its own GPU (CUDA_VISIBLE_DEVICES of one device) leaves
+      // that one visible, whatever LOCAL_RANK is.
+      if (colon == std::string::npos && visible == 1) index = 0;
+      if (index >= visible) {
+        throw UsageError("--device " + options.device + " on rank " + std::to_string(env.rank) +
+                         ": GPU " + std::to_string(index) + " (LOCAL_RANK) but " +
+                         std::to_string(visible) +
+                         " CUDA device(s) visible; run at most that many ranks per node");
+      }
+      C10dGroup::cuda_device_index_ = static_cast<c10::DeviceIndex>(index);
       // The model and batches go to an index-less "cuda", the current device: make it this
       // rank's GPU (torch.cuda.set_device(local_rank) under torchrun), or every rank's model
       // would share GPU 0 while NCCL works on GPU LOCAL_RANK.

@@ -2,6 +2,7 @@
 // -> per-language predictions -> statistics -> result files and a readable table.
 #include "xlt/eval/eval_run.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -180,6 +181,17 @@ std::vector<data::NliDataset> read_eval_datasets(const NliEvalConfig& config, st
   std::vector<std::string> langs;
   if (!config.langs.empty()) langs = data::parse_lang_list(config.langs);
   auto datasets = data::parse_data_specs(config.data, langs, so);
+  // A language --langs names must be evaluated: data without a language column of its own
+  // (MultiNLI, English) does not provide it.
+  for (const auto& l : langs) {
+    if (std::none_of(datasets.begin(), datasets.end(),
+                     [&](const data::NliDataset& d) { return d.lang == l; })) {
+      std::string have;
+      for (const auto& d : datasets) have += (have.empty() ? "" : ", ") + d.lang;
+      throw UsageError("--langs names '" + l +
+                       "', which no --data value provides (they give: " + have + ")");
+    }
+  }
   for (const auto& d : datasets) {
     if (log) *log << "xlt eval: " << d.lang << ": " << d.report.summary() << "\n";
   }

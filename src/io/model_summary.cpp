@@ -2,6 +2,7 @@
 #include "xlt/io/model_summary.h"
 
 #include <algorithm>
+#include <set>
 
 #include "xlt/core/error.h"
 
@@ -39,14 +40,14 @@ ModelSummary summarize_model(const ModelLocation& location) {
   ModelSummary s;
   s.location = location;
   const fs::path& p = location.path;
-  fs::path config_path = fs::is_directory(p) ? p / "config.json" : p.parent_path() / "config.json";
-  if (fs::is_directory(p) || fs::exists(config_path)) s.config = ModelConfig::load(config_path);
-
   if (!fs::is_directory(p) && p.filename() == "config.json") {
     // Not a shard index, whatever its extension says.
     throw UsageError(p.string() + " is a model's config.json: give the model folder (" +
                      p.parent_path().string() + ") or a weights file");
   }
+  fs::path config_path = fs::is_directory(p) ? p / "config.json" : p.parent_path() / "config.json";
+  if (fs::is_directory(p) || fs::exists(config_path)) s.config = ModelConfig::load(config_path);
+
   Checkpoint ck = Checkpoint::open(p);
   for (const auto& f : ck.files()) {
     s.files.push_back({f->path(), f->file_size(), f->names().size()});
@@ -64,18 +65,29 @@ ModelSummary summarize_model(const ModelLocation& location) {
   // (tie_word_embeddings, true unless the config says otherwise) is the same parameter.
   const bool tied = !s.config || s.config->raw.value("tie_word_embeddings", true);
   std::vector<std::vector<int64_t>> input_embeddings;
+  std::set<std::string> names;
   for (const TensorSummary& t : s.tensors) {
+    names.insert(t.name);
     if (ends_with(t.name, "word_embeddings.weight") || ends_with(t.name, "embed_tokens.weight"))
       input_embeddings.push_back(t.shape);
   }
   for (TensorSummary& t : s.tensors) {
-    const bool output_projection =
-        t.name == "lm_head.weight" || ends_with(t.name, "predictions.decoder.weight");
+    // The MLM heads' decoders: BERT's cls.predictions.decoder, (XLM-)RoBERTa's lm_head.decoder,
+    // XGLM's lm_head; their biases are the head's own bias (predictions.bias, lm_head.bias).
+    const bool output_projection = t.name == "lm_head.weight" ||
+                                   ends_with(t.name, "predictions.decoder.weight") ||
+                                   ends_with(t.name, "lm_head.decoder.weight");
+    const bool decoder_bias =
+        ends_with(t.name, "predictions.decoder.bias") || ends_with(t.name, "lm_head.decoder.bias");
     if (!is_floating(t.dtype)) {
       t.role = "buffer";
     } else if (tied && output_projection &&
                std::find(input_embeddings.begin(), input_embeddings.end(), t.shape) !=
                    input_embeddings.end()) {
+      t.role = "tied";
+    } else if (decoder_bias &&
+               names.count(t.name.substr(0, t.name.size() - std::string("decoder.bias").size()) +
+                           "bias")) {
       t.role = "tied";
     }
     if (!t.role.empty()) continue;

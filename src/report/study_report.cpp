@@ -4,6 +4,7 @@
 #include "xlt/report/study_report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -565,6 +566,12 @@ class Renderer {
     if (bars.categories.empty()) {
       doc_.paragraph("No language was scored.");
       return;
+    }
+    if (std::any_of(bpc.values.begin(), bpc.values.end(), [](double v) { return std::isnan(v); })) {
+      doc_.paragraph(
+          "Bits per character are not given (n/a) where perplexity.stride = max_length left the "
+          "first token of each later window unscored: the figure would divide the scored tokens' "
+          "loss by the whole text.");
     }
     bars.series.push_back(bpc);
     BarChartOptions o;

@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <set>
 
@@ -310,6 +311,11 @@ json run_perplexity(Context& ctx, const Unit& u) {
     eval::PerplexityResult r = eval::text_perplexity(*model, *tok, lines, po);
     r.lang = lang;
     r.source = source;
+    if (std::isnan(r.bits_per_char) && ctx.log) {
+      *ctx.log << "perplexity " << lang << ": perplexity.stride = max_length (" << po.max_length
+               << " after the model's positions) leaves tokens unscored, so "
+               << "bits per character and byte are not given; a smaller stride scores them all\n";
+    }
     langs[lang] = r.to_json();
   }
   json out = {{"model", ctx.causal_lm.name}, {"languages", langs}};

@@ -544,6 +544,9 @@ void Trainer::plan() {
                         (out_ / "state").string() + "); use the same ones:" + diff);
     }
     st_ = saved;
+    // This run's spelling from now on: absolute paths, also for a run an older xlt saved with
+    // relative ones (it can then be resumed from another working folder too).
+    st_.fingerprint = fingerprint(c_);
     resumed_from_ = st_.global_step;
     saved_step_ = st_.global_step;
     std::cerr << "resuming at step " << st_.global_step << " (epoch " << st_.epoch << ", batch "

@@ -69,6 +69,10 @@ TEST(LaunchCli, LaunchHelpAndMissingCommand) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("unknown option '--master_port' before COMMAND"), std::string::npos)
       << r.err;
+  r = run_xlt("launch -n 1 --master_port=1234 -- true");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("unknown option '--master_port=1234' before --"), std::string::npos)
+      << r.err;
 }
 
 // Only eval, finetune and study run as ranks: another model-running command refuses, rather than

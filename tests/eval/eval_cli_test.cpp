@@ -228,6 +228,30 @@ TEST_F(EvalCli, AttentionKernelsGiveTheSameProbabilities) {
   EXPECT_FALSE(fs::exists(tmp_ / "bad"));
 }
 
+// MultiNLI is English: --langs es is not a language it provides, so it is refused rather than
+// evaluated as English (or, before, reported as Spanish).
+TEST_F(EvalCli, LangsThatNoDataProvidesAreRefused) {
+  const fs::path home = tmp_ / "home";
+  fs::create_directories(home / "multinli" / "multinli_1.0");
+  xlt::test::write_text(
+      home / "multinli" / "multinli_1.0" / "multinli_1.0_dev_matched.jsonl",
+      "{\"gold_label\": \"neutral\", \"sentence1\": \"a b\", \"sentence2\": \"c\"}\n");
+  const std::string cmd = "XLT_DATA_HOME=" + shell_quote(home.string()) + " " +
+                          shell_quote(xlt::test::cli_path().string()) + " eval " +
+                          shell_quote(model_dir().string()) +
+                          " --data multinli:split=dev_matched --no-progress --bootstrap 10 --out ";
+  auto r = xlt::test::run_command(cmd + shell_quote((tmp_ / "es").string()) + " --langs es");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--langs names 'es', which no --data value provides (they give: en)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "es"));
+  r = xlt::test::run_command(cmd + shell_quote((tmp_ / "en").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(xlt::test::read_text(tmp_ / "en" / "results.json"));
+  EXPECT_TRUE(j["languages"].contains("en")) << j["languages"].dump();
+}
+
 TEST_F(EvalCli, HeadlessCheckpointGetsASeededHeadAndSaysSo) {
   const fs::path headless = tmp_ / "headless";
   fs::copy(model_dir(), headless);

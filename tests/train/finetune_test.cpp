@@ -271,6 +271,54 @@ TEST_F(Finetune, ResumeComparesInputsByWhatTheirPathsName) {
   EXPECT_EQ(train::finetune(part2).steps, 6);
 }
 
+// Input paths are saved absolute: a run started with relative paths resumes from another working
+// folder with other relative spellings. A fingerprint that an older xlt saved with relative paths
+// resumes from the working folder it was made in, and is saved absolute from then on.
+TEST_F(Finetune, ResumesFromAnotherWorkingFolder) {
+  const fs::path cwd = fs::current_path();
+  fs::create_directories(tmp_ / "sub");
+  fs::current_path(tmp_.path());
+  auto c = base("rel");
+  c.model = "tiny";
+  c.train_specs = {"en=train.jsonl"};
+  c.dev_specs = {"en=dev.jsonl"};
+  c.out_dir = "rel";
+  c.max_steps = 6;
+  c.stop_after = 2;
+  c.save_every = 1;
+  ASSERT_TRUE(train::finetune(c).stopped);
+  const fs::path state = tmp_ / "rel" / "state" / "trainer_state.json";
+  const std::string model = (tmp_ / "tiny").lexically_normal().string();
+  EXPECT_EQ(read_json(state)["config"]["model"], model);
+  EXPECT_EQ(read_json(state)["config"]["train"][0],
+            "en=" + (tmp_ / "train.jsonl").lexically_normal().string());
+
+  fs::current_path(tmp_ / "sub");
+  c.model = "../tiny";
+  c.train_specs = {"en=../train.jsonl"};
+  c.dev_specs = {"en=../dev.jsonl"};
+  c.out_dir = "../rel";
+  c.stop_after = 4;
+  c.resume = true;
+  EXPECT_EQ(train::finetune(c).steps, 4);
+
+  json s = read_json(state);
+  s["config"]["model"] = "tiny";
+  s["config"]["train"] = {"en=train.jsonl"};
+  s["config"]["dev"] = {"en=dev.jsonl"};
+  write_text(state, s.dump());
+  c.stop_after = 5;
+  EXPECT_THROW(train::finetune(c), ConfigError);  // "tiny" in sub/ is not the model
+  fs::current_path(tmp_.path());
+  c.model = "tiny";
+  c.train_specs = {"en=train.jsonl"};
+  c.dev_specs = {"en=dev.jsonl"};
+  c.out_dir = "rel";
+  EXPECT_EQ(train::finetune(c).steps, 5);
+  EXPECT_EQ(read_json(state)["config"]["model"], model);
+  fs::current_path(cwd);
+}
+
 // A run that stopped before its first save of state/ has nothing to resume; both ways of
 // rerunning it say to start over with --overwrite, which does.
 TEST_F(Finetune, RunWithoutSavedStateIsStartedOverWithOverwrite) {

@@ -43,7 +43,9 @@ struct ModelSummary {
   std::optional<ModelConfig> config;  // absent when a bare .safetensors file has no config.json
   std::vector<FileSummary> files;
   std::vector<TensorSummary> tensors;  // sorted by name
-  int64_t num_parameters = 0;          // sum of numel over every stored tensor
+  // As Hugging Face's num_parameters(): numel over the stored tensors that are parameters (not
+  // integer buffers, not heads tied to the input embeddings; TensorSummary::role).
+  int64_t num_parameters = 0;
   // Without the input embedding matrices (word/position/token-type embeddings, XGLM's
   // embed_tokens), which dominate multilingual models' size.
   int64_t num_parameters_without_embeddings = 0;
