@@ -250,11 +250,15 @@ class Parser {
     return Section(root_.table(name), name, file_, &c_.key_lines);
   }
 
+  // A path as the config names it: relative ones against the config's folder.
+  fs::path resolved(const std::string& value) const {
+    const fs::path p(value);
+    return (p.is_relative() ? c_.base_dir / p : p).lexically_normal();
+  }
+
   // A path relative to the config's folder; must exist.
   fs::path existing_path(Section& s, const std::string& key, const std::string& value) {
-    fs::path p(value);
-    if (p.is_relative()) p = c_.base_dir / p;
-    p = p.lexically_normal();
+    const fs::path p = resolved(value);
     if (!exists_quietly(p)) {
       s.fail(s.get(key), key,
              "file not found: " + p.string() +
@@ -505,8 +509,7 @@ class Parser {
         // Unneeded files may be missing, but they resolve like every path here: the analysis
         // reads them when they exist, and a name relative to the working folder would not be
         // the file the config names.
-        const fs::path p = fs::path(v).is_relative() ? c_.base_dir / v : fs::path(v);
-        e.files[lang] = needed ? existing_path(f, lang, v).string() : p.lexically_normal().string();
+        e.files[lang] = (needed ? existing_path(f, lang, v) : resolved(v)).string();
       }
       f.finish(c_.languages);
     } else if (needed) {
