@@ -44,6 +44,10 @@ int run(const ConvertCliOptions& o) {
     std::cerr << "; copied";
     for (const auto& f : r.copied) std::cerr << " " << f;
     std::cerr << (r.copied.empty() ? " nothing" : "");
+    if (!r.tied.empty()) {
+      std::cerr << "; tied, written once:";
+      for (const auto& [dropped, kept] : r.tied) std::cerr << " " << dropped << " = " << kept;
+    }
     if (!r.removed.empty()) {
       std::cerr << "; removed the earlier";
       for (const auto& f : r.removed) std::cerr << " " << f;

@@ -25,8 +25,9 @@ Runner configure(CLI::App& sub) {
       ->required();
   sub.add_option("--out", o->out, "Folder to write (replaced atomically if it exists)")->required();
   sub.add_option("--seed", o->seed, "Random seed")->capture_default_str();
+  // 0 stays the library's "from config", but on the command line it is a mistake, not that.
   sub.add_option("--num-labels", o->num_labels, "Classification labels (default: from config)")
-      ->check(non_negative());
+      ->check(positive());
   return [o] { return run(*o); };
 }
 

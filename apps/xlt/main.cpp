@@ -120,7 +120,8 @@ int apply_runtime_options(const RuntimeOptions& opts) {
       throw UsageError(std::string("this command runs as one process, but WORLD_SIZE=") + world +
                        " says it is one of several ranks (xlt launch, torchrun), each of which "
                        "would do the whole work and write the same outputs; run it without a "
-                       "launcher (eval, finetune and study are the distributed commands)");
+                       "launcher (eval, finetune and study are the distributed commands), or "
+                       "from inside a distributed job as `env -u WORLD_SIZE xlt ...`");
     }
   }
   int n = opts.threads;

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "core/strings.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
 #include "xlt/data/csv.h"
@@ -16,6 +17,7 @@
 #include "xlt/data/spec.h"
 
 namespace xlt::data {
+using xlt::detail::ascii_lower;
 namespace fs = std::filesystem;
 
 namespace {
@@ -621,9 +623,7 @@ NliFormat detect_from_text(std::string_view text, const fs::path& path) {
   auto fields = split_tabs(line);
   if (find_column(fields, "gold_label") >= 0 && find_column(fields, "sentence1") >= 0)
     return NliFormat::kXnliTsv;
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  const std::string ext = ascii_lower(path.extension().string());
   if (ext == ".csv") return NliFormat::kHfCsv;
   if (ext == ".jsonl" || ext == ".json")
     throw DataError(path.string() + ":" + std::to_string(lines.line()) +

@@ -16,17 +16,14 @@
 #include <string>
 #include <thread>
 
+#include "core/strings.h"
 #include "xlt/core/error.h"
 #include "xlt/core/progress.h"
 #include "xlt/data/batching.h"
 
 namespace xlt::eval {
+using xlt::detail::ascii_lower;
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // HF's placeholder names for configs saved without id2label.
 bool is_generic_label(const std::string& name, int64_t id) {
@@ -138,7 +135,7 @@ LabelMapping map_labels(const io::ModelConfig& config, const data::LabelSet& lab
       continue;
     }
     for (int i = 0; i < labels.size(); ++i) {
-      if (!used[i] && lower(labels.names[i]) == lower(it->second)) {
+      if (!used[i] && ascii_lower(labels.names[i]) == ascii_lower(it->second)) {
         m.model_to_data[k] = i;
         used[i] = 1;
         ++named;

@@ -7,9 +7,11 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
+#include "core/strings.h"
 #include "io/weight_map.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
@@ -19,6 +21,7 @@
 #include "xlt/io/torch_pickle.h"
 
 namespace xlt::io {
+using xlt::detail::ends_with;
 namespace fs = std::filesystem;
 
 namespace {
@@ -94,6 +97,23 @@ Source find_source(const fs::path& model) {
   return s;
 }
 
+// Names under which a model holds a weight tied to another one (an output projection that is the
+// input embedding matrix); of two names for one tensor, these are the ones dropped, as
+// transformers' save_pretrained drops a model's _tied_weights_keys.
+bool tied_output_name(const std::string& name) {
+  for (const char* tail : {"lm_head.weight", "lm_head.decoder.weight", "lm_head.decoder.bias",
+                           "predictions.decoder.weight", "predictions.decoder.bias"}) {
+    if (ends_with(name, tail)) return true;
+  }
+  return false;
+}
+
+// The same tensor under two names in one pickle: same storage record, offset, shape, stride and
+// dtype (tied weights, which torch.save writes once and names twice). Views that merely share a
+// storage are other tensors and stay.
+using TensorIdentity =
+    std::tuple<std::string, int64_t, std::vector<int64_t>, std::vector<int64_t>, DType>;
+
 std::string shard_name(std::size_t i, std::size_t n) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, n);
@@ -121,13 +141,36 @@ ConvertResult convert_to_safetensors(const fs::path& model, const fs::path& out_
   uint64_t total = 0;
   for (const auto& shard : src.shards) ckpts.push_back(TorchBinCheckpoint::open(shard));
   if (!src.index.empty()) check_against_index(src, ckpts);
+  ConvertResult r;
   for (const auto& ckpt : ckpts) {
     const fs::path& shard = ckpt.path();
+    // Identity -> the names it has, in state-dict order.
+    std::map<TensorIdentity, std::vector<std::string>> names_of;
     for (const auto& name : ckpt.names()) {
       if (!seen.insert(name).second) {
         throw CheckpointError(shard.string() + ": tensor '" + name +
                               "' also appears in another shard");
       }
+      const TorchTensorInfo& info = ckpt.info(name);
+      names_of[{info.storage_key, info.storage_offset, info.shape, info.stride, info.dtype}]
+          .push_back(name);
+    }
+    // Safetensors has no aliases: one name of a tied tensor is written, the one that is not a
+    // tied output (else the first), and the others are what transformers re-ties on load.
+    std::set<std::string> dropped;
+    for (const auto& [identity, names] : names_of) {
+      if (names.size() < 2) continue;
+      auto keep = std::find_if(names.begin(), names.end(),
+                               [](const std::string& n) { return !tied_output_name(n); });
+      if (keep == names.end()) keep = names.begin();
+      for (const auto& n : names) {
+        if (n == *keep) continue;
+        dropped.insert(n);
+        r.tied.push_back({n, *keep});
+      }
+    }
+    for (const auto& name : ckpt.names()) {
+      if (dropped.count(name)) continue;
       const TorchTensorInfo& info = ckpt.info(name);
       uint64_t bytes = dtype_size(info.dtype);
       for (int64_t d : info.shape) bytes *= static_cast<uint64_t>(d);
@@ -148,7 +191,6 @@ ConvertResult convert_to_safetensors(const fs::path& model, const fs::path& out_
     in_group += it.bytes;
   }
 
-  ConvertResult r;
   Progress bar("converting " + model.filename().string(), static_cast<int64_t>(total), "B",
                o.progress);
   nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();

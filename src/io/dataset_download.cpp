@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_strict.h"
+#include "core/strings.h"
 #include "io/hub_http.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
@@ -26,6 +27,7 @@
 #include "xlt/version.h"
 
 namespace xlt::io {
+using xlt::detail::ascii_lower;
 namespace fs = std::filesystem;
 
 namespace {
@@ -108,8 +110,7 @@ std::string checksum_override(const std::string& variable) {
     throw ConfigError(variable + ": expected a SHA-256 of 64 hexadecimal digits, got '" + v +
                       "' (" + std::to_string(v.size()) + " characters)");
   }
-  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
-  return v;
+  return ascii_lower(v);
 }
 
 // Adds or replaces one dataset's entry. Re-read under a lock on the manifest itself, right

@@ -17,12 +17,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/strings.h"
 #include "io/hub_http.h"
 #include "io/weight_map.h"
 #include "xlt/core/file.h"
 #include "xlt/core/progress.h"
 
 namespace xlt::io {
+using xlt::detail::ascii_lower;
 namespace fs = std::filesystem;
 using detail::HttpClient;
 using detail::HttpResponse;
@@ -160,9 +162,7 @@ std::string server_message(const HttpResponse& r) {
 std::string host_of(const std::string& url) {
   auto scheme = url.find("://");
   std::size_t b = scheme == std::string::npos ? 0 : scheme + 3;
-  std::string h = url.substr(b, url.find('/', b) - b);
-  std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
-  return h;
+  return ascii_lower(url.substr(b, url.find('/', b) - b));
 }
 
 std::vector<std::string> auth_headers(const HubOptions& o) {

@@ -16,12 +16,14 @@
 #include <mutex>
 #include <thread>
 
+#include "core/strings.h"
 #include "xlt/core/file.h"
 #include "xlt/core/lock.h"
 #include "xlt/core/progress.h"
 #include "xlt/version.h"
 
 namespace xlt::io {
+using xlt::detail::ascii_lower;
 namespace fs = std::filesystem;
 
 namespace {
@@ -82,11 +84,6 @@ void hash_prefix(const fs::path& path, int64_t limit, Sha256& sha) {
   ::close(fd);
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 std::string trim(std::string_view s) {
   std::size_t b = 0, e = s.size();
   while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
@@ -102,7 +99,7 @@ size_t header_callback(char* buf, size_t size, size_t n, void* user) {
   if (line.rfind("HTTP/", 0) == 0) {
     headers->clear();
   } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
-    (*headers)[lower(trim(line.substr(0, colon)))] = trim(line.substr(colon + 1));
+    (*headers)[ascii_lower(trim(line.substr(0, colon)))] = trim(line.substr(colon + 1));
   }
   return size * n;
 }
@@ -533,8 +530,9 @@ UrlDownloadResult download_url_with(HttpClient& client, const UrlDownload& req) 
     reject("size mismatch: expected " + std::to_string(req.expected_size) + " bytes, got " +
            std::to_string(size));
   }
-  if (!req.expected_sha256.empty() && lower(req.expected_sha256) != got) {
-    reject("checksum mismatch: expected sha256 " + lower(req.expected_sha256) + ", got " + got);
+  if (!req.expected_sha256.empty() && ascii_lower(req.expected_sha256) != got) {
+    reject("checksum mismatch: expected sha256 " + ascii_lower(req.expected_sha256) + ", got " +
+           got);
   }
   fs::rename(partial, dest, ec);
   if (ec)

@@ -4,18 +4,15 @@
 #include <algorithm>
 #include <set>
 
+#include "core/strings.h"
 #include "xlt/core/error.h"
 
 namespace xlt::io {
+using xlt::detail::ends_with;
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 bool is_floating(DType d) {
   return d == DType::F64 || d == DType::F32 || d == DType::F16 || d == DType::BF16;

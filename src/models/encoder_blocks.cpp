@@ -19,10 +19,16 @@ double classifier_dropout(const io::ModelConfig& config) {
   return config.classifier_dropout >= 0 ? config.classifier_dropout : config.hidden_dropout_prob;
 }
 
+int64_t encoder_max_length(const io::ModelConfig& c, PositionScheme scheme) {
+  return scheme == PositionScheme::kRoberta ? c.max_position_embeddings - c.pad_token_id - 1
+                                            : c.max_position_embeddings;
+}
+
 EncoderEmbeddingsImpl::EncoderEmbeddingsImpl(const io::ModelConfig& c, PositionScheme scheme)
     : scheme_(scheme),
       pad_(c.pad_token_id),
       max_positions_(c.max_position_embeddings),
+      max_length_(encoder_max_length(c, scheme)),
       dropout_(c.hidden_dropout_prob) {
   if (c.position_embedding_type != "absolute") {
     throw ConfigError("config.json: position_embedding_type '" + c.position_embedding_type +
@@ -43,20 +49,19 @@ at::Tensor EncoderEmbeddingsImpl::forward(const at::Tensor& input_ids,
                                           const at::Tensor& token_type_ids,
                                           const Packing& packing) {
   const int64_t seq = input_ids.size(1);
+  if (seq > max_length_) {
+    throw DataError("input_ids: sequence length " + std::to_string(seq) +
+                    (scheme_ == PositionScheme::kRoberta
+                         ? " exceeds what max_position_embeddings " +
+                               std::to_string(max_positions_) + " allows (" +
+                               std::to_string(max_length_) +
+                               " tokens, positions start at pad_token_id + 1)"
+                         : " exceeds max_position_embeddings " + std::to_string(max_positions_)));
+  }
   at::Tensor positions;
   if (scheme_ == PositionScheme::kRoberta) {
     positions = roberta_position_ids(input_ids, pad_);
-    if (seq + pad_ >= max_positions_) {
-      throw DataError("input_ids: sequence length " + std::to_string(seq) +
-                      " exceeds what max_position_embeddings " + std::to_string(max_positions_) +
-                      " allows (" + std::to_string(max_positions_ - pad_ - 1) +
-                      " tokens, positions start at pad_token_id + 1)");
-    }
   } else {
-    if (seq > max_positions_) {
-      throw DataError("input_ids: sequence length " + std::to_string(seq) +
-                      " exceeds max_position_embeddings " + std::to_string(max_positions_));
-    }
     positions = at::arange(seq, input_ids.options().dtype(at::kLong)).unsqueeze(0);
   }
   at::Tensor types = token_type_ids;

@@ -17,6 +17,10 @@ enum class PositionScheme {
   kRoberta,   // RoBERTa: padding_idx + 1 + rank among non-padding tokens; padding -> padding_idx
 };
 
+// The longest input (special tokens included) the position table covers: every row of it for
+// BERT; for RoBERTa, the rows after padding_idx (positions start at padding_idx + 1).
+int64_t encoder_max_length(const io::ModelConfig& config, PositionScheme scheme);
+
 // HF's create_position_ids_from_input_ids: cumsum(ids != pad) * (ids != pad) + pad.
 at::Tensor roberta_position_ids(const at::Tensor& input_ids, int64_t padding_idx);
 
@@ -33,7 +37,7 @@ class EncoderEmbeddingsImpl : public torch::nn::Module {
 
  private:
   PositionScheme scheme_;
-  int64_t pad_, max_positions_;
+  int64_t pad_, max_positions_, max_length_;
   double dropout_;
 };
 TORCH_MODULE(EncoderEmbeddings);

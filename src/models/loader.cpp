@@ -8,23 +8,18 @@
 #include <map>
 #include <sstream>
 
+#include "core/strings.h"
+#include "models/encoder_blocks.h"
 #include "models/layers.h"
 #include "xlt/core/error.h"
 #include "xlt/io/hub_cache.h"
 
 namespace xlt::models {
+using xlt::detail::ends_with;
+using xlt::detail::starts_with;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
 
 bool in_module(const std::string& name, const std::string& module_path) {
   return starts_with(name, module_path + ".");
@@ -201,9 +196,9 @@ int64_t max_sequence_length(const Model& model) {
   const io::ModelConfig& c = model.config();
   switch (c.model_type) {
     case io::ModelType::kBert:
-      return c.max_position_embeddings;
+      return encoder_max_length(c, PositionScheme::kAbsolute);
     case io::ModelType::kXlmRoberta:
-      return c.max_position_embeddings - c.pad_token_id - 1;
+      return encoder_max_length(c, PositionScheme::kRoberta);
     case io::ModelType::kXglm:
       return 0;
   }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_strict.h"
+#include "core/strings.h"
 #include "text/bert_tokenizer.h"
 #include "text/loader_internal.h"
 #include "text/spm_tokenizer.h"
@@ -16,6 +17,7 @@
 #include "xlt/core/error.h"
 
 namespace xlt::text {
+using xlt::detail::ends_with;
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -332,11 +334,6 @@ TemplatePiece sequence_piece(int sequence, int type_id) {
 }
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::unique_ptr<Tokenizer> load_slow_from_dir(const fs::path& dir, const TokenizerConfig& c,
                                               const LoadOptions& options,

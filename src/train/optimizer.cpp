@@ -23,18 +23,14 @@
 #include <tuple>
 #include <type_traits>
 
+#include "core/strings.h"
 #include "xlt/core/error.h"
 #include "xlt/models/training_step.h"
 
 namespace xlt::train {
+using xlt::detail::ascii_lower;
 
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 // libtorch 1.13 keys optimiser state by the printed TensorImpl address, 2.x by the pointer
 // (the same rule xlt::models::adamw_moments reads with).
@@ -237,8 +233,8 @@ bool is_no_decay(const std::string& name) {
   const auto last = name.rfind('.');
   if (last == std::string::npos) return false;
   const auto prev = name.rfind('.', last - 1);
-  const std::string module = lower(name.substr(prev == std::string::npos ? 0 : prev + 1,
-                                               last - (prev == std::string::npos ? 0 : prev + 1)));
+  const std::string module = ascii_lower(name.substr(
+      prev == std::string::npos ? 0 : prev + 1, last - (prev == std::string::npos ? 0 : prev + 1)));
   return module.find("layernorm") != std::string::npos ||
          module.find("layer_norm") != std::string::npos;
 }

@@ -84,6 +84,7 @@ TEST(LaunchCli, CommandsThatAreNotDistributedRefuseToRunAsRanks) {
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("this command runs as one process, but WORLD_SIZE=2"), std::string::npos)
       << r.err;
+  EXPECT_NE(r.err.find("env -u WORLD_SIZE xlt"), std::string::npos) << r.err;
 }
 
 TEST(LaunchCli, RanksWaitPassivelyUnlessTheUserChose) {

@@ -10,6 +10,7 @@
 
 using namespace xlt::data;
 using xlt::test::TempDir;
+using xlt::test::throws_with;
 using xlt::test::write_text;
 
 namespace {
@@ -24,18 +25,6 @@ std::string xnli_row(const std::string& lang, const std::string& gold, const std
                      const std::string& s2, const std::string& pair_id) {
   return lang + "\t" + gold + "\t(x)\t(y)\t(X)\t(Y)\t" + s1 + "\t" + s2 + "\t1\t" + pair_id +
          "\tfiction\t" + gold + "\t\t\t\t\t" + s1 + "\t" + s2 + "\tTrue\n";
-}
-
-// Runs `fn` expecting a DataError whose message contains every needle.
-template <typename Fn>
-void expect_data_error(Fn fn, std::initializer_list<std::string> needles) {
-  try {
-    fn();
-    FAIL() << "expected DataError";
-  } catch (const xlt::DataError& e) {
-    std::string what = e.what();
-    for (const auto& n : needles) EXPECT_NE(what.find(n), std::string::npos) << what;
-  }
 }
 
 ReadOptions skipping() {
@@ -140,7 +129,8 @@ TEST(XtremeTsv, EveryBadRowStopsWithFileAndLine) {
   auto path = dir / "bad.tsv";
   auto check = [&](const std::string& second_row, const std::string& reason) {
     write_text(path, "P1\tH1\tentailment\n" + second_row + "\n");
-    expect_data_error([&] { read_nli_file(path, "en"); }, {path.string() + ":2: ", reason});
+    EXPECT_TRUE(throws_with<xlt::DataError>([&] { read_nli_file(path, "en"); },
+                                            {path.string() + ":2: ", reason}));
   };
   check("P2\tH2", "expected 3 tab-separated columns");
   check("P2\tH2\tneutral\textra", "found 4");
@@ -181,10 +171,12 @@ TEST(XtremeTsv, SkipBadRowsCountsPerReason) {
 TEST(NliReaders, ZeroUsableRowsIsAnError) {
   TempDir dir;
   write_text(dir / "empty.tsv", "");
-  expect_data_error([&] { read_nli_file(dir / "empty.tsv", "en"); }, {"no usable rows"});
+  EXPECT_TRUE(throws_with<xlt::DataError>([&] { read_nli_file(dir / "empty.tsv", "en"); },
+                                          {"no usable rows"}));
   write_text(dir / "allbad.tsv", "P\tH\tmaybe\n");
-  expect_data_error([&] { read_nli_file(dir / "allbad.tsv", "en", skipping()); },
-                    {"no usable rows", "unknown_label 1"});
+  EXPECT_TRUE(
+      throws_with<xlt::DataError>([&] { read_nli_file(dir / "allbad.tsv", "en", skipping()); },
+                                  {"no usable rows", "unknown_label 1"}));
 }
 
 TEST(XnliTsv, LocatesColumnsByNameAndFiltersLanguage) {
@@ -217,11 +209,11 @@ TEST(XnliTsv, LocatesColumnsByNameAndFiltersLanguage) {
   auto all = read_nli_by_language(path, {});
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all[0].lang, "ar");
-  expect_data_error(
+  EXPECT_TRUE(throws_with<xlt::DataError>(
       [&] {
         read_nli_by_language(path, {"en", "fr"});
       },
-      {"language fr not found", "languages present: ar, en, es"});
+      {"language fr not found", "languages present: ar, en, es"}));
 }
 
 TEST(XnliTsv, MultiNliTxtWithoutLanguageColumn) {
@@ -236,7 +228,8 @@ TEST(XnliTsv, MultiNliTxtWithoutLanguageColumn) {
   EXPECT_EQ(ds.examples[0].genre, "slate");
   EXPECT_EQ(ds.examples[0].pair_id, "63735n");
   EXPECT_EQ(ds.report.no_gold_label, 1);
-  expect_data_error([&] { read_nli_by_language(path, {"en"}); }, {"has no language column"});
+  EXPECT_TRUE(throws_with<xlt::DataError>([&] { read_nli_by_language(path, {"en"}); },
+                                          {"has no language column"}));
 }
 
 TEST(XnliTsv, BadHeaderAndBadRows) {
@@ -245,14 +238,15 @@ TEST(XnliTsv, BadHeaderAndBadRows) {
   write_text(path, "language\tgold_label\tsentence1\n");
   auto opts = ReadOptions();
   opts.format = NliFormat::kXnliTsv;
-  expect_data_error([&] { read_nli_file(path, "en", opts); },
-                    {path.string() + ":1:",
-                     "expected tab-separated columns gold_label, sentence1, "
-                     "sentence2"});
+  EXPECT_TRUE(throws_with<xlt::DataError>([&] { read_nli_file(path, "en", opts); },
+                                          {path.string() + ":1:",
+                                           "expected tab-separated columns gold_label, sentence1, "
+                                           "sentence2"}));
   write_text(path, std::string(kXnliHeader) + xnli_row("en", "neutral", "A", "B", "1") +
                        "en\tneutral\tonly three\n" + xnli_row("en", "entails", "A", "B", "2"));
-  expect_data_error([&] { read_nli_file(path, "en"); },
-                    {path.string() + ":3: expected 19 tab-separated columns", "found 3"});
+  EXPECT_TRUE(throws_with<xlt::DataError>(
+      [&] { read_nli_file(path, "en"); },
+      {path.string() + ":3: expected 19 tab-separated columns", "found 3"}));
   auto ds = read_nli_file(path, "en", skipping());
   EXPECT_EQ(ds.size(), 1);
   EXPECT_EQ(ds.report.bad_rows.at("column_count"), 1);
@@ -294,7 +288,8 @@ TEST(MnliJsonl, BadRows) {
     write_text(path, ok + row + "\n");
     auto opts = ReadOptions();
     opts.format = NliFormat::kMnliJsonl;
-    expect_data_error([&] { read_nli_file(path, "en", opts); }, {path.string() + ":2: ", reason});
+    EXPECT_TRUE(throws_with<xlt::DataError>([&] { read_nli_file(path, "en", opts); },
+                                            {path.string() + ":2: ", reason}));
   };
   check("{\"gold_label\": \"neutral\", \"sentence1\": \"a\"", "invalid JSON");
   check("{\"gold_label\": \"neutral\", \"sentence1\": \"a\"}", "missing field \"sentence2\"");
@@ -321,15 +316,18 @@ TEST(HfJsonl, ReadsIntegerLabelsAndMinusOne) {
   auto ds = read_nli_file(path, "en");
   EXPECT_EQ(ds.gold(), (std::vector<int>{2, kNoLabel, kNoLabel, 1}));
   write_text(path, "{\"premise\": \"p0\", \"hypothesis\": \"h0\", \"label\": 3}\n");
-  expect_data_error([&] { read_nli_file(path, "en"); },
-                    {path.string() + ":1: unknown label 3 (expected 0..2 or -1)"});
+  EXPECT_TRUE(
+      throws_with<xlt::DataError>([&] { read_nli_file(path, "en"); },
+                                  {path.string() + ":1: unknown label 3 (expected 0..2 or -1)"}));
   write_text(path, "{\"premise\": \"p0\", \"hypothesis\": \"h0\", \"label\": 0.5}\n");
-  expect_data_error([&] { read_nli_file(path, "en"); }, {"expected an integer"});
+  EXPECT_TRUE(
+      throws_with<xlt::DataError>([&] { read_nli_file(path, "en"); }, {"expected an integer"}));
   // Above INT64_MAX: not wrapped round to -1 (unlabelled).
   write_text(path,
              "{\"premise\": \"p0\", \"hypothesis\": \"h0\", \"label\": 18446744073709551615}\n");
-  expect_data_error([&] { read_nli_file(path, "en"); },
-                    {path.string() + ":1: unknown label 18446744073709551615"});
+  EXPECT_TRUE(
+      throws_with<xlt::DataError>([&] { read_nli_file(path, "en"); },
+                                  {path.string() + ":1: unknown label 18446744073709551615"}));
 }
 
 // A language value must be a language code: an empty one is a bad row, not a language named "".
@@ -341,8 +339,8 @@ TEST(NliReaders, LanguageValuesAreCheckedRowByRow) {
   write_text(tsv, std::string(kXnliHeader) + xnli_row("en", "neutral", "En1", "En2", "1") +
                       xnli_row("", "neutral", "X1", "X2", "2") +
                       xnli_row("es", "neutral", "Es1", "Es2", "1"));
-  expect_data_error([&] { read_nli_by_language(tsv, {}); },
-                    {tsv.string() + ":3: missing language"});
+  EXPECT_TRUE(throws_with<xlt::DataError>([&] { read_nli_by_language(tsv, {}); },
+                                          {tsv.string() + ":3: missing language"}));
   ReadOptions skip;
   skip.skip_bad_rows = true;
   auto sets = read_nli_by_language(tsv, {}, skip);
@@ -356,8 +354,9 @@ TEST(NliReaders, LanguageValuesAreCheckedRowByRow) {
              "{\"premise\": \"a\", \"hypothesis\": \"b\", \"label\": 0}\n"
              "{\"premise\": \"c\", \"hypothesis\": \"d\", \"label\": 1, \"language\": \"de\"}\n"
              "{\"premise\": \"e\", \"hypothesis\": \"f\", \"label\": 1, \"language\": \"en\"}\n");
-  expect_data_error([&] { read_nli_file(jsonl, "en"); },
-                    {jsonl.string() + ":2: language 'de', but the file is read as 'en'"});
+  EXPECT_TRUE(throws_with<xlt::DataError>(
+      [&] { read_nli_file(jsonl, "en"); },
+      {jsonl.string() + ":2: language 'de', but the file is read as 'en'"}));
   auto en = read_nli_file(jsonl, "en", skip);
   EXPECT_EQ(en.size(), 2);  // the first object and the one that says en
   EXPECT_EQ(en.report.bad_total(), 1);
@@ -365,8 +364,8 @@ TEST(NliReaders, LanguageValuesAreCheckedRowByRow) {
   write_text(jsonl,
              "{\"premise\": \"a\", \"hypothesis\": \"b\", \"label\": 0, \"language\": \"en\"}\n"
              "{\"premise\": \"c\", \"hypothesis\": \"d\", \"label\": 1, \"language\": \"\"}\n");
-  expect_data_error([&] { read_nli_by_language(jsonl, {}); },
-                    {jsonl.string() + ":2: missing language"});
+  EXPECT_TRUE(throws_with<xlt::DataError>([&] { read_nli_by_language(jsonl, {}); },
+                                          {jsonl.string() + ":2: missing language"}));
 }
 
 // Each language's report counts the rows of every other language, the later ones included.
@@ -388,8 +387,9 @@ TEST(HfJsonl, JsonWithoutNliFieldsNamesExpectedKeys) {
   TempDir dir;
   auto path = dir / "qa.jsonl";
   write_text(path, "{\"question\": \"q\", \"answer\": \"a\"}\n");
-  expect_data_error([&] { read_nli_file(path, "en"); },
-                    {path.string() + ":1:", "\"premise\", \"hypothesis\", \"label\""});
+  EXPECT_TRUE(throws_with<xlt::DataError>(
+      [&] { read_nli_file(path, "en"); },
+      {path.string() + ":1:", "\"premise\", \"hypothesis\", \"label\""}));
 }
 
 TEST(HfCsv, ReadsQuotedFieldsWithCommasQuotesAndNewlines) {
@@ -416,9 +416,10 @@ TEST(HfCsv, WrongHeaderNamesExpectedColumns) {
   TempDir dir;
   auto path = dir / "mnli_train.csv";
   write_text(path, "Question,Answer,Origin\n\"For the statement...\",entailment,mnli\n");
-  expect_data_error([&] { read_nli_file(path, "en"); },
-                    {path.string() + ":1: not a Hugging Face NLI CSV", "premise, hypothesis, label",
-                     "found: Question, Answer, Origin"});
+  EXPECT_TRUE(throws_with<xlt::DataError>(
+      [&] { read_nli_file(path, "en"); },
+      {path.string() + ":1: not a Hugging Face NLI CSV", "premise, hypothesis, label",
+       "found: Question, Answer, Origin"}));
 }
 
 TEST(HfCsv, BadRowsAndUnterminatedQuote) {
@@ -432,8 +433,9 @@ TEST(HfCsv, BadRowsAndUnterminatedQuote) {
              "a,b,7\n"       // unknown_label
              ",b,1\n"        // empty_text
              "c,d,2\n");
-  expect_data_error([&] { read_nli_file(path, "en"); },
-                    {path.string() + ":3: expected 3 comma-separated columns"});
+  EXPECT_TRUE(
+      throws_with<xlt::DataError>([&] { read_nli_file(path, "en"); },
+                                  {path.string() + ":3: expected 3 comma-separated columns"}));
   auto ds = read_nli_file(path, "en", skipping());
   EXPECT_EQ(ds.size(), 2);
   EXPECT_EQ(ds.examples[1].index, 5);
@@ -445,8 +447,8 @@ TEST(HfCsv, BadRowsAndUnterminatedQuote) {
             path.string() + ":4: bad CSV quoting: text after the closing quote of a quoted field");
 
   write_text(path, "premise,hypothesis,label\na,b,0\n\"open,b,1\nc,d,2\n");
-  expect_data_error([&] { read_nli_file(path, "en", skipping()); },
-                    {path.string() + ":3: unterminated quoted field"});
+  EXPECT_TRUE(throws_with<xlt::DataError>([&] { read_nli_file(path, "en", skipping()); },
+                                          {path.string() + ":3: unterminated quoted field"}));
 }
 
 TEST(NliReaders, ExplicitFormatOverridesDetection) {
@@ -456,7 +458,8 @@ TEST(NliReaders, ExplicitFormatOverridesDetection) {
   ReadOptions o;
   o.format = NliFormat::kXtremeTsv;
   // Read as XTREME, the JSON line is one column.
-  expect_data_error([&] { read_nli_file(path, "en", o); }, {":1: expected 2 or 3"});
+  EXPECT_TRUE(
+      throws_with<xlt::DataError>([&] { read_nli_file(path, "en", o); }, {":1: expected 2 or 3"}));
   o.format = NliFormat::kHfJsonl;
   EXPECT_EQ(read_nli_file(path, "en", o).size(), 1);
 }

@@ -37,12 +37,17 @@ std::string tensor_pickle(int numel, int offset, int size) {
   return s + "ccollections\nOrderedDict\n)RtR";
 }
 
-// A torch.save zip of `names`, tensor i = [2i, 2i+1] of a storage holding 0, 1, 2, ...
-void write_bin(const fs::path& path, const std::vector<std::string>& names) {
+// A torch.save zip of `names`, tensor i = [2j, 2j+1] of a storage holding 0, 1, 2, ..., where
+// j = pairs[i] (default: i; two names with one pair are one tensor, as tied weights are).
+void write_bin(const fs::path& path, const std::vector<std::string>& names,
+               std::vector<int> pairs = {}) {
+  if (pairs.empty()) {
+    for (std::size_t i = 0; i < names.size(); ++i) pairs.push_back(static_cast<int>(i));
+  }
   const int numel = static_cast<int>(2 * names.size());
   std::string pkl = "\x80\x02}(";
   for (std::size_t i = 0; i < names.size(); ++i) {
-    pkl += binunicode(names[i]) + tensor_pickle(numel, static_cast<int>(2 * i), 2);
+    pkl += binunicode(names[i]) + tensor_pickle(numel, 2 * pairs[i], 2);
   }
   pkl += "u.";
   std::string data(static_cast<std::size_t>(numel) * 4, '\0');
@@ -149,6 +154,40 @@ TEST(Convert, TensorNameThatIsNotUtf8IsRefusedWithItsOffset) {
        "at byte " + std::to_string(op_at) + ")"},
       2));
   EXPECT_FALSE(fs::exists(tmp / "out"));
+}
+
+// A tensor the pickle names twice (tied weights: torch.save writes the storage once) is written
+// once, under the name that is not the tied output, as save_pretrained does; a tensor that only
+// shares the storage (another offset) is its own tensor.
+TEST(Convert, TiedWeightsAreWrittenOnce) {
+  TempDir tmp;
+  fs::create_directories(tmp / "model");
+  write_bin(tmp / "model" / "pytorch_model.bin",
+            {"lm_head.weight", "model.embed_tokens.weight", "model.layer.weight", "alias"},
+            {0, 0, 1, 1});
+  ConvertOptions opts;
+  opts.progress = false;
+  ConvertResult r = convert_to_safetensors(tmp / "model", tmp / "out", opts);
+  using Pair = std::pair<std::string, std::string>;
+  EXPECT_EQ(r.tied, (std::vector<Pair>{{"lm_head.weight", "model.embed_tokens.weight"},
+                                       {"alias", "model.layer.weight"}}));
+  EXPECT_EQ(r.tensors, 2u);
+  EXPECT_EQ(r.bytes, 16u);
+  auto st = SafetensorsFile::open(tmp / "out" / "model.safetensors");
+  EXPECT_EQ(st->names(),
+            (std::vector<std::string>{"model.embed_tokens.weight", "model.layer.weight"}));
+  std::vector<float> got(2);
+  std::memcpy(got.data(), st->tensor("model.layer.weight").data, 8);
+  EXPECT_EQ(got, (std::vector<float>{2, 3}));
+
+  // Sharded output: the index lists only what was written, and total_size counts it once.
+  opts.max_shard_bytes = 8;
+  r = convert_to_safetensors(tmp / "model", tmp / "sharded", opts);
+  auto index =
+      nlohmann::json::parse(test::read_text(tmp / "sharded" / "model.safetensors.index.json"));
+  EXPECT_EQ(index["metadata"]["total_size"], 16);
+  EXPECT_EQ(index["weight_map"].size(), 2u);
+  EXPECT_FALSE(index["weight_map"].contains("lm_head.weight"));
 }
 
 TEST(Convert, OutThatIsAFileIsAUsageError) {

@@ -96,6 +96,14 @@ TEST(CliInitModel, WritesALoadableModelWithTheRequestedLabels) {
   EXPECT_EQ(bad.exit_code, 1) << bad.err;
   EXPECT_NE(bad.err.find("model_type"), std::string::npos) << bad.err;
 
+  // --num-labels 0 is a mistake on the command line, not "from config" (the library's default).
+  auto zero = run_xlt("init-model --arch xlm-roberta --config " +
+                      shell_quote((tmp / "config.json").string()) + " --out " +
+                      shell_quote((tmp / "m0").string()) + " --num-labels 0");
+  EXPECT_EQ(zero.exit_code, 1) << zero.err;
+  EXPECT_NE(zero.err.find("--num-labels"), std::string::npos) << zero.err;
+  EXPECT_FALSE(fs::exists(tmp / "m0"));
+
   // A malformed config names where it breaks, not only that it is no JSON object.
   write_text(tmp / "broken.json", "{\"vocab_size\": 100,");
   auto broken =

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace xlt::io {
@@ -23,6 +24,9 @@ struct ConvertResult {
   std::vector<std::string> weight_files;  // written, relative to the output folder
   std::vector<std::string> copied;        // config/tokenizer files copied
   std::vector<std::string> removed;       // stale safetensors weights of an earlier layout
+  // Tied weights: (name not written, name written) for each tensor the pickle holds under two
+  // names (safetensors has no aliases; transformers re-ties them on load, as xlt does).
+  std::vector<std::pair<std::string, std::string>> tied;
   std::size_t tensors = 0;
   uint64_t bytes = 0;                 // tensor data written
   std::map<std::string, int> dtypes;  // "F32" -> count
@@ -32,7 +36,8 @@ struct ConvertResult {
 // `model` is a folder holding pytorch_model.bin (or pytorch_model.bin.index.json) or a .bin file
 // (its folder's config/tokenizer files are copied). Writes model.safetensors (or
 // model-0000i-of-0000N.safetensors + model.safetensors.index.json) with metadata
-// {"format": "pt"} as transformers expects, atomically, then removes safetensors weights of an
+// {"format": "pt"} as transformers expects (a tensor named twice, tied weights, written once:
+// `tied`), atomically, then removes safetensors weights of an
 // earlier layout there (`removed`). Throws CheckpointError (refused pickle,
 // duplicate tensors, no .bin, an index and shards that disagree), UsageError (`out_dir` is a
 // file), IoError. A failed conversion leaves no folder it created behind.
