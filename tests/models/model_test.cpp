@@ -252,7 +252,16 @@ TEST_P(AllArchs, BadInputsAreDataErrors) {
   if (GetParam() == "xglm") {
     EXPECT_EQ(model->forward({at::full({1, 60}, 5, at::kLong)}).logits.size(1), 60);
   } else {
-    EXPECT_THROW(model->forward({at::full({1, 60}, 5, at::kLong)}), DataError);
+    // Exactly at the limit max_sequence_length names (40 for BERT; 40 - pad 1 - 1 for XLM-R,
+    // whose positions start at pad_token_id + 1), one more is refused.
+    const int64_t limit = models::max_sequence_length(*model);
+    EXPECT_EQ(limit, GetParam() == "bert" ? 40 : 38);
+    EXPECT_NO_THROW(model->forward({at::full({1, limit}, 5, at::kLong)}));
+    const std::string m = message({at::full({1, limit + 1}, 5, at::kLong)});
+    EXPECT_NE(m.find("sequence length " + std::to_string(limit + 1) + " exceeds"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("max_position_embeddings 40"), std::string::npos) << m;
   }
 }
 
