@@ -224,18 +224,18 @@ std::optional<StudyAnswer> distance_answer(const json& r) {
                                 " (Spearman rho = " + detail::fmt(rho, 2) + ").";
   if (!corr.value("meaningful", false)) {
     a.answer = "Too few target languages to tell (n = " + std::to_string(n) +
-               "; at least 4 are needed, and with so few points no rank correlation is "
-               "statistically significant: exact permutation p = " +
-               detail::fmt(p, 2) + "). " + described;
+               ": with so few points no ordering of the languages can be statistically "
+               "significant; " +
+               detail::p_value_label(corr) + " = " + detail::fmt(p, 2) + "). " + described;
   } else if (p < 0.05) {
     a.hedged = false;
     a.answer = std::string(rho > 0 ? "Yes" : "No, the opposite") + ": the gap's ranking " +
                (rho > 0 ? "follows" : "runs against") + " the " + measure +
-               " distance (n = " + std::to_string(n) +
-               ", exact permutation p = " + detail::fmt(p, 3) + "). " + described;
+               " distance (n = " + std::to_string(n) + ", " + detail::p_value_label(corr) + " = " +
+               detail::fmt(p, 3) + "). " + described;
   } else {
-    a.answer = "Not significantly (n = " + std::to_string(n) +
-               ", exact permutation p = " + detail::fmt(p, 2) + "). " + described;
+    a.answer = "Not significantly (n = " + std::to_string(n) + ", " + detail::p_value_label(corr) +
+               " = " + detail::fmt(p, 2) + "). " + described;
   }
   return a;
 }

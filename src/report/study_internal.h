@@ -34,6 +34,11 @@ inline double num_or_nan(const json& j, const char* key) {
   return it != j.end() && it->is_number() ? it->get<double>() : NAN;
 }
 
+// How a correlation's p-value was found: all n! orderings, or a seeded sample of them.
+inline std::string p_value_label(const json& correlation) {
+  return correlation.value("exact", true) ? "exact permutation p" : "Monte Carlo permutation p";
+}
+
 inline std::optional<LangStat> lang_stat(const json& results, const char* block,
                                          const std::string& lang) {
   if (!results.contains(block) || !results[block].is_object()) return std::nullopt;

@@ -103,7 +103,7 @@ class Renderer {
     for (const auto& [role, m] : models) {
       if (m.value("randomly_initialized", false)) {
         doc_.notice(NoticeKind::kWarning,
-                    "The " + role + " (" + m.value("model", std::string("?")) +
+                    "The " + role + " (" + path_(m.value("model", std::string("?"))) +
                         ") is RANDOMLY INITIALISED, not pretrained: every number below shows "
                         "that the pipeline runs, not how a real multilingual model behaves.");
       }
@@ -154,7 +154,8 @@ class Renderer {
     if (!has("baseline") && !has("zero_shot")) return not_run("Evaluation");
     const auto langs = detail::study_languages((*cur_));
     Table t;
-    t.caption = "Accuracy before (baseline) and after English fine-tuning (zero-shot)";
+    t.caption = "Accuracy before (baseline) and after fine-tuning in " +
+                detail::source_language(*cur_) + " (zero-shot)";
     t.header = {"language",      "baseline", "baseline 95% CI", "zero-shot", "zero-shot 95% CI",
                 "gain (points)", "n",        "chance"};
     BarChartData bars;
@@ -292,9 +293,10 @@ class Renderer {
     const json corr = tg.value("correlation", json::object());
     if (!corr.empty()) {
       doc_.paragraph("Spearman rank correlation between gap and " + measure +
-                     " distance: rho = " + fmt(num_or_nan(corr, "rho"), 3) +
-                     ", exact permutation p = " + fmt(num_or_nan(corr, "p_value"), 3) + ", n = " +
-                     std::to_string(corr.value("n", 0)) + ". " + corr.value("note", std::string()));
+                     " distance: rho = " + fmt(num_or_nan(corr, "rho"), 3) + ", " +
+                     detail::p_value_label(corr) + " = " + fmt(num_or_nan(corr, "p_value"), 3) +
+                     ", n = " + std::to_string(corr.value("n", 0)) + ". " +
+                     corr.value("note", std::string()));
     }
     if (!dist_info.empty()) {
       doc_.paragraph("Distances: " + dist_info.value("description", std::string()) +
@@ -323,7 +325,8 @@ class Renderer {
     add_table("correlations" + tag_, t);
     doc_.paragraph(
         "The bootstrap interval resamples the target languages with replacement (percentile "
-        "interval over 2,000 resamples).");
+        "interval over 2,000 resamples; none with fewer than 5 target languages, where it would "
+        "be a point).");
   }
 
   void tsne_figures(const json& tsne, std::vector<std::string>& svgs,
@@ -609,12 +612,23 @@ class Renderer {
     if ((*cur_).contains("study")) {
       const json& s = (*cur_)["study"];
       std::vector<std::string> items;
-      for (const char* role : {"encoder", "causal_lm"}) {
-        if (!s.contains(role) || !s[role].is_object()) continue;
-        items.push_back(std::string(role) + ": " + s[role].value("model", std::string()) + " (" +
-                        s[role].value("type", std::string()) + ", " +
-                        std::to_string(s[role].value("parameters", int64_t{0})) +
-                        " parameters, from " + path_(s[role].value("path", std::string())) + ")");
+      // Every model: each encoder of a several-encoder study (by name), else the encoder; the
+      // causal LM. A local model's name is its path, shown as the other paths are.
+      auto describe = [&](const std::string& role, const json& m) {
+        items.push_back(role + ": " + path_(m.value("model", std::string())) + " (" +
+                        m.value("type", std::string()) + ", " +
+                        std::to_string(m.value("parameters", int64_t{0})) + " parameters, from " +
+                        path_(m.value("path", std::string())) + ")");
+      };
+      if (s.contains("encoders") && s["encoders"].is_array()) {
+        for (const auto& e : s["encoders"]) {
+          if (e.is_object()) describe("encoder " + e.value("name", std::string()), e);
+        }
+      } else if (s.contains("encoder") && s["encoder"].is_object()) {
+        describe("encoder", s["encoder"]);
+      }
+      if (s.contains("causal_lm") && s["causal_lm"].is_object()) {
+        describe("causal_lm", s["causal_lm"]);
       }
       items.push_back("configuration file: " + path_(s.value("config_file", std::string())));
       doc_.bullet_list(items);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <sstream>
 
 #include "xlt/core/error.h"
 #include "xlt/data/random.h"
@@ -82,14 +83,22 @@ RankCorrelation spearman(const std::vector<double>& x, const std::vector<double>
     }
     total = kDraws;
   }
-  r.p_value = static_cast<double>(extreme) / static_cast<double>(total);
+  // Monte Carlo: the observed ordering is one of the orderings, so the estimate is never 0
+  // (Phipson & Smyth 2010); the exact count already includes it.
+  r.p_value = r.exact ? static_cast<double>(extreme) / static_cast<double>(total)
+                      : static_cast<double>(extreme + 1) / static_cast<double>(total + 1);
   r.meaningful = r.n >= kMinMeaningfulLanguages;
   if (!r.meaningful) {
+    double factorial = 1;
+    for (int i = 2; i <= r.n; ++i) factorial *= i;
+    std::ostringstream smallest;
+    smallest.precision(2);
+    smallest << 2 / factorial;
     r.note = "Only " + std::to_string(r.n) +
              " target languages: too few for a meaningful rank correlation (at least " +
-             std::to_string(kMinMeaningfulLanguages) +
-             " are needed; with 3, rho can only be +-1 or +-0.5 and the smallest possible "
-             "two-sided p is 1/3).";
+             std::to_string(kMinMeaningfulLanguages) + " are needed; with " + std::to_string(r.n) +
+             " the smallest possible two-sided p is 2/" + std::to_string(r.n) +
+             "! = " + smallest.str() + ", so no ordering is significant at the 5% level).";
   } else if (r.p_value >= 0.05) {
     r.note = "Not significant at the 5% level.";
   } else {
@@ -116,7 +125,7 @@ Interval spearman_bootstrap_ci(const std::vector<double>& x, const std::vector<d
   if (x.size() != y.size()) throw Error("spearman_bootstrap_ci: sizes differ");
   Interval out{NAN, NAN, 0};
   const size_t n = x.size();
-  if (n < 3) return out;
+  if (n < static_cast<size_t>(kMinMeaningfulLanguages)) return out;
   data::Xoshiro256ss rng(seed);
   std::vector<double> rhos, bx(n), by(n);
   for (int r = 0; r < resamples; ++r) {

@@ -89,6 +89,12 @@ TEST(StudyAnswers, ClaimsWhenIntervalsSeparateAndHedgesWhenTheyOverlap) {
   EXPECT_FALSE(dist.hedged);
   EXPECT_EQ(dist.answer.rfind("Yes: the gap's ranking follows the syntactic distance", 0), 0u)
       << dist.answer;
+  EXPECT_TRUE(contains(dist.answer, "exact permutation p = 0.017")) << dist.answer;
+  // A Monte Carlo p-value (more than 8 languages) is not called exact.
+  r["transfer_gap"]["correlation"]["exact"] = false;
+  r["transfer_gap"]["correlation"]["n"] = 14;
+  const auto mc = find(study_answers(r), "distance_ordering");
+  EXPECT_TRUE(contains(mc.answer, "(n = 14, Monte Carlo permutation p = 0.017)")) << mc.answer;
 }
 
 TEST(StudyAnswers, MissingPartsAreLeftOut) {
@@ -158,6 +164,13 @@ TEST(StudyReport, SourceLanguageAloneAndPerplexityOfOtherLanguages) {
   const StudyReport rep = render_study_report(r);
   EXPECT_TRUE(contains(rep.html, "No target language")) << rep.html.substr(0, 200);
   EXPECT_TRUE(contains(rep.html, "<td>zz</td>"));
+  // The accuracy table names the language fine-tuned in, not always English.
+  EXPECT_TRUE(contains(rep.html, "after fine-tuning in en (zero-shot)"));
+  json es = r;
+  es["study"]["source_lang"] = "es";
+  es["zero_shot"]["source_lang"] = "es";
+  es["transfer_gap"]["source_lang"] = "es";
+  EXPECT_TRUE(contains(render_study_report(es).html, "after fine-tuning in es (zero-shot)"));
   r["perplexity"]["languages"] = json::object();
   EXPECT_TRUE(contains(render_study_report(r).html, "No language was scored."));
 }
@@ -169,6 +182,9 @@ TEST(StudyReport, ShowsPathsRelativeToTheStudyNotAbsolute) {
   r["study"]["config_file"] = "/srv/lab/study/examples/study.toml";
   r["study"]["out_dir"] = "/scratch/runs/s1";
   r["study"]["encoder"]["path"] = "/scratch/runs/s1/init/encoder/model";
+  // A local model's name is its (absolute) path: shown as the other paths, in the random-model
+  // warning and the configuration list.
+  r["study"]["encoder"]["model"] = "/srv/lab/models/enc";
   r["study"]["causal_lm"] = r["study"]["encoder"];
   r["study"]["causal_lm"]["path"] = "/home/ann/.cache/huggingface/hub/models--x";
   r["analysis"]["alignment"]["source"] = "/srv/lab/study/examples/demo/parallel.tsv";
@@ -185,6 +201,7 @@ TEST(StudyReport, ShowsPathsRelativeToTheStudyNotAbsolute) {
   EXPECT_EQ(r, before);  // results.json itself keeps the absolute paths
   for (const char* relative :
        {"demo/text-en.txt", "demo/parallel.tsv", "../../shared/distances.tsv",
+        "The encoder (../../models/enc) is RANDOMLY", "encoder: ../../models/enc (",
         "&lt;out&gt;/init/encoder/model", "configuration file: study.toml", "demo/train-en.jsonl",
         "xnli:split=validation", ".../wiki.txt"}) {
     EXPECT_TRUE(contains(html, relative)) << relative;
@@ -208,6 +225,11 @@ TEST(StudyReport, FixtureMatchesTheShippedSchema) {
   r["answers"] = answers_to_json(study_answers(r));
   const auto errors = validate_json(r, schema);
   for (const auto& e : errors) ADD_FAILURE() << e.path << ": " << e.message;
+  // Bits per character/byte are null when no byte could be attributed (stride = max_length).
+  json no_bits = r;
+  no_bits["perplexity"]["languages"]["es"]["bits_per_char"] = nullptr;
+  no_bits["perplexity"]["languages"]["es"]["bits_per_byte"] = nullptr;
+  for (const auto& e : validate_json(no_bits, schema)) ADD_FAILURE() << e.path << ": " << e.message;
   // And the schema catches a broken document.
   r["baseline"]["languages"]["en"]["accuracy"] = 1.5;
   r.erase("timings");
@@ -254,6 +276,9 @@ TEST(StudyReport, SeveralEncodersSideBySide) {
   EXPECT_LT(rep.html.find("The encoder mbert ("), rep.html.find("id=\"answers\""));
   EXPECT_LT(rep.html.find("The encoder xlmr (tiny-xlmr) is RANDOMLY"),
             rep.html.find("id=\"answers\""));
+  // The configuration lists every encoder by name, not only the first.
+  EXPECT_NE(rep.html.find("<li>encoder mbert: tiny-bert ("), std::string::npos);
+  EXPECT_NE(rep.html.find("<li>encoder xlmr: tiny-xlmr ("), std::string::npos);
   // The paired table names the encoder with the smaller gap where the interval excludes 0.
   std::string paired;
   for (const auto& [name, csv] : rep.tables) {

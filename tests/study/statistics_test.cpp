@@ -43,11 +43,18 @@ TEST(Spearman, SmallSamplesAreFlaggedAndPValuesExact) {
   EXPECT_NEAR(r3.p_value, 1.0 / 3.0, 1e-12);
   EXPECT_FALSE(r3.meaningful);
   EXPECT_NE(r3.note.find("too few"), std::string::npos);
-  // n = 4, perfect order: 2/24.
+  EXPECT_NE(r3.note.find("2/3! = 0.33"), std::string::npos) << r3.note;
+  // n = 4, perfect order: 2/24, the smallest p 4 languages can give, above 0.05: not meaningful.
   const auto r4 = spearman({1, 2, 3, 4}, {4, 3, 2, 1});
   EXPECT_NEAR(r4.rho, -1.0, 1e-12);
   EXPECT_NEAR(r4.p_value, 2.0 / 24.0, 1e-12);
-  EXPECT_TRUE(r4.meaningful);
+  EXPECT_FALSE(r4.meaningful);
+  EXPECT_NE(r4.note.find("2/4! = 0.083"), std::string::npos) << r4.note;
+  // n = 5, perfect order: 2/120 < 0.05, the first size at which significance is possible.
+  const auto r5 = spearman({1, 2, 3, 4, 5}, {1, 2, 3, 4, 5});
+  EXPECT_NEAR(r5.p_value, 2.0 / 120.0, 1e-12);
+  EXPECT_TRUE(r5.meaningful);
+  EXPECT_NE(r5.note.find("Significant"), std::string::npos) << r5.note;
   // Ties: y = (1, 1, 2): ranks (1.5, 1.5, 3); rho with x ranks (1, 2, 3) = sqrt(3)/2.
   const auto rt = spearman({1, 2, 3}, {1, 1, 2});
   EXPECT_NEAR(rt.rho, std::sqrt(3.0) / 2.0, 1e-12);
@@ -66,6 +73,13 @@ TEST(Spearman, MonteCarloForLargerSetsIsSeeded) {
   // rho = 1 - 6*10/(10*99) = 0.93939...; the exact p is tiny (< 0.001).
   EXPECT_NEAR(a.rho, 1.0 - 60.0 / 990.0, 1e-12);
   EXPECT_LT(a.p_value, 0.001);
+  // A perfect ordering of 14: no random ordering of 200,000 reaches it (the exact p is 2/14!),
+  // and the estimate is (0 + 1) / (200,000 + 1), not 0.
+  std::vector<double> x14(14);
+  for (int i = 0; i < 14; ++i) x14[i] = i;
+  const auto c = spearman(x14, x14, 7);
+  EXPECT_FALSE(c.exact);
+  EXPECT_DOUBLE_EQ(c.p_value, 1.0 / 200001.0);
 }
 
 TEST(Spearman, BootstrapIntervalOverLanguages) {
@@ -88,6 +102,12 @@ TEST(Spearman, BootstrapIntervalOverLanguages) {
   EXPECT_EQ(a.low, b.low);
   EXPECT_EQ(a.high, b.high);
   EXPECT_TRUE(std::isnan(spearman_bootstrap_ci({1, 2}, {1, 2}, 100, 1).low));
+  // Nor do 3 or 4 (resamples of 3 give only +-1 or the observed rho: a point, not an interval).
+  const Interval three = spearman_bootstrap_ci({0.1, 0.2, 0.4}, {3, 2, 1}, 100, 1);
+  EXPECT_TRUE(std::isnan(three.low) && std::isnan(three.high));
+  EXPECT_EQ(three.used, 0);
+  EXPECT_TRUE(std::isnan(spearman_bootstrap_ci({1, 2, 3, 4}, {1, 3, 2, 4}, 100, 1).low));
+  EXPECT_FALSE(std::isnan(spearman_bootstrap_ci({1, 2, 3, 4, 5}, {1, 3, 2, 5, 4}, 100, 1).low));
 }
 
 TEST(PairedGap, DifferenceOfGapsWithPairedBootstrap) {

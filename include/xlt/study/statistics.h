@@ -15,13 +15,18 @@ std::vector<double> average_ranks(const std::vector<double>& values);
 // Pearson correlation of two equally long vectors; NaN when either is constant or n < 2.
 double pearson(const std::vector<double>& x, const std::vector<double>& y);
 
-inline constexpr int kMinMeaningfulLanguages = 4;
+// Below this many target languages no ordering can reach p < 0.05: the smallest two-sided
+// permutation p is 2/n!, 1/3 for 3 languages and 1/12 for 4, 1/60 for 5.
+inline constexpr int kMinMeaningfulLanguages = 5;
 
 struct RankCorrelation {
   int n = 0;
   double rho = 0.0;  // Spearman's rho = Pearson correlation of the average ranks; NaN if undefined
-  double p_value = 1.0;     // two-sided: share of permutations of y with |rho| >= observed |rho|
-  bool exact = true;        // all n! permutations (n <= 8) or 200,000 seeded random ones
+  // Two-sided: share of permutations of y with |rho| >= observed |rho|; exact over all n!
+  // permutations (n <= 8), else (k + 1) / (N + 1) over N = 200,000 seeded random ones (never 0:
+  // the observed ordering counts as one of them).
+  double p_value = 1.0;
+  bool exact = true;        // false: the Monte Carlo estimate above
   bool meaningful = false;  // n >= kMinMeaningfulLanguages and rho defined
   std::string note;         // plain-language caveat for reports
 };
@@ -33,8 +38,10 @@ RankCorrelation spearman(const std::vector<double>& x, const std::vector<double>
 
 // Percentile bootstrap 95% interval of Spearman's rho: the (x, y) pairs (one per target
 // language) are resampled with replacement `resamples` times (Xoshiro256ss(seed)); resamples in
-// which rho is undefined (a constant column) are dropped. {NaN, NaN} when fewer than 3 pairs or
-// no resample defines rho. `used` returns the number of resamples that counted.
+// which rho is undefined (a constant column) are dropped. {NaN, NaN} when fewer than
+// kMinMeaningfulLanguages pairs (with 3, a resample can only give +-1 or the observed ordering,
+// and the "interval" is a point) or no resample defines rho. `used` returns the number of resamples
+// that counted.
 struct Interval {
   double low = 0.0, high = 0.0;
   int used = 0;
