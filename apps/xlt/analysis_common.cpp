@@ -1,6 +1,7 @@
 // Shared helpers of the analysis subcommands (see analysis_common.h).
 #include "analysis_common.h"
 
+#include <cstdio>
 #include <iostream>
 
 #include "xlt/core/error.h"
@@ -49,13 +50,28 @@ void add_embedding_options(CLI::App& sub, EmbeddingCliOptions& o, const std::str
   sub.add_flag("--no-progress", o.no_progress, "No progress bar");
 }
 
-analysis::EmbeddingOptions to_embedding_options(const EmbeddingCliOptions& o, int num_layers) {
+int64_t capped_max_length(const models::Model& model, int64_t requested,
+                          const std::string& command) {
+  const int64_t used = analysis::effective_max_length(model, requested);
+  if (used < requested) {
+    std::fprintf(stderr,
+                 "xlt %s: --max-length %lld is more than the model's positions cover; sentences "
+                 "are truncated to %lld tokens\n",
+                 command.c_str(), static_cast<long long>(requested), static_cast<long long>(used));
+  }
+  return used;
+}
+
+analysis::EmbeddingOptions to_embedding_options(const EmbeddingCliOptions& o,
+                                                const models::Model& model,
+                                                const std::string& command) {
   analysis::EmbeddingOptions eo;
-  eo.layers = analysis::parse_layers(o.layers, num_layers, 0);
+  eo.layers =
+      analysis::parse_layers(o.layers, static_cast<int>(model.config().num_hidden_layers), 0);
   eo.pooling = analysis::parse_pooling(o.pool);
   eo.special = analysis::parse_special_policy(o.special);
   eo.batch_size = o.batch_size;
-  eo.max_length = o.max_length;
+  eo.max_length = capped_max_length(model, o.max_length, command);
   eo.progress = !o.no_progress;
   return eo;
 }

@@ -44,8 +44,17 @@ struct EmbeddingCliOptions {
 void add_embedding_options(CLI::App& sub, EmbeddingCliOptions& o, const std::string& layer_names,
                            const std::string& layer_help);
 
-// The library options for a model with `num_layers` transformer layers (hidden_states 0..L).
-analysis::EmbeddingOptions to_embedding_options(const EmbeddingCliOptions& o, int num_layers);
+// The library options for `model` (hidden_states 0..L); max_length capped at what the model's
+// positions cover (capped_max_length).
+analysis::EmbeddingOptions to_embedding_options(const EmbeddingCliOptions& o,
+                                                const models::Model& model,
+                                                const std::string& command);
+
+// --max-length, or less when the model's positions cover fewer tokens (then a note on stderr
+// says so): sentences are truncated to what the model can take instead of a long one stopping
+// the run in the forward pass. The value the outputs record.
+int64_t capped_max_length(const models::Model& model, int64_t requested,
+                          const std::string& command);
 
 // A comma-separated list of labels, one per item of something else (`xlt attention --langs`: the
 // language of each sentence). Unlike data::parse_lang_list, which rejects duplicates because a

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "analysis_common.h"
 #include "command.h"
@@ -99,6 +100,37 @@ EmbeddedSet read_embedded_set(const fs::path& input, const AlignCliOptions& o) {
   }
   set.rows = rows_of[set.langs[0]].size();
   if (o.max_sentences >= 0) set.rows = std::min(set.rows, static_cast<size_t>(o.max_sentences));
+  // Row k of each language is paired with row k of the others. With one line-aligned file per
+  // language (embed --input LANG=FILE), that holds only if the same lines were embedded: embed
+  // skips blank lines, so a blank line in one file but not the other shifts every later pair.
+  const int source_col = meta.column("source"), line_col = meta.column("line");
+  if (source_col >= 0 && line_col >= 0) {
+    auto cell = [&](int64_t row, int col) -> const std::string& {
+      return meta.rows[static_cast<size_t>(row)][static_cast<size_t>(col)];
+    };
+    std::set<std::string> sources;
+    bool one_file_each = true;
+    for (const auto& l : set.langs) {
+      std::set<std::string> own;
+      for (int64_t r : rows_of[l]) own.insert(cell(r, source_col));
+      one_file_each = one_file_each && own.size() == 1 && sources.insert(*own.begin()).second;
+    }
+    for (size_t li = 1; one_file_each && li < set.langs.size(); ++li) {
+      const auto& a = rows_of[set.langs[0]];
+      const auto& b = rows_of[set.langs[li]];
+      for (size_t k = 0; k < set.rows; ++k) {
+        if (cell(a[k], line_col) == cell(b[k], line_col)) continue;
+        throw DataError(
+            meta_path.string() + ":" + std::to_string(b[k] + 2) + ": sentence " +
+            std::to_string(k + 1) + " of '" + set.langs[li] + "' is line " + cell(b[k], line_col) +
+            " of " + cell(b[k], source_col) + ", but sentence " + std::to_string(k + 1) + " of '" +
+            set.langs[0] + "' is line " + cell(a[k], line_col) + " of " + cell(a[k], source_col) +
+            ": the files are not line-aligned as embedded (embed skips blank lines; a blank "
+            "line in one file only shifts every later pair). Remove it from both, or run "
+            "`xlt align MODEL --input LANG=FILE ...` on the files themselves");
+      }
+    }
+  }
   // Layers present in the file.
   auto st = io::SafetensorsFile::open(file);
   int max_layer = -1;
@@ -210,7 +242,7 @@ int run(const AlignCliOptions& o) {
   auto lm = load_analysis_model(o.model, o.emb.tokenizer, o.runtime.device, o.emb.dtype, "align");
   const int L = static_cast<int>(lm.model->config().num_hidden_layers);
 
-  const analysis::EmbeddingOptions eo = to_embedding_options(o.emb, L);
+  const analysis::EmbeddingOptions eo = to_embedding_options(o.emb, *lm.model, "align");
   const auto rows = analysis::align_parallel_text(*lm.model, *lm.tokenizer, par, eo, threads);
 
   const fs::path dir(o.out);
@@ -229,7 +261,7 @@ int run(const AlignCliOptions& o) {
                  {"pooling", o.emb.pool},
                  {"special_tokens", o.emb.special},
                  {"batch_size", o.emb.batch_size},
-                 {"max_length", o.emb.max_length},
+                 {"max_length", eo.max_length},
                  {"max_sentences", o.max_sentences},
                  {"device", o.runtime.device},
                  {"dtype", o.emb.dtype},
@@ -262,7 +294,8 @@ Runner configure(CLI::App& sub) {
   add_embedding_options(
       sub, o->emb, "--layers,--layer",
       "Layers as HF hidden_states (0 = embeddings): all, last, or a list like 0,6,12");
-  sub.add_option("--max-sentences", o->max_sentences, "Use the first N rows (default: all)");
+  sub.add_option("--max-sentences", o->max_sentences, "Use the first N rows (default: all)")
+      ->check(non_negative());
   add_runtime_options(sub, o->runtime);
   return [o, app = &sub]() {
     for (const char* flag : kModelOnlyFlags) {

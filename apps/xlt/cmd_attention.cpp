@@ -116,7 +116,7 @@ int run(const AttentionCliOptions& o) {
   ao.layers = analysis::parse_layers(o.layer, L, 1);
   ao.per_head = o.heads == "all";
   ao.special = analysis::parse_special_policy(o.special);
-  ao.max_length = o.max_length;
+  ao.max_length = capped_max_length(*lm.model, o.max_length, "attention");
   std::vector<analysis::SentenceAttention> all;
   std::vector<std::string> names;
   for (size_t i = 0; i < o.sentences.size(); ++i) {
@@ -134,7 +134,7 @@ int run(const AttentionCliOptions& o) {
                 {"num_heads", all.front().num_heads},
                 {"causal", all.front().causal}};
   j["config"] = {{"layers", ao.layers},         {"heads", o.heads},
-                 {"special_tokens", o.special}, {"max_length", o.max_length},
+                 {"special_tokens", o.special}, {"max_length", ao.max_length},
                  {"device", o.runtime.device},  {"dtype", o.dtype}};
   j["layer_numbering"] =
       "1..L: layer l is the attention inside transformer layer l "

@@ -67,7 +67,7 @@ int run(const EmbedCliOptions& o) {
   auto lm = load_analysis_model(o.model, o.emb.tokenizer, o.runtime.device, o.emb.dtype, "embed");
   const int L = static_cast<int>(lm.model->config().num_hidden_layers);
 
-  analysis::EmbeddingOptions eo = to_embedding_options(o.emb, L);
+  analysis::EmbeddingOptions eo = to_embedding_options(o.emb, *lm.model, "embed");
   int projector = eo.layers.back();
   if (o.projector_layer != -1000) {
     projector = analysis::parse_layers(std::to_string(o.projector_layer), L, 0).front();
@@ -124,7 +124,7 @@ int run(const EmbedCliOptions& o) {
                  {"pooling", o.emb.pool},
                  {"special_tokens", o.emb.special},
                  {"batch_size", o.emb.batch_size},
-                 {"max_length", o.emb.max_length},
+                 {"max_length", eo.max_length},
                  {"device", o.runtime.device},
                  {"dtype", o.emb.dtype},
                  {"threads", threads},

@@ -37,6 +37,9 @@ class ProgressBridge {
 
 // A float32 CPU copy of `t` as a NumPy array of the same shape (integers stay int64).
 py::array to_numpy(const at::Tensor& t);
+// What to_numpy copies from: on the CPU, int64 (integral types) or float32, contiguous. Needs no
+// GIL; call it before taking the GIL back so that device copies do not hold it.
+at::Tensor to_host(const at::Tensor& t);
 // An int64 tensor [batch, seq] from anything NumPy can view as integers (lists, arrays, tensors
 // through __array__). Throws xlt::UsageError naming `what` for another rank or a float dtype.
 at::Tensor from_numpy_ids(const py::handle& obj, const char* what, bool required);

@@ -64,6 +64,13 @@ py::dict forward(ModelHandle& h, const py::object& input_ids, const py::object& 
     std::lock_guard<std::mutex> lock(h.mutex);
     c10::InferenceMode inference;
     out = h.model->forward(in, fo);
+    // Device-to-host copies (which wait for the GPU) without the GIL too.
+    for (at::Tensor* t : {&out.logits, &out.last_hidden_state, &out.pooler_output, &out.loss}) {
+      if (t->defined()) *t = to_host(*t);
+    }
+    for (auto* v : {&out.hidden_states, &out.attentions}) {
+      for (at::Tensor& t : *v) t = to_host(t);
+    }
   }
   py::dict d;
   if (out.logits.defined()) d["logits"] = to_numpy(out.logits);
@@ -119,11 +126,18 @@ void bind_model(py::module_& m) {
           py::arg("dir"), "Writes config.json, model.safetensors and the tokenizer files.")
       .def("named_parameters",
            [](ModelHandle& h) {
-             py::dict d;
-             std::lock_guard<std::mutex> lock(h.mutex);
-             for (const auto& [name, t] : h.model->named_parameters()) {
-               d[name.c_str()] = to_numpy(t.detach());
+             // Copies taken without the GIL: a call that holds the model (evaluate, forward)
+             // takes the GIL for its progress reports while holding the model's mutex.
+             std::vector<std::pair<std::string, at::Tensor>> copies;
+             {
+               py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(h.mutex);
+               for (const auto& [name, t] : h.model->named_parameters()) {
+                 copies.emplace_back(name, to_host(t.detach()));
+               }
              }
+             py::dict d;
+             for (const auto& [name, t] : copies) d[name.c_str()] = to_numpy(t);
              return d;
            })
       .def_property_readonly("config",

@@ -56,9 +56,14 @@ ProgressBridge::~ProgressBridge() {
   callback_.reset();
 }
 
+at::Tensor to_host(const at::Tensor& t) {
+  const bool integral = at::isIntegralType(t.scalar_type(), /*includeBool=*/true);
+  return t.to(at::kCPU, integral ? at::kLong : at::kFloat).contiguous();
+}
+
 py::array to_numpy(const at::Tensor& t) {
   const bool integral = at::isIntegralType(t.scalar_type(), /*includeBool=*/true);
-  at::Tensor c = t.to(at::kCPU, integral ? at::kLong : at::kFloat).contiguous();
+  at::Tensor c = to_host(t);
   std::vector<py::ssize_t> shape(c.sizes().begin(), c.sizes().end());
   if (integral) {
     py::array_t<int64_t> a(shape);
@@ -93,14 +98,6 @@ at::Tensor from_numpy_ids(const py::handle& obj, const char* what, bool required
   return t;
 }
 
-namespace {
-
-bool names_missing_file(const char* what) {
-  return std::strstr(what, "no such file") || std::strstr(what, "file not found") ||
-         std::strstr(what, "No such file");
-}
-
-}  // namespace
 }  // namespace xlt::python
 
 PYBIND11_MODULE(_xlt, m) {
@@ -115,12 +112,12 @@ PYBIND11_MODULE(_xlt, m) {
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
+    } catch (const xlt::FileNotFound& e) {
+      PyErr_SetString(PyExc_FileNotFoundError, e.what());
     } catch (const xlt::IoError& e) {
-      PyErr_SetString(names_missing_file(e.what()) ? PyExc_FileNotFoundError : PyExc_OSError,
-                      e.what());
+      PyErr_SetString(PyExc_OSError, e.what());
     } catch (const xlt::InputError& e) {
-      PyErr_SetString(names_missing_file(e.what()) ? PyExc_FileNotFoundError : PyExc_ValueError,
-                      e.what());
+      PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const xlt::UsageError& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
     }

@@ -2,6 +2,8 @@
 // perplexity, study, init_model): each maps its arguments onto the same library call the
 // matching apps/xlt/cmd_*.cpp makes and returns what that command writes (results.json, ...) as
 // Python objects. The GIL is released while they compute; progress goes through ProgressBridge.
+#include <ATen/Parallel.h>
+
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -63,6 +65,14 @@ std::shared_ptr<ModelHandle> handle_of(const py::object& model, std::string& spe
   throw UsageError("model: expected an xlt.Model, a folder or a hub id");
 }
 
+// libtorch's CPU threads for a call: threads < 0 (Python's None) leaves the process's setting
+// alone (xlt.set_threads or torch.set_num_threads); else as the CLI's --threads (0 = free cores).
+int use_threads(int threads) {
+  if (threads >= 0) return models::set_threads(threads);
+  models::ensure_fast_blas();
+  return at::get_num_threads();
+}
+
 py::object evaluate(const py::object& model, const std::vector<std::string>& data,
                     const std::vector<std::string>& langs, const std::string& format,
                     bool skip_bad_rows, int64_t samples, uint64_t seed, int64_t num_labels,
@@ -70,10 +80,17 @@ py::object evaluate(const py::object& model, const std::vector<std::string>& dat
                     int64_t max_length, int64_t max_tokens, bool packing,
                     const std::string& attention, bool sort, const std::string& dtype,
                     const std::string& device, int threads, const std::string& out, bool verbose,
-                    const py::object& progress) {
+                    bool new_head, const py::object& progress) {
   eval::NliEvalConfig c;
   auto given = handle_of(model, c.model);
   if (given) c.model = given->spec;
+  if (given && new_head) {
+    throw UsageError(
+        "new_head: an xlt.Model is evaluated with the head it was loaded with; give the model's "
+        "path (its new head is then seeded by seed, as `xlt eval --new-head`), or load it with "
+        "xlt.Model.from_pretrained(path, new_head=True, seed=...)");
+  }
+  c.new_head = new_head;
   c.data = data;
   c.langs = langs;
   c.format = format;
@@ -100,7 +117,7 @@ py::object evaluate(const py::object& model, const std::vector<std::string>& dat
   eval::NliEvalRun run;
   {
     py::gil_scoped_release nogil;
-    c.threads = models::set_threads(threads);
+    c.threads = use_threads(threads);
     std::ostream* log = verbose ? &std::cerr : nullptr;
     // A call that fails after this leaves no empty `out` behind, as `xlt eval` does.
     CreatedFolders out_folders(!out.empty() ? prepare_output_folder(out, "out")
@@ -234,7 +251,7 @@ py::object finetune(const std::string& model, const std::vector<std::string>& tr
   train::FinetuneResult r;
   {
     py::gil_scoped_release nogil;
-    models::set_threads(threads);
+    use_threads(threads);
     // finetune's InterruptScope takes SIGINT while it runs: Ctrl-C saves a resumable state.
     r = train::finetune(c);
   }
@@ -297,7 +314,7 @@ py::object embed(const py::object& model, const std::vector<std::string>& inputs
   analysis::SentenceEmbeddings emb;
   {
     py::gil_scoped_release nogil;
-    models::set_threads(threads);
+    use_threads(threads);
     if (!inputs.empty()) {
       list = analysis::read_sentence_inputs(inputs);
     } else {
@@ -380,7 +397,7 @@ py::object align(const py::object& model, const std::vector<std::string>& inputs
   std::vector<analysis::AlignmentRow> rows;
   {
     py::gil_scoped_release nogil;
-    const int n = models::set_threads(threads);
+    const int n = use_threads(threads);
     analysis::ParallelReadOptions ro;
     ro.langs = langs.empty() ? std::vector<std::string>{} : data::parse_lang_list(langs, "langs");
     ro.max_rows = max_sentences;
@@ -447,7 +464,7 @@ py::object perplexity(const py::object& model, const std::vector<std::string>& l
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   {
     py::gil_scoped_release nogil;
-    models::set_threads(threads);
+    use_threads(threads);
     auto m = ModelArg::take(given, spec, load_options(device, dtype), "");
     for (size_t i = 0; i < langs.size(); ++i) {
       po.progress_label = "perplexity " + langs[i];
@@ -504,7 +521,7 @@ void bind_pipelines(py::module_& m) {
         arg("skip_bad_rows"), arg("samples"), arg("seed"), arg("num_labels"), arg("bootstrap"),
         arg("source_lang"), arg("batch_size"), arg("max_length"), arg("max_tokens"), arg("packing"),
         arg("attention"), arg("sort"), arg("dtype"), arg("device"), arg("threads"), arg("out"),
-        arg("verbose"), arg("progress"));
+        arg("verbose"), arg("new_head"), arg("progress"));
   m.def("finetune", &finetune, arg("model"), arg("train"), arg("out"), arg("dev"), arg("langs"),
         arg("format"), arg("options"), arg("device"), arg("threads"), arg("progress"));
   m.def("embed", &embed, arg("model"), arg("inputs"), arg("sentences"), arg("layers"),

@@ -89,3 +89,28 @@ def test_properties_and_save(tiny_bert, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_transformers_output_names_and_named_parameters_while_evaluating(tiny_bert):
+    import threading
+
+    from conftest import DEMO
+
+    model = xlt.Model.from_pretrained(tiny_bert)
+    ids = [[2, 7, 9, 3]]
+    ours = model.forward(ids, hidden_states=True, attentions=True)
+    hf = model.forward(ids, output_hidden_states=True, output_attentions=True)
+    assert len(hf["hidden_states"]) == len(ours["hidden_states"]) == model.num_layers + 1
+    for a, b in zip(hf["attentions"], ours["attentions"]):
+        np.testing.assert_array_equal(a, b)
+    # named_parameters while another thread evaluates the same model: the evaluation holds the
+    # model and reports progress through Python; named_parameters waits for the model without
+    # holding the GIL (it deadlocked before).
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(xlt.evaluate(
+        model, {"en": DEMO / "dev-en.tsv"}, samples=40, callback=lambda e: None)))
+    worker.start()
+    for _ in range(20):
+        assert "bert.embeddings.word_embeddings.weight" in model.named_parameters()
+    worker.join(timeout=120)
+    assert not worker.is_alive() and seen[0]["languages"]["en"]["n"] == 40

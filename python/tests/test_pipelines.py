@@ -234,3 +234,26 @@ def test_ctrl_c_in_a_study_stops_it_and_the_next_call_resumes(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((unit / "stage.json").read_text())["resumed"] is True
     assert (tmp_path / "s" / "results.json").exists()
+
+
+def test_threads_none_leaves_the_setting_and_new_head(cli, tiny_bert, tmp_path):
+    torch = pytest.importorskip("torch")
+    xlt.set_threads(1)
+    xlt.evaluate(tiny_bert, {"en": DEV["en"]}, samples=20, progress=False)
+    assert torch.get_num_threads() == 1  # threads=None: not reset to the free cores
+    xlt.evaluate(tiny_bert, {"en": DEV["en"]}, samples=20, threads=2, progress=False)
+    assert torch.get_num_threads() == 2
+    # new_head: the path's classifier replaced by one seeded by `seed`, as `xlt eval --new-head`.
+    cli("eval", tiny_bert, "--data", f"en={DEV['en']}", "--samples", "40", "--seed", "3",
+        "--new-head", "--threads", "1", "--no-progress", "--out", tmp_path / "cli")
+    want = json.loads((tmp_path / "cli" / "results.json").read_text())
+    got = xlt.evaluate(tiny_bert, {"en": DEV["en"]}, samples=40, seed=3, new_head=True,
+                       threads=1, progress=False)
+    assert strip(got) == strip(want)
+    assert '"new_head": true' in json.dumps(got)
+    with pytest.raises(ValueError, match="new_head: an xlt.Model"):
+        xlt.evaluate(xlt.Model.from_pretrained(tiny_bert), {"en": DEV["en"]}, new_head=True,
+                     progress=False)
+    # "es,fr" is two languages, as the CLI's --langs es,fr.
+    two = xlt.evaluate(tiny_bert, DEV, langs="es,fr", samples=20, progress=False)
+    assert sorted(two["languages"]) == ["es", "fr"]

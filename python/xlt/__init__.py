@@ -56,8 +56,14 @@ def _langs(langs):
     if langs is None:
         return []
     if isinstance(langs, str):
-        return [langs]
+        return langs.split(",")  # "es,fr" as the CLI's --langs es,fr
     return list(langs)
+
+
+def _threads(threads):
+    # None leaves libtorch's thread count as the process has it (xlt.set_threads, or
+    # torch.set_num_threads: one setting for both); a number sets it, 0 = the free cores.
+    return -1 if threads is None else int(threads)
 
 
 def _run(fn, progress, callback, *args):
@@ -90,10 +96,17 @@ class Model:
                                               bool(new_head), int(seed)))
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
-                hidden_states=False, attentions=False, return_tensors="np"):
+                hidden_states=False, attentions=False, return_tensors="np",
+                output_hidden_states=None, output_attentions=None):
         """One forward pass without gradients. Inputs: int arrays/lists/tensors [batch, seq]
         (or [seq]). Returns a dict: logits, last_hidden_state, pooler_output (BERT), loss (with
-        labels), hidden_states and attentions (tuples, when asked for)."""
+        labels), hidden_states and attentions (tuples, when asked for; transformers' names
+        ``output_hidden_states``/``output_attentions`` work too). ``return_tensors="pt"`` gives
+        torch.Tensors sharing the returned float32 CPU arrays' memory."""
+        if output_hidden_states is not None:
+            hidden_states = output_hidden_states
+        if output_attentions is not None:
+            attentions = output_attentions
         if return_tensors not in ("np", "pt"):
             raise ValueError(f"return_tensors: expected 'np' or 'pt', got {return_tensors!r}")
         out = self._handle.forward(input_ids, attention_mask, token_type_ids, labels,
@@ -139,20 +152,22 @@ def _model_arg(model):
 
 def evaluate(model, data, langs=None, samples=None, seed=0, batch_size=32, max_length=128,
              format="auto", skip_bad_rows=False, num_labels=3, bootstrap=1000, source_lang="en",
-             max_tokens=0, packing=True, attention="auto", sort=True, dtype="float32", device="cpu", threads=0,
-             out=None, verbose=False, progress=None, callback=None):
+             max_tokens=0, packing=True, attention="auto", sort=True, dtype="float32", device="cpu", threads=None,
+             out=None, verbose=False, new_head=False, progress=None, callback=None):
     """``xlt eval``: zero-shot NLI evaluation per language. ``model``: a folder, a hub id or an
     ``xlt.Model``; ``data``: {lang: path}, or specs as ``--data`` takes them; ``langs`` picks
     languages (among a {lang: path} dict's too; one it does not hold is an error). Returns the
     results.json dict (accuracy, bootstrap CIs, macro-F1, confusion, transfer gaps); ``out``
     also writes results.json, results.csv and predictions.jsonl there. ``samples=None`` keeps
     all rows; ``seed`` (issue #18's default 0; ``xlt eval``'s is 42) draws the subset and a new
-    head's weights."""
+    head's weights; ``new_head=True`` replaces a path's classifier by a fresh one (``xlt eval
+    --new-head``). ``threads=None`` keeps libtorch's thread count as the process has it (as in
+    every function here; ``xlt.set_threads`` or a number changes it)."""
     return _run(_xlt.evaluate, progress, callback, _model_arg(model), _specs(data, "data"),
                 _langs(langs), format, bool(skip_bad_rows), int(samples or 0), int(seed),
                 int(num_labels), int(bootstrap), source_lang, int(batch_size), int(max_length),
-                int(max_tokens), bool(packing), str(attention), bool(sort), dtype, device, int(threads),
-                os.fspath(out) if out is not None else "", bool(verbose))
+                int(max_tokens), bool(packing), str(attention), bool(sort), dtype, device, _threads(threads),
+                os.fspath(out) if out is not None else "", bool(verbose), bool(new_head))
 
 
 _FINETUNE_OPTIONS = {
@@ -164,7 +179,7 @@ _FINETUNE_OPTIONS = {
 }
 
 
-def finetune(model, train, out, dev=None, langs=None, format="auto", device="cpu", threads=0,
+def finetune(model, train, out, dev=None, langs=None, format="auto", device="cpu", threads=None,
              progress=None, callback=None, **options):
     """``xlt finetune``: NLI fine-tuning with Hugging Face Trainer semantics into ``out``
     (best/, last/, state/, log.jsonl, results.json). Options as the CLI's flags with '_' for
@@ -173,6 +188,10 @@ def finetune(model, train, out, dev=None, langs=None, format="auto", device="cpu
     profile=DIR (profile_skip=3, profile_steps=5; libtorch's profiler), ... Returns
     results.json's dict plus "run" (steps, tokens, seconds). Ctrl-C saves a resumable state,
     then raises KeyboardInterrupt (continue with resume=True)."""
+    if "learning_rate" in options:  # the study config's and transformers' name for lr
+        if "lr" in options:
+            raise TypeError("finetune() got both lr and learning_rate")
+        options["lr"] = options.pop("learning_rate")
     unknown = sorted(set(options) - _FINETUNE_OPTIONS)
     if unknown:
         raise TypeError(f"finetune() got unexpected options: {', '.join(unknown)}")
@@ -182,12 +201,12 @@ def finetune(model, train, out, dev=None, langs=None, format="auto", device="cpu
         options["profile"] = os.fspath(options["profile"])
     return _run(_xlt.finetune, progress, callback, os.fspath(model), _specs(train, "train"),
                 os.fspath(out), _specs(dev, "dev"), _langs(langs), format, options, device,
-                int(threads))
+                _threads(threads))
 
 
 def embed(model, inputs=None, sentences=None, layers="all", pooling="mean", special="exclude",
           batch_size=32, max_length=128, tokenizer=None, dtype="float32", device="cpu",
-          threads=0, progress=None, callback=None):
+          threads=None, progress=None, callback=None):
     """``xlt embed``: pooled sentence embeddings. ``inputs``: {lang: path} / LANG=FILE specs, or
     ``sentences``: a list of str. Returns {"layers": [...], "embeddings": [array [n, hidden]
     per layer], "num_tokens", "langs", "sentences"}."""
@@ -197,7 +216,7 @@ def embed(model, inputs=None, sentences=None, layers="all", pooling="mean", spec
     return _run(_xlt.embed, progress, callback, _model_arg(model), _specs(inputs, "inputs"),
                 list(sentences or []), str(layers), pooling, special, int(batch_size),
                 int(max_length), os.fspath(tokenizer) if tokenizer else "", dtype, device,
-                int(threads))
+                _threads(threads))
 
 
 def tsne(x, perplexity=30.0, iterations=1000, init="pca", seed=0, method="auto", theta=0.5,
@@ -213,24 +232,24 @@ def tsne(x, perplexity=30.0, iterations=1000, init="pca", seed=0, method="auto",
 
 def align(model, inputs, langs=None, layers="all", pooling="mean", special="exclude",
           batch_size=32, max_length=128, max_sentences=-1, tokenizer=None, dtype="float32",
-          device="cpu", threads=0, progress=None, callback=None):
+          device="cpu", threads=None, progress=None, callback=None):
     """``xlt align``: cross-lingual alignment per layer and language pair on parallel text
     (``inputs``: a parallel TSV, or {lang: file}). Returns alignment.csv's rows as dicts."""
     return _run(_xlt.align, progress, callback, _model_arg(model), _specs(inputs, "inputs"),
                 _langs(langs), str(layers), pooling, special, int(batch_size), int(max_length),
                 int(max_sentences), os.fspath(tokenizer) if tokenizer else "", dtype, device,
-                int(threads))
+                _threads(threads))
 
 
 def perplexity(model, texts, max_length=0, stride=0, batch_size=8, join="stream",
-               dtype="float32", device="cpu", threads=0, progress=None, callback=None):
+               dtype="float32", device="cpu", threads=None, progress=None, callback=None):
     """``xlt perplexity``: per-language perplexity of a causal LM (XGLM). ``texts``: {lang: path
     or list of lines}. Returns {lang: {perplexity, loss, bits_per_byte, bits_per_char, ...}}."""
     if not isinstance(texts, dict):
         raise ValueError("texts: expected a dict {lang: path or list of lines}")
     values = [v if isinstance(v, (str, os.PathLike)) else list(v) for v in texts.values()]
     return _run(_xlt.perplexity, progress, callback, _model_arg(model), list(texts), values,
-                int(max_length), int(stride), int(batch_size), join, dtype, device, int(threads))
+                int(max_length), int(stride), int(batch_size), join, dtype, device, _threads(threads))
 
 
 def study(config_path, out=None, stages=None, overwrite=False, threads=-1, device="",

@@ -120,7 +120,7 @@ SentenceAttention sentence_attention(models::Model& model, const text::Tokenizer
                                      const std::string& sentence, const AttentionOptions& options) {
   text::EncodeOptions eo;
   eo.truncation = text::TruncationStrategy::kLongestFirst;
-  eo.max_length = static_cast<size_t>(std::max<int64_t>(1, options.max_length));
+  eo.max_length = static_cast<size_t>(effective_max_length(model, options.max_length));
   return sentence_attention(model, tokenizer.encode(sentence, eo),
                             eval::collate_options_for(tokenizer), options);
 }

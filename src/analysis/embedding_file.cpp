@@ -91,7 +91,8 @@ std::vector<std::string> split_tabs(const std::string& line) {
 }
 
 std::vector<std::string> read_lines(const fs::path& path) {
-  const std::string text = read_file(path);
+  std::string text = read_file(path);
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a byte-order mark is not data
   std::vector<std::string> lines;
   size_t start = 0;
   while (start < text.size()) {
@@ -133,7 +134,7 @@ std::string default_embedding_tensor(const std::vector<std::string>& names, cons
 }
 
 LoadedMatrix load_embedding_matrix(const fs::path& path, const std::string& tensor) {
-  if (!fs::exists(path)) throw IoError(path.string() + ": no such file");
+  if (!fs::exists(path)) throw FileNotFound(path.string() + ": no such file");
   const std::string ext = path.extension().string();
   const bool tsv = ext == ".tsv" || ext == ".txt";
   if (tsv || (ext != ".safetensors" && !looks_like_safetensors(path))) {

@@ -39,7 +39,9 @@ std::vector<int> parse_layers(const std::string& spec, int num_layers, int first
       throw UsageError("layer " + item + " is out of range: this model has layers " +
                        std::to_string(first) + ".." + std::to_string(num_layers));
     }
-    out.push_back(l);
+    // "4,4" or "12,-1" name one layer twice: computed once (it gave duplicate alignment rows
+    // and counted twice in attention's mean differences).
+    if (std::find(out.begin(), out.end(), l) == out.end()) out.push_back(l);
   }
   return out;
 }
@@ -111,12 +113,17 @@ SentenceEmbeddings sentence_embeddings(models::Model& model,
   return r;
 }
 
+int64_t effective_max_length(const models::Model& model, int64_t requested) {
+  const int64_t limit = models::max_sequence_length(model);
+  return std::max<int64_t>(1, limit > 0 ? std::min(requested, limit) : requested);
+}
+
 SentenceEmbeddings sentence_embeddings(models::Model& model, const text::Tokenizer& tokenizer,
                                        const std::vector<std::string>& sentences,
                                        const EmbeddingOptions& options) {
   text::EncodeOptions eo;
   eo.truncation = text::TruncationStrategy::kLongestFirst;
-  eo.max_length = static_cast<size_t>(std::max<int64_t>(1, options.max_length));
+  eo.max_length = static_cast<size_t>(effective_max_length(model, options.max_length));
   const auto encodings = tokenizer.encode_batch(sentences, eo);
   return sentence_embeddings(model, encodings, eval::collate_options_for(tokenizer), options);
 }

@@ -164,7 +164,11 @@ std::vector<std::string> read_utf8_lines(const std::filesystem::path& path, int6
   if (std::filesystem::is_directory(path)) {
     throw IoError(path.string() + ": is a folder, expected a text file");
   }
-  std::istringstream in(read_file(path));
+  std::string text = read_file(path);
+  // A UTF-8 byte-order mark (Excel, Windows editors) is not text: left in, it hid a TSV's header
+  // ("\xEF\xBB\xBFsentence" is no "sentence" column) and named a language "\uFEFFen".
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  std::istringstream in(std::move(text));
   std::vector<std::string> lines;
   std::string line;
   while ((max_lines < 0 || static_cast<int64_t>(lines.size()) < max_lines) &&

@@ -122,7 +122,7 @@ std::vector<NliDataset> parse_data_specs(const std::vector<std::string>& specs,
   auto read_one_spec = [&](const DataSpec& spec) {
     const std::string shown =
         flag + " " + (spec.lang.empty() ? spec.path : spec.lang + "=" + spec.path);
-    if (!fs::exists(spec.path)) throw IoError(shown + ": file not found: " + spec.path);
+    if (!fs::exists(spec.path)) throw FileNotFound(shown + ": file not found: " + spec.path);
     if (fs::is_directory(spec.path))
       throw IoError(shown + ": " + spec.path + " is a folder, expected a data file");
     if (!spec.lang.empty()) {

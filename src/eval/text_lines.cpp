@@ -8,7 +8,7 @@
 namespace xlt::eval {
 
 std::vector<std::string> read_text_lines(const std::string& path) {
-  if (!std::filesystem::exists(path)) throw IoError("--text " + path + ": file not found");
+  if (!std::filesystem::exists(path)) throw FileNotFound("--text " + path + ": file not found");
   if (std::filesystem::is_directory(path))
     throw IoError("--text " + path + ": is a folder, expected a text file");
   const std::string content = read_file(path);

@@ -77,7 +77,7 @@ Checkpoint Checkpoint::open(const fs::path& path) {
                             " in this folder");
     }
   } else if (!fs::exists(path)) {
-    throw IoError(path.string() + ": no such file or folder");
+    throw FileNotFound(path.string() + ": no such file or folder");
   }
 
   if (target.extension() != ".json") {

@@ -311,7 +311,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
 
 ModelConfig ModelConfig::load(const fs::path& path) {
   fs::path file = fs::is_directory(path) ? path / "config.json" : path;
-  if (!fs::exists(file)) throw IoError(file.string() + ": no such file");
+  if (!fs::exists(file)) throw FileNotFound(file.string() + ": no such file");
   std::string text = read_file(file);
   nlohmann::ordered_json parsed;
   try {

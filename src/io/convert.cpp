@@ -71,7 +71,8 @@ Source find_source(const fs::path& model) {
     s.shards = {model};
     return s;
   }
-  if (!fs::is_directory(model, ec)) throw IoError(model.string() + ": no such file or folder");
+  if (!fs::exists(model, ec)) throw FileNotFound(model.string() + ": no such file or folder");
+  if (!fs::is_directory(model, ec)) throw IoError(model.string() + ": neither a file nor a folder");
   s.dir = model;
   if (fs::exists(model / "pytorch_model.bin")) {
     s.shards = {model / "pytorch_model.bin"};

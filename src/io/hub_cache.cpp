@@ -167,7 +167,7 @@ ModelLocation resolve_model_location(std::string_view spec, const HubCacheDir& c
   const bool looks_like_path = spec.front() == '/' || spec.front() == '.' || spec.front() == '~' ||
                                !is_valid_repo_id(id_part);
   std::string local_abs = fs::absolute(local, ec).lexically_normal().string();
-  if (looks_like_path) throw IoError(local_abs + ": no such file or folder");
+  if (looks_like_path) throw FileNotFound(local_abs + ": no such file or folder");
 
   RepoRef ref = RepoRef::parse(spec);
   if (auto snap = find_cached_snapshot(cache.path, ref)) {

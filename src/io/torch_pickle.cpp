@@ -314,7 +314,8 @@ TorchBinCheckpoint TorchBinCheckpoint::open(const fs::path& path) {
   c.source_ = std::make_unique<Source>();
   std::vector<std::pair<std::string, TorchTensorInfo>> tensors;
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) throw IoError(path.string() + ": no such file");
+  if (!fs::exists(path, ec)) throw FileNotFound(path.string() + ": no such file");
+  if (!fs::is_regular_file(path, ec)) throw IoError(path.string() + ": not a file");
   int err = 0;
   zip_t* z = zip_open(path.c_str(), ZIP_RDONLY, &err);
   if (z) {

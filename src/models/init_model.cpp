@@ -21,7 +21,7 @@ int64_t init_model(const InitModelOptions& o) {
     throw UsageError("--arch: expected bert, xlm-roberta or xglm, got '" + o.arch + "'");
   }
   const fs::path config_path = fs::is_directory(o.config) ? o.config / "config.json" : o.config;
-  if (!fs::exists(config_path)) throw IoError(config_path.string() + ": no such file");
+  if (!fs::exists(config_path)) throw FileNotFound(config_path.string() + ": no such file");
   nlohmann::json j;
   try {
     j = detail::parse_json_strict_sorted(read_file(config_path));

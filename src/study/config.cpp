@@ -748,7 +748,7 @@ StudyConfig parse_study_config(std::string_view toml_text, const fs::path& path)
 }
 
 StudyConfig load_study_config(const fs::path& path) {
-  if (!fs::exists(path)) throw ConfigError(path.string() + ": config file not found");
+  if (!fs::exists(path)) throw FileNotFound(path.string() + ": config file not found");
   return parse_study_config(read_file(path), path);
 }
 

@@ -57,8 +57,10 @@ AlignedChars bert_normalize(std::string_view text, std::size_t origin, const Ber
   AlignedChars chars = decode_aligned(text, origin), tmp;
   const bool slow = options.flavor == BertFlavor::kSlow;
   if (slow && options.lowercase) {
-    // transformers lowercases the whole text (str.lower()) before BasicTokenizer runs.
-    uni::lower_python(chars, tmp);
+    // transformers lowercases the text before BasicTokenizer runs, one character at a time
+    // (re.sub of "(.+?)" with str.lower): no final-sigma rule there, so a word-final capital
+    // sigma becomes σ, not ς, and BasicTokenizer's own str.lower() of the word finds none left.
+    uni::lower_per_char(chars, tmp);
     chars.swap(tmp);
   }
   tmp.clear();
@@ -70,7 +72,7 @@ AlignedChars bert_normalize(std::string_view text, std::size_t origin, const Ber
         continue;
       }
     }
-    if (options.handle_chinese_chars && uni::is_cjk_ideograph(c.cp)) {
+    if (options.handle_chinese_chars && uni::is_cjk_ideograph(c.cp, !slow)) {
       tmp.push_back({' ', {c.source.begin, c.source.begin}});
       tmp.push_back(c);
       tmp.push_back({' ', {c.source.end, c.source.end}});
@@ -229,7 +231,7 @@ void BertSplitter::split(std::string_view text, std::size_t origin, BertWordSink
       if (begin != std::string_view::npos) dirty = true;
     } else if (is_separator(c)) {
       flush(i);
-    } else if (options_.handle_chinese_chars && uni::is_cjk_ideograph(c)) {
+    } else if (options_.handle_chinese_chars && uni::is_cjk_ideograph(c, !slow)) {
       flush(i);
       begin = i;
       dirty = (slow && !uni::is_nfc_inert(c)) || lower_or_strip_;

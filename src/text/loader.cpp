@@ -84,8 +84,9 @@ AddedToken added_from_json(const json& v, const std::string& where) {
 }  // namespace
 
 json read_json_file(const fs::path& path) {
+  if (!fs::exists(path)) throw FileNotFound(path.string() + ": no such file");
   if (!fs::is_regular_file(path)) {
-    throw TokenizerError(path.string() + ": no such file");
+    throw TokenizerError(path.string() + ": not a file");
   }
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
@@ -235,6 +236,19 @@ void apply_common_config(const TokenizerConfig& c, PipelineTokenizer& tok) {
     }
     info.padding_side = side == "left" ? PaddingSide::kLeft : PaddingSide::kRight;
   }
+  // xlt truncates the end of a text, as transformers does by default; a tokenizer configured to
+  // cut the start would be encoded differently from Hugging Face, so it is refused, not ignored.
+  if (c.config.contains("truncation_side") && !c.config["truncation_side"].is_null()) {
+    if (!c.config["truncation_side"].is_string())
+      wrong_type(c, "truncation_side", "\"left\" or \"right\"");
+    const std::string side = c.config["truncation_side"].get<std::string>();
+    if (side != "right") {
+      throw TokenizerError((c.dir / "tokenizer_config.json").string() + ": truncation_side \"" +
+                           side +
+                           "\" is not supported (xlt truncates on the right, transformers' "
+                           "default; remove the key or set it to \"right\")");
+    }
+  }
   tok.clean_up_tokenization_spaces = c.get_bool("clean_up_tokenization_spaces", true);
 }
 
@@ -365,7 +379,7 @@ std::unique_ptr<Tokenizer> load_slow_from_dir(const fs::path& dir, const Tokeniz
 
 std::unique_ptr<Tokenizer> load_any(const fs::path& path, const LoadOptions& options) {
   if (!fs::exists(path)) {
-    throw TokenizerError(path.string() + ": no such tokenizer file or folder");
+    throw FileNotFound(path.string() + ": no such tokenizer file or folder");
   }
   if (fs::is_directory(path)) {
     TokenizerConfig c = read_tokenizer_config(path);

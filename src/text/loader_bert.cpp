@@ -205,7 +205,13 @@ std::vector<TemplatePiece> parse_template(const json& t, const json& special_tok
 }
 
 void parse_post_processor(const json& pp, BertTokenizer& tok, const fs::path& file) {
-  if (pp.is_null()) return;
+  if (pp.is_null()) {
+    // No post-processor: the Rust tokenizer returns the sequences as they are, a pair's second
+    // with type id 1, and no special tokens.
+    tok.single_template = {sequence_piece(0, 0)};
+    tok.pair_template = {sequence_piece(0, 0), sequence_piece(1, 1)};
+    return;
+  }
   const std::string type = opt<std::string>(pp, "type", "", file, "post_processor");
   if (type == "TemplateProcessing") {
     const json& st = pp.contains("special_tokens") ? pp["special_tokens"] : json::object();
@@ -247,8 +253,9 @@ std::string tokenizer_json_model_type(const json& j, const fs::path& file) {
 
 std::unique_ptr<Tokenizer> load_bert_slow(const fs::path& vocab_txt, const TokenizerConfig& c,
                                           const LoadOptions& options) {
+  if (!fs::exists(vocab_txt)) throw FileNotFound(vocab_txt.string() + ": no such vocabulary file");
   if (!fs::is_regular_file(vocab_txt)) {
-    throw TokenizerError(vocab_txt.string() + ": no such vocabulary file");
+    throw TokenizerError(vocab_txt.string() + ": the vocabulary is not a file");
   }
   std::vector<std::string> lines = read_vocab_lines(vocab_txt);
   std::string unk = "[UNK]";

@@ -23,8 +23,11 @@ AddedToken plain(const std::string& s, bool lstrip = false) {
 
 std::unique_ptr<Tokenizer> load_spm(const fs::path& model_file, const TokenizerConfig& c,
                                     TokenizerFamily family) {
+  if (!fs::exists(model_file)) {
+    throw FileNotFound(model_file.string() + ": no such SentencePiece model file");
+  }
   if (!fs::is_regular_file(model_file)) {
-    throw TokenizerError(model_file.string() + ": no such SentencePiece model file");
+    throw TokenizerError(model_file.string() + ": the SentencePiece model is not a file");
   }
   auto tok = std::make_unique<SpmTokenizer>(
       model_file,

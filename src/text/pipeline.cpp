@@ -71,8 +71,22 @@ std::size_t truncate_rust(Pieces& a, Pieces* b, std::size_t max_length,
       b->truncate(n2);
     }
   } else {
+    // Rust's errors (the Python tokenizer logs and returns the sequence too long instead): an
+    // encoding longer than max_length would be silently wrong downstream.
     Pieces* target = strategy == TruncationStrategy::kOnlyFirst ? &a : b;
-    if (!target || target->size() <= to_remove) return 0;  // Rust reports an error
+    if (!target) {
+      throw TokenizerError(
+          "truncation only_second: second sequence not provided (tokenizers' "
+          "SecondSequenceNotProvided)");
+    }
+    if (target->size() <= to_remove) {
+      throw TokenizerError(
+          std::string("truncation ") +
+          (strategy == TruncationStrategy::kOnlyFirst ? "only_first" : "only_second") + ": the " +
+          (strategy == TruncationStrategy::kOnlyFirst ? "first" : "second") + " sequence has " +
+          std::to_string(target->size()) + " tokens, too few to remove the " +
+          std::to_string(to_remove) + " needed for max_length (tokenizers' SequenceTooShort)");
+    }
     target->truncate(target->size() - to_remove);
   }
   return before - (a.size() + (b ? b->size() : 0));

@@ -82,8 +82,9 @@ bool is_category_mn(char32_t c);
 bool is_bert_whitespace(char32_t c);
 bool is_bert_control(char32_t c);
 bool is_bert_punctuation(char32_t c);
-// The CJK ideograph blocks BERT puts spaces around.
-bool is_cjk_ideograph(char32_t c);
+// The CJK ideograph blocks BERT puts spaces around. transformers' Python tokenizer has the block
+// U+2B820..U+2CEAF; the Rust BertNormalizer (tokenizer.json) starts it at U+2B920 (`rust`).
+bool is_cjk_ideograph(char32_t c, bool rust = false);
 // Python's str.isspace() (bidirectional class WS, B or S, or category Zs): what str.split() and
 // str.strip() split on.
 bool is_python_space(char32_t c);

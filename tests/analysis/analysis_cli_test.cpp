@@ -323,6 +323,63 @@ TEST(CliAlign, FromEmbedOutputMatchesTheModelRun) {
   EXPECT_FALSE(fs::exists(tmp / "f"));
 }
 
+// Embedded line-aligned files are paired by line: a blank line in one file only (embed skips
+// blank lines) used to shift every later pair silently; now the first shifted line is named.
+TEST(CliAlign, EmbeddedFilesMustStayLineAligned) {
+  TempDir tmp;
+  const fs::path model = make_model(tmp, "bert");
+  const auto en = lines_of(demo_column(0, 5)), es = lines_of(demo_column(1, 5));
+  write_text(tmp / "en.txt", en[0] + "\n\n" + en[2] + "\n" + en[3] + "\n" + en[4] + "\n");
+  write_text(tmp / "es.txt", es[0] + "\n" + es[1] + "\n" + es[2] + "\n\n" + es[4] + "\n");
+  auto r = run_xlt("embed " + shell_quote(model.string()) + " --input " +
+                   shell_quote("en=" + (tmp / "en.txt").string()) + " --input " +
+                   shell_quote("es=" + (tmp / "es.txt").string()) +
+                   " --threads 1 --no-progress --out " + shell_quote((tmp / "e").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_xlt("align " + shell_quote((tmp / "e").string()) + " --out " +
+              shell_quote((tmp / "a").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("sentence 2 of 'es' is line 2 of es.txt, but sentence 2 of 'en' is line 3 "
+                       "of en.txt"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(tmp / "a"));
+}
+
+// A byte-order mark (Excel, Windows editors) is not part of a TSV's header, and a --max-length
+// beyond the model's positions truncates to them (with a note) instead of stopping the run.
+TEST(CliEmbed, ByteOrderMarkAndMaxLengthBeyondThePositions) {
+  TempDir tmp;
+  const fs::path model = make_model(tmp, "bert");
+  write_text(tmp / "s.tsv",
+             "\xEF\xBB\xBFsentence\tlang\nThe cat sleeps.\ten\nEl gato duerme.\tes\n");
+  std::string long_text;
+  for (int i = 0; i < 300; ++i) long_text += "cat ";
+  write_text(tmp / "long.txt", long_text + "\n");
+  auto r = run_xlt(
+      "embed " + shell_quote(model.string()) + " --input " + shell_quote((tmp / "s.tsv").string()) +
+      " --input " + shell_quote("en=" + (tmp / "long.txt").string()) +
+      " --max-length 4096 --threads 1 --no-progress --out " + shell_quote((tmp / "e").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto meta = analysis::read_metadata_tsv(tmp / "e" / "metadata.tsv");
+  ASSERT_EQ(meta.rows.size(), 3u);
+  const int lang = meta.column("lang");
+  ASSERT_GE(lang, 0);
+  EXPECT_EQ(meta.rows[0][static_cast<size_t>(lang)], "en");
+  EXPECT_EQ(meta.rows[1][static_cast<size_t>(lang)], "es");
+  const auto cfg = json::parse(read_text(tmp / "e" / "embed.json"))["config"];
+  const int64_t limit = cfg["max_length"].get<int64_t>();
+  EXPECT_LT(limit, 4096);
+  EXPECT_NE(r.err.find("--max-length 4096 is more than the model's positions cover; sentences "
+                       "are truncated to " +
+                       std::to_string(limit) + " tokens"),
+            std::string::npos)
+      << r.err;
+  const int tokens = meta.column("tokens");
+  ASSERT_GE(tokens, 0);
+  EXPECT_EQ(meta.rows[2][static_cast<size_t>(tokens)], std::to_string(limit));
+}
+
 TEST(CliAlign, MisalignedFilesNameFileAndLine) {
   TempDir tmp;
   const fs::path model = make_model(tmp, "bert");

@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "common/test_env.h"
 #include "text/added_vocab.h"
 #include "text/bert_splitter.h"
 #include "text/pipeline.h"
@@ -340,6 +341,21 @@ TEST(Truncation, OnlySecondAndImpossibleCases) {
   b = n_pieces(10);
   EXPECT_EQ(truncate_pieces(a, &b, 8, 0, TruncationStrategy::kOnlySecond, Backend::kSlow), 0u);
   EXPECT_EQ(b.size(), 10u);
+  // The Rust tokenizer (tokenizer.json) refuses instead: SequenceTooShort, and
+  // SecondSequenceNotProvided for only_second without a pair.
+  EXPECT_TRUE(xlt::test::throws_with<xlt::TokenizerError>(
+      [&] { truncate_pieces(a, &b, 8, 0, TruncationStrategy::kOnlySecond, Backend::kFast); },
+      {"only_second: the second sequence has 10 tokens, too few to remove the 12"}, 2));
+  EXPECT_EQ(b.size(), 10u);
+  Pieces alone = n_pieces(10);
+  EXPECT_TRUE(xlt::test::throws_with<xlt::TokenizerError>(
+      [&] {
+        truncate_pieces(alone, nullptr, 8, 0, TruncationStrategy::kOnlySecond, Backend::kFast);
+      },
+      {"second sequence not provided"}));
+  a = n_pieces(10);
+  EXPECT_EQ(truncate_pieces(a, &b, 15, 0, TruncationStrategy::kOnlyFirst, Backend::kFast), 5u);
+  EXPECT_EQ(a.size(), 5u);
   Pieces fits = n_pieces(5);
   EXPECT_EQ(truncate_pieces(fits, nullptr, 7, 2, TruncationStrategy::kLongestFirst, Backend::kSlow),
             0u);

@@ -84,5 +84,20 @@ TEST(TokenizerJsonTypes, PostProcessorSpecialTokenIdsAreChecked) {
   }
 }
 
+// "post_processor": null is a tokenizer without one: the Rust library returns the sequences as
+// they are (a pair's second with type id 1), no special tokens. It gave empty encodings.
+TEST(TokenizerJsonTypes, NullPostProcessorKeepsTheSequences) {
+  json j = seed();
+  j["post_processor"] = nullptr;
+  test::TempDir tmp;
+  test::write_text(tmp / "tokenizer.json", j.dump());
+  auto tok = load_tokenizer(tmp.path());
+  const Encoding one = tok->encode("hello world");
+  EXPECT_EQ(one.ids, (std::vector<TokenId>{5, 6}));
+  const Encoding two = tok->encode_pair("hello", "worlds");
+  EXPECT_EQ(two.ids, (std::vector<TokenId>{5, 6, 7}));
+  EXPECT_EQ(two.token_type_ids, (std::vector<std::int32_t>{0, 1, 1}));
+}
+
 }  // namespace
 }  // namespace xlt::text

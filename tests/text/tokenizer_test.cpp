@@ -160,6 +160,24 @@ TEST(Encode, BatchOnThreadsEqualsOneByOneAndPadsToLongest) {
   EXPECT_EQ(rounded[1].size(), 8u);
 }
 
+// transformers can cut a text's start (truncation_side "left"); xlt cuts the end only, so such a
+// configuration is refused rather than encoded differently.
+TEST(LoadTokenizer, TruncationSideLeftIsRefused) {
+  XLT_REQUIRE_PATH(mbert_dir() / "vocab.txt");
+  TempDir dir;
+  fs::copy_file(mbert_dir() / "vocab.txt", dir / "vocab.txt");
+  write_text(dir / "tokenizer_config.json", R"({"truncation_side": "right"})");
+  EXPECT_NO_THROW(load_tokenizer(dir.path()));
+  write_text(dir / "tokenizer_config.json", R"({"truncation_side": "left"})");
+  EXPECT_NE(error_of([&] {
+              load_tokenizer(dir.path());
+            }).find("tokenizer_config.json: truncation_side \"left\" is not supported"),
+            std::string::npos);
+  write_text(dir / "tokenizer_config.json", R"({"truncation_side": 1})");
+  EXPECT_NE(error_of([&] { load_tokenizer(dir.path()); }).find("truncation_side"),
+            std::string::npos);
+}
+
 TEST(Encode, LeftPaddingFromConfig) {
   XLT_REQUIRE_PATH(mbert_dir() / "vocab.txt");
   TempDir dir;
@@ -214,6 +232,34 @@ TEST(Encode, UncasedVocabularyLowercasesAndStripsAccents) {
   EXPECT_EQ(tok2->tokenize("Hello"), (std::vector<std::string>{"[UNK]"}));
 }
 
+// U+2B820..U+2B91F are CJK ideographs to transformers' Python BasicTokenizer (spaced out) but not
+// to the Rust BertNormalizer (part of the word): "a\U0002B820b" is a, [UNK], b slow and one
+// unknown word fast.
+TEST(Encode, CjkBlockDiffersBetweenPythonAndRust) {
+  XLT_REQUIRE_PATH(mbert_dir() / "tokenizer.json");
+  const std::string text = "a\xF0\xAB\xA0\xA0" "b";  // a U+2B820 b
+  auto fast = load_tokenizer(mbert_dir());
+  EXPECT_EQ(fast->encode(text).ids, (std::vector<TokenId>{101, 100, 102}));
+  auto slow = load_tokenizer(mbert_dir() / "vocab.txt");
+  const auto ids = slow->encode(text).ids;
+  ASSERT_EQ(ids.size(), 5u);
+  EXPECT_EQ(ids[2], 100);
+  EXPECT_EQ(slow->tokenize(text), (std::vector<std::string>{"a", "[UNK]", "b"}));
+}
+
+// transformers' slow tokenizer lowercases character by character before BasicTokenizer
+// (tokenize(): re.sub("(.+?)", str.lower)), so a word-final capital sigma becomes σ (U+03C3),
+// not the final ς (U+03C2) that str.lower() of the whole word gives.
+TEST(Encode, UncasedSlowLowercasesCharacterByCharacter) {
+  TempDir dir;
+  write_text(dir / "vocab.txt",
+             "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n\xCE\xBF\xCE\xB4\xCE\xBF\xCF\x83\n"  // οδοσ
+             "\xCE\xBF\xCE\xB4\xCE\xBF\xCF\x82\n");                                    // οδος
+  auto tok = load_tokenizer(dir / "vocab.txt");
+  EXPECT_EQ(tok->encode("\xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3", EncodeOptions{}).ids,  // ΟΔΟΣ
+            (std::vector<TokenId>{2, 5, 3}));
+}
+
 TEST(InvalidInput, Utf8ErrorsNameTheByteOffsetOrAreReplaced) {
   XLT_REQUIRE_PATH(mbert_dir() / "vocab.txt");
   auto tok = load_tokenizer(mbert_dir() / "vocab.txt");
@@ -266,8 +312,8 @@ TEST(BadTokenizerFiles, EachGivesOneClearTokenizerError) {
       R"({"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0, "b": 0}}})");
   EXPECT_NE(error_of([&] { load_tokenizer(dir / "ids.json"); }).find("gives id 0"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { load_tokenizer(dir / "missing.txt"); }).find("no such"),
-            std::string::npos);
+  EXPECT_TRUE(xlt::test::throws_with<xlt::FileNotFound>(
+      [&] { load_tokenizer(dir / "missing.txt"); }, {"missing.txt: no such"}, 2));
 
   write_text(dir / "bom.txt", "\xEF\xBB\xBF[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nword\n");
   EXPECT_NE(error_of([&] {

@@ -108,6 +108,10 @@ TEST(CharClasses, ControlWhitespaceAndCjk) {
   EXPECT_TRUE(is_cjk_ideograph(U'\u4E2D'));
   EXPECT_TRUE(is_cjk_ideograph(U'\U00020000'));
   EXPECT_FALSE(is_cjk_ideograph(U'\u3042'));  // hiragana
+  // Python's block starts at U+2B820, the Rust BertNormalizer's at U+2B920.
+  EXPECT_TRUE(is_cjk_ideograph(U'\U0002B820'));
+  EXPECT_FALSE(is_cjk_ideograph(U'\U0002B820', /*rust=*/true));
+  EXPECT_TRUE(is_cjk_ideograph(U'\U0002B920', /*rust=*/true));
 }
 
 TEST(CharClasses, NfcInert) {

@@ -75,7 +75,8 @@ struct SentenceAttention {
 SentenceAttention sentence_attention(models::Model& model, const text::Encoding& encoding,
                                      const eval::CollateOptions& collate,
                                      const AttentionOptions& options);
-// Tokenises `sentence` (truncated to options.max_length) first.
+// Tokenises `sentence` (truncated to options.max_length, at most what the model's positions
+// cover: effective_max_length) first.
 SentenceAttention sentence_attention(models::Model& model, const text::Tokenizer& tokenizer,
                                      const std::string& sentence, const AttentionOptions& options);
 

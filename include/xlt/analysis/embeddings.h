@@ -45,8 +45,9 @@ struct SentenceEmbeddings {
 
 // Parses "all" (or empty) = first..num_layers, "last", or a comma-separated list of layer
 // numbers ("0,6,12"; negative numbers count from the end: -1 = num_layers). Embeddings use
-// first = 0 (hidden_states), attention first = 1. Throws UsageError for anything else or a
-// layer outside first..num_layers.
+// first = 0 (hidden_states), attention first = 1. A layer named twice ("4,4", "12,-1") is kept
+// once, at its first place. Throws UsageError for anything else or a layer outside
+// first..num_layers.
 std::vector<int> parse_layers(const std::string& spec, int num_layers, int first = 0);
 
 // Embeds pre-tokenised sentences (unpadded encodings; attention_mask/special_tokens_mask as
@@ -57,7 +58,12 @@ SentenceEmbeddings sentence_embeddings(models::Model& model,
                                        const eval::CollateOptions& collate,
                                        const EmbeddingOptions& options);
 
-// Tokenises `sentences` (truncated to options.max_length), then embeds them.
+// The truncation length the tokenizer overloads use: `requested`, but no more than the model's
+// positions cover (models::max_sequence_length; a longer sentence would otherwise stop the whole
+// run in the forward pass), at least 1.
+int64_t effective_max_length(const models::Model& model, int64_t requested);
+
+// Tokenises `sentences` (truncated to effective_max_length), then embeds them.
 SentenceEmbeddings sentence_embeddings(models::Model& model, const text::Tokenizer& tokenizer,
                                        const std::vector<std::string>& sentences,
                                        const EmbeddingOptions& options);

@@ -51,6 +51,13 @@ class IoError : public InputError {
   using InputError::InputError;
 };
 
+// A file or folder the user named does not exist. Its own type so that front ends need not read
+// messages: the Python package raises FileNotFoundError for it (OSError for other IoErrors).
+class FileNotFound : public IoError {
+ public:
+  using IoError::IoError;
+};
+
 // Exit code a front end should return for an exception (see the table above).
 int exit_code_for(const std::exception& e) noexcept;
 

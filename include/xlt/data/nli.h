@@ -154,7 +154,8 @@ size_t find_invalid_utf8(std::string_view s);
 // The first `max_lines` lines of a text file (all when negative), "\r\n" read as "\n", each
 // checked to be UTF-8 here, where the file and line are known (a tokenizer would only know a byte
 // offset into one sentence): DataError "FILE:LINE: invalid UTF-8 at byte B of the line (byte
-// 0xXX); ...". IoError for a folder or an unreadable file.
+// 0xXX); ...". IoError for a folder or an unreadable file. A leading UTF-8 byte-order mark is
+// dropped.
 std::vector<std::string> read_utf8_lines(const std::filesystem::path& path, int64_t max_lines = -1);
 
 }  // namespace xlt::data
