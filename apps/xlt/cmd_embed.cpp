@@ -71,8 +71,11 @@ int run(const EmbedCliOptions& o) {
   int projector = eo.layers.back();
   if (o.projector_layer != -1000) {
     projector = analysis::parse_layers(std::to_string(o.projector_layer), L, 0).front();
+    // Adding it to the stored layers would change what tsne and align read from this folder.
     if (std::find(eo.layers.begin(), eo.layers.end(), projector) == eo.layers.end()) {
-      eo.layers.push_back(projector);
+      throw UsageError("--projector-layer " + std::to_string(o.projector_layer) +
+                       " is not among the --layer values; add it there (the projector view is "
+                       "one of the stored layers)");
     }
   }
   std::vector<std::string> sentences;

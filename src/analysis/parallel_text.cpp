@@ -180,6 +180,13 @@ void read_sentence_file(const fs::path& path, const std::string& lang, SentenceL
   if (sentence_col == header.end()) {
     for (size_t i = 0; i < lines.size(); ++i) {
       if (lines[i].empty()) continue;
+      // A TSV whose text column has another name ("text", as in Hugging Face datasets) would
+      // otherwise be embedded row by row, header and other columns included.
+      if (lines[i].find('\t') != std::string::npos) {
+        throw DataError(where(path, i + 1) +
+                        "a tab in a plain-text line; a TSV input needs a header row with a "
+                        "`sentence` column (and optionally `lang`)");
+      }
       SentenceRecord r{lines[i], lang, source, static_cast<int64_t>(i + 1), {}};
       r.extra.resize(into.extra_columns.size());
       into.records.push_back(std::move(r));

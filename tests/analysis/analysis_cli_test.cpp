@@ -149,6 +149,14 @@ TEST(CliEmbed, BadInputsExitTwoAndWriteNothing) {
               shell_quote((tmp / "e").string()));
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("0..4"), std::string::npos) << r.err;
+  // A projector layer outside --layer would be stored too and change what tsne/align read.
+  r = run_xlt("embed " + shell_quote(model.string()) + " --input " +
+              shell_quote((tmp / "ok.txt").string()) + " --layer 0 --projector-layer 4 --out " +
+              shell_quote((tmp / "e").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--projector-layer 4 is not among the --layer values"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(tmp / "e" / "embeddings.safetensors"));
   // Invalid UTF-8 is reported with the file and line (the tokenizer knows neither), and a
   // folder given as a file is named as one, not read as an empty file.
   write_text(tmp / "latin1.txt", "fine\nbad \xff byte\n");

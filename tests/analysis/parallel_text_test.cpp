@@ -137,6 +137,16 @@ TEST(SentenceFiles, PlainAndHeaderFormats) {
   write_text(tmp / "empty.txt", "\n\n");
   EXPECT_TRUE(throws_with<DataError>([&] { read_sentence_inputs({(tmp / "empty.txt").string()}); },
                                      {"no sentences"}));
+  // A TSV whose column is not called `sentence` is not embedded row by row as plain text.
+  write_text(tmp / "text.tsv", "text\tlang\nHola.\tes\n");
+  EXPECT_TRUE(throws_with<DataError>([&] { read_sentence_inputs({(tmp / "text.tsv").string()}); },
+                                     {(tmp / "text.tsv").string() + ":1:", "`sentence` column"}));
+  // A byte-order mark before the header is not part of the column name.
+  write_text(tmp / "bom.tsv", "\xEF\xBB\xBFsentence\tlang\nHola.\tes\n");
+  const SentenceList bom = read_sentence_inputs({(tmp / "bom.tsv").string()});
+  ASSERT_EQ(bom.records.size(), 1u);
+  EXPECT_EQ(bom.records[0].sentence, "Hola.");
+  EXPECT_EQ(bom.records[0].lang, "es");
 }
 
 text::Encoding encoding(const std::vector<int32_t>& special, const std::vector<int32_t>& mask) {
