@@ -2,7 +2,11 @@
 // registration of every binding file. The Python layer (python/xlt) wraps it.
 #include <Python.h>
 
+#include <cstdio>
 #include <cstring>
+#include <iostream>
+#include <mutex>
+#include <streambuf>
 
 #include "common.h"
 #include "xlt/core/error.h"
@@ -10,6 +14,73 @@
 #include "xlt/version.h"
 
 namespace xlt::python {
+namespace {
+
+// std::cerr written through Python's sys.stderr, a line at a time: the library's messages
+// ("xlt eval: ...", the study's log, "discarding the saved partial run") reach a notebook's
+// output and pytest's capture instead of the terminal that started the kernel. Any thread may
+// write (the GIL is taken per line, as the progress bridge does); before Python is up, while it
+// finalises, or if sys.stderr fails, the line goes to the C stderr.
+class PythonStderr : public std::streambuf {
+ protected:
+  int overflow(int c) override {
+    if (c == traits_type::eof()) return traits_type::not_eof(c);
+    const char ch = static_cast<char>(c);
+    return xsputn(&ch, 1) == 1 ? c : traits_type::eof();
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    std::string lines;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      pending_.append(s, static_cast<size_t>(n));
+      const size_t end = pending_.rfind('\n');
+      if (end == std::string::npos) return n;
+      lines = pending_.substr(0, end + 1);
+      pending_.erase(0, end + 1);
+    }
+    emit(lines);
+    return n;
+  }
+  int sync() override {
+    std::string rest;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      rest.swap(pending_);
+    }
+    if (!rest.empty()) emit(rest);
+    return 0;
+  }
+
+ private:
+  static void emit(const std::string& text) {
+#if PY_VERSION_HEX >= 0x030D0000
+    const bool finalizing = Py_IsFinalizing() != 0;
+#else
+    const bool finalizing = _Py_IsFinalizing() != 0;
+#endif
+    if (Py_IsInitialized() && !finalizing) {
+      py::gil_scoped_acquire gil;
+      PyObject* err = PySys_GetObject("stderr");  // borrowed
+      if (err && err != Py_None) {
+        PyObject* str =
+            PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace");
+        PyObject* r = str ? PyObject_CallMethod(err, "write", "O", str) : nullptr;
+        Py_XDECREF(str);
+        if (r) {
+          Py_DECREF(r);
+          return;
+        }
+        PyErr_Clear();
+      }
+    }
+    std::fwrite(text.data(), 1, text.size(), stderr);
+  }
+
+  std::mutex mutex_;
+  std::string pending_;
+};
+
+}  // namespace
 
 py::object to_python(const nlohmann::json& j) {
   // Not a static py::object: it would be released after the interpreter has finalised.
@@ -106,6 +177,9 @@ PYBIND11_MODULE(_xlt, m) {
   m.doc() = "xlt's C++ library (use the `xlt` package, not this module)";
   m.attr("__version__") = XLT_VERSION;
   m.attr("torch_version") = XLT_TORCH_VERSION;
+  // Never freed: std::cerr may be written until the process ends.
+  static auto* python_stderr = new PythonStderr();
+  std::cerr.rdbuf(python_stderr);
 
   // The CLI's exit codes as Python types: usage and bad input -> ValueError, files -> OSError
   // (FileNotFoundError when one is missing), anything else -> RuntimeError. Same messages.

@@ -257,3 +257,11 @@ def test_threads_none_leaves_the_setting_and_new_head(cli, tiny_bert, tmp_path):
     # "es,fr" is two languages, as the CLI's --langs es,fr.
     two = xlt.evaluate(tiny_bert, DEV, langs="es,fr", samples=20, progress=False)
     assert sorted(two["languages"]) == ["es", "fr"]
+
+
+def test_library_messages_go_through_python_stderr(tiny_bert, capsys):
+    # The C++ library's std::cerr lines are written through sys.stderr (a notebook shows them;
+    # here pytest captures them) instead of the process's file descriptor 2.
+    xlt.evaluate(tiny_bert, {"en": DEV["en"]}, samples=20, verbose=True, progress=False)
+    err = capsys.readouterr().err
+    assert "xlt eval: en: 20 pairs" in err, err
