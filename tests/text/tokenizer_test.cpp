@@ -237,7 +237,9 @@ TEST(Encode, UncasedVocabularyLowercasesAndStripsAccents) {
 // unknown word fast.
 TEST(Encode, CjkBlockDiffersBetweenPythonAndRust) {
   XLT_REQUIRE_PATH(mbert_dir() / "tokenizer.json");
-  const std::string text = "a\xF0\xAB\xA0\xA0" "b";  // a U+2B820 b
+  const std::string text =
+      "a\xF0\xAB\xA0\xA0"
+      "b";  // a U+2B820 b
   auto fast = load_tokenizer(mbert_dir());
   EXPECT_EQ(fast->encode(text).ids, (std::vector<TokenId>{101, 100, 102}));
   auto slow = load_tokenizer(mbert_dir() / "vocab.txt");
