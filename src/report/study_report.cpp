@@ -210,12 +210,18 @@ class Renderer {
                     "; dashed line: chance (majority class).",
                 "accuracy" + tag_);
     add_table("accuracy" + tag_, t);
-    if (multi_seed) {
-      doc_.paragraph(
-          "With several seeds, accuracies are means over seeds \u00b1 sample standard "
-          "deviation, and the interval is the envelope of the per-seed bootstrap "
-          "intervals.");
-    }
+    // How the intervals were made, from the configuration the results record.
+    const json& ev = top_.value("config", json::object()).value("eval", json::object());
+    const int resamples = ev.is_object() ? ev.value("bootstrap_resamples", 0) : 0;
+    doc_.paragraph(
+        "95% CI: percentile bootstrap over the test pairs" +
+        (resamples > 0 ? " (" + std::to_string(resamples) + " resamples)" : std::string()) +
+        "; it reflects which pairs were tested, not seed variance, and is a point at 0% or "
+        "100% accuracy, where no resample can differ." +
+        (multi_seed ? " With several seeds, accuracies are means over seeds \u00b1 sample "
+                      "standard deviation, and the interval is the envelope of the per-seed "
+                      "bootstrap intervals."
+                    : ""));
   }
 
   void transfer_gap() {

@@ -164,8 +164,14 @@ TEST(StudyReport, SourceLanguageAloneAndPerplexityOfOtherLanguages) {
   const StudyReport rep = render_study_report(r);
   EXPECT_TRUE(contains(rep.html, "No target language")) << rep.html.substr(0, 200);
   EXPECT_TRUE(contains(rep.html, "<td>zz</td>"));
-  // The accuracy table names the language fine-tuned in, not always English.
+  // The accuracy table names the language fine-tuned in, not always English, and says how its
+  // intervals were made.
   EXPECT_TRUE(contains(rep.html, "after fine-tuning in en (zero-shot)"));
+  EXPECT_TRUE(contains(rep.html, "95% CI: percentile bootstrap over the test pairs;"));
+  json with_resamples = r;
+  with_resamples["config"]["eval"] = {{"bootstrap_resamples", 400}};
+  EXPECT_TRUE(contains(render_study_report(with_resamples).html,
+                       "percentile bootstrap over the test pairs (400 resamples)"));
   json es = r;
   es["study"]["source_lang"] = "es";
   es["zero_shot"]["source_lang"] = "es";
