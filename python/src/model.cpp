@@ -126,18 +126,39 @@ void bind_model(py::module_& m) {
           py::arg("dir"), "Writes config.json, model.safetensors and the tokenizer files.")
       .def("named_parameters",
            [](ModelHandle& h) {
-             // Copies taken without the GIL: a call that holds the model (evaluate, forward)
-             // takes the GIL for its progress reports while holding the model's mutex.
-             std::vector<std::pair<std::string, at::Tensor>> copies;
+             // The model's mutex is only taken without the GIL: a call that holds the model
+             // (evaluate, forward) takes the GIL for its progress reports while holding it.
+             // NumPy arrays are allocated first (with the GIL), then filled one parameter at a
+             // time, so the host memory needed is the arrays plus one parameter's copy.
+             std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
              {
                py::gil_scoped_release nogil;
                std::lock_guard<std::mutex> lock(h.mutex);
                for (const auto& [name, t] : h.model->named_parameters()) {
-                 copies.emplace_back(name, to_host(t.detach()));
+                 shapes.emplace_back(name, t.sizes().vec());
+               }
+             }
+             std::vector<py::array_t<float>> arrays;
+             std::vector<float*> data;
+             for (const auto& [name, shape] : shapes) {
+               arrays.emplace_back(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+               data.push_back(arrays.back().mutable_data());
+             }
+             {
+               py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(h.mutex);
+               size_t i = 0;
+               for (const auto& [name, t] : h.model->named_parameters()) {
+                 if (i == shapes.size() || name != shapes[i].first) {
+                   throw Error("named_parameters: the model changed while it was read");
+                 }
+                 const at::Tensor host = t.detach().to(at::kCPU, at::kFloat).contiguous();
+                 std::memcpy(data[i], host.data_ptr<float>(), host.numel() * sizeof(float));
+                 ++i;
                }
              }
              py::dict d;
-             for (const auto& [name, t] : copies) d[name.c_str()] = to_numpy(t);
+             for (size_t i = 0; i < shapes.size(); ++i) d[shapes[i].first.c_str()] = arrays[i];
              return d;
            })
       .def_property_readonly("config",

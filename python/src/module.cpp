@@ -2,10 +2,14 @@
 // registration of every binding file. The Python layer (python/xlt) wraps it.
 #include <Python.h>
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <mutex>
+#include <new>
 #include <streambuf>
 
 #include "common.h"
@@ -16,12 +20,24 @@
 namespace xlt::python {
 namespace {
 
-// std::cerr written through Python's sys.stderr, a line at a time: the library's messages
+// std::cerr written through Python's sys.stderr, whole lines at a time: the library's messages
 // ("xlt eval: ...", the study's log, "discarding the saved partial run") reach a notebook's
 // output and pytest's capture instead of the terminal that started the kernel. Any thread may
-// write (the GIL is taken per line, as the progress bridge does); before Python is up, while it
-// finalises, or if sys.stderr fails, the line goes to the C stderr.
+// write (the GIL is taken per batch of lines, as the progress bridge does, and no lock is held
+// while waiting for it); before Python is up, after its atexit hooks, or if sys.stderr fails,
+// the text goes to the C stderr. Lines of two threads keep their own order, not necessarily
+// each other's.
+std::atomic<bool> python_stderr_closed{false};
+
 class PythonStderr : public std::streambuf {
+ public:
+  // In a forked child (os.fork, multiprocessing) the mutex may have been held by a thread that
+  // does not exist there, and what was pending is the parent's to write.
+  void after_fork_in_child() {
+    new (&mutex_) std::mutex();
+    pending_.clear();
+  }
+
  protected:
   int overflow(int c) override {
     if (c == traits_type::eof()) return traits_type::not_eof(c);
@@ -41,6 +57,8 @@ class PythonStderr : public std::streambuf {
     emit(lines);
     return n;
   }
+  // Only an explicit flush (std::flush, std::endl) or the end of the process gets here with a
+  // partial line: std::cerr's per-insertion flush (unitbuf) is turned off when this is installed.
   int sync() override {
     std::string rest;
     {
@@ -58,20 +76,28 @@ class PythonStderr : public std::streambuf {
 #else
     const bool finalizing = _Py_IsFinalizing() != 0;
 #endif
-    if (Py_IsInitialized() && !finalizing) {
+    if (!python_stderr_closed.load() && Py_IsInitialized() && !finalizing) {
       py::gil_scoped_acquire gil;
+      // The caller's pending exception (if any) survives the write.
+      PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+      PyErr_Fetch(&type, &value, &traceback);
+      bool written = false, interrupted = false;
       PyObject* err = PySys_GetObject("stderr");  // borrowed
       if (err && err != Py_None) {
         PyObject* str =
             PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace");
         PyObject* r = str ? PyObject_CallMethod(err, "write", "O", str) : nullptr;
         Py_XDECREF(str);
-        if (r) {
-          Py_DECREF(r);
-          return;
-        }
+        written = r != nullptr;
+        Py_XDECREF(r);
+        // Python ran a pending SIGINT handler inside write(): the KeyboardInterrupt belongs to
+        // the long call this line came from, so the signal is raised again for its next check.
+        if (!written) interrupted = PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) != 0;
         PyErr_Clear();
       }
+      PyErr_Restore(type, value, traceback);
+      if (interrupted) PyErr_SetInterrupt();
+      if (written) return;
     }
     std::fwrite(text.data(), 1, text.size(), stderr);
   }
@@ -79,6 +105,8 @@ class PythonStderr : public std::streambuf {
   std::mutex mutex_;
   std::string pending_;
 };
+
+PythonStderr* python_stderr = nullptr;
 
 }  // namespace
 
@@ -178,8 +206,15 @@ PYBIND11_MODULE(_xlt, m) {
   m.attr("__version__") = XLT_VERSION;
   m.attr("torch_version") = XLT_TORCH_VERSION;
   // Never freed: std::cerr may be written until the process ends.
-  static auto* python_stderr = new PythonStderr();
+  python_stderr = new PythonStderr();
   std::cerr.rdbuf(python_stderr);
+  std::cerr.unsetf(std::ios_base::unitbuf);  // whole lines to Python, not each insertion
+  ::pthread_atfork(nullptr, nullptr, [] { python_stderr->after_fork_in_child(); });
+  // From Python's exit on, lines go straight to the C stderr (no GIL to wait for).
+  py::module_::import("atexit").attr("register")(py::cpp_function([] {
+    python_stderr_closed.store(true);
+    std::cerr.flush();
+  }));
 
   // The CLI's exit codes as Python types: usage and bad input -> ValueError, files -> OSError
   // (FileNotFoundError when one is missing), anything else -> RuntimeError. Same messages.

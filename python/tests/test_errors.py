@@ -96,3 +96,11 @@ def test_perplexity_lines_must_be_strings(tiny_xglm):
 def test_thread_counts_above_the_cli_bound_are_refused():
     with pytest.raises(ValueError, match="threads: 1000000 is more than 1024"):
         xlt.set_threads(10**6)
+
+
+def test_missing_inputs_are_file_not_found(tiny_bert, tmp_path):
+    # Files read through the library's generic readers (sentence lists, safetensors) too.
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        xlt.embed(tiny_bert, {"en": tmp_path / "missing.txt"}, progress=False)
+    with pytest.raises(FileNotFoundError, match="no-such.tsv"):
+        xlt.align(tiny_bert, tmp_path / "no-such.tsv", progress=False)

@@ -91,11 +91,7 @@ def test_properties_and_save(tiny_bert, tmp_path):
         np.testing.assert_array_equal(a[k], b[k])
 
 
-def test_transformers_output_names_and_named_parameters_while_evaluating(tiny_bert):
-    import threading
-
-    from conftest import DEMO
-
+def test_transformers_output_names(tiny_bert):
     model = xlt.Model.from_pretrained(tiny_bert)
     ids = [[2, 7, 9, 3]]
     ours = model.forward(ids, hidden_states=True, attentions=True)
@@ -103,14 +99,35 @@ def test_transformers_output_names_and_named_parameters_while_evaluating(tiny_be
     assert len(hf["hidden_states"]) == len(ours["hidden_states"]) == model.num_layers + 1
     for a, b in zip(hf["attentions"], ours["attentions"]):
         np.testing.assert_array_equal(a, b)
-    # named_parameters while another thread evaluates the same model: the evaluation holds the
-    # model and reports progress through Python; named_parameters waits for the model without
-    # holding the GIL (it deadlocked before).
-    seen = []
-    worker = threading.Thread(target=lambda: seen.append(xlt.evaluate(
-        model, {"en": DEMO / "dev-en.tsv"}, samples=40, callback=lambda e: None)))
-    worker.start()
-    for _ in range(20):
-        assert "bert.embeddings.word_embeddings.weight" in model.named_parameters()
-    worker.join(timeout=120)
-    assert not worker.is_alive() and seen[0]["languages"]["en"]["n"] == 40
+
+
+def test_named_parameters_while_another_thread_evaluates(tiny_bert):
+    # evaluate() holds the model while it reports progress through Python (taking the GIL);
+    # named_parameters() used to wait for the model while holding the GIL: a deadlock. Run in a
+    # subprocess, so that a deadlock fails the test instead of hanging it.
+    import subprocess
+    import sys
+
+    from conftest import DEMO
+
+    script = f"""
+import threading, time, xlt
+model = xlt.Model.from_pretrained({str(tiny_bert)!r})
+busy = threading.Event()
+def report(event):
+    busy.set()
+    time.sleep(0.05)  # hold the model a while inside a progress report
+out = []
+worker = threading.Thread(target=lambda: out.append(xlt.evaluate(
+    model, {{"en": {str(DEMO / "dev-en.tsv")!r}}}, samples=40, batch_size=4, callback=report)))
+worker.start()
+assert busy.wait(60)
+for _ in range(5):
+    assert "bert.embeddings.word_embeddings.weight" in model.named_parameters()
+worker.join()
+print("n", out[0]["languages"]["en"]["n"])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "n 40" in done.stdout

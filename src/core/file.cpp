@@ -25,7 +25,12 @@ std::string os_reason() {
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path.string() + ": cannot open for reading: " + os_reason());
+  if (!in) {
+    const int e = errno;
+    if (e == ENOENT)
+      throw FileNotFound(path.string() + ": cannot open for reading: " + os_reason());
+    throw IoError(path.string() + ": cannot open for reading: " + os_reason());
+  }
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) throw IoError(path.string() + ": read failed: " + os_reason());

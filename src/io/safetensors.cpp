@@ -244,7 +244,12 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const fs::path& path) {
   f->path_ = path;
 
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw IoError(path.string() + ": cannot open: " + std::strerror(errno));
+  if (fd < 0) {
+    const int e = errno;
+    const std::string msg = path.string() + ": cannot open: " + std::strerror(e);
+    if (e == ENOENT) throw FileNotFound(msg);
+    throw IoError(msg);
+  }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);

@@ -160,7 +160,8 @@ VarlenKernel choose_varlen(const ForwardOptions& opt, c10::Device device, c10::S
   }
   static std::mutex mutex;
   static std::map<std::tuple<int, int, int64_t>, std::pair<VarlenKernel, std::string>> cache;
-  std::lock_guard<std::mutex> lock(mutex);
+  std::string warning;  // written after the lock is released (std::cerr may wait on Python's GIL)
+  std::unique_lock<std::mutex> lock(mutex);
   const auto key =
       std::make_tuple(static_cast<int>(device.index()), static_cast<int>(dtype), head_dim);
   auto it = cache.find(key);
@@ -191,12 +192,16 @@ VarlenKernel choose_varlen(const ForwardOptions& opt, c10::Device device, c10::S
     // Said once per configuration, and only where the user asked for varlen by name: under
     // kAuto the per-group kernels are the documented fallback.
     if (chosen == VarlenKernel::kNone && opt.attention == A::kVarlen) {
-      std::cerr << "warning: --attention varlen: no variable-length kernel for "
-                << c10::toString(dtype) << " heads of " << head_dim << " on " << device.str()
-                << " (" << why << "); attention runs per length group through sdpa\n";
+      warning = "warning: --attention varlen: no variable-length kernel for " +
+                std::string(c10::toString(dtype)) + " heads of " + std::to_string(head_dim) +
+                " on " + device.str() + " (" + why + "); attention runs per length group " +
+                "through sdpa\n";
     }
   }
-  return it->second.first;
+  const VarlenKernel result = it->second.first;
+  lock.unlock();
+  if (!warning.empty()) std::cerr << warning;
+  return result;
 }
 
 at::Tensor varlen_attention(const at::Tensor& qkv, int64_t heads, const Packing& p, double dropout,

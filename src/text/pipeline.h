@@ -26,8 +26,9 @@ struct TemplatePiece {
 // Cuts `a` (and `b`) so that they fit `max_length` together with `num_special` template tokens,
 // with Hugging Face's algorithm for the backend (Python's one-token-at-a-time longest_first for
 // kSlow, the Rust length formula for kFast). Returns the number of tokens removed. When the
-// strategy cannot reach max_length (e.g. only_second with a short second text) nothing is cut,
-// as the slow tokenizer does after logging an error.
+// strategy cannot reach max_length (e.g. only_second with a short second text) kSlow cuts
+// nothing, as the Python tokenizer does after logging an error, and kFast throws TokenizerError
+// as the Rust one does (SequenceTooShort, SecondSequenceNotProvided).
 std::size_t truncate_pieces(Pieces& a, Pieces* b, std::size_t max_length, std::size_t num_special,
                             TruncationStrategy strategy, Backend backend);
 

@@ -70,12 +70,9 @@ TEST(AtomicFile, MissingFolderIsAnIoError) {
 }
 
 TEST(ReadFile, MissingFileNamesThePath) {
-  try {
-    xlt::read_file("/nonexistent/xlt/file.json");
-    FAIL() << "expected IoError";
-  } catch (const xlt::IoError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/xlt/file.json"), std::string::npos);
-  }
+  // FileNotFound (Python: FileNotFoundError) for a path that does not exist.
+  EXPECT_TRUE(xlt::test::throws_with<xlt::FileNotFound>(
+      [] { xlt::read_file("/nonexistent/xlt/file.json"); }, {"/nonexistent/xlt/file.json"}, 2));
 }
 
 TEST(Error, ExitCodes) {
