@@ -24,21 +24,23 @@
 
 namespace xlt::fuzz {
 
-// A folder private to this process, removed at exit.
+// A folder private to this process, removed at exit. The path is never destroyed: the atexit
+// handler is registered before the static is complete, so it runs after the static's destructor
+// would have (ASan: heap-use-after-free in remove_all when libFuzzer exits).
 inline const std::filesystem::path& scratch_dir() {
-  static const std::filesystem::path dir = [] {
+  static const std::filesystem::path* const dir = [] {
     std::filesystem::path base = std::filesystem::is_directory("/dev/shm")
                                      ? std::filesystem::path("/dev/shm")
                                      : std::filesystem::temp_directory_path();
-    std::filesystem::path d = base / ("xlt-fuzz-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
+    auto* d = new std::filesystem::path(base / ("xlt-fuzz-" + std::to_string(::getpid())));
+    std::filesystem::create_directories(*d);
     std::atexit([] {
       std::error_code ec;
       std::filesystem::remove_all(scratch_dir(), ec);
     });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 inline void write_bytes(const std::filesystem::path& path, std::string_view bytes) {
