@@ -95,11 +95,8 @@ int run(const EmbedCliOptions& o) {
     v.data = reinterpret_cast<const std::byte*>(m.data.data());
     v.nbytes = m.data.size() * sizeof(float);
     if (emb.layers[k] == projector) projector_index = k;
-    // --layer 3,3 asks twice for one tensor: write it once.
-    if (std::find(names.begin(), names.end(), v.name) == names.end()) {
-      names.push_back(v.name);
-      views.push_back(v);
-    }
+    names.push_back(v.name);  // one per layer: parse_layers keeps a repeated layer once
+    views.push_back(v);
   }
   io::write_safetensors(dir / "embeddings.safetensors", views,
                         {{"format", "xlt-embeddings"},

@@ -195,6 +195,15 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, FixtureAnalysis, ::testing::ValuesIn(model_fi
                          [](const auto& info) { return fixture_name(info.param); });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(FixtureAnalysis);
 
+// A layer named twice is one layer: "4,4" or "12,-1" gave duplicate alignment rows and counted
+// twice in attention's mean differences.
+TEST(ParseLayers, RepeatedLayersAreKeptOnceInFirstPlace) {
+  EXPECT_EQ(analysis::parse_layers("4,4", 12), (std::vector<int>{4}));
+  EXPECT_EQ(analysis::parse_layers("12,0,-1", 12), (std::vector<int>{12, 0}));
+  EXPECT_EQ(analysis::parse_layers("3,1,3", 4, 1), (std::vector<int>{3, 1}));
+  EXPECT_THROW(analysis::parse_layers("5", 4, 1), UsageError);
+}
+
 TEST(AttentionMeasures, HandComputedMaps) {
   // Tokens: [CLS] a b [SEP]; rows a and b are the queries that count.
   const std::vector<uint8_t> special = {1, 0, 0, 1};
