@@ -4,6 +4,7 @@
 // separate; otherwise the answer says the data do not settle it (hedged = true).
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "report/study_internal.h"
 #include "xlt/report/study_report.h"
@@ -16,6 +17,22 @@ std::string fmt(double v, int decimals) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
+}
+
+std::string csv_number(double v) {
+  if (!std::isfinite(v)) return "";
+  // 15 significant digits: exact for every decimal the results hold, and 0.8 - 0.34 reads 0.46.
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
+}
+
+std::string csv_bool(const json& b) {
+  return b.is_boolean() ? (b.get<bool>() ? "true" : "false") : "";
+}
+
+double pair_at(const json& pair, size_t i) {
+  return pair.is_array() && pair.size() > i && pair[i].is_number() ? pair[i].get<double>() : NAN;
 }
 
 std::string points(double d) {

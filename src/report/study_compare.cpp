@@ -15,9 +15,11 @@
 namespace xlt::report::detail {
 namespace {
 
-void add_table(HtmlDocument& doc, StudyReport& out, const std::string& name, const Table& t) {
-  out.tables.emplace_back(name, table_csv(t));
-  doc.table(t);
+// The page shows `shown`; tables/NAME.csv gets `data`, the same rows as plain numbers.
+void add_table(HtmlDocument& doc, StudyReport& out, const std::string& name, const Table& shown,
+               const Table& data) {
+  out.tables.emplace_back(name, table_csv(data));
+  doc.table(shown);
 }
 
 void add_figure(HtmlDocument& doc, StudyReport& out, const std::string& name,
@@ -29,10 +31,6 @@ void add_figure(HtmlDocument& doc, StudyReport& out, const std::string& name,
 std::string interval(double lo, double hi, double scale, int decimals) {
   if (!std::isfinite(lo) || !std::isfinite(hi)) return "-";
   return "[" + fmt(scale * lo, decimals) + ", " + fmt(scale * hi, decimals) + "]";
-}
-
-double at(const json& pair, size_t i) {
-  return pair.is_array() && pair.size() > i && pair[i].is_number() ? pair[i].get<double>() : NAN;
 }
 
 // Wide enough for 15 language groups of several bars.
@@ -52,6 +50,10 @@ void accuracy_by_model(const json& r, const std::vector<std::string>& names, Htm
     t.header.push_back(n + " 95% CI");
     t.header.push_back(n + " baseline");
   }
+  Table data;
+  data.header = {"language",          "encoder", "zero_shot_accuracy",
+                 "zero_shot_std",     "ci_low",  "ci_high",
+                 "baseline_accuracy", "seeds",   "n"};
   BarChartData bars;
   bars.categories = langs;
   double chance = NAN;
@@ -65,6 +67,12 @@ void accuracy_by_model(const json& r, const std::vector<std::string>& names, Htm
       row.push_back(z ? percent(z->accuracy) : "-");
       row.push_back(z ? interval(z->low, z->high, 100.0, 1) : "-");
       row.push_back(b ? percent(b->accuracy) : "-");
+      const auto& any = z ? z : b;
+      data.rows.push_back({lang, names[i], z ? csv_number(z->accuracy) : "",
+                           z ? csv_number(z->std) : "", z ? csv_number(z->low) : "",
+                           z ? csv_number(z->high) : "", b ? csv_number(b->accuracy) : "",
+                           any ? std::to_string(any->seeds) : "",
+                           any ? std::to_string(any->n) : ""});
       if (z && std::isfinite(z->chance)) chance = z->chance;
       bars.series[i].values.push_back(z ? 100.0 * z->accuracy : NAN);
       double err = 0.0;
@@ -89,7 +97,7 @@ void accuracy_by_model(const json& r, const std::vector<std::string>& names, Htm
   add_figure(doc, out, "compare_accuracy", svg,
              "Zero-shot accuracy per language, one bar per encoder; error bars: standard "
              "deviation over seeds (one seed: bootstrap half-width); dashed line: chance.");
-  add_table(doc, out, "compare_accuracy", t);
+  add_table(doc, out, "compare_accuracy", t, data);
 }
 
 void gap_by_model(const json& r, const std::vector<std::string>& names, HtmlDocument& doc,
@@ -131,19 +139,28 @@ void gap_by_model(const json& r, const std::vector<std::string>& names, HtmlDocu
   Table t;
   t.caption = "Spearman rank correlation of the transfer gap with each distance measure";
   t.header = {"encoder", "measure", "n", "rho", "95% bootstrap CI", "permutation p", "note"};
+  Table data;
+  data.header = {"encoder", "measure", "n",          "rho", "ci_low",
+                 "ci_high", "p_value", "meaningful", "note"};
   for (const auto& n : names) {
     const json& tg = r["encoders"][n].value("transfer_gap", json());
     if (!tg.is_object()) continue;
     for (const auto& c : tg.value("correlations", json::array())) {
-      t.rows.push_back(
-          {n, c.value("measure", std::string()), std::to_string(c.value("n", 0)),
-           fmt(num_or_nan(c, "rho"), 3),
-           interval(at(c.value("ci95", json()), 0), at(c.value("ci95", json()), 1), 1.0, 3),
-           fmt(num_or_nan(c, "p_value"), 4), c.value("note", std::string())});
+      const json ci95 = c.value("ci95", json());
+      data.rows.push_back({n, c.value("measure", std::string()), std::to_string(c.value("n", 0)),
+                           csv_number(num_or_nan(c, "rho")), csv_number(pair_at(ci95, 0)),
+                           csv_number(pair_at(ci95, 1)), csv_number(num_or_nan(c, "p_value")),
+                           csv_bool(c.value("meaningful", json())),
+                           c.value("note", std::string())});
+      t.rows.push_back({n, c.value("measure", std::string()), std::to_string(c.value("n", 0)),
+                        fmt(num_or_nan(c, "rho"), 3),
+                        interval(pair_at(c.value("ci95", json()), 0),
+                                 pair_at(c.value("ci95", json()), 1), 1.0, 3),
+                        fmt(num_or_nan(c, "p_value"), 4), c.value("note", std::string())});
     }
   }
   if (!t.rows.empty()) {
-    add_table(doc, out, "compare_correlations", t);
+    add_table(doc, out, "compare_correlations", t, data);
     doc.paragraph(
         "The bootstrap interval resamples the target languages with replacement (percentile "
         "interval); with 14 languages it is wide, and it says how much the correlation depends "
@@ -162,17 +179,25 @@ void paired_difference(const json& r, HtmlDocument& doc, StudyReport& out) {
     t.caption = "Transfer gap of " + a + " minus that of " + b +
                 " per language (points; paired bootstrap over the parallel test rows)";
     t.header = {"language", "gap " + a, "gap " + b, "difference", "95% CI", "rows", "smaller gap"};
+    Table data;
+    data.header = {"language", "gap_a",   "gap_b", "difference",
+                   "ci_low",   "ci_high", "rows",  "smaller_gap"};
     BarChartData bars;
     BarSeries diff{"gap(" + a + ") \u2212 gap(" + b + ")", {}, {}};
     for (const auto& lang : study_languages(r)) {
       if (!langs.contains(lang)) continue;
       const json& l = langs[lang];
       const double dv = num_or_nan(l, "difference");
-      const double lo = at(l.value("ci95", json()), 0), hi = at(l.value("ci95", json()), 1);
+      const double lo = pair_at(l.value("ci95", json()), 0),
+                   hi = pair_at(l.value("ci95", json()), 1);
       t.rows.push_back({lang, fmt(100.0 * num_or_nan(l, "gap_a"), 1),
                         fmt(100.0 * num_or_nan(l, "gap_b"), 1), fmt(100.0 * dv, 1),
                         interval(lo, hi, 100.0, 1), std::to_string(l.value("rows", 0)),
                         l.value("smaller_gap", std::string())});
+      data.rows.push_back({lang, csv_number(num_or_nan(l, "gap_a")),
+                           csv_number(num_or_nan(l, "gap_b")), csv_number(dv), csv_number(lo),
+                           csv_number(hi), std::to_string(l.value("rows", 0)),
+                           l.value("smaller_gap", std::string())});
       bars.categories.push_back(lang);
       diff.values.push_back(100.0 * dv);
       diff.errors.push_back(std::isfinite(lo) ? 100.0 * std::max(dv - lo, hi - dv) : 0.0);
@@ -191,7 +216,7 @@ void paired_difference(const json& r, HtmlDocument& doc, StudyReport& out) {
                    " to that language than " + b + "; above 0: " + b +
                    " does. Error bars: the larger half of the paired bootstrap 95% interval "
                    "(exact interval in the table).");
-    add_table(doc, out, name, t);
+    add_table(doc, out, name, t, data);
   }
 }
 

@@ -148,5 +148,12 @@ class PathDisplay {
 // "45.7%" / "3.2 points" style formatting.
 std::string fmt(double v, int decimals);
 std::string points(double fraction_difference);  // 0.032 -> "3.2 points"
+// A number for a tables/*.csv data column: 15 significant digits, empty when missing (NaN),
+// so spreadsheets and pandas read numbers, not the report's display strings.
+std::string csv_number(double v);
+// "true" / "false" for a JSON boolean, empty otherwise.
+std::string csv_bool(const json& b);
+// Element i of a two-number JSON array such as "ci95"; NaN when absent.
+double pair_at(const json& pair, size_t i);
 
 }  // namespace xlt::report::detail

@@ -17,6 +17,7 @@
 namespace xlt::report {
 namespace {
 
+using detail::csv_number;
 using detail::fmt;
 using detail::json;
 using detail::lang_stat;
@@ -79,6 +80,12 @@ class Renderer {
   void add_table(const std::string& name, const Table& t) {
     out_.tables.emplace_back(name, table_csv(t));
     doc_.table(t);
+  }
+  // The page shows `shown` (percentages, "± std", "[lo, hi]"); tables/NAME.csv gets `data`, the
+  // same rows as plain numbers in results.json's units, one value per column.
+  void add_table(const std::string& name, const Table& shown, const Table& data) {
+    out_.tables.emplace_back(name, table_csv(data));
+    doc_.table(shown);
   }
   void not_run(const std::string& what) {
     doc_.notice(NoticeKind::kInfo, what +
@@ -162,11 +169,30 @@ class Renderer {
     bars.categories = langs;
     BarSeries base{"baseline (no fine-tuning)", {}, {}},
         zs{"zero-shot (after fine-tuning)", {}, {}};
+    Table data;
+    data.header = {"language",
+                   "baseline_accuracy",
+                   "baseline_std",
+                   "baseline_ci_low",
+                   "baseline_ci_high",
+                   "zero_shot_accuracy",
+                   "zero_shot_std",
+                   "zero_shot_ci_low",
+                   "zero_shot_ci_high",
+                   "gain",
+                   "seeds",
+                   "n",
+                   "chance"};
     double chance = NAN;
     bool multi_seed = false;
     for (const auto& lang : langs) {
       auto b = lang_stat((*cur_), "baseline", lang);
       auto z = lang_stat((*cur_), "zero_shot", lang);
+      auto stat = [](const std::optional<detail::LangStat>& s) -> std::vector<std::string> {
+        if (!s) return {"", "", "", ""};
+        return {csv_number(s->accuracy), csv_number(s->std), csv_number(s->low),
+                csv_number(s->high)};
+      };
       auto cell = [](const std::optional<detail::LangStat>& s) {
         if (!s) return std::string("-");
         std::string c = percent(s->accuracy);
@@ -182,6 +208,14 @@ class Renderer {
       t.rows.push_back({lang, cell(b), ci(b), cell(z), ci(z),
                         b && z ? fmt(100.0 * (z->accuracy - b->accuracy), 1) : "-",
                         any ? std::to_string(any->n) : "-", any ? percent(any->chance) : "-"});
+      std::vector<std::string> row = {lang};
+      for (const auto& c : stat(b)) row.push_back(c);
+      for (const auto& c : stat(z)) row.push_back(c);
+      row.push_back(b && z ? csv_number(z->accuracy - b->accuracy) : "");
+      row.push_back(any ? std::to_string(any->seeds) : "");
+      row.push_back(any ? std::to_string(any->n) : "");
+      row.push_back(any ? csv_number(any->chance) : "");
+      data.rows.push_back(std::move(row));
       base.values.push_back(b ? 100.0 * b->accuracy : NAN);
       base.errors.push_back(b ? 100.0 * error_of(*b) : 0.0);
       zs.values.push_back(z ? 100.0 * z->accuracy : NAN);
@@ -209,7 +243,7 @@ class Renderer {
                                 : "half-width of the bootstrap 95% confidence interval") +
                     "; dashed line: chance (majority class).",
                 "accuracy" + tag_);
-    add_table("accuracy" + tag_, t);
+    add_table("accuracy" + tag_, t, data);
     // How the intervals were made, from the configuration the results record.
     const json& ev = top_.value("config", json::object()).value("eval", json::object());
     const int resamples = ev.is_object() ? ev.value("bootstrap_resamples", 0) : 0;
@@ -233,6 +267,8 @@ class Renderer {
     t.caption = "Transfer gap = accuracy in " + detail::source_language((*cur_)) +
                 " minus accuracy in the target language (after fine-tuning)";
     t.header = {"language", "gap (points)", "95% CI", "std over seeds", "paired", "distance"};
+    Table data;
+    data.header = {"language", "gap", "ci_low", "ci_high", "std", "paired", "distance"};
     ScatterData d;
     BarChartData bars;
     BarSeries gaps{"transfer gap", {}, {}};
@@ -248,6 +284,10 @@ class Renderer {
       t.rows.push_back({lang, fmt(100.0 * gap, 1), ci, fmt(100.0 * num_or_nan(g, "std"), 1),
                         g.value("paired", false) ? "yes" : "no",
                         std::isfinite(dist) ? fmt(dist, 4) : "-"});
+      const json ci95 = g.value("ci95", json());
+      data.rows.push_back({lang, csv_number(gap), csv_number(detail::pair_at(ci95, 0)),
+                           csv_number(detail::pair_at(ci95, 1)), csv_number(num_or_nan(g, "std")),
+                           detail::csv_bool(g.value("paired", json())), csv_number(dist)});
       bars.categories.push_back(lang);
       gaps.values.push_back(100.0 * gap);
       if (std::isfinite(dist)) {
@@ -295,7 +335,7 @@ class Renderer {
       doc_.figure(svg, "Transfer gap per target language (no linguistic distances available).",
                   "transfer_gap" + tag_);
     }
-    add_table("transfer_gap" + tag_, t);
+    add_table("transfer_gap" + tag_, t, data);
     const json corr = tg.value("correlation", json::object());
     if (!corr.empty()) {
       doc_.paragraph("Spearman rank correlation between gap and " + measure +
@@ -318,7 +358,17 @@ class Renderer {
     Table t;
     t.caption = "Spearman rank correlation of the transfer gap with each distance measure";
     t.header = {"measure", "n", "rho", "95% bootstrap CI", "permutation p", "note"};
+    Table data;
+    data.header = {"measure", "n",     "rho",        "ci_low", "ci_high",
+                   "p_value", "exact", "meaningful", "note"};
     for (const auto& c : all) {
+      const json ci95 = c.value("ci95", json());
+      data.rows.push_back(
+          {c.value("measure", std::string()), std::to_string(c.value("n", 0)),
+           csv_number(num_or_nan(c, "rho")), csv_number(detail::pair_at(ci95, 0)),
+           csv_number(detail::pair_at(ci95, 1)), csv_number(num_or_nan(c, "p_value")),
+           detail::csv_bool(c.value("exact", json())),
+           detail::csv_bool(c.value("meaningful", json())), c.value("note", std::string())});
       std::string ci = "-";
       const json& iv = c.value("ci95", json());
       if (iv.is_array() && iv.size() == 2 && iv[0].is_number() && iv[1].is_number()) {
@@ -328,7 +378,7 @@ class Renderer {
                         fmt(num_or_nan(c, "rho"), 3), ci, fmt(num_or_nan(c, "p_value"), 4),
                         c.value("note", std::string())});
     }
-    add_table("correlations" + tag_, t);
+    add_table("correlations" + tag_, t, data);
     doc_.paragraph(
         "The bootstrap interval resamples the target languages with replacement (percentile "
         "interval over 2,000 resamples; none with fewer than 5 target languages, where it would "
@@ -554,6 +604,9 @@ class Renderer {
     t.caption = "Causal-LM perplexity per language (" + p.value("model", std::string("?")) + ")";
     t.header = {"language", "perplexity", "bits per char", "bits per byte",
                 "tokens",   "chars",      "source"};
+    Table data;
+    data.header = {"language", "perplexity", "bits_per_char", "bits_per_byte",
+                   "tokens",   "chars",      "source"};
     BarChartData bars;
     BarSeries bpc{"bits per character", {}, {}};
     // The study's languages first, then those only perplexity.texts names.
@@ -569,6 +622,10 @@ class Renderer {
            fmt(num_or_nan(l, "bits_per_byte"), 3),
            std::to_string(l.value("scored_tokens", int64_t{0})),
            std::to_string(l.value("chars", int64_t{0})), path_(l.value("source", std::string()))});
+      data.rows.push_back({lang, csv_number(num_or_nan(l, "perplexity")),
+                           csv_number(num_or_nan(l, "bits_per_char")),
+                           csv_number(num_or_nan(l, "bits_per_byte")), t.rows.back()[4],
+                           t.rows.back()[5], t.rows.back()[6]});
       bars.categories.push_back(lang);
       bpc.values.push_back(num_or_nan(l, "bits_per_char"));
     }
@@ -595,7 +652,7 @@ class Renderer {
                 "perplexity depends on the segmentation and is not comparable across "
                 "languages; bits per character is.",
                 "perplexity");
-    add_table("perplexity", t);
+    add_table("perplexity", t, data);
   }
 
   void run_info() {

@@ -130,13 +130,19 @@ TEST(StudyReport, RendersEverySectionSelfContained) {
   EXPECT_TRUE(contains(html, "fixture &lt;study&gt; &amp; co"));
   EXPECT_TRUE(contains(html, "<title>[es] #1 sentence &lt;3&gt;</title>"));  // t-SNE hover
   EXPECT_EQ(html.find("<script"), std::string::npos);
-  // Accuracy CSV: first data row is English.
+  // The page shows percentages; tables/accuracy.csv holds the same row as numbers (fractions,
+  // as in results.json; the std is empty with one seed), readable by pandas as floats.
+  EXPECT_TRUE(contains(html, "<tr><td>en</td><td class=\"num\">34.0%</td><td>[30.0%, 38.0%]</td>"));
   const auto& acc = rep.tables[0].second;
   EXPECT_EQ(acc.substr(0, acc.find('\n')),
-            "language,baseline,baseline 95% CI,zero-shot,zero-shot 95% CI,gain (points),n,chance");
-  EXPECT_TRUE(
-      contains(acc, "\nen,34.0%,\"[30.0%, 38.0%]\",80.0%,\"[76.0%, 84.0%]\",46.0,500,33.3%\n"))
+            "language,baseline_accuracy,baseline_std,baseline_ci_low,baseline_ci_high,"
+            "zero_shot_accuracy,zero_shot_std,zero_shot_ci_low,zero_shot_ci_high,gain,seeds,n,"
+            "chance");
+  EXPECT_TRUE(contains(acc, "\nen,0.34,,0.3,0.38,0.8,,0.76,0.84,0.46,1,500,0.333333333333333\n"))
       << acc;
+  const auto& gap = rep.tables[1].second;
+  EXPECT_EQ(gap.substr(0, gap.find('\n')), "language,gap,ci_low,ci_high,std,paired,distance");
+  EXPECT_TRUE(contains(gap, "\nhi,0.2,")) << gap;
 }
 
 TEST(StudyReport, PartialStudyAndVersionCheck) {
@@ -290,7 +296,8 @@ TEST(StudyReport, SeveralEncodersSideBySide) {
   for (const auto& [name, csv] : rep.tables) {
     if (name == "compare_gap_difference_mbert_xlmr") paired = csv;
   }
-  EXPECT_NE(paired.find("hi,20.0,18.0,2.0,\"[0.5, 3.5]\",500,xlmr"), std::string::npos) << paired;
+  EXPECT_NE(paired.find("\nhi,0.2,0.18,0.02,0.005,0.035,500,xlmr\n"), std::string::npos) << paired;
+  EXPECT_NE(rep.html.find("<td class=\"num\">2.0</td><td>[0.5, 3.5]</td>"), std::string::npos);
   // Unique section ids: every id appears once.
   for (const char* id : {"accuracy_mbert", "accuracy_xlmr", "compare"}) {
     const std::string tag = "<section id=\"" + std::string(id) + "\">";
