@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 
@@ -167,7 +168,15 @@ LoadedMatrix load_embedding_matrix(const fs::path& path, const std::string& tens
   LoadedMatrix out;
   out.tensor = name;
   out.matrix = Matrix(t->shape[0], t->shape[1]);
-  for (int64_t i = 0; i < t->numel(); ++i) out.matrix.data[static_cast<size_t>(i)] = element(*t, i);
+  for (int64_t i = 0; i < t->numel(); ++i) {
+    const float v = element(*t, i);
+    if (!std::isfinite(v)) {
+      throw DataError(path.string() + ": " + name + "[" + std::to_string(i / t->shape[1]) + ", " +
+                      std::to_string(i % t->shape[1]) + "] is " +
+                      (std::isnan(v) ? "NaN" : "infinite") + " (expected finite embeddings)");
+    }
+    out.matrix.data[static_cast<size_t>(i)] = v;
+  }
   return out;
 }
 
@@ -195,6 +204,11 @@ Matrix read_vector_tsv(const fs::path& path) {
       if (ec != std::errc() || ptr != last || first == last) {
         throw DataError(where + ": column " + std::to_string(c + 1) + ": expected a number, got '" +
                         f + "'");
+      }
+      // from_chars reads "nan" and "inf"; one such value poisons every distance it enters.
+      if (!std::isfinite(v)) {
+        throw DataError(where + ": column " + std::to_string(c + 1) +
+                        ": expected a finite number, got '" + f + "'");
       }
       m.data.push_back(v);
     }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "common/test_env.h"
@@ -104,6 +105,27 @@ TEST(EmbeddingFile, ReadsVectorTsvWithLineNumbersInErrors) {
   expect_error([&] { read_vector_tsv(tmp / "ragged.tsv"); }, "ragged.tsv:2: expected 2");
   write_text(tmp / "empty.tsv", "\n");
   expect_error([&] { read_vector_tsv(tmp / "empty.tsv"); }, "no vectors");
+  // from_chars reads nan/inf as numbers; one would poison every distance it enters.
+  write_text(tmp / "nan.tsv", "1\t2\nnan\t4\n");
+  expect_error([&] { read_vector_tsv(tmp / "nan.tsv"); },
+               "nan.tsv:2: column 1: expected a finite number, got 'nan'");
+  write_text(tmp / "inf.tsv", "1\t-inf\n");
+  expect_error([&] { read_vector_tsv(tmp / "inf.tsv"); }, "inf.tsv:1: column 2: expected a finite");
+}
+
+TEST(EmbeddingFile, RefusesNonFiniteSafetensorsValuesByPosition) {
+  TempDir tmp;
+  const std::vector<float> ok = {1, 2, 3, 4};
+  const std::vector<float> bad = {1, 2, 3, std::numeric_limits<float>::quiet_NaN(), 5, 6};
+  const std::vector<uint16_t> inf16 = {0x3c00, 0x7c00};  // 1, +inf in IEEE half
+  io::write_safetensors(tmp / "e.safetensors",
+                        {view("ok", io::DType::F32, {2, 2}, ok.data(), 16),
+                         view("bad", io::DType::F32, {3, 2}, bad.data(), 24),
+                         view("inf", io::DType::F16, {1, 2}, inf16.data(), 4)});
+  EXPECT_EQ(load_embedding_matrix(tmp / "e.safetensors", "ok").matrix.data, ok);
+  expect_error([&] { load_embedding_matrix(tmp / "e.safetensors", "bad"); }, "bad[1, 1] is NaN");
+  expect_error([&] { load_embedding_matrix(tmp / "e.safetensors", "inf"); },
+               "inf[0, 1] is infinite");
 }
 
 TEST(EmbeddingFile, ReadsMetadataTsv) {
