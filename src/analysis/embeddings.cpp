@@ -2,6 +2,7 @@
 // length order so that a batch pads little, then the pooled rows are put back in input order.
 #include "xlt/analysis/embeddings.h"
 
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
@@ -124,7 +125,8 @@ SentenceEmbeddings sentence_embeddings(models::Model& model, const text::Tokeniz
   text::EncodeOptions eo;
   eo.truncation = text::TruncationStrategy::kLongestFirst;
   eo.max_length = static_cast<size_t>(effective_max_length(model, options.max_length));
-  const auto encodings = tokenizer.encode_batch(sentences, eo);
+  // As many tokeniser threads as libtorch's pool (--threads), not the tokenizer's all cores.
+  const auto encodings = tokenizer.encode_batch(sentences, eo, at::get_num_threads());
   return sentence_embeddings(model, encodings, eval::collate_options_for(tokenizer), options);
 }
 

@@ -91,7 +91,9 @@ std::vector<text::Encoding> encode_nli_pairs(const text::Tokenizer& tokenizer,
   text::EncodeOptions opt;
   opt.truncation = text::TruncationStrategy::kLongestFirst;
   opt.max_length = static_cast<size_t>(std::max<int64_t>(0, max_length));
-  return tokenizer.encode_pair_batch(pairs, opt, threads);
+  // 0: as many tokeniser threads as libtorch's pool, which --threads set (the tokenizer's own
+  // 0 means every core, which a `--threads 1` run on a shared machine must not take).
+  return tokenizer.encode_pair_batch(pairs, opt, threads > 0 ? threads : at::get_num_threads());
 }
 
 std::vector<int64_t> encoding_lengths(const std::vector<text::Encoding>& encodings) {

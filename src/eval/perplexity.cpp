@@ -232,7 +232,7 @@ PerplexityResult text_perplexity(models::Model& model, const text::Tokenizer& to
   if (kept.empty()) throw DataError("no non-blank lines to score");
 
   text::EncodeOptions eo;  // specials on (XGLM: </s> first), no truncation: windows handle length
-  auto encodings = tokenizer.encode_batch(kept, eo);
+  auto encodings = tokenizer.encode_batch(kept, eo, at::get_num_threads());  // --threads
   std::vector<std::vector<int64_t>> sequences;
   if (options.join == JoinMode::kStream) {
     sequences.emplace_back();

@@ -53,7 +53,7 @@ at::Tensor collate_labels(const std::vector<int>& labels, const std::vector<int6
                           c10::Device device = c10::kCPU);
 
 // tokenizer(premise, hypothesis, truncation="longest_first", max_length=max_length) for every
-// example, without padding, in dataset order, on `threads` threads (0 = all cores).
+// example, without padding, in dataset order, on `threads` threads (0 = at::get_num_threads()).
 std::vector<text::Encoding> encode_nli_pairs(const text::Tokenizer& tokenizer,
                                              const data::NliDataset& dataset, int64_t max_length,
                                              int threads = 0);

@@ -71,7 +71,7 @@ struct EvalOptions {
   std::vector<int> label_map;
   bool progress = true;        // xlt::Progress on stderr
   std::string progress_label;  // default "eval <lang>"
-  int tokenizer_threads = 0;   // 0 = all cores
+  int tokenizer_threads = 0;   // 0 = libtorch's thread count (--threads)
   // Sharding (evaluate_nli_sharded): run only batch b of the full length-sorted plan where
   // b % shard_count == shard_index, leaving the other rows' logits 0, then hand the [n, labels]
   // logits and the padded-token count to combine_logits (a sum over the ranks) before the
