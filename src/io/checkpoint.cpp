@@ -70,8 +70,9 @@ Checkpoint Checkpoint::open(const fs::path& path) {
     } else if (fs::exists(path / "pytorch_model.bin") ||
                fs::exists(path / "pytorch_model.bin.index.json")) {
       throw CheckpointError(path.string() + ": only PyTorch pickle weights (pytorch_model.bin) " +
-                            "here; xlt reads safetensors: convert them first, e.g. " +
-                            "model.save_pretrained(dir, safe_serialization=True)");
+                            "here; xlt reads safetensors: convert them first with `xlt convert " +
+                            path.string() + " --out DIR` (or in Python " +
+                            "model.save_pretrained(dir, safe_serialization=True))");
     } else {
       throw CheckpointError(path.string() + ": no " + kSingleFile + " or " + kIndexFile +
                             " in this folder");

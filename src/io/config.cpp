@@ -5,6 +5,7 @@
 #include "xlt/io/config.h"
 
 #include <cmath>
+#include <set>
 
 #include "core/json_strict.h"
 #include "xlt/core/error.h"
@@ -176,7 +177,28 @@ void validate(const Reader& r, const ModelConfig& c, bool xglm) {
     if (!(c.layer_norm_eps > 0)) r.fail("layer_norm_eps", "must be positive");
     if (c.classifier_dropout != -1) probability(c.classifier_dropout, "classifier_dropout");
   }
-  if (c.hidden_act.empty()) r.fail(key("hidden_act", "activation_function"), "must not be empty");
+  // Checked here, where the file's path is known, not when the model is built.
+  static const std::set<std::string> kActivations = {
+      "gelu", "gelu_python", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu"};
+  if (!kActivations.count(c.hidden_act)) {
+    r.fail(key("hidden_act", "activation_function"),
+           "'" + c.hidden_act +
+               "' is not supported (expected gelu, gelu_python, gelu_new, gelu_pytorch_tanh, "
+               "gelu_fast or relu)");
+  }
+  if (!xglm && c.position_embedding_type != "absolute") {
+    r.fail("position_embedding_type",
+           "'" + c.position_embedding_type + "' is not supported (only 'absolute')");
+  }
+  if (!c.problem_type.empty() && c.problem_type != "regression" &&
+      c.problem_type != "single_label_classification" &&
+      c.problem_type != "multi_label_classification") {
+    r.fail("problem_type", "'" + c.problem_type +
+                               "' is not supported (expected regression, "
+                               "single_label_classification, multi_label_classification or null)");
+  }
+  // XGLM's loss fills the position after the last token with pad_token_id (HF fails there too).
+  if (xglm && c.pad_token_id < 0) r.fail("pad_token_id", "an XGLM model needs one, found null");
   if (c.pad_token_id >= c.vocab_size)
     r.fail("pad_token_id", std::to_string(c.pad_token_id) +
                                " is outside the vocabulary (vocab_size " +
@@ -304,6 +326,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   } else {
     r.get("problem_type", c.problem_type);
   }
+  r.get("tie_word_embeddings", c.tie_word_embeddings);
   read_labels(r, c);
   validate(r, c, xglm);
   return c;
@@ -366,6 +389,9 @@ json ModelConfig::to_json() const {
     j["position_embedding_type"] = position_embedding_type;
     j["classifier_dropout"] = classifier_dropout < 0 ? json(nullptr) : json(classifier_dropout);
   }
+  // Written only where it differs from HF's default or was given, as save_pretrained does.
+  if (!tie_word_embeddings || j.contains("tie_word_embeddings"))
+    j["tie_word_embeddings"] = tie_word_embeddings;
   // Like save_pretrained, labels are written when they differ from the 2-label default.
   ModelConfig d = defaults(model_type);
   if (id2label != d.id2label || label2id != d.label2id || j.contains("id2label")) {

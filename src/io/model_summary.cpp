@@ -60,7 +60,7 @@ ModelSummary summarize_model(const ModelLocation& location) {
   // Counted as Hugging Face's num_parameters() counts: integer tensors are buffers
   // (position_ids), and an output projection tied to the input embeddings
   // (tie_word_embeddings, true unless the config says otherwise) is the same parameter.
-  const bool tied = !s.config || s.config->raw.value("tie_word_embeddings", true);
+  const bool tied = !s.config || s.config->tie_word_embeddings;
   std::vector<std::vector<int64_t>> input_embeddings;
   std::set<std::string> names;
   for (const TensorSummary& t : s.tensors) {

@@ -1,8 +1,10 @@
 // Atomic safetensors writer, laid out as the reference implementation writes files: compact JSON
 // header ("__metadata__" first, then each tensor as {"dtype","shape","data_offsets"}) padded with
-// spaces to a multiple of 8 bytes so the data section starts aligned; tensors in name order.
+// spaces to a multiple of 8 bytes so the data section starts aligned; tensors by descending
+// dtype rank, then name, so every tensor's data is aligned to its element size.
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -13,24 +15,59 @@
 namespace xlt::io {
 namespace fs = std::filesystem;
 
+namespace {
+
+// The reference's Dtype order (BOOL < U8 < I8 < I16 < F16 < BF16 < I32 < F32 < F64 < I64, that
+// is increasing alignment); its writer sorts by this, descending, then by name.
+int dtype_rank(DType d) {
+  switch (d) {
+    case DType::BOOL:
+      return 0;
+    case DType::U8:
+      return 1;
+    case DType::I8:
+      return 2;
+    case DType::I16:
+      return 3;
+    case DType::F16:
+      return 4;
+    case DType::BF16:
+      return 5;
+    case DType::I32:
+      return 6;
+    case DType::F32:
+      return 7;
+    case DType::F64:
+      return 8;
+    case DType::I64:
+      return 9;
+  }
+  return 0;
+}
+
+}  // namespace
+
 void write_safetensors(const fs::path& path, const std::vector<TensorView>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   std::vector<const TensorView*> sorted;
   sorted.reserve(tensors.size());
   for (const TensorView& t : tensors) sorted.push_back(&t);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const TensorView* a, const TensorView* b) { return a->name < b->name; });
+  std::sort(sorted.begin(), sorted.end(), [](const TensorView* a, const TensorView* b) {
+    const int ra = dtype_rank(a->dtype), rb = dtype_rank(b->dtype);
+    return ra != rb ? ra > rb : a->name < b->name;
+  });
 
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::uint64_t offset = 0;
+  std::set<std::string> names;
   for (std::size_t i = 0; i < sorted.size(); ++i) {
     const TensorView& t = *sorted[i];
     auto bad = [&](const std::string& what) {
       throw CheckpointError(path.string() + ": cannot write tensor '" + t.name + "': " + what);
     };
     if (t.name == "__metadata__") bad("the name is reserved for the metadata block");
-    if (i > 0 && sorted[i - 1]->name == t.name) bad("duplicate name");
+    if (!names.insert(t.name).second) bad("duplicate name");
     int64_t numel = 1;
     for (int64_t d : t.shape) {
       if (d < 0) bad("negative dimension");

@@ -31,7 +31,7 @@ EncoderEmbeddingsImpl::EncoderEmbeddingsImpl(const io::ModelConfig& c, PositionS
       max_length_(encoder_max_length(c, scheme)),
       dropout_(c.hidden_dropout_prob) {
   if (c.position_embedding_type != "absolute") {
-    throw ConfigError("config.json: position_embedding_type '" + c.position_embedding_type +
+    throw ConfigError("position_embedding_type '" + c.position_embedding_type +
                       "' is not supported (only 'absolute')");
   }
   word_embeddings =

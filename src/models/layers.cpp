@@ -48,13 +48,15 @@ at::Tensor EmbeddingImpl::forward(const at::Tensor& ids) const {
 }
 
 Activation parse_activation(const std::string& name) {
-  if (name == "gelu") return Activation::kGelu;
+  if (name == "gelu" || name == "gelu_python") return Activation::kGelu;
   if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") {
     return Activation::kGeluTanh;
   }
   if (name == "relu") return Activation::kRelu;
-  throw ConfigError("config.json: hidden_act/activation_function '" + name +
-                    "' is not supported (expected gelu, gelu_new, gelu_pytorch_tanh or relu)");
+  // ModelConfig::from_json refuses these with the file's path; this guards configs built in code.
+  throw ConfigError("hidden_act/activation_function '" + name +
+                    "' is not supported (expected gelu, gelu_python, gelu_new, "
+                    "gelu_pytorch_tanh, gelu_fast or relu)");
 }
 
 at::Tensor activate(const at::Tensor& x, Activation act) {
@@ -233,7 +235,7 @@ at::Tensor sequence_classification_loss(const at::Tensor& logits, const at::Tens
     }
     return at::binary_cross_entropy_with_logits(logits, target.to(logits.scalar_type()));
   }
-  throw ConfigError("config.json: problem_type '" + problem +
+  throw ConfigError("problem_type '" + problem +
                     "' is not supported (expected regression, single_label_classification or "
                     "multi_label_classification)");
 }

@@ -1,7 +1,8 @@
 // XGLM causal LM (HF's XGLMForCausalLM, transformers 4.40): scaled token embeddings + sinusoidal
 // positions (offset 2, positions 0..T-1 whatever the padding), pre-LayerNorm decoder layers, a
 // final LayerNorm, and logits through the input embedding matrix (lm_head is tied and therefore
-// not a separate parameter: the optimiser sees the shared tensor once, as in HF).
+// not a separate parameter: the optimiser sees the shared tensor once, as in HF), or through a
+// lm_head.weight of its own where config.json says tie_word_embeddings: false.
 #include "models/xglm.h"
 
 #include <cmath>
@@ -257,8 +258,18 @@ class XGLMForCausalLMImpl : public torch::nn::Module {
  public:
   explicit XGLMForCausalLMImpl(const io::ModelConfig& c) {
     model = register_module("model", XGLMModel(c));
+    // Tied (HF's default, every released XGLM): logits use embed_tokens, and the checkpoint's
+    // lm_head.weight is the same matrix. Untied: a parameter of its own, as nn.Linear(no bias).
+    if (!c.tie_word_embeddings) {
+      lm_head = register_module("lm_head", Linear(c.hidden_size, c.vocab_size, /*bias=*/false));
+    }
+  }
+  // The [vocab, H] matrix the logits are computed with.
+  const at::Tensor& output_weight() const {
+    return lm_head ? lm_head->weight : model->embed_tokens->weight;
   }
   XGLMModel model{nullptr};
+  Linear lm_head{nullptr};
 };
 TORCH_MODULE(XGLMForCausalLM);
 
@@ -270,7 +281,7 @@ class XglmCausalLM final : public ArchModel {
   ModelOutputs forward(const ModelInputs& in, const ForwardOptions& opt) override {
     auto out = net_->model->forward(in, opt);
     if (!opt.compute_logits) return out;
-    out.logits = at::linear(out.last_hidden_state, net_->model->embed_tokens->weight);
+    out.logits = at::linear(out.last_hidden_state, net_->output_weight());
     if (in.labels.defined()) {
       if (in.labels.sizes() != in.input_ids.sizes()) {
         throw DataError("labels: a causal LM needs labels shaped like input_ids [batch, seq]");
@@ -281,13 +292,14 @@ class XglmCausalLM final : public ArchModel {
     return out;
   }
 
-  at::Tensor output_embeddings() const override { return net_->model->embed_tokens->weight; }
+  at::Tensor output_embeddings() const override { return net_->output_weight(); }
 
   std::string hf_class() const override { return "XGLMForCausalLM"; }
   std::string base_prefix() const override { return "model."; }
   bool ignorable(const std::string& name) const override {
     // The tied copy of the embeddings, and fairseq-era position buffers.
-    return name == "lm_head.weight" || name.rfind("model.embed_positions.", 0) == 0;
+    return (name == "lm_head.weight" && !net_->lm_head) ||
+           name.rfind("model.embed_positions.", 0) == 0;
   }
 
  private:

@@ -222,6 +222,32 @@ TEST(Config, InvalidValuesNameTheKey) {
   expect_config_error({{"model_type", "bert"}, {"vocab_size", 10}, {"pad_token_id", 10}},
                       {"'pad_token_id'"});
   expect_config_error({{"model_type", "bert"}, {"pad_token_id", -3}}, {"'pad_token_id'"});
+  // Refused when the file is read (naming it and the key), not later when the model is built.
+  expect_config_error({{"model_type", "bert"}, {"hidden_act", "swish"}},
+                      {"'hidden_act'", "'swish' is not supported", "gelu_fast"});
+  expect_config_error({{"model_type", "xglm"}, {"activation_function", "silu"}},
+                      {"'activation_function'", "'silu'"});
+  expect_config_error({{"model_type", "bert"}, {"position_embedding_type", "relative_key"}},
+                      {"'position_embedding_type'", "only 'absolute'"});
+  expect_config_error({{"model_type", "bert"}, {"problem_type", "ranking"}},
+                      {"'problem_type'", "'ranking'"});
+  expect_config_error({{"model_type", "xglm"}, {"pad_token_id", nullptr}},
+                      {"'pad_token_id'", "XGLM model needs one"});
+  expect_config_error({{"model_type", "xglm"}, {"tie_word_embeddings", nullptr}},
+                      {"'tie_word_embeddings'", "true or false"});
+  // gelu_python is HF's erf GELU written in Python: the same function as gelu.
+  EXPECT_EQ(
+      ModelConfig::from_json({{"model_type", "bert"}, {"hidden_act", "gelu_python"}}).hidden_act,
+      "gelu_python");
+}
+
+TEST(Config, TieWordEmbeddingsIsReadAndWrittenBack) {
+  EXPECT_TRUE(ModelConfig::from_json({{"model_type", "xglm"}}).tie_word_embeddings);
+  ModelConfig c = ModelConfig::from_json({{"model_type", "xglm"}, {"tie_word_embeddings", false}});
+  EXPECT_FALSE(c.tie_word_embeddings);
+  EXPECT_EQ(c.to_json().at("tie_word_embeddings"), false);
+  EXPECT_FALSE(
+      ModelConfig::defaults(io::ModelType::kXglm).to_json().contains("tie_word_embeddings"));
 }
 
 TEST(Config, LoadErrorsNameTheFile) {

@@ -149,6 +149,7 @@ TEST(ModelSummary, PickleOnlyFolderExplainsConversion) {
     FAIL();
   } catch (const CheckpointError& e) {
     EXPECT_NE(std::string(e.what()).find("safe_serialization"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("`xlt convert "), std::string::npos) << e.what();
   }
 }
 

@@ -157,10 +157,21 @@ TEST(Safetensors, RoundTripEveryDTypeExactly) {
 
   auto f = SafetensorsFile::open(tmp / "rt.safetensors");
   EXPECT_EQ(f->metadata(), meta);
-  std::vector<std::string> sorted;
-  for (const auto& t : owned) sorted.push_back(t.name);
-  std::sort(sorted.begin(), sorted.end());
-  EXPECT_EQ(f->names(), sorted);  // header order == name order for files xlt writes
+  // Header order = data order: the widest dtypes first (the reference's descending Dtype
+  // order), then names, so every tensor's data starts at a multiple of its element size.
+  auto rank = [](DType d) {
+    const std::vector<DType> order = {DType::BOOL, DType::U8,  DType::I8,  DType::I16, DType::F16,
+                                      DType::BF16, DType::I32, DType::F32, DType::F64, DType::I64};
+    return std::find(order.begin(), order.end(), d) - order.begin();
+  };
+  std::vector<const OwnedTensor*> sorted;
+  for (const auto& t : owned) sorted.push_back(&t);
+  std::sort(sorted.begin(), sorted.end(), [&](const OwnedTensor* a, const OwnedTensor* b) {
+    return rank(a->dtype) != rank(b->dtype) ? rank(a->dtype) > rank(b->dtype) : a->name < b->name;
+  });
+  std::vector<std::string> expected;
+  for (const auto* t : sorted) expected.push_back(t->name);
+  EXPECT_EQ(f->names(), expected);
   for (const auto& t : owned) {
     SCOPED_TRACE(t.name);
     const TensorView& v = f->tensor(t.name);
@@ -171,6 +182,10 @@ TEST(Safetensors, RoundTripEveryDTypeExactly) {
     if (v.nbytes > 0) {
       EXPECT_EQ(0, std::memcmp(v.data, t.bytes.data(), v.nbytes));
     }
+  }
+  const auto* data_start = f->tensor(expected.front()).data;
+  for (const auto& n : expected) {
+    EXPECT_EQ((f->tensor(n).data - data_start) % dtype_size(f->tensor(n).dtype), 0) << n;
   }
   EXPECT_EQ(f->tensor("scalar").numel(), 1);
   EXPECT_EQ(f->tensor("empty").numel(), 0);
@@ -206,6 +221,19 @@ TEST(Safetensors, WriterLayoutMatchesReference) {
   EXPECT_EQ(0, std::memcmp(raw.data() + 8 + padded + 8, b, 3));
   // No temp file is left beside it.
   EXPECT_EQ(std::distance(fs::directory_iterator(tmp.path()), fs::directory_iterator()), 1);
+
+  // Mixed widths: safetensors.torch.save_file({"a.bias": f16[3], "b.ids": i64[2]}) puts the
+  // I64 tensor first, so its data stays 8-byte aligned (name order would put it at byte 6).
+  std::uint16_t h[3] = {0x3c00, 0x4000, 0x4200};
+  std::int64_t ids[2] = {7, -1};
+  write_safetensors(tmp / "mixed.safetensors",
+                    {{"a.bias", DType::F16, {3}, reinterpret_cast<const std::byte*>(h), 6},
+                     {"b.ids", DType::I64, {2}, reinterpret_cast<const std::byte*>(ids), 16}});
+  raw = read_text(tmp / "mixed.safetensors");
+  EXPECT_NE(raw.find(R"({"b.ids":{"dtype":"I64","shape":[2],"data_offsets":[0,16]},)"
+                     R"("a.bias":{"dtype":"F16","shape":[3],"data_offsets":[16,22]}})"),
+            std::string::npos)
+      << raw;
 }
 
 TEST(Safetensors, WriterRejectsBadViews) {
@@ -216,6 +244,11 @@ TEST(Safetensors, WriterRejectsBadViews) {
                CheckpointError);
   EXPECT_THROW(write_safetensors(tmp / "x.safetensors",
                                  {{"a", DType::F32, {2}, p, 8}, {"a", DType::F32, {2}, p, 8}}),
+               CheckpointError);
+  // A repeated name is refused even where the two dtypes sort apart.
+  EXPECT_THROW(write_safetensors(tmp / "x.safetensors", {{"a", DType::F32, {2}, p, 8},
+                                                         {"b", DType::F32, {2}, p, 8},
+                                                         {"a", DType::U8, {8}, p, 8}}),
                CheckpointError);
   EXPECT_FALSE(fs::exists(tmp / "x.safetensors"));
 }

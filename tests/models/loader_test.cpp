@@ -8,6 +8,7 @@
 
 #include "common/test_env.h"
 #include "xlt/core/error.h"
+#include "xlt/io/config.h"
 #include "xlt/models/model.h"
 #include "xlt/models/tensor_io.h"
 
@@ -205,6 +206,50 @@ TEST(Loader, XglmIgnoresTiedLmHead) {
   auto model = models::load_model(dir);
   EXPECT_EQ(model->load_report().ignored, (std::vector<std::string>{"lm_head.weight"}));
   EXPECT_TRUE(model->output_embeddings().is_same(model->named_parameters().front().second));
+}
+
+// tie_word_embeddings: false (HF's XGLMForCausalLM then has a lm_head.weight of its own): the
+// logits come from that matrix, the loader requires it, and a save writes it back.
+TEST(Loader, XglmUntiedLmHeadIsItsOwnParameter) {
+  const fs::path src = fixtures_dir() / "xglm_tiny";
+  XLT_REQUIRE_PATH(src);
+  TempDir tmp;
+  const at::Tensor embed =
+      models::read_tensors(src / "model.safetensors").at("model.embed_tokens.weight");
+  const at::Tensor head = embed * 0.5 + 0.1;
+  auto dir = derived_checkpoint(
+      tmp, [&](Tensors& t) { t.emplace_back("lm_head.weight", head); }, src);
+  auto config = io::ModelConfig::load(dir);
+  config.tie_word_embeddings = false;
+  config.save(dir / "config.json");
+  auto model = models::load_model(dir);
+  EXPECT_TRUE(model->load_report().ignored.empty());
+  EXPECT_TRUE(at::equal(model->output_embeddings(), head));
+  auto ref = models::read_tensors(src / "ref.safetensors");
+  models::ModelInputs in;
+  in.input_ids = ref.at("input_ids");
+  in.attention_mask = ref.at("attention_mask");
+  const auto out = model->forward(in, {});
+  // The fixture's hidden states are HF's; the untied logits are them times the head's matrix
+  // (compared at real tokens), and far from the tied logits.
+  // (HF's last hidden_states entry is the final LayerNorm's output.)
+  const at::Tensor hidden = ref.at("hidden_states." + std::to_string(config.num_hidden_layers));
+  const at::Tensor real = in.attention_mask.to(at::kBool).unsqueeze(-1).expand_as(out.logits);
+  auto max_diff = [&](const at::Tensor& expected) {
+    return (out.logits - expected).abs().masked_select(real).max().item<double>();
+  };
+  EXPECT_LT(max_diff(at::linear(hidden, head)), 1e-4);
+  EXPECT_GT(max_diff(at::linear(hidden, embed)), 1e-2);
+  // Saved and reloaded with its own head.
+  models::save_model(*model, tmp / "saved");
+  EXPECT_TRUE(at::equal(
+      models::read_tensors(tmp / "saved" / "model.safetensors").at("lm_head.weight"), head));
+  // Without the tensor the checkpoint is incomplete, not silently tied.
+  fs::create_directories(tmp / "dropped");
+  fs::copy_file(dir / "config.json", tmp / "dropped" / "config.json");
+  fs::copy_file(src / "model.safetensors", tmp / "dropped" / "model.safetensors");
+  const std::string error = load_error(tmp / "dropped");
+  EXPECT_NE(error.find("lm_head.weight"), std::string::npos) << error;
 }
 
 }  // namespace

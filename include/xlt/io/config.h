@@ -41,6 +41,9 @@ struct ModelConfig {
   int64_t eos_token_id = -1;
   std::string position_embedding_type = "absolute";
   double classifier_dropout = -1;  // -1 = null (use hidden_dropout_prob)
+  // The output projection is the input embedding matrix (XGLM's lm_head; HF's default true).
+  // False: XGLM has its own lm_head.weight.
+  bool tie_word_embeddings = true;
 
   // XGLM-only.
   double activation_dropout = 0.0;

@@ -206,7 +206,7 @@ struct SaveOptions {
   std::filesystem::path tokenizer_dir;
 };
 
-// Writes config.json + model.safetensors (HF names and layout; XGLM without the tied
+// Writes config.json + model.safetensors (HF names and layout; XGLM without a tied
 // lm_head.weight) + tokenizer files into `dir`, atomically: everything goes to a temp folder
 // beside it that is renamed into place. An existing `dir` is replaced, but files there that are
 // not a model's (config, weights in any layout, tokenizer files) are kept, as save_pretrained
