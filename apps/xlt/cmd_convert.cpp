@@ -26,7 +26,13 @@ int run(const ConvertCliOptions& o) {
   if (o.max_shard_gb <= 0) throw UsageError("--max-shard-size: expected a positive number of GB");
   io::HubOptions hub = io::HubOptions::from_env();
   hub.progress = !o.quiet;
-  io::ModelLocation loc = io::resolve_or_download(o.model, hub);
+  // From the hub: the pickle weights and what a model folder needs beside them, not the
+  // default selection, which takes model.safetensors where a repository has both.
+  io::ModelLocation loc = io::resolve_or_download(
+      o.model, hub,
+      {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+       "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt",
+       "*.model", "pytorch_model.bin", "pytorch_model-*.bin", "pytorch_model.bin.index.json"});
   io::ConvertOptions opts;
   opts.max_shard_bytes = static_cast<uint64_t>(o.max_shard_gb * 1e9);
   opts.progress = !o.quiet;

@@ -563,7 +563,8 @@ fs::path download_hub_file(const std::string& repo_id, const std::string& filena
   return fetch_at_commit(http, o, repo_id, m.commit, filename, stats);
 }
 
-ModelLocation resolve_or_download(std::string_view model, const HubOptions& o) {
+ModelLocation resolve_or_download(std::string_view model, const HubOptions& o,
+                                  const std::vector<std::string>& include) {
   if (model.empty()) throw UsageError("empty model path or id");
   std::string id_part(model.substr(0, model.find('@')));
   std::error_code ec;
@@ -573,6 +574,10 @@ ModelLocation resolve_or_download(std::string_view model, const HubOptions& o) {
   // Local paths (and their "no such file" errors) are resolve_model_location's business.
   if (path_like) return resolve_model_location(model, cache);
   RepoRef ref = RepoRef::parse(model);
+  if (!include.empty()) {
+    SnapshotDownload d = download_model(ref.repo_id, ref.revision, include, o);
+    return ModelLocation{d.snapshot_dir, true, ref.repo_id, ref.revision, d.commit};
+  }
   if (auto snap = find_cached_snapshot(o.cache_dir, ref); snap && snapshot_has_model(snap->dir)) {
     return ModelLocation{snap->dir, true, ref.repo_id, ref.revision, snap->commit};
   }

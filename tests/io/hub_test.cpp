@@ -296,6 +296,16 @@ TEST_F(HubFixture, OfflineIncludeMatchesRepositoryFileNames) {
   EXPECT_EQ(hub.count(""), 0);
 }
 
+// `xlt convert org/name`: the pickle weights are fetched, not the model.safetensors the default
+// selection prefers (which convert would then refuse to convert, after a possibly huge download).
+TEST_F(HubFixture, IncludeSelectsThePickleWeightsForConvert) {
+  const ModelLocation loc = resolve_or_download(kRepo, opts, {"config.json", "pytorch_model.bin"});
+  EXPECT_EQ(loc.path, repo_dir() / "snapshots" / kCommit);
+  EXPECT_EQ(read_text(loc.path / "pytorch_model.bin"), "not wanted when safetensors exist");
+  EXPECT_FALSE(fs::exists(loc.path / "model.safetensors"));
+  EXPECT_EQ(hub.count("GET", "/cdn/" + sha256_hex(weights)), 0);
+}
+
 // A cache path through a file ended in std::filesystem's "Not a directory" (exit 3).
 TEST_F(HubFixture, CacheDirThatIsAFileIsAUsageError) {
   test::write_text(tmp / "afile", "not a folder");

@@ -114,13 +114,18 @@ std::filesystem::path download_hub_file(const std::string& repo_id, const std::s
 // index, or pytorch_model.bin / all its shards).
 bool snapshot_has_model(const std::filesystem::path& dir);
 
-// What every model-taking command calls with its MODEL argument: an existing local path is
+// What `xlt study` and `xlt convert` call with a MODEL argument (the other commands look in the
+// cache only, resolve_model_location, and say to run `xlt download`): an existing local path is
 // used as is; a hub id ("org/name" or "org/name@revision") is looked up in the cache (no request
 // when a snapshot with config.json and complete weights is there) and otherwise downloaded with
-// the default file selection, unless offline. Throws IoError for a missing local path (see
-// resolve_model_location), HubError as download_model (offline and not cached included).
+// the default file selection, unless offline. With `include` (globs, as download_model), exactly
+// those files are fetched instead (convert wants pytorch_model.bin where the default selection
+// prefers model.safetensors); a cached snapshot then costs one listing request. Throws IoError for
+// a missing local path (see resolve_model_location), HubError as download_model (offline and not
+// cached included).
 ModelLocation resolve_or_download(std::string_view model,
-                                  const HubOptions& options = HubOptions::from_env());
+                                  const HubOptions& options = HubOptions::from_env(),
+                                  const std::vector<std::string>& include = {});
 
 // ---- Verified downloads of any URL (used for dataset archives too) ----
 
