@@ -120,7 +120,18 @@ int run(const StudyCliOptions& o) {
     return interrupt_exit_code(sig);
   }
   print_summary(r);
-  if (!r.report.empty()) std::cout << "report: " << r.report.string() << "\n";
+  if (!r.report.empty()) {
+    std::cout << "report: " << r.report.string() << "\n";
+    for (const auto& note : r.results["study"].value("notes", nlohmann::json::array())) {
+      const std::string text = note.is_string() ? note.get<std::string>() : "";
+      if (text.rfind("OUT OF DATE", 0) == 0) std::cerr << "xlt study: warning: " << text << "\n";
+    }
+  } else if (distributed::launch_env_from_process().rank == 0) {
+    std::cerr << "xlt study: the report was not rebuilt (report is not among the stages run); "
+              << (r.out / "report.html").string()
+              << ", if there is one, is from an earlier run: add report to --stages to update "
+                 "it\n";
+  }
   return 0;
 }
 

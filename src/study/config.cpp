@@ -349,8 +349,12 @@ class Parser {
       if (std::find(stages.begin(), stages.end(), n) != stages.end()) c_.stages.push_back(n);
     }
     c_.device = s.str("device", c_.device);
-    if (c_.device != "cpu" && c_.device.rfind("cuda", 0) != 0) {
-      s.fail(s.get("device"), "device", "expected cpu or cuda[:N], found '" + c_.device + "'");
+    const bool cuda_index = c_.device.size() > 5 && c_.device.rfind("cuda:", 0) == 0 &&
+                            std::all_of(c_.device.begin() + 5, c_.device.end(), [](char ch) {
+                              return std::isdigit(static_cast<unsigned char>(ch));
+                            });
+    if (c_.device != "cpu" && c_.device != "cuda" && !cuda_index) {
+      s.fail(s.get("device"), "device", "expected cpu, cuda or cuda:N, found '" + c_.device + "'");
     }
     c_.threads = static_cast<int>(s.integer("threads", 0, 0, kMaxThreads));
     const std::string out = s.str("out", "");

@@ -105,6 +105,9 @@ struct Context {
   fs::path encoder_out() const { return out / prefix; }  // DIR or DIR/encoders/NAME
   std::vector<Unit> units;                               // in run order
   std::map<std::string, std::string> status;  // unit -> "ran" / "skipped" (this invocation)
+  // Units not rerun (not in --stages / study.stages) whose finished outputs were made from other
+  // inputs than the config's now.
+  std::vector<std::string> stale;
   // Under a distributed launch (xlt launch, torchrun, srun): the evaluation stages are sharded
   // over the ranks and fine-tuning is data-parallel; rank 0 alone writes files and runs the other
   // stages. nullptr = one process.

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <iostream>
@@ -89,6 +90,13 @@ struct Prepared {
   std::vector<UnitStatus> plan;
 };
 
+// "cuda:N" with N a number.
+bool is_cuda_index(const std::string& device) {
+  return device.size() > 5 && device.rfind("cuda:", 0) == 0 &&
+         std::all_of(device.begin() + 5, device.end(),
+                     [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+}
+
 bool stage_selected(const StudyConfig& c, const RunOptions& o, const std::string& stage) {
   if (!c.stage_enabled(stage)) return false;
   return o.stages.empty() || std::find(o.stages.begin(), o.stages.end(), stage) != o.stages.end();
@@ -136,12 +144,44 @@ Prepared prepare(const StudyConfig& c, const RunOptions& o, bool dry_run) {
                        ")");
     }
   }
+  for (const auto& st : o.stages) {
+    if (!c.stage_enabled(st)) {
+      throw UsageError("--stages: '" + st + "' is not in study.stages of " +
+                       c.config_file.string() + " (" + join(c.stages) +
+                       "): add it there to run it");
+    }
+  }
+  if (o.overwrite && !o.stages.empty()) {
+    // --overwrite empties the folder; --stages would then rerun only some of what it deleted.
+    throw UsageError(
+        "--overwrite empties the output folder and runs every stage again; with --stages the "
+        "other stages' results would be deleted and not rerun. Drop --stages to start over, or "
+        "drop --overwrite (out-of-date units of the selected stages rerun anyway)");
+  }
   check_out_dir(out, o, c);
   p.ctx = std::make_unique<Context>(c, out);
   Context& ctx = *p.ctx;
   ctx.progress = o.progress;
   ctx.log = o.log ? o.log : &std::cerr;
   ctx.device = o.device.empty() ? c.device : o.device;
+  // Checked before any unit runs (a bad device used to fail in the first baseline unit, after
+  // the folder and the init units were made). A dry run checks the spelling only: planning a GPU
+  // study on a machine without one is fine.
+  if (!dry_run || !o.device.empty()) {
+    try {
+      if (dry_run) {
+        if (ctx.device != "cpu" && ctx.device != "cuda" && !is_cuda_index(ctx.device)) {
+          models::parse_device(ctx.device);  // throws the usual message
+        }
+      } else {
+        models::parse_device(ctx.device);
+      }
+    } catch (const ConfigError& e) {
+      if (!o.device.empty()) throw;
+      throw ConfigError(c.config_file.string() + ": study.device = \"" + ctx.device +
+                        "\": " + e.what());
+    }
+  }
   ctx.threads = o.threads >= 0 ? o.threads : c.threads;
   for (size_t e = 0; e < c.encoders.size(); ++e) {
     ctx.encoders.push_back(
@@ -167,6 +207,14 @@ Prepared prepare(const StudyConfig& c, const RunOptions& o, bool dry_run) {
   for (const auto& u : ctx.units) {
     if (u.stage != "init") status[u.name] = decide(u, c, o, overwrite);
   }
+  // Units left as they are although their recorded inputs differ from the config's: the report
+  // says so, as their numbers are an earlier configuration's.
+  for (const auto& u : ctx.units) {
+    const auto it = status.find(u.name);
+    if (it != status.end() && it->second.action == "not selected" && read_stage_record(u.dir)) {
+      ctx.stale.push_back(u.name);
+    }
+  }
   // The report's inputs are what will exist after this run.
   for (auto& u : ctx.units) {
     if (u.stage != "report") continue;
@@ -174,7 +222,11 @@ Prepared prepare(const StudyConfig& c, const RunOptions& o, bool dry_run) {
       const auto& st = status.at(name);
       if (st.action == "run" || st.action == "skip") continue;
       const auto rec = read_stage_record(out / name);
-      fp = rec ? (*rec)["fingerprint"] : json("missing");
+      // A unit left out of date makes the report out of date too: rebuilt, it says so.
+      const bool stale = std::find(ctx.stale.begin(), ctx.stale.end(), name) != ctx.stale.end();
+      fp = !rec    ? json("missing")
+           : stale ? json{{"out_of_date", (*rec)["fingerprint"]}}
+                   : (*rec)["fingerprint"];
     }
     u.fingerprint = fingerprint_of(u.inputs);
     status[u.name] = decide(u, c, o, overwrite);
@@ -519,7 +571,13 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
     }
   }
   outcome.units = p.plan;
-  if (writer && fs::exists(ctx.out / "results.json") && fs::exists(ctx.out / "report.html")) {
+  // Only a report this run made or found up to date: after `--stages finetune` the folder's
+  // results.json is an earlier run's and would be printed as if it were this one's.
+  const bool report_current = std::any_of(p.plan.begin(), p.plan.end(), [](const UnitStatus& s) {
+    return s.stage == "report" && (s.action == "run" || s.action == "skip");
+  });
+  if (writer && report_current && fs::exists(ctx.out / "results.json") &&
+      fs::exists(ctx.out / "report.html")) {
     outcome.report = ctx.out / "report.html";
     outcome.results = json::parse(read_file(ctx.out / "results.json"));
   }

@@ -358,6 +358,19 @@ json run_report(Context& ctx, const Unit& u) {
         "Perplexity was measured on the unique premises of each language's "
         "evaluation sample (no [perplexity] texts were configured).");
   }
+  // Only units the report reads: a stale unit of a disabled stage contributes nothing.
+  std::vector<std::string> stale;
+  for (const auto& name : ctx.stale) {
+    if (fs::exists(ctx.out / name / "stage.json")) stale.push_back(name);
+  }
+  if (!stale.empty()) {
+    std::string list;
+    for (const auto& n : stale) list += (list.empty() ? "" : ", ") + n;
+    notes.push_back("OUT OF DATE: " + list +
+                    " did not run again (not selected by --stages or study.stages) and hold "
+                    "results of an earlier configuration, which this report shows beside the "
+                    "current one; run the study without --stages to bring them up to date.");
+  }
   json study = {{"title", c.title},
                 {"config_file", c.config_file.string()},
                 {"out_dir", ctx.out.string()},
@@ -406,10 +419,14 @@ json run_report(Context& ctx, const Unit& u) {
     auto rec = read_stage_record(other.dir);
     if (!rec) continue;
     auto it = ctx.status.find(other.name);
-    timings.push_back({{"unit", other.name},
-                       {"stage", other.stage},
-                       {"status", it == ctx.status.end() ? "earlier run" : it->second},
-                       {"seconds", rec->value("seconds", 0.0)}});
+    timings.push_back(
+        {{"unit", other.name},
+         {"stage", other.stage},
+         {"status", it != ctx.status.end() ? it->second
+                    : std::find(ctx.stale.begin(), ctx.stale.end(), other.name) != ctx.stale.end()
+                        ? "earlier run, out of date"
+                        : "earlier run"},
+         {"seconds", rec->value("seconds", 0.0)}});
   }
   results["timings"] = timings;
   results["answers"] = report::answers_to_json(report::study_answers(results));

@@ -160,6 +160,38 @@ TEST_F(DemoStudy, RunsEndToEndResumesAndSkips) {
       << changed.out;
   EXPECT_TRUE(std::regex_search(changed.out, std::regex("skip +zero_shot/seed-1 +up to date")))
       << changed.out;
+  // A report rebuilt alone (--stages report) after a change that makes the fine-tuning runs out
+  // of date shows their earlier numbers, and says so; a run without the report stage prints no
+  // summary of the folder's earlier results.json as if it were its own.
+  test::write_text(tmp_ / "src" / "demo.toml",
+                   std::regex_replace(read_file(test::source_dir() / "examples" / "demo.toml"),
+                                      std::regex("epochs = 20"), "epochs = 21"));
+  const auto stale = study(config() + " --out " + out() + " --stages report");
+  ASSERT_EQ(stale.exit_code, 0) << stale.err;
+  const json rebuilt = json::parse(read_file(o / "results.json"));
+  const std::string notes = rebuilt["study"]["notes"].dump();
+  EXPECT_NE(notes.find("OUT OF DATE: finetune/seed-1, finetune/seed-2, zero_shot/seed-1, "
+                       "zero_shot/seed-2, analysis did not run again"),
+            std::string::npos)
+      << notes;
+  bool marked = false;
+  for (const auto& t : rebuilt["timings"]) {
+    if (t["unit"] == "finetune/seed-1") marked = t["status"] == "earlier run, out of date";
+  }
+  EXPECT_TRUE(marked) << rebuilt["timings"].dump();
+  for (const auto& e : report::validate_json(rebuilt, schema)) {
+    ADD_FAILURE() << "results.json" << e.path << ": " << e.message;
+  }
+  EXPECT_NE(read_file(o / "report.html").find("OUT OF DATE: finetune/seed-1"), std::string::npos);
+  EXPECT_NE(stale.err.find("xlt study: warning: OUT OF DATE: finetune/seed-1"), std::string::npos)
+      << stale.err;
+  fs::remove_all(o / "report");
+  const auto no_report = study(config() + " --out " + out() + " --stages baseline");
+  ASSERT_EQ(no_report.exit_code, 0) << no_report.err;
+  EXPECT_EQ(no_report.out, "") << no_report.out;
+  EXPECT_NE(no_report.err.find("the report was not rebuilt"), std::string::npos) << no_report.err;
+  write_config("");
+
   // train.bf16: false (the default, spelled out) keeps the fine-tuning runs; true reruns them
   // (planned here for a GPU: a dry run touches no device).
   const std::string demo = read_file(test::source_dir() / "examples" / "demo.toml");
@@ -315,6 +347,44 @@ TEST_F(DemoStudy, ConfigMistakesFailBeforeAnyWork) {
                         " --out " + out() + " --dry-run --quiet");
   EXPECT_EQ(plan.exit_code, 0) << plan.err;
   EXPECT_NE(plan.out.find("attention"), std::string::npos) << plan.out;
+}
+
+// --stages/--overwrite/--device mistakes are refused before the folder or any unit is made:
+// --overwrite with --stages used to delete every finished unit and rerun only the selected ones
+// (exit 0), a stage outside study.stages ran nothing (exit 0), and a bad device failed in the
+// first baseline unit after the init units had run.
+TEST_F(DemoStudy, StageAndDeviceMistakesFailBeforeAnyWork) {
+  const std::string base = read_file(test::source_dir() / "examples" / "demo.toml");
+  for (const char* extra : {"", " --dry-run"}) {
+    auto r = study(config() + " --out " + out() + " --overwrite --stages report" + extra);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("--overwrite empties the output folder and runs every stage again; "
+                         "with --stages the other stages' results would be deleted"),
+              std::string::npos)
+        << r.err;
+    r = study(config() + " --out " + out() + " --device gpu" + extra);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("--device: expected cpu, cuda or cuda:N, got 'gpu'"), std::string::npos)
+        << r.err;
+    EXPECT_FALSE(fs::exists(tmp_ / "out"));
+  }
+  test::write_text(tmp_ / "src" / "demo.toml",
+                   std::regex_replace(base, std::regex("seeds = \\[1, 2\\]"),
+                                      "seeds = [1, 2]\ndevice = \"cudafoo\""));
+  auto r = study(config() + " --out " + out() + " --dry-run");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("demo.toml:16: study.device: expected cpu, cuda or cuda:N, found 'cudafoo'"),
+            std::string::npos)
+      << r.err;
+  test::write_text(tmp_ / "src" / "demo.toml",
+                   std::regex_replace(base, std::regex("seeds = \\[1, 2\\]"),
+                                      "seeds = [1, 2]\nstages = [\"baseline\", \"report\"]"));
+  r = study(config() + " --out " + out() + " --stages finetune");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--stages: 'finetune' is not in study.stages of "), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("(baseline, report)"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "out"));
 }
 
 TEST_F(DemoStudy, RefusesForeignAndLockedFolders) {
