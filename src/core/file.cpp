@@ -24,6 +24,12 @@ std::string os_reason() {
 }  // namespace
 
 std::string read_file(const fs::path& path) {
+  // An ifstream opens a folder and then reads nothing: a folder given as a config file read as
+  // an empty config (every default).
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    throw IoError(path.string() + ": is a folder, expected a file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int e = errno;

@@ -75,6 +75,14 @@ TEST(ReadFile, MissingFileNamesThePath) {
       [] { xlt::read_file("/nonexistent/xlt/file.json"); }, {"/nonexistent/xlt/file.json"}, 2));
 }
 
+// A folder opens as an ifstream and reads as ""; `xlt study FOLDER` then planned the default
+// study as if an empty config had been given.
+TEST(ReadFile, FolderIsAnErrorNotAnEmptyFile) {
+  TempDir dir;
+  EXPECT_TRUE(xlt::test::throws_with<xlt::IoError>([&] { xlt::read_file(dir.path()); },
+                                                   {dir.path().string(), "is a folder"}, 2));
+}
+
 TEST(Error, ExitCodes) {
   EXPECT_EQ(xlt::exit_code_for(xlt::UsageError("u")), 1);
   EXPECT_EQ(xlt::exit_code_for(xlt::CheckpointError("c")), 2);
