@@ -302,6 +302,9 @@ class Parser {
 
   void study() {
     Section s = section("study");
+    static const std::vector<std::string> kKeys = {
+        "title", "languages", "source_language", "seeds", "stages", "device", "threads", "out"};
+    s.only(kKeys);  // a misspelt key first, before a default of it fails a check
     c_.title = s.str("title", c_.config_file.stem().string());
     c_.languages = s.strings("languages", c_.languages);
     if (c_.languages.empty())
@@ -359,8 +362,7 @@ class Parser {
     c_.threads = static_cast<int>(s.integer("threads", 0, 0, kMaxThreads));
     const std::string out = s.str("out", "");
     if (!out.empty()) c_.out = fs::path(out).is_relative() ? c_.base_dir / out : fs::path(out);
-    s.finish(
-        {"title", "languages", "source_language", "seeds", "stages", "device", "threads", "out"});
+    s.finish(kKeys);
   }
 
   // `[encoder]` (one unnamed encoder) or `[encoders.NAME]` tables (several), not both.
@@ -410,6 +412,9 @@ class Parser {
 
   void model_in(Section s, const std::string& name, ModelSpec& m,
                 const std::string& default_model) {
+    static const std::vector<std::string> kKeys = {"enabled", "model", "init", "tokenizer",
+                                                   "init_seed"};
+    s.only(kKeys);  // a misspelt key first, before a default of it fails a check
     m.line = s.line();
     m.enabled = s.boolean("enabled", true);
     if (name == "encoder" && !m.enabled) {
@@ -449,11 +454,16 @@ class Parser {
       if (!tokenizer.empty()) m.tokenizer = existing_path(s, "tokenizer", tokenizer);
     }
     m.model = model;
-    s.finish({"enabled", "model", "init", "tokenizer", "init_seed"});
+    s.finish(kKeys);
   }
 
   void train() {
     Section s = section("train");
+    static const std::vector<std::string> kKeys = {
+        "data",         "dev",           "format",        "samples",    "sample_seed", "sampling",
+        "epochs",       "learning_rate", "batch_size",    "max_tokens", "grad_accum",  "max_length",
+        "warmup_ratio", "weight_decay",  "max_grad_norm", "save_every", "bf16"};
+    s.only(kKeys);  // a misspelt key first, before a default of it fails a check
     auto& t = c_.train;
     t.data = s.str("data", t.data);
     t.dev = s.str("dev", "");
@@ -479,13 +489,15 @@ class Parser {
       t.data = data_spec(s, "data", t.data);
       if (!t.dev.empty()) t.dev = data_spec(s, "dev", t.dev);
     }
-    s.finish({"data", "dev", "format", "samples", "sample_seed", "sampling", "epochs",
-              "learning_rate", "batch_size", "max_tokens", "grad_accum", "max_length",
-              "warmup_ratio", "weight_decay", "max_grad_norm", "save_every", "bf16"});
+    s.finish(kKeys);
   }
 
   void eval() {
     Section s = section("eval");
+    static const std::vector<std::string> kKeys = {
+        "data",     "files",      "format",     "samples",    "sample_seed",
+        "sampling", "batch_size", "max_tokens", "max_length", "bootstrap_resamples"};
+    s.only(kKeys);  // a misspelt key first, before a default of it fails a check
     auto& e = c_.eval;
     const bool has_files = s.present() && s.table("files") != nullptr;
     e.data = s.str("data", has_files ? "" : e.data);
@@ -519,12 +531,15 @@ class Parser {
     } else if (needed) {
       e.data = data_spec(s, "data", e.data);
     }
-    s.finish({"data", "files", "format", "samples", "sample_seed", "sampling", "batch_size",
-              "max_tokens", "max_length", "bootstrap_resamples"});
+    s.finish(kKeys);
   }
 
   void analysis() {
     Section s = section("analysis");
+    static const std::vector<std::string> kKeys = {
+        "sentences",       "parallel_file",   "max_parallel", "pooling",   "layer",
+        "tsne_perplexity", "tsne_iterations", "tsne_seed",    "batch_size"};
+    s.only(kKeys);  // a misspelt key first, before a default of it fails a check
     auto& a = c_.analysis;
     if (const toml::table* t = s.table("sentences")) {
       Section st(t, "analysis.sentences", file_);
@@ -565,12 +580,13 @@ class Parser {
         s.fail(s.get("sentences"), "sentences", "no sentences for any study language");
       }
     }
-    s.finish({"sentences", "parallel_file", "max_parallel", "pooling", "layer", "tsne_perplexity",
-              "tsne_iterations", "tsne_seed", "batch_size"});
+    s.finish(kKeys);
   }
 
   void attention() {
     Section s = section("attention");
+    static const std::vector<std::string> kKeys = {"sentences", "languages", "layer", "model"};
+    s.only(kKeys);  // a misspelt key first, before a default of it fails a check
     auto& a = c_.attention;
     a.sentences = s.strings("sentences", a.sentences);
     a.languages = s.strings("languages", a.languages);
@@ -590,11 +606,14 @@ class Parser {
              "\"causal_lm\" but [causal_lm] enabled = false (use model = \"encoder\" or drop the "
              "attention stage)");
     }
-    s.finish({"sentences", "languages", "layer", "model"});
+    s.finish(kKeys);
   }
 
   void perplexity() {
     Section s = section("perplexity");
+    static const std::vector<std::string> kKeys = {"texts", "max_lines", "max_length", "stride",
+                                                   "batch_size"};
+    s.only(kKeys);  // a misspelt key first, before a default of it fails a check
     auto& p = c_.perplexity;
     if (const toml::table* t = s.table("texts")) {
       Section st(t, "perplexity.texts", file_);
@@ -613,11 +632,13 @@ class Parser {
                         ": stages include \"perplexity\" but [causal_lm] "
                         "enabled = false (drop the stage or enable the model)");
     }
-    s.finish({"texts", "max_lines", "max_length", "stride", "batch_size"});
+    s.finish(kKeys);
   }
 
   void distance() {
     Section s = section("distance");
+    static const std::vector<std::string> kKeys = {"measure", "file"};
+    s.only(kKeys);  // a misspelt key first, before a default of it fails a check
     c_.distance.measure = s.str("measure", c_.distance.measure);
     const std::string file = s.str("file", "");
     if (!file.empty()) c_.distance.file = existing_path(s, "file", file);
@@ -627,7 +648,7 @@ class Parser {
              "the built-in table has \"syntactic\", \"genetic\" and \"geographic\"; found \"" +
                  c_.distance.measure + "\"");
     }
-    s.finish({"measure", "file"});
+    s.finish(kKeys);
   }
 
   Section root_;

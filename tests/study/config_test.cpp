@@ -184,6 +184,14 @@ TEST_F(ConfigTest, UnknownKeysNameTheKeyAndLine) {
   EXPECT_NE(e.find("study.toml:3: unknown table [trian] (known keys here: study, encoder, "),
             std::string::npos)
       << e;
+  // A misspelt key inside a known table is named before its default fails a check: `dat`
+  // left train.data at the default MultiNLI spec, reported as not downloaded, without a line.
+  e = error_of("[study]\nlanguages = [\"en\"]\n[train]\ndat = \"d/train.jsonl\"\n");
+  EXPECT_NE(e.find("study.toml:4: unknown key 'train.dat'"), std::string::npos) << e;
+  e = error_of("[train]\ndata = \"d/train.jsonl\"\n[eval]\nfile = { en = \"d/dev-en.tsv\" }\n");
+  EXPECT_NE(e.find("study.toml:4: unknown table [eval.file]"), std::string::npos) << e;
+  e = error_of(minimal() + "[encoder]\nmodl = \"d\"\n");
+  EXPECT_NE(e.find("unknown key 'encoder.modl'"), std::string::npos) << e;
   // The CLI's --threads bound.
   e = error_of(minimal() + "threads = 2000\n");
   EXPECT_NE(e.find("study.threads"), std::string::npos) << e;
