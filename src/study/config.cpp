@@ -257,13 +257,21 @@ class Parser {
   }
 
   // A path relative to the config's folder; must exist.
-  fs::path existing_path(Section& s, const std::string& key, const std::string& value) {
+  // A file (a folder only where `folder_ok`: a tokenizer), checked now so that a study does not
+  // fail on it after hours of fine-tuning. "" resolved to the config's folder and passed.
+  fs::path existing_path(Section& s, const std::string& key, const std::string& value,
+                         bool folder_ok = false) {
+    if (value.empty()) s.fail(s.get(key), key, "an empty path");
     const fs::path p = resolved(value);
     if (!exists_quietly(p)) {
       s.fail(s.get(key), key,
              "file not found: " + p.string() +
                  " (relative paths resolve "
                  "against the config file's folder)");
+    }
+    std::error_code ec;
+    if (!folder_ok && fs::is_directory(p, ec)) {
+      s.fail(s.get(key), key, p.string() + " is a folder, expected a file");
     }
     return p;
   }
@@ -451,7 +459,9 @@ class Parser {
           }
         }
       }
-      if (!tokenizer.empty()) m.tokenizer = existing_path(s, "tokenizer", tokenizer);
+      if (!tokenizer.empty()) {
+        m.tokenizer = existing_path(s, "tokenizer", tokenizer, /*folder_ok=*/true);
+      }
     }
     m.model = model;
     s.finish(kKeys);

@@ -283,7 +283,13 @@ json run_perplexity(Context& ctx, const Unit& u) {
   const auto tok = load_study_tokenizer(ctx.causal_lm.tokenizer);
   auto model = load_causal_lm(ctx);
   json langs = json::object();
-  for (const auto& lang : c.languages) {
+  // The study's languages, then those only perplexity.texts names (an LM's perplexity needs no
+  // NLI data; the report lists them after the study's).
+  std::vector<std::string> order = c.languages;
+  for (const auto& [lang, file] : c.perplexity.texts) {
+    if (std::find(order.begin(), order.end(), lang) == order.end()) order.push_back(lang);
+  }
+  for (const auto& lang : order) {
     std::vector<std::string> lines;
     std::string source;
     if (auto it = c.perplexity.texts.find(lang); it != c.perplexity.texts.end()) {

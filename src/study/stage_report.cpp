@@ -357,6 +357,17 @@ json run_report(Context& ctx, const Unit& u) {
     notes.push_back(
         "Perplexity was measured on the unique premises of each language's "
         "evaluation sample (no [perplexity] texts were configured).");
+  } else if (!perplexity.is_null()) {
+    std::string missing;
+    for (const auto& lang : c.languages) {
+      if (!c.perplexity.texts.count(lang)) missing += (missing.empty() ? "" : ", ") + lang;
+    }
+    if (!missing.empty()) {
+      notes.push_back("No perplexity for " + missing +
+                      ": [perplexity] texts names no file for it (with texts given, only the "
+                      "languages they name are scored; without them, every language's "
+                      "evaluation premises are).");
+    }
   }
   // Only units the report reads: a stale unit of a disabled stage contributes nothing.
   std::vector<std::string> stale;

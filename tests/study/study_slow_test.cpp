@@ -387,6 +387,39 @@ TEST_F(DemoStudy, StageAndDeviceMistakesFailBeforeAnyWork) {
   EXPECT_FALSE(fs::exists(tmp_ / "out"));
 }
 
+// [perplexity] texts for some study languages and one outside them: the named ones are scored
+// (de too, after the study's), the others get none and the results say why; a text given as ""
+// or as a folder is refused when the config is read (it resolved to the config's folder).
+TEST_F(DemoStudy, PerplexityTextsNameWhatIsScored) {
+  const std::string base = read_file(test::source_dir() / "examples" / "demo.toml");
+  const std::string only_perplexity =
+      std::regex_replace(base, std::regex("seeds = \\[1, 2\\]"),
+                         "seeds = [1, 2]\nstages = [\"perplexity\", \"report\"]");
+  test::write_text(
+      tmp_ / "src" / "demo.toml",
+      std::regex_replace(only_perplexity, std::regex("texts = \\{[^\n]*"),
+                         "texts = { en = \"demo/text-en.txt\", de = \"demo/text-fr.txt\" }"));
+  const auto r = study(config() + " --out " + out());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json results = json::parse(read_file(tmp_ / "out" / "results.json"));
+  std::vector<std::string> scored;
+  for (const auto& [lang, v] : results["perplexity"]["languages"].items()) scored.push_back(lang);
+  EXPECT_EQ(scored, (std::vector<std::string>{"de", "en"}));
+  EXPECT_NE(results["study"]["notes"].dump().find("No perplexity for es, fr, hi: [perplexity] "
+                                                  "texts names no file for it"),
+            std::string::npos)
+      << results["study"]["notes"].dump();
+  for (const char* bad : {"\"\"", "\"demo\""}) {
+    test::write_text(tmp_ / "src" / "demo.toml",
+                     std::regex_replace(only_perplexity, std::regex("texts = \\{[^\n]*"),
+                                        std::string("texts = { en = ") + bad + " }"));
+    const auto e = study(config() + " --out " + out() + "2");
+    EXPECT_EQ(e.exit_code, 2) << e.err;
+    EXPECT_NE(e.err.find("demo.toml:58: perplexity.texts.en: "), std::string::npos) << e.err;
+    EXPECT_FALSE(fs::exists(tmp_ / "out2"));
+  }
+}
+
 TEST_F(DemoStudy, RefusesForeignAndLockedFolders) {
   fs::create_directories(tmp_ / "out");
   test::write_text(tmp_ / "out" / "thesis.tex", "precious");
