@@ -102,6 +102,17 @@ bool stage_selected(const StudyConfig& c, const RunOptions& o, const std::string
   return o.stages.empty() || std::find(o.stages.begin(), o.stages.end(), stage) != o.stages.end();
 }
 
+// A fine-tuning unit's saved partial run of the same inputs, which a rerun resumes.
+bool resumable(const Unit& u) {
+  const fs::path pending = u.dir / "pending.json";
+  if (!fs::exists(pending) || !fs::exists(u.dir / "run" / "state")) return false;
+  try {
+    return json::parse(read_file(pending)).value("fingerprint", "") == u.fingerprint;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 UnitStatus decide(const Unit& u, const StudyConfig& c, const RunOptions& o, bool overwrite) {
   UnitStatus s{u.name, u.stage, "run", "", 0.0};
   const auto rec = read_stage_record(u.dir);
@@ -126,9 +137,11 @@ UnitStatus decide(const Unit& u, const StudyConfig& c, const RunOptions& o, bool
     auto keys = changed_keys(rec->value("inputs", json::object()), u.inputs);
     s.reason = "inputs changed: " + (keys.empty() ? std::string("(unknown)") : join(keys));
   } else if (fs::exists(u.dir)) {
-    s.reason = u.stage == "finetune"
+    s.reason = u.stage != "finetune" ? "incomplete: an earlier run stopped"
+               : resumable(u)
                    ? "incomplete: an earlier run stopped; resumes from its last saved state"
-                   : "incomplete: an earlier run stopped";
+                   : "incomplete: an earlier run stopped with other inputs (or without a saved "
+                     "state); starts over";
   } else {
     s.reason = "not run yet";
   }
@@ -297,15 +310,11 @@ json run_one(Context& ctx, const Unit& u, bool& resumed) {
   if (u.stage == "finetune") {
     // Keep a partial run of the same inputs (resume); start over for anything else.
     const fs::path pending = u.dir / "pending.json";
-    bool same = false;
-    if (fs::exists(pending)) {
-      try {
-        same = json::parse(read_file(pending)).value("fingerprint", "") == u.fingerprint;
-      } catch (const std::exception&) {
-      }
-    }
-    resumed = same && fs::exists(u.dir / "run" / "state");
-    if (writer && !same && fs::exists(u.dir / "run" / "state")) {
+    const bool same = resumable(u);
+    resumed = same;
+    // A complete run whose inputs changed keeps its final state too: only a stopped one (with
+    // pending.json) is a "partial run".
+    if (writer && !same && fs::exists(pending) && fs::exists(u.dir / "run" / "state")) {
       *ctx.log << u.name << ": discarding the saved partial run: its inputs differ from this run's"
                << " (or were fingerprinted by an xlt before SHA-256 digests); starting over\n";
     }

@@ -145,6 +145,16 @@ TEST_F(DemoStudy, RunsEndToEndResumesAndSkips) {
   EXPECT_TRUE(std::regex_search(
       plan.out, std::regex("run +finetune/seed-2 +incomplete: an earlier run stopped; resumes")))
       << plan.out;
+  // A partial run of other inputs is not resumed, and the plan does not promise it.
+  test::write_text(o / "finetune" / "seed-2" / "pending.json",
+                   json({{"fingerprint", "other inputs"}}).dump());
+  const auto other = study(config() + " --out " + out() + " --dry-run");
+  EXPECT_TRUE(std::regex_search(
+      other.out, std::regex("run +finetune/seed-2 +incomplete: an earlier run stopped with other "
+                            "inputs \\(or without a saved state\\); starts over")))
+      << other.out;
+  test::write_text(o / "finetune" / "seed-2" / "pending.json",
+                   json({{"fingerprint", rec["fingerprint"]}}).dump());
   again = study(config() + " --out " + out() + " --stages finetune,attention");
   ASSERT_EQ(again.exit_code, 0) << again.err;
   const json resumed = json::parse(read_file(o / "finetune" / "seed-2" / "stage.json"));
