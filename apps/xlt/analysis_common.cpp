@@ -47,7 +47,7 @@ void add_embedding_options(CLI::App& sub, EmbeddingCliOptions& o, const std::str
       ->capture_default_str();
   sub.add_option("--tokenizer", o.tokenizer, "Tokenizer folder/file (default: the model's)");
   sub.add_option("--dtype", o.dtype, "float32 or bfloat16")->capture_default_str();
-  sub.add_flag("--no-progress", o.no_progress, "No progress bar");
+  sub.add_flag("--no-progress,--quiet", o.no_progress, "No progress bar");
 }
 
 int64_t capped_max_length(const models::Model& model, int64_t requested,

@@ -75,7 +75,7 @@ Runner configure(CLI::App& sub) {
   sub.add_option("--max-shard-size", o->max_shard_gb,
                  "Split the output into shards of at most this many GB")
       ->capture_default_str();
-  sub.add_flag("--quiet", o->quiet, "No progress bar or summary on stderr");
+  sub.add_flag("--quiet,--no-progress", o->quiet, "No progress bar or summary on stderr");
   return [o] { return run(*o); };
 }
 

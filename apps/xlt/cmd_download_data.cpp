@@ -45,7 +45,7 @@ Runner configure(CLI::App& sub) {
                  "Data cache folder (default: $XLT_DATA_HOME, else ~/.cache/xlt/data)");
   sub.add_flag("--force", o->force, "Download and unpack again even when present");
   sub.add_flag("--keep-archive", o->keep_archive, "Keep the .zip under <dir>/.downloads/");
-  sub.add_flag("--quiet", o->quiet, "No progress bars or summary on stderr");
+  sub.add_flag("--quiet,--no-progress", o->quiet, "No progress bars or summary on stderr");
   sub.footer(
       "Mirrors: XLT_XNLI_URL / XLT_MULTINLI_URL replace the download URL; the pinned "
       "checksum still applies unless XLT_XNLI_SHA256 / XLT_MULTINLI_SHA256 give another.");

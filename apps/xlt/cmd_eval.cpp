@@ -107,7 +107,7 @@ Runner configure(CLI::App& sub) {
                  "Transfer source: gap = accuracy(source) - accuracy(lang)")
       ->capture_default_str();
   sub.add_option("--dtype", c.dtype, "Compute dtype: float32 or bfloat16")->capture_default_str();
-  sub.add_flag("--no-progress", o->no_progress, "No progress output on stderr");
+  sub.add_flag("--no-progress,--quiet", o->no_progress, "No progress output on stderr");
   // Benchmark baseline only: batches in data order instead of length-sorted.
   sub.add_flag("--no-sort", o->no_sort, "Do not sort by length (slower; for benchmarks)")
       ->group("");

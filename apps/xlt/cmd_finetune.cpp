@@ -146,7 +146,7 @@ Runner configure(CLI::App& sub) {
   sub.add_flag("--new-head", c.new_head, "Replace a classification head in the checkpoint");
   sub.add_flag("--resume", c.resume, "Continue the run saved in --out (same options)");
   sub.add_flag("--overwrite", c.overwrite, "Start over in an --out that holds a previous run");
-  sub.add_flag("--quiet", o->quiet, "No progress bar");
+  sub.add_flag("--quiet,--no-progress", o->quiet, "No progress bar");
   sub.add_flag("--bf16", c.bf16, "bf16 autocast for training on a GPU (--device cuda)");
   sub.add_flag("--no-overlap-comm{false}", c.overlap_comm,
                "Distributed runs: all-reduce the gradients after the backward pass instead of "

@@ -201,7 +201,7 @@ Runner configure(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--dtype", o->dtype, "Compute dtype: float32 or bfloat16")->capture_default_str();
   sub.add_option("--out", o->out, "Folder for perplexity.json");
-  sub.add_flag("--no-progress", o->no_progress, "No progress output on stderr");
+  sub.add_flag("--no-progress,--quiet", o->no_progress, "No progress output on stderr");
   add_runtime_options(sub, o->runtime);
   return [o] { return run(*o); };
 }

@@ -157,7 +157,7 @@ Runner configure(CLI::App& sub) {
                  "lost peer before failing")
       ->check(positive())
       ->capture_default_str();
-  sub.add_flag("--quiet", o->quiet, "No progress bars");
+  sub.add_flag("--quiet,--no-progress", o->quiet, "No progress bars");
   return [o]() { return run(*o); };
 }
 

@@ -30,6 +30,19 @@ TEST(Cli, HelpListsCommandsAndExitsZero) {
   }
 }
 
+// "No progress output" is spelled --quiet by some commands and --no-progress by others; every
+// command that has one accepts both, so a script need not know which.
+TEST(Cli, EveryProgressFlagAcceptsBothSpellings) {
+  for (const char* cmd : {"study", "finetune", "eval", "perplexity", "embed", "align", "download",
+                          "download-data", "convert"}) {
+    auto r = run_xlt(std::string(cmd) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << cmd << r.err;
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("--quiet,--no-progress|--no-progress,--quiet")))
+        << cmd << ":\n"
+        << r.out;
+  }
+}
+
 TEST(Cli, VersionNamesXltLibtorchAndCuda) {
   auto r = run_xlt("--version");
   EXPECT_EQ(r.exit_code, 0);
