@@ -209,7 +209,8 @@ std::string fingerprint_differences(const json& saved, const json& now, const Fi
     if (a == b) continue;
     const bool path_key = k == "model" || k == "tokenizer" || k == "train" || k == "dev";
     if (path_key && c.managed_by_caller) continue;
-    if (k == "tokenizer" && !saved.contains(k)) continue;
+    // Keys an older xlt did not fingerprint yet: the tokenizer, the data digests.
+    if ((k == "tokenizer" || k == "train_data" || k == "dev_data") && !saved.contains(k)) continue;
     if ((k == "model" || k == "tokenizer") && a.is_string() && b.is_string()) {
       // An empty tokenizer is the model folder's.
       const std::string model_a = saved.value("model", ""), model_b = now.value("model", "");
@@ -221,6 +222,16 @@ std::string fingerprint_differences(const json& saved, const json& now, const Fi
     }
     if ((k == "train" || k == "dev") && same_data_specs(a, b, k == "train" ? "--train" : "--dev"))
       continue;
+    if ((k == "train_data" || k == "dev_data") && a.is_string() && b.is_string()) {
+      auto count = [](const json& d) {
+        const std::string s = d.get<std::string>();
+        return s.substr(s.rfind(':') + 1);
+      };
+      diff += "\n  " + k + ": the " + (k == "train_data" ? "--train" : "--dev") +
+              " examples differ from the saved run's (a file changed since: " + count(a) +
+              " examples then, " + count(b) + " now)";
+      continue;
+    }
     diff += "\n  " + k + ": saved " + a.dump() + ", now " + b.dump();
   }
   return diff;
@@ -414,7 +425,28 @@ void Trainer::load_data() {
                   c_.sampling);
   std::cerr << "train: " << train_.size() << " examples (" << train_.source << ")\n";
   if (!c_.dev_specs.empty()) {
-    dev_ = detail::read_dataset(c_.dev_specs, c_.langs, "--dev", c_.format, c_.skip_bad_rows);
+    // Without --langs, a multilingual dev file (XNLI's xnli.dev.tsv, xnli:split=dev) is read in
+    // the training languages only: selecting the checkpoint on the target languages would leak
+    // them into a zero-shot evaluation. LANG=PATH values are taken as given.
+    std::vector<std::string> dev_langs = c_.langs;
+    if (dev_langs.empty()) {
+      for (size_t b = 0, e; b <= train_.lang.size(); b = e + 1) {
+        e = std::min(train_.lang.find('+', b), train_.lang.size());
+        if (e > b) dev_langs.push_back(train_.lang.substr(b, e - b));
+      }
+      const bool multilingual_spec =
+          std::any_of(c_.dev_specs.begin(), c_.dev_specs.end(), [](const std::string& spec) {
+            return data::parse_data_spec(spec, "--dev").lang.empty();
+          });
+      if (multilingual_spec) {
+        std::string list;
+        for (const auto& l : dev_langs) list += (list.empty() ? "" : ",") + l;
+        std::cerr << "dev: only the training languages (" << list
+                  << ") of --dev files with several select the checkpoint: the target languages "
+                     "would leak into the zero-shot evaluation (--langs picks others)\n";
+      }
+    }
+    dev_ = detail::read_dataset(c_.dev_specs, dev_langs, "--dev", c_.format, c_.skip_bad_rows);
     detail::check_labels(dev_, "--dev", num_labels);
     has_dev_ = true;
     std::cerr << "dev: " << dev_.size() << " examples (" << dev_.source << ")\n";
@@ -530,6 +562,9 @@ void Trainer::plan() {
   }
   warmup_ = resolve_warmup_steps(c_.warmup_steps, c_.warmup_ratio, st_.total_steps);
   st_.fingerprint = fingerprint(c_);
+  // What the paths held: an edited file under the same name is another run.
+  st_.fingerprint["train_data"] = detail::dataset_digest(train_);
+  if (has_dev_) st_.fingerprint["dev_data"] = detail::dataset_digest(dev_);
 
   OptimizerConfig oc;
   oc.lr = c_.lr;
@@ -543,10 +578,15 @@ void Trainer::plan() {
       throw ConfigError("--resume: the options differ from the saved run's (" +
                         (out_ / "state").string() + "); use the same ones:" + diff);
     }
+    const json digests = {{"train_data", st_.fingerprint.value("train_data", json())},
+                          {"dev_data", st_.fingerprint.value("dev_data", json())}};
     st_ = saved;
     // This run's spelling from now on: absolute paths, also for a run an older xlt saved with
     // relative ones (it can then be resumed from another working folder too).
     st_.fingerprint = fingerprint(c_);
+    for (const auto& [k, v] : digests.items()) {
+      if (!v.is_null()) st_.fingerprint[k] = v;
+    }
     resumed_from_ = st_.global_step;
     saved_step_ = st_.global_step;
     std::cerr << "resuming at step " << st_.global_step << " (epoch " << st_.epoch << ", batch "

@@ -9,6 +9,7 @@
 #include "xlt/data/random.h"
 #include "xlt/data/spec.h"
 #include "xlt/eval/collate.h"
+#include "xlt/io/hub.h"
 
 namespace xlt::train::detail {
 
@@ -35,6 +36,21 @@ data::NliDataset read_dataset(const std::vector<std::string>& specs,
     throw DataError(flag + " " + all.source + ": no examples to use");
   }
   return all;
+}
+
+std::string dataset_digest(const data::NliDataset& dataset) {
+  // Chunked: a hash of every 4,096 examples, then of those hashes (bounded memory on MultiNLI).
+  constexpr size_t kChunk = 4096;
+  std::string hashes, chunk;
+  for (size_t i = 0; i < dataset.examples.size(); ++i) {
+    const auto& ex = dataset.examples[i];
+    chunk += ex.premise + '\t' + ex.hypothesis + '\t' + std::to_string(ex.label) + '\n';
+    if ((i + 1) % kChunk == 0 || i + 1 == dataset.examples.size()) {
+      hashes += io::sha256_hex(chunk);
+      chunk.clear();
+    }
+  }
+  return io::sha256_hex(hashes) + ":" + std::to_string(dataset.examples.size());
 }
 
 void check_labels(const data::NliDataset& dataset, const std::string& flag, int num_labels) {

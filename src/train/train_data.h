@@ -24,6 +24,10 @@ data::NliDataset read_dataset(const std::vector<std::string>& specs,
                               data::NliFormat format, bool skip_bad_rows);
 
 // DataError unless every example has a label in [0, num_labels); names the file and line.
+// SHA-256 over the examples' text and labels, in order: what --resume compares, so that a data
+// file edited between the stop and the resume is noticed (the fingerprint names only paths).
+std::string dataset_digest(const data::NliDataset& dataset);
+
 void check_labels(const data::NliDataset& dataset, const std::string& flag, int num_labels);
 
 // Encoded training examples without the fields training never reads (tokens, offsets), so that

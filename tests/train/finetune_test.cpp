@@ -234,6 +234,16 @@ TEST_F(Finetune, ResumeComparesInputsByWhatTheirPathsName) {
   auto data = part;
   data.train_specs = {"en=" + (tmp_ / "dev.jsonl").string()};
   expect_refused(data, "train");
+  // The same path holding other examples: the data changed under the run.
+  const std::string train_text = read_text(tmp_ / "train.jsonl");
+  size_t cut = 0;
+  for (int line = 0; line < 240; ++line) cut = train_text.find('\n', cut) + 1;
+  write_text(tmp_ / "train.jsonl", train_text.substr(0, cut));
+  EXPECT_TRUE(throws_with<ConfigError>(
+      [&] { train::finetune(part); },
+      {"\n  train_data: the --train examples differ from the saved run's (a file changed since: "
+       "480 examples then, 240 now)"}));
+  write_text(tmp_ / "train.jsonl", train_text);
   // Other spellings of the same paths, and the model folder named as the tokenizer it defaults
   // to, are the same run.
   auto same = part;
@@ -259,6 +269,31 @@ TEST_F(Finetune, ResumeComparesInputsByWhatTheirPathsName) {
   part2.model = (tmp_ / "copy").string();
   part2.managed_by_caller = true;
   EXPECT_EQ(train::finetune(part2).steps, 6);
+}
+
+// A multilingual dev file (XNLI 1.0's xnli.dev.tsv layout) without --langs selects the checkpoint
+// on the training languages only: its other languages used to be merged into the dev accuracy,
+// leaking the zero-shot targets into model selection.
+TEST_F(Finetune, MultilingualDevFileIsReadInTheTrainingLanguages) {
+  std::string tsv = "language\tgold_label\tsentence1\tsentence2\n";
+  std::istringstream in(read_text(tmp_ / "dev.jsonl"));
+  const char* names[] = {"entailment", "neutral", "contradiction"};
+  std::string fr;
+  for (std::string line; std::getline(in, line);) {
+    const json j = json::parse(line);
+    const std::string row = std::string(names[j["label"].get<int>()]) + "\t" +
+                            j["premise"].get<std::string>() + "\t" +
+                            j["hypothesis"].get<std::string>() + "\n";
+    tsv += "en\t" + row;
+    fr += "fr\t" + row;
+  }
+  write_text(tmp_ / "xnli.dev.tsv", tsv + fr);
+  auto c = base("multi");
+  c.dev_specs = {(tmp_ / "xnli.dev.tsv").string()};
+  c.max_steps = 2;
+  train::finetune(c);
+  const json cfg = read_json(c.out_dir / "train_config.json");
+  EXPECT_EQ(cfg["data"]["dev"]["examples"], 150) << cfg["data"].dump();
 }
 
 // Input paths are saved absolute: a run started with relative paths resumes from another working
