@@ -615,6 +615,18 @@ NliFormat detect_from_text(std::string_view text, const fs::path& path) {
     auto obj = nlohmann::json::parse(line, nullptr, false);
     if (obj.is_object() && obj.contains("sentence1")) return NliFormat::kMnliJsonl;
     if (obj.is_object() && obj.contains("premise")) return NliFormat::kHfJsonl;
+    if (obj.is_discarded()) {
+      // Named as what it is: a broken first line is not a file "without NLI fields".
+      std::string why;
+      try {
+        const auto reparsed = nlohmann::json::parse(line);
+        why = reparsed.is_discarded() ? "" : why;
+      } catch (const nlohmann::json::parse_error& e) {
+        why = " (byte " + std::to_string(e.byte) + ")";
+      }
+      throw DataError(path.string() + ":" + std::to_string(lines.line()) + ": invalid JSON" + why +
+                      ": expected one JSON object per line");
+    }
     throw DataError(path.string() + ":" + std::to_string(lines.line()) +
                     ": JSON Lines file without NLI fields: expected \"premise\", \"hypothesis\", "
                     "\"label\" (Hugging Face) or \"sentence1\", \"sentence2\", \"gold_label\" "

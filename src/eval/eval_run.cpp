@@ -174,6 +174,12 @@ NliEvalRun evaluate_datasets(models::Model& model, const text::Tokenizer& tokeni
 
 std::vector<data::NliDataset> read_eval_datasets(const NliEvalConfig& config, std::ostream* log) {
   if (config.bootstrap < 1) throw UsageError("--bootstrap must be >= 1");
+  // A pair needs its special tokens and some text: below 8 every pair was cut to the specials
+  // alone and the "accuracy" was one prediction for all rows (finetune's bound too).
+  if (config.eval.max_length < 8) {
+    throw UsageError("--max-length must be at least 8, got " +
+                     std::to_string(config.eval.max_length));
+  }
   data::SpecOptions so;
   so.read.format = data::parse_nli_format(config.format);
   so.read.skip_bad_rows = config.skip_bad_rows;

@@ -812,6 +812,13 @@ bool Trainer::stop_requested() {
 void Trainer::train_loop() {
   bar_ = std::make_unique<Progress>("finetune", st_.total_steps, "steps", c_.progress && writer_);
   bar_->set(st_.global_step);
+  // A resumed run already at --stop-after stops before taking a step (it used to take one more
+  // on every such resume).
+  if (c_.stop_after > 0 && st_.global_step >= c_.stop_after && st_.global_step < st_.total_steps) {
+    result_.stopped = true;
+    bar_->finish();
+    return;
+  }
   while (st_.global_step < st_.total_steps && st_.epoch < num_epochs_) {
     const auto batches = epoch_plan(st_.epoch);
     const size_t ga = static_cast<size_t>(c_.grad_accum);

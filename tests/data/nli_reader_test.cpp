@@ -292,6 +292,11 @@ TEST(MnliJsonl, BadRows) {
                                             {path.string() + ":2: ", reason}));
   };
   check("{\"gold_label\": \"neutral\", \"sentence1\": \"a\"", "invalid JSON");
+  // A broken first line under format detection is invalid JSON too, not a file "without NLI
+  // fields".
+  write_text(path, "{\"premise\": \"a\", \"hypothesis\": \"b\", \"label\": 0\n" + ok);
+  EXPECT_TRUE(throws_with<xlt::DataError>([&] { read_nli_file(path, "en", ReadOptions()); },
+                                          {path.string() + ":1: invalid JSON (byte "}));
   check("{\"gold_label\": \"neutral\", \"sentence1\": \"a\"}", "missing field \"sentence2\"");
   check("{\"gold_label\": \"neutral\", \"sentence1\": 3, \"sentence2\": \"b\"}",
         "field \"sentence1\" is a number, expected a string");

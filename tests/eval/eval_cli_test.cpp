@@ -246,6 +246,11 @@ TEST_F(EvalCli, LangsThatNoDataProvidesAreRefused) {
             std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(tmp_ / "es"));
+  // Below 8 tokens a pair is cut to its special tokens: every row got one prediction.
+  r = xlt::test::run_command(cmd + shell_quote((tmp_ / "ml").string()) + " --max-length 3");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--max-length must be at least 8, got 3"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "ml"));
   r = xlt::test::run_command(cmd + shell_quote((tmp_ / "en").string()));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = json::parse(xlt::test::read_text(tmp_ / "en" / "results.json"));

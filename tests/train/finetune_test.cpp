@@ -271,6 +271,25 @@ TEST_F(Finetune, ResumeComparesInputsByWhatTheirPathsName) {
   EXPECT_EQ(train::finetune(part2).steps, 6);
 }
 
+// --stop-after N on a resume already at step N takes no step (each such resume took one more).
+TEST_F(Finetune, ResumeAtStopAfterTakesNoStep) {
+  auto c = base("stop");
+  c.max_steps = 8;
+  c.stop_after = 3;
+  ASSERT_TRUE(train::finetune(c).stopped);
+  c.resume = true;
+  auto r = train::finetune(c);
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.steps, 3);
+  c.stop_after = 2;
+  r = train::finetune(c);
+  EXPECT_EQ(r.steps, 3);
+  c.stop_after = 0;
+  r = train::finetune(c);
+  EXPECT_FALSE(r.stopped);
+  EXPECT_EQ(r.steps, 8);
+}
+
 // A multilingual dev file (XNLI 1.0's xnli.dev.tsv layout) without --langs selects the checkpoint
 // on the training languages only: its other languages used to be merged into the dev accuracy,
 // leaking the zero-shot targets into model selection.
