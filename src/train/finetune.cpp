@@ -612,8 +612,15 @@ void Trainer::write_train_config() {
                  {"examples", train_.size()},
                  {"label_counts", train_.label_counts()},
                  {"tokens", enc_.tokens},
-                 {"truncated", enc_.truncated}}}};
-  if (has_dev_) j["data"]["dev"] = {{"source", dev_.source}, {"examples", dev_.size()}};
+                 {"truncated", enc_.truncated},
+                 {"no_gold_label", train_.report.no_gold_label},
+                 {"bad_rows_skipped", train_.report.bad_rows}}}};
+  if (has_dev_) {
+    j["data"]["dev"] = {{"source", dev_.source},
+                        {"examples", dev_.size()},
+                        {"no_gold_label", dev_.report.no_gold_label},
+                        {"bad_rows_skipped", dev_.report.bad_rows}};
+  }
   j["resolved"] = {
       {"total_steps", st_.total_steps},
       {"steps_per_epoch", steps_per_epoch_},

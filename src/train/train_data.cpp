@@ -3,6 +3,7 @@
 #include "train/train_data.h"
 
 #include <algorithm>
+#include <iostream>
 
 #include "xlt/core/error.h"
 #include "xlt/core/progress.h"
@@ -22,7 +23,15 @@ data::NliDataset read_dataset(const std::vector<std::string>& specs,
   opts.read.skip_bad_rows = skip_bad_rows;
   auto sets = data::parse_data_specs(specs, langs, opts);
   data::NliDataset all;
+  data::ReadReport skipped;  // what the sets left out, summed (train_config.json)
   for (auto& s : sets) {
+    // Per file: the message names the file the row is in, not the joined list.
+    check_labels(s, flag, data::LabelSet::nli().size());
+    const data::ReadReport& r = s.report;
+    if (r.bad_total() > 0 || r.no_gold_label > 0) std::cerr << flag << " " << r.summary() << "\n";
+    skipped.records += r.records;
+    skipped.no_gold_label += r.no_gold_label;
+    for (const auto& [code, n] : r.bad_rows) skipped.bad_rows[code] += n;
     if (all.source.empty()) {
       all = std::move(s);
       continue;
@@ -35,6 +44,9 @@ data::NliDataset read_dataset(const std::vector<std::string>& specs,
   if (all.examples.empty()) {
     throw DataError(flag + " " + all.source + ": no examples to use");
   }
+  skipped.path = all.source;
+  skipped.kept = all.size();
+  all.report = skipped;
   return all;
 }
 

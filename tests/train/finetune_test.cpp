@@ -290,6 +290,30 @@ TEST_F(Finetune, ResumeAtStopAfterTakesNoStep) {
   EXPECT_EQ(r.steps, 8);
 }
 
+// --skip-bad-rows says what it skipped (stderr and train_config.json), and an unlabelled row is
+// named in its own file when several --train files are given (it named the joined list).
+TEST_F(Finetune, SkippedRowsAreReportedAndBadRowsNameTheirFile) {
+  write_text(tmp_ / "bad.jsonl", read_text(tmp_ / "train.jsonl") +
+                                     "{\"premise\": \"x\", \"hypothesis\": \"y\", \"label\": 7}\n"
+                                     "garbage\n");
+  auto c = base("skip");
+  c.train_specs = {"en=" + (tmp_ / "bad.jsonl").string()};
+  c.skip_bad_rows = true;
+  c.max_steps = 1;
+  train::finetune(c);
+  const json train = read_json(c.out_dir / "train_config.json")["data"]["train"];
+  EXPECT_EQ(train["examples"], 480);
+  EXPECT_EQ(train["bad_rows_skipped"].dump(), R"({"malformed":1,"unknown_label":1})") << train;
+  write_text(tmp_ / "unl.jsonl",
+             "{\"premise\": \"a\", \"hypothesis\": \"b\", \"label\": 0}\n"
+             "{\"premise\": \"a\", \"hypothesis\": \"b\", \"label\": -1}\n");
+  auto two = base("two");
+  two.train_specs.push_back("de=" + (tmp_ / "unl.jsonl").string());
+  EXPECT_TRUE(throws_with<DataError>(
+      [&] { train::finetune(two); },
+      {"--train " + (tmp_ / "unl.jsonl").string() + ":2: example has no gold label"}));
+}
+
 // A multilingual dev file (XNLI 1.0's xnli.dev.tsv layout) without --langs selects the checkpoint
 // on the training languages only: its other languages used to be merged into the dev accuracy,
 // leaking the zero-shot targets into model selection.
