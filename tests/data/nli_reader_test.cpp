@@ -139,6 +139,12 @@ TEST(XtremeTsv, EveryBadRowStopsWithFileAndLine) {
   check("P\xC3\x28\tH2\tneutral", "invalid UTF-8 at byte 2");
   check("  \tH2\tneutral", "empty premise");
   check("P2\t\tneutral", "empty hypothesis");
+  // Unicode whitespace only (NBSP, ideographic space, line separator) is empty text too; a
+  // zero-width joiner or a letter after the spaces is text.
+  check("\xC2\xA0\tH3\tneutral", "empty premise");
+  check("P3\t\xE3\x80\x80 \xE2\x80\xA8\tneutral", "empty hypothesis");
+  write_text(path, "\xC2\xA0x\t\xE2\x80\x8D\tneutral\n");
+  EXPECT_EQ(read_nli_file(path, "en", ReadOptions()).size(), 1);
 }
 
 TEST(XtremeTsv, SkipBadRowsCountsPerReason) {
