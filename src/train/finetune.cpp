@@ -338,6 +338,7 @@ class Trainer {
   bool writer_ = true;                // rank 0 (or one process) writes the output folder
   int stop_signal_ = 0;               // the signal that stops the run (a peer's under DP)
   std::unique_ptr<FolderLock> lock_;  // rank 0's, held for the whole run (check_out_folder)
+  bool created_out_ = false;          // --out did not exist before this run made it
   void log(const json& record) {
     if (log_) log_->write(record);
   }
@@ -362,8 +363,16 @@ void Trainer::failure_context(const std::string& activity) {
 
 void Trainer::prepare_output() {
   out_ = c_.out_dir;
+  std::error_code exists_ec;
+  if (c_.resume && !fs::exists(out_, exists_ec)) {
+    throw ConfigError("--resume: --out " + out_.string() +
+                      " does not exist, so there is no run to continue (start without --resume)");
+  }
   // Only the writer checks and locks the folder: other ranks would find rank 0's lock.
-  if (writer_) lock_ = detail::check_out_folder(out_, c_.overwrite);
+  if (writer_) {
+    created_out_ = !fs::exists(out_, exists_ec);
+    lock_ = detail::check_out_folder(out_, c_.overwrite);
+  }
   const bool occupied = fs::exists(out_ / "state") || fs::exists(out_ / "log.jsonl") ||
                         fs::exists(out_ / "last") || fs::exists(out_ / "best");
   const bool saved = detail::has_state(out_ / "state");
@@ -898,10 +907,22 @@ FinetuneResult Trainer::run() {
     po.device = models::parse_device(c_.device);
     profiler_ = std::make_unique<models::StepProfiler>(po);
   }
-  load_data();
-  load_model();
-  detail::check_labels(train_, "--train", static_cast<int>(model_->num_labels()));
-  plan();
+  try {
+    load_data();
+    load_model();
+    detail::check_labels(train_, "--train", static_cast<int>(model_->num_labels()));
+    plan();
+  } catch (...) {
+    // Bad input found before training: a folder this run made holds only its lock file, and
+    // goes again (an existing folder stays as it was).
+    if (created_out_) {
+      lock_.reset();
+      std::error_code ec;
+      fs::remove(out_ / detail::kFinetuneLock, ec);
+      if (fs::is_empty(out_, ec)) fs::remove(out_, ec);
+    }
+    throw;
+  }
   clear_earlier_run();
   if (writer_) {
     write_train_config();

@@ -314,6 +314,26 @@ TEST_F(Finetune, SkippedRowsAreReportedAndBadRowsNameTheirFile) {
       {"--train " + (tmp_ / "unl.jsonl").string() + ":2: example has no gold label"}));
 }
 
+// Bad input found before training leaves no folder behind where there was none (it left one
+// holding the lock file), and --resume into a folder that does not exist makes none.
+TEST_F(Finetune, BadInputLeavesNoNewFolder) {
+  write_text(tmp_ / "broken.jsonl", "garbage\n");
+  auto c = base("fresh");
+  c.train_specs = {"en=" + (tmp_ / "broken.jsonl").string()};
+  EXPECT_THROW(train::finetune(c), DataError);
+  EXPECT_FALSE(fs::exists(c.out_dir));
+  auto r = base("nowhere");
+  r.resume = true;
+  EXPECT_TRUE(throws_with<ConfigError>([&] { train::finetune(r); },
+                                       {"--resume: --out ", "does not exist"}));
+  EXPECT_FALSE(fs::exists(r.out_dir));
+  // A folder that was there stays, with what it held.
+  fs::create_directories(tmp_ / "mine");
+  c.out_dir = tmp_ / "mine";
+  EXPECT_THROW(train::finetune(c), DataError);
+  EXPECT_TRUE(fs::exists(c.out_dir));
+}
+
 // A multilingual dev file (XNLI 1.0's xnli.dev.tsv layout) without --langs selects the checkpoint
 // on the training languages only: its other languages used to be merged into the dev accuracy,
 // leaking the zero-shot targets into model selection.
