@@ -198,8 +198,17 @@ std::vector<data::NliDataset> read_eval_datasets(const NliEvalConfig& config, st
                        "', which no --data value provides (they give: " + have + ")");
     }
   }
+  std::string skipped;
   for (const auto& d : datasets) {
     if (log) *log << "xlt eval: " << d.lang << ": " << d.report.summary() << "\n";
+    if (d.report.bad_total() > 0) skipped += (skipped.empty() ? "" : ", ") + d.lang;
+  }
+  // The sample is drawn over each language's kept rows: a skipped bad row shifts that
+  // language's positions, so parallel files no longer give the same rows in every language.
+  if (log && config.samples > 0 && !skipped.empty() && datasets.size() > 1) {
+    *log << "xlt eval: warning: --samples after --skip-bad-rows skipped rows in " << skipped
+         << ": their samples are not the same rows as the other languages' (a transfer gap is "
+            "then unpaired); fix the bad rows to keep the sets parallel\n";
   }
   data::subsample(datasets, config.samples, config.seed);
   return datasets;

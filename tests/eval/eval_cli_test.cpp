@@ -257,6 +257,28 @@ TEST_F(EvalCli, LangsThatNoDataProvidesAreRefused) {
   EXPECT_TRUE(j["languages"].contains("en")) << j["languages"].dump();
 }
 
+// --samples after --skip-bad-rows skipped a row in one language: that language's sample is not
+// the other languages' rows any more, and the run says so.
+TEST_F(EvalCli, SamplesAfterSkippedRowsWarnThatSetsAreNotParallel) {
+  std::string es = xlt::test::read_text(demo() / "dev-es.tsv");
+  const size_t first_end = es.find('\n');
+  es = es.substr(0, es.rfind('\t', first_end)) + "\tmaybe" + es.substr(first_end);
+  xlt::test::write_text(tmp_ / "es.tsv", es);
+  const std::string cmd = "eval " + shell_quote(model_dir().string()) +
+                          " --data en=" + shell_quote((demo() / "dev-en.tsv").string()) +
+                          " --data es=" + shell_quote((tmp_ / "es.tsv").string()) +
+                          " --skip-bad-rows --no-progress --bootstrap 10 --out ";
+  auto r = run_xlt(cmd + shell_quote((tmp_ / "a").string()) + " --samples 20");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: --samples after --skip-bad-rows skipped rows in es: their "
+                       "samples are not the same rows"),
+            std::string::npos)
+      << r.err;
+  r = run_xlt(cmd + shell_quote((tmp_ / "b").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("warning: --samples"), std::string::npos) << r.err;
+}
+
 TEST_F(EvalCli, HeadlessCheckpointGetsASeededHeadAndSaysSo) {
   const fs::path headless = tmp_ / "headless";
   fs::copy(model_dir(), headless);
