@@ -105,6 +105,8 @@ SentenceAttention sentence_attention(models::Model& model, const text::Encoding&
     at::Tensor shown = options.per_head ? att : att.mean(0, /*keepdim=*/true);
     shown = shown.index_select(1, kept_idx).index_select(2, kept_idx);
     if (options.special == SpecialTokenPolicy::kExclude) {
+      // After the head mean (docs/analysis.md): heads weigh by the attention they give the
+      // content tokens, so a head parked on [SEP] does not count as much as one reading the text.
       const at::Tensor sums = shown.sum(-1, /*keepdim=*/true);
       shown = shown / at::where(sums > 0, sums, at::ones_like(sums));
     }
