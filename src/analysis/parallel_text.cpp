@@ -200,13 +200,24 @@ void read_sentence_file(const fs::path& path, const std::string& lang, SentenceL
   std::vector<size_t> extra_cols;
   for (size_t c = 0; c < header.size(); ++c) {
     if (c != s_col && static_cast<int>(c) != l_col) {
+      // metadata.tsv writes these itself: a second column of the same name would be ambiguous.
+      for (const char* own : {"index", "source", "line", "tokens"}) {
+        if (header[c] == own) {
+          throw DataError(where(path, first + 1) + "column '" + header[c] +
+                          "' is one xlt writes itself in metadata.tsv (index, source, line, "
+                          "tokens): rename it");
+        }
+      }
       extra.push_back(header[c]);
       extra_cols.push_back(c);
     }
   }
-  if (into.records.empty()) {
+  // Inputs without extra columns (plain text, or a TSV of sentence/lang only) go with any; two
+  // inputs with different extra columns do not, in whichever order they come.
+  if (into.extra_columns.empty() && !extra.empty()) {
     into.extra_columns = extra;
-  } else if (extra != into.extra_columns) {
+    for (auto& r : into.records) r.extra.resize(extra.size());
+  } else if (!extra.empty() && extra != into.extra_columns) {
     throw DataError(where(path, first + 1) +
                     "its extra metadata columns differ from those of the inputs before it");
   }
@@ -224,6 +235,7 @@ void read_sentence_file(const fs::path& path, const std::string& lang, SentenceL
                      static_cast<int64_t>(i + 1),
                      {}};
     for (size_t c : extra_cols) r.extra.push_back(f[c]);
+    r.extra.resize(into.extra_columns.size());
     into.records.push_back(std::move(r));
   }
 }

@@ -119,12 +119,29 @@ TEST(SentenceFiles, PlainAndHeaderFormats) {
   EXPECT_EQ(list.records[3].sentence, "Salut.");
   EXPECT_EQ(list.records[3].line, 3);
   EXPECT_TRUE(list.extra_columns.empty());
-  // Extra metadata columns must be the same in every input.
+  // Extra metadata columns must be the same in every input that has some; an input without
+  // (plain text) gets empty values, whichever comes first.
+  for (const bool plain_first : {true, false}) {
+    std::vector<std::string> specs = {"en=" + (tmp / "plain.txt").string(),
+                                      (tmp / "ids.tsv").string()};
+    if (!plain_first) std::swap(specs[0], specs[1]);
+    const auto mixed = read_sentence_inputs(specs);
+    EXPECT_EQ(mixed.extra_columns, std::vector<std::string>{"id"});
+    ASSERT_EQ(mixed.records.size(), 4u);
+    EXPECT_EQ(mixed.records[plain_first ? 0 : 2].extra, std::vector<std::string>{""});
+    EXPECT_EQ(mixed.records[plain_first ? 2 : 0].extra, std::vector<std::string>{"7"});
+  }
+  write_text(tmp / "tags.tsv", "tag\tsentence\tlang\nx\tHola.\tes\n");
   EXPECT_TRUE(throws_with<DataError>(
       [&] {
-        read_sentence_inputs({(tmp / "plain.txt").string(), (tmp / "ids.tsv").string()});
+        read_sentence_inputs({(tmp / "ids.tsv").string(), (tmp / "tags.tsv").string()});
       },
-      {(tmp / "ids.tsv").string() + ":1:", "extra metadata columns"}));
+      {(tmp / "tags.tsv").string() + ":1:", "extra metadata columns"}));
+  // Columns metadata.tsv writes itself are refused, not written twice.
+  write_text(tmp / "own.tsv", "sentence\tindex\nHola.\t3\n");
+  EXPECT_TRUE(throws_with<DataError>(
+      [&] { read_sentence_inputs({"es=" + (tmp / "own.tsv").string()}); },
+      {(tmp / "own.tsv").string() + ":1:", "column 'index' is one xlt writes itself"}));
 
   SentenceList only;
   read_sentence_file(tmp / "ids.tsv", "", only);

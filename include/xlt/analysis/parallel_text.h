@@ -74,8 +74,9 @@ struct SentenceList {
 };
 
 // Reads one sentence file. If the first line, split on tabs, has a field `sentence`, the file is
-// a TSV with that header (optional `lang` column; other columns kept as extra metadata, all
-// inputs of one call must then have the same extra columns); otherwise every line is one
+// a TSV with that header (optional `lang` column; other columns kept as extra metadata: inputs
+// of one call that have extra columns must have the same ones, those without get empty values;
+// index/source/line/tokens are refused as extra columns); otherwise every line is one
 // sentence (blank lines skipped; a line with a tab is a DataError: a TSV without a `sentence`
 // column). `lang` is used when the file has no `lang` column.
 void read_sentence_file(const std::filesystem::path& path, const std::string& lang,
