@@ -234,6 +234,11 @@ int run(const AlignCliOptions& o) {
   ro.langs = lang_list(o.langs);
   ro.max_rows = o.max_sentences;
   const analysis::ParallelText par = analysis::read_parallel_inputs(o.inputs, ro);
+  if (par.blank_rows > 0) {
+    std::fprintf(stderr,
+                 "xlt align: left out %lld rows with a blank sentence in one of the languages\n",
+                 static_cast<long long>(par.blank_rows));
+  }
   if (par.rows() < 2) {
     // Checked again by align_parallel_text; here so that bad data fails before the model loads.
     throw DataError("parallel input: " + std::to_string(par.rows()) +
@@ -268,6 +273,7 @@ int run(const AlignCliOptions& o) {
                  {"threads", threads}};
   j["sources"] = par.sources;
   j["sentences"] = par.rows();
+  j["blank_rows_skipped"] = par.blank_rows;
   j["chance_retrieval"] = 1.0 / static_cast<double>(par.rows());
   j["seconds"] = seconds;
   write_file_atomic(dir / "align.json", j.dump(2) + "\n");

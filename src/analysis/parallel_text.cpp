@@ -63,6 +63,10 @@ bool looks_like_lang(const std::string& s) {
   });
 }
 
+bool is_blank(const std::string& s) {
+  return s.find_first_not_of(" \t\r") == std::string::npos;
+}
+
 }  // namespace
 
 ParallelText read_parallel_tsv(const fs::path& path, const ParallelReadOptions& options) {
@@ -99,6 +103,10 @@ ParallelText read_parallel_tsv(const fs::path& path, const ParallelReadOptions& 
                       " (one per language of the header)");
     }
     if (options.max_rows >= 0 && static_cast<int64_t>(p.rows()) >= options.max_rows) break;
+    if (std::any_of(pick.begin(), pick.end(), [&](size_t c) { return is_blank(fields[c]); })) {
+      ++p.blank_rows;
+      continue;
+    }
     for (size_t k = 0; k < pick.size(); ++k) p.columns[k].push_back(fields[pick[k]]);
   }
   if (header.empty()) {
@@ -136,11 +144,16 @@ ParallelText read_parallel_files(const std::vector<std::pair<std::string, fs::pa
                       " (line-aligned parallel files)");
     }
   }
-  size_t n = lines.empty() ? 0 : lines[0].size();
-  if (options.max_rows >= 0) n = std::min(n, static_cast<size_t>(options.max_rows));
-  for (auto& l : lines) {
-    l.resize(n);
-    p.columns.push_back(std::move(l));
+  const size_t n = lines.empty() ? 0 : lines[0].size();
+  p.columns.resize(lines.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (options.max_rows >= 0 && static_cast<int64_t>(p.rows()) >= options.max_rows) break;
+    // A blank line holds the place of its row; a row blank in any language is left out.
+    if (std::any_of(lines.begin(), lines.end(), [&](const auto& l) { return is_blank(l[i]); })) {
+      ++p.blank_rows;
+      continue;
+    }
+    for (size_t k = 0; k < lines.size(); ++k) p.columns[k].push_back(std::move(lines[k][i]));
   }
   return p;
 }

@@ -55,14 +55,21 @@ TEST(ParallelTsv, BadRowsAndHeadersNameFileAndLine) {
   EXPECT_THROW(read_parallel_tsv(tmp / "missing.tsv"), IoError);
 }
 
-TEST(ParallelFiles, LineAlignedFilesKeepBlankRowsAndCheckCounts) {
+// A blank line holds its row's place (the files stay aligned) and the row is left out: an empty
+// "translation" used to be embedded as special tokens and counted in every retrieval score.
+TEST(ParallelFiles, LineAlignedFilesLeaveOutBlankRowsAndCheckCounts) {
   TempDir tmp;
   write_text(tmp / "a.en", "one\n\nthree\n");
   write_text(tmp / "a.es", "uno\ndos\ntres\n");
   const auto p = read_parallel_files({{"en", tmp / "a.en"}, {"es", tmp / "a.es"}});
-  ASSERT_EQ(p.rows(), 3u);
-  EXPECT_EQ(p.columns[0][1], "");
-  EXPECT_EQ(p.columns[1][1], "dos");
+  ASSERT_EQ(p.rows(), 2u);
+  EXPECT_EQ(p.columns[0], (std::vector<std::string>{"one", "three"}));
+  EXPECT_EQ(p.columns[1], (std::vector<std::string>{"uno", "tres"}));
+  EXPECT_EQ(p.blank_rows, 1);
+  write_text(tmp / "t.tsv", "en\tes\nA\tB\n \tD\nE\tF\n");
+  const auto t = read_parallel_tsv(tmp / "t.tsv");
+  EXPECT_EQ(t.columns[1], (std::vector<std::string>{"B", "F"}));
+  EXPECT_EQ(t.blank_rows, 1);
   write_text(tmp / "b.es", "uno\ndos\n");
   EXPECT_TRUE(throws_with<DataError>(
       [&] {

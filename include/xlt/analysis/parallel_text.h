@@ -22,6 +22,9 @@ struct ParallelText {
   std::vector<std::string> langs;                 // column order
   std::vector<std::vector<std::string>> columns;  // [lang][row], all the same length
   std::vector<std::string> sources;               // where each language came from (for logs)
+  // Rows left out because a kept language's sentence was blank: an empty "translation" would be
+  // embedded as the special tokens alone and counted in every retrieval score.
+  int64_t blank_rows = 0;
 
   size_t rows() const { return columns.empty() ? 0 : columns.front().size(); }
 };
