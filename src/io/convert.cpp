@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/strings.h"
+#include "io/tied_names.h"
 #include "io/weight_map.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
@@ -102,11 +103,7 @@ Source find_source(const fs::path& model) {
 // input embedding matrix); of two names for one tensor, these are the ones dropped, as
 // transformers' save_pretrained drops a model's _tied_weights_keys.
 bool tied_output_name(const std::string& name) {
-  for (const char* tail : {"lm_head.weight", "lm_head.decoder.weight", "lm_head.decoder.bias",
-                           "predictions.decoder.weight", "predictions.decoder.bias"}) {
-    if (ends_with(name, tail)) return true;
-  }
-  return false;
+  return detail::is_output_projection(name) || detail::is_decoder_bias(name);
 }
 
 // The same tensor under two names in one pickle: same storage record, offset, shape, stride and

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/strings.h"
+#include "io/tied_names.h"
 #include "xlt/core/error.h"
 
 namespace xlt::io {
@@ -71,11 +72,8 @@ ModelSummary summarize_model(const ModelLocation& location) {
   for (TensorSummary& t : s.tensors) {
     // The MLM heads' decoders: BERT's cls.predictions.decoder, (XLM-)RoBERTa's lm_head.decoder,
     // XGLM's lm_head; their biases are the head's own bias (predictions.bias, lm_head.bias).
-    const bool output_projection = t.name == "lm_head.weight" ||
-                                   ends_with(t.name, "predictions.decoder.weight") ||
-                                   ends_with(t.name, "lm_head.decoder.weight");
-    const bool decoder_bias =
-        ends_with(t.name, "predictions.decoder.bias") || ends_with(t.name, "lm_head.decoder.bias");
+    const bool output_projection = detail::is_output_projection(t.name);
+    const bool decoder_bias = detail::is_decoder_bias(t.name);
     if (!is_floating(t.dtype)) {
       t.role = "buffer";
     } else if (tied && output_projection &&
