@@ -226,22 +226,24 @@ void apply_common_config(const TokenizerConfig& c, PipelineTokenizer& tok) {
     const double v = c.config["model_max_length"].get<double>();
     if (v > 0 && v < 1e15) info.model_max_length = static_cast<std::size_t>(v);
   }
-  if (c.config.contains("padding_side")) {
-    if (!c.config["padding_side"].is_string())
-      wrong_type(c, "padding_side", "\"left\" or \"right\"");
-    const std::string side = c.config["padding_side"].get<std::string>();
+  // "left" / "right" ("" when absent, or null where `null_ok`), anything else refused naming
+  // the key (transformers' padding_side cannot be None; truncation_side may).
+  auto side_of = [&c](const char* key, bool null_ok) -> std::string {
+    if (!c.config.contains(key) || (null_ok && c.config[key].is_null())) return "";
+    if (!c.config[key].is_string()) wrong_type(c, key, "\"left\" or \"right\"");
+    const std::string side = c.config[key].get<std::string>();
     if (side != "left" && side != "right") {
-      throw TokenizerError((c.dir / "tokenizer_config.json").string() +
-                           ": padding_side must be \"left\" or \"right\", got \"" + side + "\"");
+      throw TokenizerError((c.dir / "tokenizer_config.json").string() + ": " + key +
+                           " must be \"left\" or \"right\", got \"" + side + "\"");
     }
+    return side;
+  };
+  if (const std::string side = side_of("padding_side", false); !side.empty()) {
     info.padding_side = side == "left" ? PaddingSide::kLeft : PaddingSide::kRight;
   }
   // xlt truncates the end of a text, as transformers does by default; a tokenizer configured to
   // cut the start would be encoded differently from Hugging Face, so it is refused, not ignored.
-  if (c.config.contains("truncation_side") && !c.config["truncation_side"].is_null()) {
-    if (!c.config["truncation_side"].is_string())
-      wrong_type(c, "truncation_side", "\"left\" or \"right\"");
-    const std::string side = c.config["truncation_side"].get<std::string>();
+  if (const std::string side = side_of("truncation_side", true); !side.empty()) {
     if (side != "right") {
       throw TokenizerError((c.dir / "tokenizer_config.json").string() + ": truncation_side \"" +
                            side +
