@@ -126,7 +126,7 @@ int run(const StudyCliOptions& o) {
       const std::string text = note.is_string() ? note.get<std::string>() : "";
       if (text.rfind("OUT OF DATE", 0) == 0) std::cerr << "xlt study: warning: " << text << "\n";
     }
-  } else if (distributed::launch_env_from_process().rank == 0) {
+  } else if (distributed::launch_env_from_process().rank == 0 && config.stage_enabled("report")) {
     std::cerr << "xlt study: the report was not rebuilt (report is not among the stages run); "
               << (r.out / "report.html").string()
               << ", if there is one, is from an earlier run: add report to --stages to update "

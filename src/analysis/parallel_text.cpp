@@ -63,10 +63,6 @@ bool looks_like_lang(const std::string& s) {
   });
 }
 
-bool is_blank(const std::string& s) {
-  return s.find_first_not_of(" \t\r") == std::string::npos;
-}
-
 }  // namespace
 
 ParallelText read_parallel_tsv(const fs::path& path, const ParallelReadOptions& options) {
@@ -103,7 +99,8 @@ ParallelText read_parallel_tsv(const fs::path& path, const ParallelReadOptions& 
                       " (one per language of the header)");
     }
     if (options.max_rows >= 0 && static_cast<int64_t>(p.rows()) >= options.max_rows) break;
-    if (std::any_of(pick.begin(), pick.end(), [&](size_t c) { return is_blank(fields[c]); })) {
+    if (std::any_of(pick.begin(), pick.end(),
+                    [&](size_t c) { return data::is_blank_text(fields[c]); })) {
       ++p.blank_rows;
       continue;
     }
@@ -149,7 +146,8 @@ ParallelText read_parallel_files(const std::vector<std::pair<std::string, fs::pa
   for (size_t i = 0; i < n; ++i) {
     if (options.max_rows >= 0 && static_cast<int64_t>(p.rows()) >= options.max_rows) break;
     // A blank line holds the place of its row; a row blank in any language is left out.
-    if (std::any_of(lines.begin(), lines.end(), [&](const auto& l) { return is_blank(l[i]); })) {
+    if (std::any_of(lines.begin(), lines.end(),
+                    [&](const auto& l) { return data::is_blank_text(l[i]); })) {
       ++p.blank_rows;
       continue;
     }

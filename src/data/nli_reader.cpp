@@ -40,28 +40,6 @@ struct RowResult {
   }
 };
 
-// Empty, or only Unicode whitespace (ASCII's, NBSP and the other space separators, line and
-// paragraph separators, NEL): a text that tokenises to nothing. An NBSP-only premise passed.
-bool is_blank_text(std::string_view s) {
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
-  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(s.size());
-  while (left > 0) {
-    utf8proc_int32_t cp = 0;
-    const utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
-    if (n <= 0) return false;  // invalid UTF-8 is reported elsewhere, not as blank
-    const bool ascii_space =
-        cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\f' || cp == '\v';
-    const auto cat = utf8proc_category(cp);
-    if (!ascii_space && cp != 0x85 && cat != UTF8PROC_CATEGORY_ZS && cat != UTF8PROC_CATEGORY_ZL &&
-        cat != UTF8PROC_CATEGORY_ZP) {
-      return false;
-    }
-    p += n;
-    left -= n;
-  }
-  return true;
-}
-
 std::string join(const std::vector<std::string>& v, std::string_view sep = ", ") {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) out += (i ? std::string(sep) : "") + v[i];
@@ -735,6 +713,26 @@ std::vector<NliDataset> read_nli_by_language(const fs::path& path,
                                              const std::vector<std::string>& langs,
                                              const ReadOptions& options) {
   return read_any(path, options, langs, "", true);
+}
+
+bool is_blank_text(std::string_view s) {
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
+  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(s.size());
+  while (left > 0) {
+    utf8proc_int32_t cp = 0;
+    const utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
+    if (n <= 0) return false;  // invalid UTF-8 is reported elsewhere, not as blank
+    const bool ascii_space =
+        cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\f' || cp == '\v';
+    const auto cat = utf8proc_category(cp);
+    if (!ascii_space && cp != 0x85 && cat != UTF8PROC_CATEGORY_ZS && cat != UTF8PROC_CATEGORY_ZL &&
+        cat != UTF8PROC_CATEGORY_ZP) {
+      return false;
+    }
+    p += n;
+    left -= n;
+  }
+  return true;
 }
 
 }  // namespace xlt::data

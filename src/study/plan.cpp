@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "study/internal.h"
+#include "xlt/analysis/parallel_text.h"
 #include "xlt/core/error.h"
 #include "xlt/core/file.h"
 #include "xlt/data/spec.h"
@@ -349,8 +350,20 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
         if (a.sentences.count(lang)) sentences[lang] = a.sentences.at(lang);
       }
       json parallel = nullptr;
+      int64_t blank_rows = 0;
       if (!a.parallel_file.empty()) {
         parallel = file_digest(a.parallel_file)["sha256"];
+        // Rows blank in a study language are left out (xlt before December 2026 embedded them
+        // as special tokens): only a file that has some gets other results, and a new key.
+        try {
+          analysis::ParallelReadOptions ro;
+          ro.langs = c.languages;
+          ro.ignore_missing = true;
+          ro.max_rows = a.max_parallel;
+          blank_rows = analysis::read_parallel_tsv(a.parallel_file, ro).blank_rows;
+        } catch (const Error&) {
+          // Reported with the study's wording when the analysis inputs are checked.
+        }
       } else if (analysis_uses_eval_rows(c)) {
         parallel = {{"eval_rows", ev}};
       }
@@ -373,6 +386,7 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
       // default, so that earlier runs' fingerprints stay valid.
       if (c.eval.max_length != EvalSettings{}.max_length)
         u.inputs["max_length"] = c.eval.max_length;
+      if (blank_rows > 0) u.inputs["parallel_blank_rows_left_out"] = blank_rows;
       add(u);
     }
   }
@@ -397,10 +411,9 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
     u.name = "perplexity";
     u.stage = "perplexity";
     if (causal.random) u.needs.push_back(causal.init_unit);
+    // Every text the unit scores, those of languages outside study.languages too.
     json texts = json::object();
-    for (const auto& lang : c.languages) {
-      if (p.texts.count(lang)) texts[lang] = file_digest(p.texts.at(lang))["sha256"];
-    }
+    for (const auto& [lang, file] : p.texts) texts[lang] = file_digest(file)["sha256"];
     u.inputs = {{"model", model_identity(causal)},
                 {"texts", texts},
                 {"eval", p.texts.empty() ? ev : json(nullptr)},
@@ -430,6 +443,8 @@ std::vector<Unit> build_units(const StudyConfig& c, const std::vector<ResolvedMo
                 {"seeds", c.seeds},
                 {"distance", {{"measure", c.distance.measure}, {"table", table}}},
                 {"schema_version", report::kResultsSchemaVersion},
+                // tables/*.csv hold numbers, not display text (December 2026): rebuilt once.
+                {"tables", "numbers"},
                 {"encoder", encoder.name},
                 {"causal_lm", c.causal_lm.enabled ? json(causal.name) : json(nullptr)}};
     if (c.multi_encoder()) {

@@ -177,25 +177,18 @@ Prepared prepare(const StudyConfig& c, const RunOptions& o, bool dry_run) {
   ctx.progress = o.progress;
   ctx.log = o.log ? o.log : &std::cerr;
   ctx.device = o.device.empty() ? c.device : o.device;
-  // Checked before any unit runs (a bad device used to fail in the first baseline unit, after
-  // the folder and the init units were made). A dry run checks the spelling only: planning a GPU
-  // study on a machine without one is fine.
-  if (!dry_run || !o.device.empty()) {
+  // The spelling is checked before anything else (a bad device used to fail in the first
+  // baseline unit, after the folder and the init units were made); whether the device is there,
+  // once the plan shows that a unit that uses it runs (below).
+  if (ctx.device != "cpu" && ctx.device != "cuda" && !is_cuda_index(ctx.device)) {
     try {
-      if (dry_run) {
-        if (ctx.device != "cpu" && ctx.device != "cuda" && !is_cuda_index(ctx.device)) {
-          models::parse_device(ctx.device);  // throws the usual message
-        }
-      } else {
-        models::parse_device(ctx.device);
-      }
-    } catch (const ConfigError& e) {
+      models::parse_device(ctx.device);  // throws the usual message for the spelling
+    } catch (const UsageError& e) {
       if (!o.device.empty()) throw;
       throw ConfigError(c.config_file.string() + ": study.device = \"" + ctx.device +
                         "\": " + e.what());
     }
   }
-  ctx.threads = o.threads >= 0 ? o.threads : c.threads;
   for (size_t e = 0; e < c.encoders.size(); ++e) {
     ctx.encoders.push_back(
         resolve_model(c, c.encoders[e].spec, "encoder", out, dry_run, encoder_prefix(c, e)));
@@ -292,6 +285,20 @@ Prepared prepare(const StudyConfig& c, const RunOptions& o, bool dry_run) {
         ": train.bf16 = true is bf16 autocast on a GPU; this study runs on " + ctx.device +
         " (set study.device = \"cuda\" or pass --device cuda, or drop "
         "train.bf16 to fine-tune in float32)");
+  }
+  // A unit that runs a model now needs the device (a report or an up-to-date study does not).
+  const bool device_used = std::any_of(ctx.units.begin(), ctx.units.end(), [&](const Unit& u) {
+    return u.stage != "init" && u.stage != "report" && status[u.name].action == "run";
+  });
+  if (!dry_run && device_used && ctx.device != "cpu") {
+    try {
+      models::parse_device(ctx.device);
+    } catch (const Error& e) {
+      const std::string where =
+          o.device.empty() ? c.config_file.string() + ": study.device = \"" + ctx.device + "\": "
+                           : std::string();
+      throw ConfigError(where + e.what() + " (--device cpu runs the study on the CPU)");
+    }
   }
   for (const auto& u : ctx.units) p.plan.push_back(status[u.name]);
   return p;

@@ -369,18 +369,14 @@ json run_report(Context& ctx, const Unit& u) {
                       "evaluation premises are).");
     }
   }
-  // Only units the report reads: a stale unit of a disabled stage contributes nothing.
-  std::vector<std::string> stale;
-  for (const auto& name : ctx.stale) {
-    if (fs::exists(ctx.out / name / "stage.json")) stale.push_back(name);
-  }
-  if (!stale.empty()) {
+  if (!ctx.stale.empty()) {
     std::string list;
-    for (const auto& n : stale) list += (list.empty() ? "" : ", ") + n;
+    for (const auto& n : ctx.stale) list += (list.empty() ? "" : ", ") + n;
     notes.push_back("OUT OF DATE: " + list +
-                    " did not run again (not selected by --stages or study.stages) and hold "
-                    "results of an earlier configuration, which this report shows beside the "
-                    "current one; run the study without --stages to bring them up to date.");
+                    " did not run again (their stage was not selected by --stages, or is not in "
+                    "study.stages) and hold results of an earlier configuration, which this "
+                    "report shows beside the current one; run those stages to bring them up to "
+                    "date.");
   }
   json study = {{"title", c.title},
                 {"config_file", c.config_file.string()},

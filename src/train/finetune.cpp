@@ -56,7 +56,9 @@ void validate(const FinetuneConfig& c) {
     throw UsageError("--max-tokens " + std::to_string(c.max_tokens) + " is below --max-length " +
                      std::to_string(c.max_length) +
                      ": a batch must hold at least one full-length example");
-  if (c.max_length < 8) throw UsageError("--max-length must be at least 8");
+  if (c.max_length < 8) {
+    throw UsageError("--max-length must be at least 8, got " + std::to_string(c.max_length));
+  }
   if (!(c.lr > 0) || !std::isfinite(c.lr)) throw UsageError("--lr must be a positive number");
   if (c.warmup_ratio < 0 || c.warmup_ratio > 1)
     throw UsageError("--warmup-ratio must be in [0, 1]");
@@ -293,6 +295,7 @@ class Trainer {
   void clear_earlier_run();
   bool stop_requested();  // sets stop_signal_
   void load_data();
+  bool resuming_run_without_dev_digest() const;
   void load_model();
   void plan();
   void check_lengths_fit();
@@ -425,6 +428,18 @@ void Trainer::clear_earlier_run() {
     fs::remove_all(out_ / name, ec);
 }
 
+bool Trainer::resuming_run_without_dev_digest() const {
+  if (!c_.resume) return false;
+  try {
+    const json saved = json::parse(read_file(out_ / "state" / "trainer_state.json"));
+    // trainer_state.json keeps the fingerprint under "config".
+    return saved.contains("config") && saved["config"].is_object() &&
+           !saved["config"].contains("dev_data");
+  } catch (const std::exception&) {
+    return false;  // no readable state: the resume is refused with its own message
+  }
+}
+
 void Trainer::load_data() {
   const int num_labels = data::LabelSet::nli().size();
   train_ = detail::read_dataset(c_.train_specs, c_.langs, "--train", c_.format, c_.skip_bad_rows);
@@ -434,28 +449,19 @@ void Trainer::load_data() {
                   c_.sampling);
   std::cerr << "train: " << train_.size() << " examples (" << train_.source << ")\n";
   if (!c_.dev_specs.empty()) {
-    // Without --langs, a multilingual dev file (XNLI's xnli.dev.tsv, xnli:split=dev) is read in
-    // the training languages only: selecting the checkpoint on the target languages would leak
-    // them into a zero-shot evaluation. LANG=PATH values are taken as given.
-    std::vector<std::string> dev_langs = c_.langs;
-    if (dev_langs.empty()) {
+    // Without --langs, a multilingual dev file (XNLI 1.0's xnli.dev.tsv, xnli:split=dev) is cut
+    // to the training languages: selecting the checkpoint on the target languages would leak
+    // them into a zero-shot evaluation. A run an older xlt saved (no dev digest) resumes with
+    // the dev set it started with, every language.
+    std::vector<std::string> train_langs;
+    if (c_.langs.empty() && !resuming_run_without_dev_digest()) {
       for (size_t b = 0, e; b <= train_.lang.size(); b = e + 1) {
         e = std::min(train_.lang.find('+', b), train_.lang.size());
-        if (e > b) dev_langs.push_back(train_.lang.substr(b, e - b));
-      }
-      const bool multilingual_spec =
-          std::any_of(c_.dev_specs.begin(), c_.dev_specs.end(), [](const std::string& spec) {
-            return data::parse_data_spec(spec, "--dev").lang.empty();
-          });
-      if (multilingual_spec) {
-        std::string list;
-        for (const auto& l : dev_langs) list += (list.empty() ? "" : ",") + l;
-        std::cerr << "dev: only the training languages (" << list
-                  << ") of --dev files with several select the checkpoint: the target languages "
-                     "would leak into the zero-shot evaluation (--langs picks others)\n";
+        if (e > b) train_langs.push_back(train_.lang.substr(b, e - b));
       }
     }
-    dev_ = detail::read_dataset(c_.dev_specs, dev_langs, "--dev", c_.format, c_.skip_bad_rows);
+    dev_ = detail::read_dataset(c_.dev_specs, c_.langs, "--dev", c_.format, c_.skip_bad_rows,
+                                &train_langs);
     detail::check_labels(dev_, "--dev", num_labels);
     has_dev_ = true;
     std::cerr << "dev: " << dev_.size() << " examples (" << dev_.source << ")\n";
@@ -902,12 +908,12 @@ FinetuneResult Trainer::run() {
   writer_ = group_ == nullptr || group_->rank() == 0;
   if (c_.bf16) detail::Bf16Autocast check(true, models::parse_device(c_.device));
   prepare_output();
-  if (writer_ && !c_.profile.dir.empty()) {
-    auto po = c_.profile;
-    po.device = models::parse_device(c_.device);
-    profiler_ = std::make_unique<models::StepProfiler>(po);
-  }
   try {
+    if (writer_ && !c_.profile.dir.empty()) {
+      auto po = c_.profile;
+      po.device = models::parse_device(c_.device);
+      profiler_ = std::make_unique<models::StepProfiler>(po);
+    }
     load_data();
     load_model();
     detail::check_labels(train_, "--train", static_cast<int>(model_->num_labels()));

@@ -4,24 +4,70 @@
 
 #include <algorithm>
 #include <iostream>
+#include <set>
 
 #include "xlt/core/error.h"
 #include "xlt/core/progress.h"
 #include "xlt/data/random.h"
 #include "xlt/data/spec.h"
 #include "xlt/eval/collate.h"
+#include "xlt/io/dataset_download.h"
 #include "xlt/io/hub.h"
 
 namespace xlt::train::detail {
 
 data::NliDataset read_dataset(const std::vector<std::string>& specs,
                               const std::vector<std::string>& langs, const std::string& flag,
-                              data::NliFormat format, bool skip_bad_rows) {
+                              data::NliFormat format, bool skip_bad_rows,
+                              const std::vector<std::string>* keep_langs) {
   data::SpecOptions opts;
   opts.flag = flag;
   opts.read.format = format;
   opts.read.skip_bad_rows = skip_bad_rows;
   auto sets = data::parse_data_specs(specs, langs, opts);
+  if (keep_langs && !keep_langs->empty()) {
+    // Languages a value names itself (LANG=PATH, a dataset spec's lang=) stay; a file or dataset
+    // with several languages is cut to `keep_langs`.
+    std::set<std::string> named;
+    for (const auto& spec : specs) {
+      if (io::is_dataset_spec(spec)) {
+        const size_t at = spec.find("lang=");
+        if (at != std::string::npos && (at == 0 || spec[at - 1] == ':')) {
+          const std::string list = spec.substr(at + 5, spec.find(':', at) - (at + 5));
+          for (size_t b = 0, e; b <= list.size(); b = e + 1) {
+            e = std::min(list.find(',', b), list.size());
+            if (e > b) named.insert(list.substr(b, e - b));
+          }
+        }
+      } else if (const auto d = data::parse_data_spec(spec, flag); !d.lang.empty()) {
+        named.insert(d.lang);
+      }
+    }
+    std::string dropped, sources;
+    std::vector<data::NliDataset> kept;
+    for (auto& s : sets) {
+      if (named.count(s.lang) || std::count(keep_langs->begin(), keep_langs->end(), s.lang)) {
+        kept.push_back(std::move(s));
+      } else {
+        dropped += (dropped.empty() ? "" : ", ") + s.lang;
+        if (sources.find(s.source) == std::string::npos)
+          sources += (sources.empty() ? "" : ", ") + s.source;
+      }
+    }
+    std::string keep_list;
+    for (const auto& l : *keep_langs) keep_list += (keep_list.empty() ? "" : ",") + l;
+    if (kept.empty()) {
+      throw DataError(flag + " " + sources + ": no rows in the training languages (" + keep_list +
+                      "); pass --langs to choose the languages to select the checkpoint on");
+    }
+    if (!dropped.empty()) {
+      std::cerr << flag << " " << sources << ": the checkpoint is selected on the training "
+                << "languages (" << keep_list << "); left out " << dropped
+                << " (the zero-shot targets would leak into model selection; --langs picks "
+                   "others)\n";
+    }
+    sets = std::move(kept);
+  }
   data::NliDataset all;
   data::ReadReport skipped;  // what the sets left out, summed (train_config.json)
   for (auto& s : sets) {

@@ -18,16 +18,19 @@ inline constexpr uint64_t kOrderStream = 0x6f72646572ULL;  // "order"
 inline constexpr uint64_t kDropoutStream = 0x64726f70ULL;  // "drop"
 
 // Reads every spec (as xlt eval's --data) and concatenates them into one dataset (languages in
-// command-line order). `flag` names the option in messages.
+// command-line order). `flag` names the option in messages. With `keep_langs`, a file or dataset
+// of several languages contributes only those (the others are named on stderr; none left is a
+// DataError); a language a value names itself (LANG=PATH, lang=) is kept.
 data::NliDataset read_dataset(const std::vector<std::string>& specs,
                               const std::vector<std::string>& langs, const std::string& flag,
-                              data::NliFormat format, bool skip_bad_rows);
+                              data::NliFormat format, bool skip_bad_rows,
+                              const std::vector<std::string>* keep_langs = nullptr);
 
-// DataError unless every example has a label in [0, num_labels); names the file and line.
 // SHA-256 over the examples' text and labels, in order: what --resume compares, so that a data
 // file edited between the stop and the resume is noticed (the fingerprint names only paths).
 std::string dataset_digest(const data::NliDataset& dataset);
 
+// DataError unless every example has a label in [0, num_labels); names the file and line.
 void check_labels(const data::NliDataset& dataset, const std::string& flag, int num_labels);
 
 // Encoded training examples without the fields training never reads (tokens, offsets), so that

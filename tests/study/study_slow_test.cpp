@@ -378,6 +378,16 @@ TEST_F(DemoStudy, StageAndDeviceMistakesFailBeforeAnyWork) {
         << r.err;
     EXPECT_FALSE(fs::exists(tmp_ / "out"));
   }
+  // A GPU asked for where there is none: refused before any work, saying how to run on the CPU.
+  if (test::run_xlt("--version").out.find("CPU only") != std::string::npos) {
+    const auto r = study(config() + " --out " + out() + " --device cuda");
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("CUDA is not available in this build/machine (--device cpu runs the "
+                         "study on the CPU)"),
+              std::string::npos)
+        << r.err;
+    EXPECT_FALSE(fs::exists(tmp_ / "out"));
+  }
   test::write_text(tmp_ / "src" / "demo.toml",
                    std::regex_replace(base, std::regex("seeds = \\[1, 2\\]"),
                                       "seeds = [1, 2]\ndevice = \"cudafoo\""));
@@ -419,6 +429,12 @@ TEST_F(DemoStudy, PerplexityTextsNameWhatIsScored) {
                                                   "texts names no file for it"),
             std::string::npos)
       << results["study"]["notes"].dump();
+  // The text of a language outside study.languages is an input of the unit like the others.
+  test::write_text(tmp_ / "src" / "demo" / "text-fr.txt",
+                   read_file(tmp_ / "src" / "demo" / "text-fr.txt") + "Une ligne de plus.\n");
+  const auto plan = study(config() + " --out " + out() + " --dry-run");
+  EXPECT_TRUE(std::regex_search(plan.out, std::regex("run +perplexity +inputs changed: texts")))
+      << plan.out;
   for (const char* bad : {"\"\"", "\"demo\""}) {
     test::write_text(tmp_ / "src" / "demo.toml",
                      std::regex_replace(only_perplexity, std::regex("texts = \\{[^\n]*"),

@@ -353,10 +353,27 @@ TEST_F(Finetune, MultilingualDevFileIsReadInTheTrainingLanguages) {
   write_text(tmp_ / "xnli.dev.tsv", tsv + fr);
   auto c = base("multi");
   c.dev_specs = {(tmp_ / "xnli.dev.tsv").string()};
-  c.max_steps = 2;
+  c.max_steps = 4;
+  c.stop_after = 2;
+  c.save_every = 1;
   train::finetune(c);
   const json cfg = read_json(c.out_dir / "train_config.json");
   EXPECT_EQ(cfg["data"]["dev"]["examples"], 150) << cfg["data"].dump();
+  // A run an older xlt saved (no dev digest in its state) resumes with the dev set it started
+  // with, every language, so its best checkpoint is chosen on one measure throughout.
+  json state = read_json(c.out_dir / "state" / "trainer_state.json");
+  state["config"].erase("dev_data");
+  write_text(c.out_dir / "state" / "trainer_state.json", state.dump(2));
+  c.resume = true;
+  c.stop_after = 0;
+  EXPECT_EQ(train::finetune(c).steps, 4);
+  EXPECT_EQ(read_json(c.out_dir / "train_config.json")["data"]["dev"]["examples"], 300);
+  // A dev file without the training language: nothing to select on.
+  write_text(tmp_ / "fr.dev.tsv", "language\tgold_label\tsentence1\tsentence2\n" + fr);
+  auto none = base("none");
+  none.dev_specs = {(tmp_ / "fr.dev.tsv").string()};
+  EXPECT_TRUE(throws_with<DataError>([&] { train::finetune(none); },
+                                     {"no rows in the training languages (en)"}));
 }
 
 // Input paths are saved absolute: a run started with relative paths resumes from another working

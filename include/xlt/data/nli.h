@@ -158,4 +158,8 @@ size_t find_invalid_utf8(std::string_view s);
 // dropped.
 std::vector<std::string> read_utf8_lines(const std::filesystem::path& path, int64_t max_lines = -1);
 
+// Empty, or only Unicode whitespace (ASCII's, NBSP and the other space separators, the line and
+// paragraph separators, NEL): a text that tokenises to nothing. False for invalid UTF-8.
+bool is_blank_text(std::string_view s);
+
 }  // namespace xlt::data
