@@ -154,8 +154,7 @@ void gap_by_model(const json& r, const std::vector<std::string>& names, HtmlDocu
                            c.value("note", std::string())});
       t.rows.push_back({n, c.value("measure", std::string()), std::to_string(c.value("n", 0)),
                         fmt(num_or_nan(c, "rho"), 3),
-                        interval(pair_at(c.value("ci95", json()), 0),
-                                 pair_at(c.value("ci95", json()), 1), 1.0, 3),
+                        interval(pair_at(ci95, 0), pair_at(ci95, 1), 1.0, 3),
                         fmt(num_or_nan(c, "p_value"), 4), c.value("note", std::string())});
     }
   }

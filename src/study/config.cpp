@@ -31,6 +31,13 @@ bool is_stage_name(std::string_view name) {
   return std::find(n.begin(), n.end(), name) != n.end();
 }
 
+bool is_device_name(std::string_view device) {
+  if (device == "cpu" || device == "cuda") return true;
+  return device.size() > 5 && device.substr(0, 5) == "cuda:" &&
+         std::all_of(device.begin() + 5, device.end(),
+                     [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+}
+
 bool StudyConfig::stage_enabled(std::string_view stage) const {
   return std::find(stages.begin(), stages.end(), stage) != stages.end();
 }
@@ -360,11 +367,7 @@ class Parser {
       if (std::find(stages.begin(), stages.end(), n) != stages.end()) c_.stages.push_back(n);
     }
     c_.device = s.str("device", c_.device);
-    const bool cuda_index = c_.device.size() > 5 && c_.device.rfind("cuda:", 0) == 0 &&
-                            std::all_of(c_.device.begin() + 5, c_.device.end(), [](char ch) {
-                              return std::isdigit(static_cast<unsigned char>(ch));
-                            });
-    if (c_.device != "cpu" && c_.device != "cuda" && !cuda_index) {
+    if (!is_device_name(c_.device)) {
       s.fail(s.get("device"), "device", "expected cpu, cuda or cuda:N, found '" + c_.device + "'");
     }
     c_.threads = static_cast<int>(s.integer("threads", 0, 0, kMaxThreads));

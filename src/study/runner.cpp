@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <iostream>
@@ -90,13 +89,6 @@ struct Prepared {
   std::vector<UnitStatus> plan;
 };
 
-// "cuda:N" with N a number.
-bool is_cuda_index(const std::string& device) {
-  return device.size() > 5 && device.rfind("cuda:", 0) == 0 &&
-         std::all_of(device.begin() + 5, device.end(),
-                     [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
-}
-
 bool stage_selected(const StudyConfig& c, const RunOptions& o, const std::string& stage) {
   if (!c.stage_enabled(stage)) return false;
   return o.stages.empty() || std::find(o.stages.begin(), o.stages.end(), stage) != o.stages.end();
@@ -180,7 +172,7 @@ Prepared prepare(const StudyConfig& c, const RunOptions& o, bool dry_run) {
   // The spelling is checked before anything else (a bad device used to fail in the first
   // baseline unit, after the folder and the init units were made); whether the device is there,
   // once the plan shows that a unit that uses it runs (below).
-  if (ctx.device != "cpu" && ctx.device != "cuda" && !is_cuda_index(ctx.device)) {
+  if (!is_device_name(ctx.device)) {
     try {
       models::parse_device(ctx.device);  // throws the usual message for the spelling
     } catch (const UsageError& e) {

@@ -441,9 +441,9 @@ bool Trainer::resuming_run_without_dev_digest() const {
 }
 
 void Trainer::load_data() {
-  const int num_labels = data::LabelSet::nli().size();
+  // read_dataset checks each file's labels against the NLI label set; run() checks them again
+  // against the loaded head.
   train_ = detail::read_dataset(c_.train_specs, c_.langs, "--train", c_.format, c_.skip_bad_rows);
-  detail::check_labels(train_, "--train", num_labels);
   data::subsample(train_, c_.samples,
                   c_.sample_seed >= 0 ? static_cast<uint64_t>(c_.sample_seed) : c_.seed,
                   c_.sampling);
@@ -462,7 +462,6 @@ void Trainer::load_data() {
     }
     dev_ = detail::read_dataset(c_.dev_specs, c_.langs, "--dev", c_.format, c_.skip_bad_rows,
                                 &train_langs);
-    detail::check_labels(dev_, "--dev", num_labels);
     has_dev_ = true;
     std::cerr << "dev: " << dev_.size() << " examples (" << dev_.source << ")\n";
   }

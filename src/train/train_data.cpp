@@ -31,14 +31,8 @@ data::NliDataset read_dataset(const std::vector<std::string>& specs,
     std::set<std::string> named;
     for (const auto& spec : specs) {
       if (io::is_dataset_spec(spec)) {
-        const size_t at = spec.find("lang=");
-        if (at != std::string::npos && (at == 0 || spec[at - 1] == ':')) {
-          const std::string list = spec.substr(at + 5, spec.find(':', at) - (at + 5));
-          for (size_t b = 0, e; b <= list.size(); b = e + 1) {
-            e = std::min(list.find(',', b), list.size());
-            if (e > b) named.insert(list.substr(b, e - b));
-          }
-        }
+        // Resolved once already by parse_data_specs above: its languages, parsed as there.
+        for (const auto& l : io::resolve_dataset_spec(spec).languages) named.insert(l);
       } else if (const auto d = data::parse_data_spec(spec, flag); !d.lang.empty()) {
         named.insert(d.lang);
       }

@@ -26,6 +26,9 @@ inline constexpr const char* kStageNames[] = {"baseline",  "finetune",   "zero_s
                                               "attention", "perplexity", "report"};
 const std::vector<std::string>& stage_names();
 bool is_stage_name(std::string_view name);
+// "cpu", "cuda" or "cuda:N": the spelling of a device, checked without libtorch (whether it is
+// there is models::parse_device's business).
+bool is_device_name(std::string_view device);
 
 // A model the study uses: a pretrained checkpoint (local folder or Hugging Face id), or a
 // randomly initialised one built from `init` (a config.json) with `tokenizer`'s files.
