@@ -252,6 +252,16 @@ void bind_tokenizer(py::module_& m) {
                              })
       .def_property_readonly("model_max_length",
                              [](const text::Tokenizer& t) { return t.info().model_max_length; })
+      .def_property_readonly("padding_side",
+                             [](const text::Tokenizer& t) {
+                               return t.info().padding_side == text::PaddingSide::kLeft ? "left"
+                                                                                        : "right";
+                             })
+      .def_property_readonly(
+          "truncation_side",
+          [](const text::Tokenizer& t) {
+            return t.info().truncation_side == text::TruncationSide::kLeft ? "left" : "right";
+          })
       .def_property_readonly("pad_token_id",
                              [](const text::Tokenizer& t) { return t.special_tokens().pad.id; })
       .def("__repr__", [](const text::Tokenizer& t) {

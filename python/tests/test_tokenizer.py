@@ -7,7 +7,7 @@ import threading
 import pytest
 
 import xlt
-from conftest import DEMO, FIXTURES, need
+from conftest import DEMO, FIXTURES, SHARED, need
 
 
 def reference_files():
@@ -132,3 +132,13 @@ def test_encoding_reads_like_a_dict():
     assert set(enc.keys()) == set(as_dict)
     with pytest.raises(KeyError):
         enc["nope"]
+
+
+def test_truncation_side_from_the_config(tmp_path):
+    vocab = SHARED / "data" / "bert-base-multilingual-cased" / "vocab.txt"
+    need(vocab, "the mBERT vocab")
+    (tmp_path / "vocab.txt").write_bytes(vocab.read_bytes())
+    (tmp_path / "tokenizer_config.json").write_text('{"truncation_side": "left"}')
+    tok = xlt.Tokenizer.from_pretrained(str(tmp_path))
+    assert (tok.truncation_side, tok.padding_side) == ("left", "right")
+    assert tok.encode("a b c d e f", max_length=5).tokens == ["[CLS]", "d", "e", "f", "[SEP]"]

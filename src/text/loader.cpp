@@ -241,15 +241,10 @@ void apply_common_config(const TokenizerConfig& c, PipelineTokenizer& tok) {
   if (const std::string side = side_of("padding_side", false); !side.empty()) {
     info.padding_side = side == "left" ? PaddingSide::kLeft : PaddingSide::kRight;
   }
-  // xlt truncates the end of a text, as transformers does by default; a tokenizer configured to
-  // cut the start would be encoded differently from Hugging Face, so it is refused, not ignored.
+  // Both backends honour it in transformers: the slow tokenizer cuts from the start, and the fast
+  // one hands the direction to the Rust library (set_truncation_and_padding).
   if (const std::string side = side_of("truncation_side", true); !side.empty()) {
-    if (side != "right") {
-      throw TokenizerError((c.dir / "tokenizer_config.json").string() + ": truncation_side \"" +
-                           side +
-                           "\" is not supported (xlt truncates on the right, transformers' "
-                           "default; remove the key or set it to \"right\")");
-    }
+    info.truncation_side = side == "left" ? TruncationSide::kLeft : TruncationSide::kRight;
   }
   tok.clean_up_tokenization_spaces = c.get_bool("clean_up_tokenization_spaces", true);
 }

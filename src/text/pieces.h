@@ -3,6 +3,7 @@
 // allocation per lookup on the hot path).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -31,8 +32,17 @@ struct Pieces {
     tokens.emplace_back(token);
     offsets.push_back(offset);
   }
-  void truncate(std::size_t n) {
+  // Keeps `n` tokens: the first ones (kRight cuts the end) or the last ones (kLeft cuts the
+  // start, transformers' truncation_side "left").
+  void truncate(std::size_t n, TruncationSide side = TruncationSide::kRight) {
     if (n >= ids.size()) return;
+    if (side == TruncationSide::kLeft) {
+      const auto cut = static_cast<std::ptrdiff_t>(ids.size() - n);
+      ids.erase(ids.begin(), ids.begin() + cut);
+      tokens.erase(tokens.begin(), tokens.begin() + cut);
+      offsets.erase(offsets.begin(), offsets.begin() + cut);
+      return;
+    }
     ids.resize(n);
     tokens.resize(n);
     offsets.resize(n);

@@ -21,16 +21,16 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 
 // Python's slow longest_first / only_first / only_second (tokenization_utils_base.py).
 std::size_t truncate_python(Pieces& a, Pieces* b, std::size_t to_remove,
-                            TruncationStrategy strategy) {
+                            TruncationStrategy strategy, TruncationSide side) {
   if (strategy == TruncationStrategy::kOnlyFirst ||
       (strategy == TruncationStrategy::kLongestFirst && !b)) {
     if (a.size() <= to_remove) return 0;  // HF logs an error and leaves the input alone
-    a.truncate(a.size() - to_remove);
+    a.truncate(a.size() - to_remove, side);
     return to_remove;
   }
   if (strategy == TruncationStrategy::kOnlySecond) {
     if (!b || b->size() <= to_remove) return 0;
-    b->truncate(b->size() - to_remove);
+    b->truncate(b->size() - to_remove, side);
     return to_remove;
   }
   // longest_first on a pair: one token at a time from the longer one, the second on ties.
@@ -43,20 +43,20 @@ std::size_t truncate_python(Pieces& a, Pieces* b, std::size_t to_remove,
     }
   }
   std::size_t removed = (a.size() - na) + (b->size() - nb);
-  a.truncate(na);
-  b->truncate(nb);
+  a.truncate(na, side);
+  b->truncate(nb, side);
   return removed;
 }
 
 // The Rust tokenizers' truncate_encodings (utils/truncation.rs).
-std::size_t truncate_rust(Pieces& a, Pieces* b, std::size_t max_length,
-                          TruncationStrategy strategy) {
+std::size_t truncate_rust(Pieces& a, Pieces* b, std::size_t max_length, TruncationStrategy strategy,
+                          TruncationSide side) {
   const std::size_t before = a.size() + (b ? b->size() : 0);
   if (before <= max_length) return 0;
   const std::size_t to_remove = before - max_length;
   if (strategy == TruncationStrategy::kLongestFirst) {
     if (!b) {
-      a.truncate(max_length);
+      a.truncate(max_length, side);
     } else {
       std::size_t n1 = a.size(), n2 = b->size();
       const bool swap = n1 > n2;
@@ -67,8 +67,8 @@ std::size_t truncate_rust(Pieces& a, Pieces* b, std::size_t max_length,
         n2 = n1 + max_length % 2;
       }
       if (swap) std::swap(n1, n2);
-      a.truncate(n1);
-      b->truncate(n2);
+      a.truncate(n1, side);
+      b->truncate(n2, side);
     }
   } else {
     // Rust's errors (the Python tokenizer logs and returns the sequence too long instead): an
@@ -87,7 +87,7 @@ std::size_t truncate_rust(Pieces& a, Pieces* b, std::size_t max_length,
           std::to_string(target->size()) + " tokens, too few to remove the " +
           std::to_string(to_remove) + " needed for max_length (tokenizers' SequenceTooShort)");
     }
-    target->truncate(target->size() - to_remove);
+    target->truncate(target->size() - to_remove, side);
   }
   return before - (a.size() + (b ? b->size() : 0));
 }
@@ -95,15 +95,15 @@ std::size_t truncate_rust(Pieces& a, Pieces* b, std::size_t max_length,
 }  // namespace
 
 std::size_t truncate_pieces(Pieces& a, Pieces* b, std::size_t max_length, std::size_t num_special,
-                            TruncationStrategy strategy, Backend backend) {
+                            TruncationStrategy strategy, Backend backend, TruncationSide side) {
   if (strategy == TruncationStrategy::kNone) return 0;
   const std::size_t total = a.size() + (b ? b->size() : 0) + num_special;
   if (total <= max_length) return 0;
   if (backend == Backend::kFast) {
     if (max_length < num_special) return 0;
-    return truncate_rust(a, b, max_length - num_special, strategy);
+    return truncate_rust(a, b, max_length - num_special, strategy, side);
   }
-  return truncate_python(a, b, total - max_length, strategy);
+  return truncate_python(a, b, total - max_length, strategy, side);
 }
 
 std::string_view python_strip(std::string_view s) {
@@ -246,8 +246,8 @@ Encoding PipelineTokenizer::post_process(Pieces& a, Pieces* b, const EncodeOptio
   const std::size_t max_length = options.max_length ? options.max_length : info_.model_max_length;
   Encoding e;
   const std::size_t num_special = options.add_special_tokens ? num_special_tokens_to_add(pair) : 0;
-  e.num_truncated =
-      truncate_pieces(a, b, max_length, num_special, options.truncation, info_.backend);
+  e.num_truncated = truncate_pieces(a, b, max_length, num_special, options.truncation,
+                                    info_.backend, info_.truncation_side);
   const std::size_t n = a.size() + (pair ? b->size() : 0) + num_special;
   e.ids.reserve(n);
   e.tokens.reserve(n);

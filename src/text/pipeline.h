@@ -28,9 +28,11 @@ struct TemplatePiece {
 // kSlow, the Rust length formula for kFast). Returns the number of tokens removed. When the
 // strategy cannot reach max_length (e.g. only_second with a short second text) kSlow cuts
 // nothing, as the Python tokenizer does after logging an error, and kFast throws TokenizerError
-// as the Rust one does (SequenceTooShort, SecondSequenceNotProvided).
+// as the Rust one does (SequenceTooShort, SecondSequenceNotProvided). `side` picks the end that
+// is cut; the token counts do not depend on it, in either backend.
 std::size_t truncate_pieces(Pieces& a, Pieces* b, std::size_t max_length, std::size_t num_special,
-                            TruncationStrategy strategy, Backend backend);
+                            TruncationStrategy strategy, Backend backend,
+                            TruncationSide side = TruncationSide::kRight);
 
 // Python's str.strip() (Unicode whitespace as str.isspace()).
 std::string_view python_strip(std::string_view s);

@@ -160,18 +160,52 @@ TEST(Encode, BatchOnThreadsEqualsOneByOneAndPadsToLongest) {
   EXPECT_EQ(rounded[1].size(), 8u);
 }
 
-// transformers can cut a text's start (truncation_side "left"); xlt cuts the end only, so such a
-// configuration is refused rather than encoded differently.
-TEST(LoadTokenizer, TruncationSideLeftIsRefused) {
+// truncation_side "left" cuts a text's start in both backends (transformers' slow
+// truncate_sequences slices ids[n:], the Rust Encoding::truncate keeps the last tokens); the
+// counts kept per text are those of the right-side cut, and offsets still index the input.
+TEST(Encode, TruncationSideLeftCutsTheStart) {
+  XLT_REQUIRE_PATH(mbert_dir() / "tokenizer.json");
+  for (const char* file : {"vocab.txt", "tokenizer.json"}) {
+    SCOPED_TRACE(file);
+    TempDir dir;
+    fs::copy_file(mbert_dir() / file, dir / file);
+    write_text(dir / "tokenizer_config.json", R"({"truncation_side": "left"})");
+    auto tok = load_tokenizer(dir.path());
+    EncodeOptions o;
+    o.truncation = TruncationStrategy::kLongestFirst;
+    o.max_length = 5;
+    Encoding single = tok->encode("a b c d e f", o);
+    EXPECT_EQ(single.tokens, (std::vector<std::string>{"[CLS]", "d", "e", "f", "[SEP]"}));
+    EXPECT_EQ(single.offsets[1], (Offset{6, 7}));
+    EXPECT_EQ(single.num_truncated, 3u);
+    // 5 + 3 tokens and 3 specials into 8: both algorithms keep 3 of the first and 2 of the second.
+    o.max_length = 8;
+    Encoding pair = tok->encode_pair("a b c d e", "f g h", o);
+    EXPECT_EQ(pair.tokens,
+              (std::vector<std::string>{"[CLS]", "c", "d", "e", "[SEP]", "g", "h", "[SEP]"}));
+    EXPECT_EQ(pair.token_type_ids, (std::vector<std::int32_t>{0, 0, 0, 0, 0, 1, 1, 1}));
+    o.truncation = TruncationStrategy::kOnlySecond;
+    o.max_length = 7;
+    EXPECT_EQ(tok->encode_pair("a b", "c d e f", o).tokens,
+              (std::vector<std::string>{"[CLS]", "a", "b", "[SEP]", "e", "f", "[SEP]"}));
+    o.truncation = TruncationStrategy::kOnlyFirst;
+    EXPECT_EQ(tok->encode_pair("a b c d", "e f", o).tokens,
+              (std::vector<std::string>{"[CLS]", "c", "d", "[SEP]", "e", "f", "[SEP]"}));
+  }
+}
+
+TEST(LoadTokenizer, TruncationSideIsChecked) {
   XLT_REQUIRE_PATH(mbert_dir() / "vocab.txt");
   TempDir dir;
   fs::copy_file(mbert_dir() / "vocab.txt", dir / "vocab.txt");
   write_text(dir / "tokenizer_config.json", R"({"truncation_side": "right"})");
-  EXPECT_NO_THROW(load_tokenizer(dir.path()));
-  write_text(dir / "tokenizer_config.json", R"({"truncation_side": "left"})");
+  EXPECT_EQ(load_tokenizer(dir.path())->info().truncation_side, TruncationSide::kRight);
+  write_text(dir / "tokenizer_config.json", R"({"truncation_side": null})");
+  EXPECT_EQ(load_tokenizer(dir.path())->info().truncation_side, TruncationSide::kRight);
+  write_text(dir / "tokenizer_config.json", R"({"truncation_side": "middle"})");
   EXPECT_NE(error_of([&] {
               load_tokenizer(dir.path());
-            }).find("tokenizer_config.json: truncation_side \"left\" is not supported"),
+            }).find("truncation_side must be \"left\" or \"right\", got \"middle\""),
             std::string::npos);
   write_text(dir / "tokenizer_config.json", R"({"truncation_side": 1})");
   EXPECT_NE(error_of([&] { load_tokenizer(dir.path()); }).find("truncation_side"),

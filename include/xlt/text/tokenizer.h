@@ -82,6 +82,8 @@ enum class PaddingStrategy {
 };
 
 enum class PaddingSide { kRight, kLeft };
+// Which end of a text truncation cuts (tokenizer_config.json's truncation_side).
+enum class TruncationSide { kRight, kLeft };
 
 struct EncodeOptions {
   bool add_special_tokens = true;
@@ -135,6 +137,7 @@ struct TokenizerInfo {
   bool uses_token_type_ids = false;  // BERT: the model has a token-type embedding that varies
   std::size_t model_max_length = 512;
   PaddingSide padding_side = PaddingSide::kRight;
+  TruncationSide truncation_side = TruncationSide::kRight;
   bool do_lower_case = false;
   std::filesystem::path source;  // the file the vocabulary came from
 };
