@@ -110,6 +110,10 @@ int run(const PerplexityCliOptions& o) {
   po.batch_size = o.batch_size;
   po.join = eval::parse_join_mode(o.join);
   po.progress = !o.no_progress;
+  // Every text is read (and its UTF-8 checked) before the model loads, so a bad last file fails
+  // at once instead of after the other languages were scored.
+  std::vector<std::vector<std::string>> texts;
+  for (const auto& spec : specs) texts.push_back(eval::read_text_lines(spec.path));
 
   const io::ModelLocation loc = io::resolve_model_location(o.model);
   models::LoadOptions lo;
@@ -125,11 +129,12 @@ int run(const PerplexityCliOptions& o) {
 
   nlohmann::json langs = nlohmann::json::object();
   std::vector<eval::PerplexityResult> results;
-  for (const auto& spec : specs) {
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const auto& spec = specs[i];
     po.progress_label = "perplexity " + spec.lang;
     eval::PerplexityResult r;
     try {
-      r = eval::text_perplexity(*model, *tokenizer, eval::read_text_lines(spec.path), po);
+      r = eval::text_perplexity(*model, *tokenizer, texts[i], po);
     } catch (const DataError& e) {
       throw DataError(spec.path + ": " + e.what());
     }

@@ -465,10 +465,15 @@ py::object perplexity(const py::object& model, const std::vector<std::string>& l
   {
     py::gil_scoped_release nogil;
     use_threads(threads);
+    // Files are read (UTF-8 checked) before the model loads: a bad last file fails at once.
+    std::vector<std::vector<std::string>> read(langs.size());
+    for (size_t i = 0; i < langs.size(); ++i) {
+      if (!paths[i].empty()) read[i] = eval::read_text_lines(paths[i]);
+    }
     auto m = ModelArg::take(given, spec, load_options(device, dtype), "");
     for (size_t i = 0; i < langs.size(); ++i) {
       po.progress_label = "perplexity " + langs[i];
-      const auto lines = paths[i].empty() ? given_lines[i].second : eval::read_text_lines(paths[i]);
+      const auto& lines = paths[i].empty() ? given_lines[i].second : read[i];
       auto r = eval::text_perplexity(m.model(), *m.tokenizer, lines, po);
       r.lang = langs[i];
       r.source = paths[i].empty() ? "<list>" : paths[i];

@@ -71,6 +71,29 @@ std::vector<Batch> length_sorted_batches(const std::vector<int64_t>& lengths, in
   return batches;
 }
 
+std::vector<Batch> input_order_batches(const std::vector<int64_t>& lengths, int64_t batch_size,
+                                       int64_t max_tokens) {
+  check_batch_size(batch_size);
+  std::vector<Batch> batches;
+  const auto n = static_cast<int64_t>(lengths.size());
+  for (int64_t i = 0; i < n;) {
+    Batch b;
+    int64_t longest = 0;
+    while (i < n && static_cast<int64_t>(b.size()) < batch_size) {
+      const int64_t padded =
+          std::max(longest, std::max<int64_t>(lengths[static_cast<size_t>(i)], 1));
+      if (!b.empty() && max_tokens > 0 &&
+          (static_cast<int64_t>(b.size()) + 1) * padded > max_tokens) {
+        break;
+      }
+      longest = padded;
+      b.push_back(i++);
+    }
+    batches.push_back(std::move(b));
+  }
+  return batches;
+}
+
 std::vector<Batch> token_budget_batches(const std::vector<int64_t>& lengths, int64_t max_tokens,
                                         uint64_t seed, int64_t max_rows, bool longest_first) {
   if (max_tokens < 1) throw std::invalid_argument("token budget must be at least 1");

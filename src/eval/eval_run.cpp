@@ -198,6 +198,16 @@ std::vector<data::NliDataset> read_eval_datasets(const NliEvalConfig& config, st
                        "', which no --data value provides (they give: " + have + ")");
     }
   }
+  // Gaps need the source among the languages; without it they were dropped without a word
+  // (--source-lang EN with en and es data gave a table with no gap column).
+  if (log && datasets.size() > 1 &&
+      std::none_of(datasets.begin(), datasets.end(),
+                   [&](const data::NliDataset& d) { return d.lang == config.source_lang; })) {
+    std::string have;
+    for (const auto& d : datasets) have += (have.empty() ? "" : ", ") + d.lang;
+    *log << "xlt eval: note: no transfer gaps: the source language '" << config.source_lang
+         << "' (--source-lang) is not among the evaluated languages (" << have << ")\n";
+  }
   std::string skipped;
   for (const auto& d : datasets) {
     if (log) *log << "xlt eval: " << d.lang << ": " << d.report.summary() << "\n";

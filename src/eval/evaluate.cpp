@@ -79,14 +79,7 @@ std::vector<data::Batch> plan_batches(const std::vector<int64_t>& lengths,
     throw UsageError("batch size must be >= 1, got " + std::to_string(options.batch_size));
   if (options.sort_by_length)
     return data::length_sorted_batches(lengths, options.batch_size, options.max_tokens);
-  std::vector<data::Batch> batches;
-  const auto n = static_cast<int64_t>(lengths.size());
-  for (int64_t b = 0; b < n; b += options.batch_size) {
-    data::Batch batch;
-    for (int64_t i = b; i < std::min(n, b + options.batch_size); ++i) batch.push_back(i);
-    batches.push_back(std::move(batch));
-  }
-  return batches;
+  return data::input_order_batches(lengths, options.batch_size, options.max_tokens);
 }
 
 }  // namespace

@@ -183,6 +183,50 @@ Interval bootstrap_accuracy_ci(const std::vector<int>& gold, const std::vector<i
   return bootstrap_accuracy_ci(correctness(gold, pred), options);
 }
 
+namespace {
+// Standard normal quantile by bisection on erfc: exact to double precision and only called once
+// per interval, so no rational approximation is needed.
+double normal_quantile(double p) {
+  double lo = -40.0, hi = 40.0;
+  for (int i = 0; i < 200 && hi - lo > 1e-15; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+}  // namespace
+
+Interval wilson_interval(int64_t hits, int64_t n, double level) {
+  if (n < 1) throw Error("Wilson interval of an empty set");
+  if (hits < 0 || hits > n) throw Error("Wilson interval: hits outside 0..n");
+  if (!(level > 0.0 && level < 1.0))
+    throw Error("interval level must be in (0, 1), got " + std::to_string(level));
+  const double z = normal_quantile(0.5 + level / 2.0);
+  const double nn = static_cast<double>(n), p = static_cast<double>(hits) / nn;
+  const double denom = 1.0 + z * z / nn;
+  const double center = (p + z * z / (2.0 * nn)) / denom;
+  const double half = z * std::sqrt(p * (1.0 - p) / nn + z * z / (4.0 * nn * nn)) / denom;
+  // The bounds reach 0 and 1 exactly at the extremes; clamp the rounding.
+  return {hits == 0 ? 0.0 : std::max(0.0, center - half),
+          hits == n ? 1.0 : std::min(1.0, center + half)};
+}
+
+const char* interval_method_name(IntervalMethod method) {
+  return method == IntervalMethod::kWilson ? "wilson" : "percentile";
+}
+
+AccuracyInterval accuracy_ci(const std::vector<uint8_t>& correct, const BootstrapOptions& options) {
+  check_bootstrap(options);
+  if (correct.empty()) throw Error("bootstrap of an empty set");
+  int64_t hits = 0;
+  for (uint8_t x : correct) hits += x;
+  const auto n = static_cast<int64_t>(correct.size());
+  if (hits == 0 || hits == n) {
+    return {wilson_interval(hits, n, options.level), IntervalMethod::kWilson};
+  }
+  return {bootstrap_accuracy_ci(correct, options), IntervalMethod::kPercentileBootstrap};
+}
+
 TransferGap transfer_gap(const std::vector<uint8_t>& correct_source,
                          const std::vector<uint8_t>& correct_target, bool paired,
                          const BootstrapOptions& options) {

@@ -27,7 +27,9 @@ LanguageResult compute_language_result(const std::string& lang, const std::vecto
   r.n = static_cast<int64_t>(gold.size());
   r.correct = correctness(gold, pred);
   r.accuracy = accuracy(gold, pred);
-  r.ci95 = bootstrap_accuracy_ci(r.correct, bootstrap);
+  const AccuracyInterval ci = accuracy_ci(r.correct, bootstrap);
+  r.ci95 = ci.ci;
+  r.ci95_method = ci.method;
   r.chance = chance_level(gold, k);
   r.per_class = per_class_metrics(r.confusion, label_names);
   r.macro_f1 = macro_f1(r.confusion);
@@ -75,9 +77,15 @@ nlohmann::json language_result_to_json(const LanguageResult& r) {
                          {"f1", c.f1},
                          {"support", c.support},
                          {"predicted", c.predicted}});
-  return {{"accuracy", r.accuracy}, {"ci95", interval_json(r.ci95)}, {"n", r.n},
-          {"chance", r.chance},     {"macro_f1", r.macro_f1},        {"confusion", r.confusion},
-          {"per_class", per_class}, {"label_names", r.label_names}};
+  return {{"accuracy", r.accuracy},
+          {"ci95", interval_json(r.ci95)},
+          {"ci95_method", interval_method_name(r.ci95_method)},
+          {"n", r.n},
+          {"chance", r.chance},
+          {"macro_f1", r.macro_f1},
+          {"confusion", r.confusion},
+          {"per_class", per_class},
+          {"label_names", r.label_names}};
 }
 
 nlohmann::json results_to_json(const EvalSummary& summary) {

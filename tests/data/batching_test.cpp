@@ -51,6 +51,34 @@ TEST(LengthSortedBatches, TokenBudgetBoundsPaddedSize) {
   EXPECT_THROW(length_sorted_batches(lengths, 0), std::invalid_argument);
 }
 
+// eval --no-sort: file order, with the budget applied to rows x the longest row so far (it was
+// ignored: 60 rows x 23 tokens in one batch under a 100-token cap).
+TEST(InputOrderBatches, KeepOrderAndBoundPaddedSize) {
+  const std::vector<int64_t> lengths = {10, 30, 10, 10, 100, 5, 5, 5};
+  // Budget 70: [10, 30] (3 x 30 = 90 > 70), [10, 10] (3 x 100 > 70), [100], [5, 5, 5].
+  auto batches = input_order_batches(lengths, 8, 70);
+  ASSERT_EQ(batches.size(), 4u);
+  EXPECT_EQ(batches[0], (Batch{0, 1}));
+  EXPECT_EQ(batches[1], (Batch{2, 3}));
+  EXPECT_EQ(batches[2], (Batch{4}));
+  EXPECT_EQ(batches[3], (Batch{5, 6, 7}));
+  EXPECT_EQ(input_order_batches(lengths, 3), (std::vector<Batch>{{0, 1, 2}, {3, 4, 5}, {6, 7}}));
+  EXPECT_EQ(input_order_batches(lengths, 2, 1000).size(), 4u);
+  const auto many = random_lengths(500, 9);
+  const auto capped = input_order_batches(many, 64, 512);
+  expect_permutation(capped, many.size());
+  int64_t next = 0;
+  for (const Batch& b : capped) {
+    int64_t longest = 0;
+    for (int64_t i : b) {
+      EXPECT_EQ(i, next++);
+      longest = std::max(longest, many[static_cast<size_t>(i)]);
+    }
+    EXPECT_TRUE(b.size() == 1 || static_cast<int64_t>(b.size()) * longest <= 512);
+  }
+  EXPECT_THROW(input_order_batches(lengths, 0), std::invalid_argument);
+}
+
 TEST(LengthSortedBatches, RestoreOrderPutsOutputsBack) {
   auto lengths = random_lengths(103, 1);
   auto batches = length_sorted_batches(lengths, 8);

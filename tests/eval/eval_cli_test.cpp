@@ -279,6 +279,25 @@ TEST_F(EvalCli, SamplesAfterSkippedRowsWarnThatSetsAreNotParallel) {
   EXPECT_EQ(r.err.find("warning: --samples"), std::string::npos) << r.err;
 }
 
+// A --source-lang that was not evaluated leaves the table without gaps; the run says why.
+TEST_F(EvalCli, SourceLanguageNotEvaluatedIsNamed) {
+  const std::string cmd = "eval " + shell_quote(model_dir().string()) +
+                          " --data en=" + shell_quote((demo() / "dev-en.tsv").string()) +
+                          " --data es=" + shell_quote((demo() / "dev-es.tsv").string()) +
+                          " --samples 6 --no-progress --bootstrap 10 --threads 1";
+  auto r = run_xlt(cmd + " --source-lang EN");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("note: no transfer gaps: the source language 'EN' (--source-lang) is not "
+                       "among the evaluated languages (en, es)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out.find("gap "), std::string::npos) << r.out;
+  r = run_xlt(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("no transfer gaps"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("gap en-x"), std::string::npos) << r.out;
+}
+
 TEST_F(EvalCli, HeadlessCheckpointGetsASeededHeadAndSaysSo) {
   const fs::path headless = tmp_ / "headless";
   fs::copy(model_dir(), headless);
@@ -464,4 +483,49 @@ TEST(PerplexityCli, WritesJsonMatchingTheLibrary) {
   EXPECT_NEAR(got.at("perplexity").get<double>(), lib.perplexity, 1e-4 * lib.perplexity);
   EXPECT_NEAR(got.at("bits_per_byte").get<double>(), lib.bits_per_byte, 1e-4);
   EXPECT_TRUE(j.at("languages").contains("es"));
+}
+
+// Every --text file is read before the model loads (a bad last file fails at once, before any
+// language is scored), and a byte-order mark is not scored as text.
+TEST(PerplexityCli, TextsAreCheckedFirstAndAByteOrderMarkIsNotText) {
+  const fs::path spm = xlt::test::fixtures_dir() / "spm" / "xglm_bpe";
+  const fs::path xglm = xlt::test::fixtures_dir() / "xglm_tiny";
+  XLT_REQUIRE_PATH(spm / "sentencepiece.bpe.model");
+  XLT_REQUIRE_PATH(xglm / "config.json");
+  xlt::test::TempDir tmp;
+  auto tok = xlt::text::load_tokenizer(spm);
+  auto c = xlt::io::ModelConfig::load(xglm / "config.json");
+  c.vocab_size = static_cast<int64_t>(tok->vocab_size());
+  xlt::models::SaveOptions so;
+  so.tokenizer_dir = spm;
+  xlt::models::save_model(*xlt::models::create_model(c, 3), tmp / "lm", so);
+  const std::string text = xlt::test::read_text(demo() / "text-en.txt");
+  xlt::test::write_text(tmp / "plain.txt", text);
+  xlt::test::write_text(tmp / "bom.txt", "\xEF\xBB\xBF" + text);
+  xlt::test::write_text(tmp / "bad.txt", "fine\nnot \xFF utf-8\n");
+  const std::string common = " --max-length 32 --stride 16 --threads 1 --no-progress";
+
+  auto bad = run_xlt("perplexity " + shell_quote((tmp / "lm").string()) + " --text " +
+                     shell_quote((tmp / "plain.txt").string() + "," + (tmp / "bad.txt").string()) +
+                     " --langs en,es" + common + " --out " + shell_quote((tmp / "o1").string()));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("bad.txt:2: invalid UTF-8 at byte 4 of the line (byte 0xFF)"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_EQ(bad.err.find("windows,"), std::string::npos) << "en was scored first: " << bad.err;
+  EXPECT_FALSE(fs::exists(tmp / "o1"));
+
+  auto scores = [&](const std::string& file, const std::string& out) {
+    auto r = run_xlt("perplexity " + shell_quote((tmp / "lm").string()) + " --text " +
+                     shell_quote((tmp / file).string()) + " --langs en" + common + " --out " +
+                     shell_quote((tmp / out).string()));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(xlt::test::read_text(tmp / out / "perplexity.json"))
+        .at("languages")
+        .at("en");
+  };
+  const json plain = scores("plain.txt", "o2"), bom = scores("bom.txt", "o3");
+  EXPECT_EQ(bom.at("tokens"), plain.at("tokens"));
+  EXPECT_EQ(bom.at("bytes"), plain.at("bytes"));
+  EXPECT_EQ(bom.at("perplexity"), plain.at("perplexity"));
 }

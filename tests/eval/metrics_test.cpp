@@ -134,6 +134,43 @@ TEST(Bootstrap, ReproducibleContainsPointAndMatchesNormalApproximation) {
   EXPECT_THROW(bootstrap_accuracy_ci(c, {0, 1}), xlt::Error);
 }
 
+// Values from Python: statistics.NormalDist().inv_cdf((1 + level) / 2) in the Wilson formula.
+TEST(Metrics, WilsonIntervalMatchesTheFormula) {
+  auto a = wilson_interval(20, 20, 0.95);
+  EXPECT_NEAR(a.low, 0.8388748419471808, 1e-12);
+  EXPECT_EQ(a.high, 1.0);
+  auto b = wilson_interval(0, 8, 0.95);
+  EXPECT_EQ(b.low, 0.0);
+  EXPECT_NEAR(b.high, 0.3244075648838801, 1e-12);
+  auto c = wilson_interval(7, 10, 0.95);
+  EXPECT_NEAR(c.low, 0.39677814746114537, 1e-12);
+  EXPECT_NEAR(c.high, 0.8922087325936989, 1e-12);
+  EXPECT_NEAR(wilson_interval(3, 3, 0.90).low, 0.5258044258424874, 1e-12);
+  EXPECT_THROW(wilson_interval(0, 0, 0.95), xlt::Error);
+  EXPECT_THROW(wilson_interval(4, 3, 0.95), xlt::Error);
+}
+
+// The reported accuracy interval keeps a width when the bootstrap has none (all right or all
+// wrong), and is the bootstrap's otherwise.
+TEST(Metrics, AccuracyIntervalFallsBackToWilsonWhenTheBootstrapCollapses) {
+  const BootstrapOptions o{1000, 3};
+  auto all = accuracy_ci(std::vector<uint8_t>(20, 1), o);
+  EXPECT_EQ(all.method, IntervalMethod::kWilson);
+  EXPECT_NEAR(all.ci.low, 0.8388748419471808, 1e-12);
+  auto none = accuracy_ci(std::vector<uint8_t>(8, 0), o);
+  EXPECT_EQ(none.method, IntervalMethod::kWilson);
+  EXPECT_NEAR(none.ci.high, 0.3244075648838801, 1e-12);
+  std::vector<uint8_t> mixed(20, 1);
+  mixed[3] = 0;
+  auto m = accuracy_ci(mixed, o);
+  EXPECT_EQ(m.method, IntervalMethod::kPercentileBootstrap);
+  const Interval boot = bootstrap_accuracy_ci(mixed, o);
+  EXPECT_EQ(m.ci.low, boot.low);
+  EXPECT_EQ(m.ci.high, boot.high);
+  EXPECT_STREQ(interval_method_name(IntervalMethod::kWilson), "wilson");
+  EXPECT_STREQ(interval_method_name(IntervalMethod::kPercentileBootstrap), "percentile");
+}
+
 TEST(TransferGap, PinnedPairedAndUnpaired) {
   // Source: 27/37 correct; target flips every 6th item: 28/37. Gap = -1/37.
   std::vector<uint8_t> src, tgt;

@@ -52,6 +52,12 @@ TEST(Results, LanguageResultHoldsAllStatistics) {
   EXPECT_EQ(r.label_names, xlt::data::LabelSet::nli().names);
   EXPECT_EQ(r.correct.size(), 10u);
   EXPECT_THROW(compute_language_result("en", {0, -1}, {0, 0}, {}), xlt::DataError);
+  // All right: the Wilson interval, since the bootstrap has no spread.
+  auto perfect = compute_language_result("en", kGold, kGold, {1000, 7});
+  EXPECT_EQ(perfect.ci95_method, IntervalMethod::kWilson);
+  EXPECT_LT(perfect.ci95.low, 0.75);
+  EXPECT_EQ(perfect.ci95.high, 1.0);
+  EXPECT_EQ(language_result_to_json(perfect).at("ci95_method"), "wilson");
 }
 
 TEST(Results, JsonFollowsTheContract) {
@@ -61,6 +67,7 @@ TEST(Results, JsonFollowsTheContract) {
   EXPECT_NEAR(en.at("accuracy").get<double>(), 0.7, 1e-12);
   EXPECT_EQ(en.at("n").get<int64_t>(), 10);
   EXPECT_EQ(en.at("ci95").size(), 2u);
+  EXPECT_EQ(en.at("ci95_method"), "percentile");
   EXPECT_NEAR(en.at("chance").get<double>(), 0.4, 1e-12);
   EXPECT_NEAR(en.at("macro_f1").get<double>(), 25.0 / 36, 1e-12);
   EXPECT_EQ(en.at("confusion"), nlohmann::json::parse("[[2,1,0],[0,2,1],[1,0,3]]"));

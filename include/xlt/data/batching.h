@@ -25,6 +25,10 @@ using Batch = std::vector<int64_t>;  // positions into the example list
 // batch_size < 1.
 std::vector<Batch> length_sorted_batches(const std::vector<int64_t>& lengths, int64_t batch_size,
                                          int64_t max_tokens = 0);
+// The same cut with the positions in input order (eval's --no-sort): a batch ends at batch_size
+// rows or before rows x longest-so-far would exceed max_tokens (when > 0).
+std::vector<Batch> input_order_batches(const std::vector<int64_t>& lengths, int64_t batch_size,
+                                       int64_t max_tokens = 0);
 
 // Training order in the manner of Hugging Face's LengthGroupedSampler, fully seeded:
 //   1. shuffle all positions (Fisher-Yates, Xoshiro256ss(seed));

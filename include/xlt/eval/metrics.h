@@ -81,6 +81,23 @@ Interval bootstrap_accuracy_ci(const std::vector<uint8_t>& correct,
 Interval bootstrap_accuracy_ci(const std::vector<int>& gold, const std::vector<int>& pred,
                                const BootstrapOptions& options);
 
+// Wilson score interval of a binomial proportion hits/n at `level` (z the standard normal's
+// (1+level)/2 quantile). Unlike the percentile bootstrap it keeps a width when hits is 0 or n.
+Interval wilson_interval(int64_t hits, int64_t n, double level);
+
+enum class IntervalMethod { kPercentileBootstrap, kWilson };
+// "percentile" or "wilson" (results.json's ci95_method).
+const char* interval_method_name(IntervalMethod method);
+
+// The accuracy interval xlt reports: the percentile bootstrap, except when every example is right
+// or every one wrong: then each resample has the same accuracy and the bootstrap collapses to a
+// point (20 of 20 right gave [1, 1]), so the Wilson interval at the same level is used instead.
+struct AccuracyInterval {
+  Interval ci;
+  IntervalMethod method = IntervalMethod::kPercentileBootstrap;
+};
+AccuracyInterval accuracy_ci(const std::vector<uint8_t>& correct, const BootstrapOptions& options);
+
 struct TransferGap {
   double gap = 0.0;  // accuracy(source) - accuracy(target); positive = worse in the target
   Interval ci;       // percentile bootstrap interval at BootstrapOptions::level

@@ -104,8 +104,10 @@ struct PerplexityResult {
   nlohmann::json to_json() const;
 };
 
-// The lines of a text file as `xlt perplexity --text` reads them (split at '\n', the last line
-// kept without one). IoError "--text PATH: file not found" when it is missing.
+// The lines of a text file as `xlt perplexity --text` reads them (data::read_utf8_lines: split at
+// '\n', a '\r' before it and a leading byte-order mark dropped, the last line kept without a
+// newline). FileNotFound "--text PATH: file not found" when it is missing; DataError
+// "PATH:LINE: invalid UTF-8 ..." for text that is not UTF-8.
 std::vector<std::string> read_text_lines(const std::string& path);
 
 // Perplexity of `lines` (a text file's lines; invalid UTF-8 throws DataError naming the line).

@@ -30,7 +30,8 @@ struct LanguageResult {
   std::string lang;
   int64_t n = 0;
   double accuracy = 0.0;
-  Interval ci95;  // bootstrap interval of the accuracy (at BootstrapOptions::level)
+  Interval ci95;  // accuracy interval at BootstrapOptions::level (see accuracy_ci)
+  IntervalMethod ci95_method = IntervalMethod::kPercentileBootstrap;
   double chance = 0.0;
   double macro_f1 = 0.0;
   ConfusionMatrix confusion;
@@ -57,7 +58,7 @@ struct EvalSummary {
 // counts equal the dataset sizes; unpaired otherwise. `datasets` are matched to results by lang.
 void add_transfer_gaps(EvalSummary& summary, const std::vector<xlt::data::NliDataset>& datasets);
 
-// {"languages": {LANG: {"accuracy", "ci95": [lo, hi], "n", "chance", "macro_f1",
+// {"languages": {LANG: {"accuracy", "ci95": [lo, hi], "ci95_method", "n", "chance", "macro_f1",
 //                       "confusion": [[...]], "per_class": [{"label", "precision", "recall",
 //                       "f1", "support", "predicted"}], "label_names": [...],
 //                       "transfer_gap": {"gap", "ci95", "paired"}   (targets only)}},
