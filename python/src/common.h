@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "xlt/core/error.h"
 #include "xlt/core/progress.h"
 
 namespace xlt::python {
@@ -32,8 +33,19 @@ class ProgressBridge {
 
  private:
   std::shared_ptr<py::object> callback_;
-  ProgressObserver previous_;
+  // For this thread only: calls running at once on other threads keep their own callbacks.
+  std::unique_ptr<ScopedProgressObserver> scope_;
 };
+
+// `value` as an unsigned count or seed; a negative one is a UsageError (ValueError) naming `what`
+// (an unsigned binding argument gave pybind's TypeError with its whole signature instead).
+inline uint64_t non_negative(int64_t value, const char* what) {
+  if (value < 0) {
+    throw UsageError(std::string(what) + " must be a non-negative int, got " +
+                     std::to_string(value));
+  }
+  return static_cast<uint64_t>(value);
+}
 
 // A float32 CPU copy of `t` as a NumPy array of the same shape (integers stay int64).
 py::array to_numpy(const at::Tensor& t);

@@ -30,6 +30,11 @@ py::dict forward(ModelHandle& h, const py::object& input_ids, const py::object& 
                  bool attentions) {
   models::ModelInputs in;
   in.input_ids = from_numpy_ids(input_ids, "input_ids", true);
+  if (in.input_ids.numel() == 0) {
+    throw UsageError("input_ids: an empty batch (shape [" + std::to_string(in.input_ids.size(0)) +
+                     ", " + std::to_string(in.input_ids.size(1)) +
+                     "]); give at least one sequence of at least one token");
+  }
   in.attention_mask = from_numpy_ids(attention_mask, "attention_mask", false);
   in.token_type_ids = from_numpy_ids(token_type_ids, "token_type_ids", false);
   for (const at::Tensor* t : {&in.attention_mask, &in.token_type_ids}) {
@@ -61,7 +66,7 @@ py::dict forward(ModelHandle& h, const py::object& input_ids, const py::object& 
   models::ModelOutputs out;
   {
     py::gil_scoped_release nogil;
-    std::lock_guard<std::mutex> lock(h.mutex);
+    ModelLock lock(h);
     c10::InferenceMode inference;
     out = h.model->forward(in, fo);
     // Device-to-host copies (which wait for the GPU) without the GIL too.
@@ -95,13 +100,13 @@ void bind_model(py::module_& m) {
       .def_static(
           "from_pretrained",
           [](const std::string& path, const std::string& device, const std::string& dtype,
-             int64_t num_labels, bool new_head, uint64_t seed) {
+             int64_t num_labels, bool new_head, int64_t seed) {
             models::LoadOptions lo;
             lo.device = models::parse_device(device);
             lo.dtype = models::parse_dtype(dtype);
             lo.num_labels = num_labels;
             lo.new_head = new_head;
-            lo.seed = seed;
+            lo.seed = non_negative(seed, "seed");
             py::gil_scoped_release nogil;
             return ModelHandle::load(path, lo);
           },
@@ -120,7 +125,7 @@ void bind_model(py::module_& m) {
           "save_pretrained",
           [](ModelHandle& h, const std::string& dir) {
             py::gil_scoped_release nogil;
-            std::lock_guard<std::mutex> lock(h.mutex);
+            ModelLock lock(h);
             models::save_model(*h.model, dir);
           },
           py::arg("dir"), "Writes config.json, model.safetensors and the tokenizer files.")
@@ -133,7 +138,7 @@ void bind_model(py::module_& m) {
              std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
              {
                py::gil_scoped_release nogil;
-               std::lock_guard<std::mutex> lock(h.mutex);
+               ModelLock lock(h);
                for (const auto& [name, t] : h.model->named_parameters()) {
                  shapes.emplace_back(name, t.sizes().vec());
                }
@@ -146,7 +151,7 @@ void bind_model(py::module_& m) {
              }
              {
                py::gil_scoped_release nogil;
-               std::lock_guard<std::mutex> lock(h.mutex);
+               ModelLock lock(h);
                size_t i = 0;
                for (const auto& [name, t] : h.model->named_parameters()) {
                  if (i == shapes.size() || name != shapes[i].first) {

@@ -127,8 +127,10 @@ std::string fspath(const py::handle& obj) {
 
 ProgressBridge::ProgressBridge(py::object callback)
     : callback_(std::make_shared<py::object>(std::move(callback))) {
-  auto cb = callback_;
-  previous_ = set_progress_observer([cb](const ProgressEvent& e) {
+  // The observer holds a plain pointer: the callback object is released here, with the GIL, and
+  // the scope ends first, so no bar can reach it afterwards.
+  py::object* cb = callback_.get();
+  scope_ = std::make_unique<ScopedProgressObserver>([cb](const ProgressEvent& e) {
     py::gil_scoped_acquire gil;
     // Python's SIGINT handler only sets a flag while C++ runs without the GIL; deliver it here.
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -149,7 +151,7 @@ ProgressBridge::ProgressBridge(py::object callback)
 }
 
 ProgressBridge::~ProgressBridge() {
-  set_progress_observer(previous_);
+  scope_.reset();
   // The callback's last reference goes with the GIL held (the destructor runs in Python's call).
   py::gil_scoped_acquire gil;
   callback_.reset();

@@ -37,7 +37,7 @@ namespace fs = std::filesystem;
 // A model argument: an xlt.Model already in memory, or a folder / hub id loaded for this call.
 struct ModelArg {
   std::shared_ptr<ModelHandle> handle;
-  std::unique_ptr<std::lock_guard<std::mutex>> lock;
+  std::unique_ptr<ModelLock> lock;
   std::unique_ptr<text::Tokenizer> tokenizer;
 
   // Loads (when `obj` is a path) and takes the model's lock; call without the GIL.
@@ -45,7 +45,7 @@ struct ModelArg {
                        const models::LoadOptions& lo, const std::string& tokenizer) {
     ModelArg a;
     a.handle = given ? std::move(given) : ModelHandle::load(spec, lo);
-    a.lock = std::make_unique<std::lock_guard<std::mutex>>(a.handle->mutex);
+    a.lock = std::make_unique<ModelLock>(*a.handle);
     const fs::path& p = a.handle->path;
     const fs::path dir = fs::is_directory(p) ? p : p.parent_path();
     const fs::path tok_path = tokenizer.empty() ? dir : fs::path(tokenizer);
@@ -75,7 +75,7 @@ int use_threads(int threads) {
 
 py::object evaluate(const py::object& model, const std::vector<std::string>& data,
                     const std::vector<std::string>& langs, const std::string& format,
-                    bool skip_bad_rows, int64_t samples, uint64_t seed, int64_t num_labels,
+                    bool skip_bad_rows, int64_t samples, int64_t seed, int64_t num_labels,
                     int bootstrap, const std::string& source_lang, int64_t batch_size,
                     int64_t max_length, int64_t max_tokens, bool packing,
                     const std::string& attention, bool sort, const std::string& dtype,
@@ -96,7 +96,7 @@ py::object evaluate(const py::object& model, const std::vector<std::string>& dat
   c.format = format;
   c.skip_bad_rows = skip_bad_rows;
   c.samples = samples;
-  c.seed = seed;
+  c.seed = non_negative(seed, "seed");
   c.num_labels = num_labels;
   c.bootstrap = bootstrap;
   c.source_lang = source_lang;
@@ -109,6 +109,12 @@ py::object evaluate(const py::object& model, const std::vector<std::string>& dat
   c.eval.progress = !progress.is_none();
   c.device = device;
   c.dtype = dtype;
+  if (given) {
+    // results.json records what ran: the in-memory model's own dtype and device, not this
+    // call's defaults (a bfloat16 model was recorded as float32).
+    c.dtype = models::dtype_name(given->model->dtype());
+    c.device = given->model->device().str();
+  }
   if (batch_size < 1 || max_length < 1 || max_tokens < 0 || samples < 0 || num_labels < 1) {
     throw UsageError(
         "batch_size, max_length and num_labels must be >= 1, samples and max_tokens >= 0");
@@ -124,7 +130,7 @@ py::object evaluate(const py::object& model, const std::vector<std::string>& dat
                                             : std::vector<fs::path>{});
     if (given) {
       auto datasets = eval::read_eval_datasets(c, log);
-      std::lock_guard<std::mutex> lock(given->mutex);
+      ModelLock lock(*given);
       const fs::path tok_dir =
           fs::is_directory(given->path) ? given->path : given->path.parent_path();
       auto tokenizer = text::load_tokenizer(tok_dir);
@@ -304,8 +310,13 @@ py::object embed(const py::object& model, const std::vector<std::string>& inputs
                  const std::string& pooling, const std::string& special, int64_t batch_size,
                  int64_t max_length, const std::string& tokenizer, const std::string& dtype,
                  const std::string& device, int threads, const py::object& progress) {
-  if (inputs.empty() == sentences.empty()) {
+  if (!inputs.empty() && !sentences.empty()) {
     throw UsageError("embed: give either inputs (LANG=FILE specs) or sentences, not both");
+  }
+  if (inputs.empty() && sentences.empty()) {
+    throw UsageError(
+        "embed: nothing to embed: give inputs (LANG=FILE specs) or a non-empty list "
+        "of sentences");
   }
   std::string spec;
   auto given = handle_of(model, spec);
@@ -349,14 +360,14 @@ py::object embed(const py::object& model, const std::vector<std::string>& inputs
 }
 
 py::object tsne(py::array_t<float, py::array::c_style | py::array::forcecast> x, double perplexity,
-                int iterations, const std::string& init, uint64_t seed, const std::string& method,
+                int iterations, const std::string& init, int64_t seed, const std::string& method,
                 double theta, int threads, const py::object& progress) {
   if (x.ndim() != 2) throw UsageError("tsne: expected a matrix [n, dim]");
   analysis::TsneOptions o;
   o.perplexity = perplexity;
   o.max_iter = iterations;
   o.init = analysis::parse_tsne_init(init);
-  o.seed = seed;
+  o.seed = non_negative(seed, "seed");
   o.method = analysis::parse_tsne_method(method);
   o.theta = theta;
   o.threads =
@@ -544,9 +555,9 @@ void bind_pipelines(py::module_& m) {
         arg("threads"), arg("device"), arg("progress"));
   m.def(
       "init_model",
-      [](const std::string& arch, const std::string& config, const std::string& out, uint64_t seed,
+      [](const std::string& arch, const std::string& config, const std::string& out, int64_t seed,
          int64_t num_labels) {
-        models::InitModelOptions o{arch, config, out, seed, num_labels};
+        models::InitModelOptions o{arch, config, out, non_negative(seed, "seed"), num_labels};
         py::gil_scoped_release nogil;
         return models::init_model(o);
       },

@@ -65,12 +65,14 @@ struct PyEncoding {
   }
 };
 
-text::EncodeOptions encode_options(std::optional<size_t> max_length, bool add_special_tokens) {
+text::EncodeOptions encode_options(std::optional<int64_t> max_length, bool add_special_tokens) {
   text::EncodeOptions o;
   o.add_special_tokens = add_special_tokens;
   if (max_length) {
-    if (*max_length == 0) throw UsageError("max_length must be >= 1");
-    o.max_length = *max_length;
+    if (*max_length < 1) {
+      throw UsageError("max_length must be >= 1, got " + std::to_string(*max_length));
+    }
+    o.max_length = static_cast<std::size_t>(*max_length);
     o.truncation = text::TruncationStrategy::kLongestFirst;  // as `xlt tokenize --max-length`
   }
   return o;
@@ -136,6 +138,9 @@ void bind_tokenizer(py::module_& m) {
              if (!d.contains(k)) throw py::key_error(k);
              return py::object(d[k.c_str()]);
            })
+      .def("__contains__",
+           [](const PyEncoding& e, const py::object& k) { return e.to_dict().contains(k); })
+      .def("__iter__", [](const PyEncoding& e) { return py::iter(e.to_dict()); })
       .def("__len__", [](const PyEncoding& e) { return e.enc.size(); })
       .def("__repr__", [](const PyEncoding& e) {
         return "Encoding(num_tokens=" + std::to_string(e.enc.size()) + ")";
@@ -160,7 +165,7 @@ void bind_tokenizer(py::module_& m) {
       .def(
           "encode",
           [](const text::Tokenizer& tok, const std::string& text, std::optional<std::string> pair,
-             std::optional<size_t> max_length, bool add_special_tokens) {
+             std::optional<int64_t> max_length, bool add_special_tokens) {
             const auto o = encode_options(max_length, add_special_tokens);
             PyEncoding e;
             {
@@ -179,7 +184,7 @@ void bind_tokenizer(py::module_& m) {
       .def(
           "encode_batch",
           [](const text::Tokenizer& tok, const py::object& texts, const py::object& pairs,
-             std::optional<size_t> max_length, bool add_special_tokens, int num_threads,
+             std::optional<int64_t> max_length, bool add_special_tokens, int num_threads,
              std::optional<std::string> return_tensors) -> py::object {
             auto o = encode_options(max_length, add_special_tokens);
             if (return_tensors) {
@@ -199,17 +204,34 @@ void bind_tokenizer(py::module_& m) {
                                  std::to_string(first->size()) + " texts");
               }
             }
+            // In chunks, so that Ctrl-C (which Python only notes while C++ runs without the
+            // GIL) stops a long call within a chunk's time rather than at its end.
+            constexpr size_t kChunk = 16384;
+            const size_t n = first->size();
+            text::EncodeOptions unpadded = o;  // padding is to the whole batch's longest
+            unpadded.padding = text::PaddingStrategy::kNone;
             std::vector<text::Encoding> batch;
-            {
-              py::gil_scoped_release nogil;
-              if (second) {
-                std::vector<std::pair<std::string, std::string>> p(first->size());
-                for (size_t i = 0; i < p.size(); ++i) p[i] = {(*first)[i], (*second)[i]};
-                batch = tok.encode_pair_batch(p, o, num_threads);
-              } else {
-                batch = tok.encode_batch(*first, o, num_threads);
+            batch.reserve(n);
+            for (size_t start = 0; start < n; start += kChunk) {
+              const size_t end = std::min(n, start + kChunk);
+              {
+                py::gil_scoped_release nogil;
+                std::vector<text::Encoding> part;
+                if (second) {
+                  std::vector<std::pair<std::string, std::string>> p(end - start);
+                  for (size_t i = start; i < end; ++i) p[i - start] = {(*first)[i], (*second)[i]};
+                  part = tok.encode_pair_batch(p, unpadded, num_threads);
+                } else {
+                  part = tok.encode_batch(
+                      std::vector<std::string>(first->begin() + static_cast<std::ptrdiff_t>(start),
+                                               first->begin() + static_cast<std::ptrdiff_t>(end)),
+                      unpadded, num_threads);
+                }
+                std::move(part.begin(), part.end(), std::back_inserter(batch));
               }
+              if (PyErr_CheckSignals() != 0) throw py::error_already_set();
             }
+            tok.pad(batch, o);
             if (return_tensors) return padded_arrays(batch);
             py::list out(batch.size());
             for (size_t i = 0; i < batch.size(); ++i) {

@@ -104,3 +104,35 @@ def test_missing_inputs_are_file_not_found(tiny_bert, tmp_path):
         xlt.embed(tiny_bert, {"en": tmp_path / "missing.txt"}, progress=False)
     with pytest.raises(FileNotFoundError, match="no-such.tsv"):
         xlt.align(tiny_bert, tmp_path / "no-such.tsv", progress=False)
+
+
+def test_negative_and_none_arguments(tiny_bert, tmp_path):
+    # Negative seeds and lengths are ValueErrors naming the argument (they were pybind
+    # TypeErrors with the whole signature); None means the default everywhere.
+    with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
+        xlt.evaluate(tiny_bert, {"en": DEMO / "dev-en.tsv"}, seed=-1, progress=False)
+    with pytest.raises(ValueError, match="seed must be a non-negative int, got -2"):
+        xlt.Model.from_pretrained(tiny_bert, seed=-2)
+    tok = xlt.Tokenizer.from_pretrained(tiny_bert)
+    with pytest.raises(ValueError, match="max_length must be >= 1, got -1"):
+        tok.encode("a b", max_length=-1)
+    with pytest.raises(ValueError, match="max_length must be >= 1, got 0"):
+        tok.encode_batch(["a b"], max_length=0)
+    # profile=None / tokenizer=None are the defaults: the call gets as far as the missing data.
+    with pytest.raises(FileNotFoundError, match="missing.jsonl"):
+        xlt.finetune(tiny_bert, {"en": tmp_path / "missing.jsonl"}, tmp_path / "out",
+                     profile=None, tokenizer=None, samples=None, progress=False)
+    assert xlt.tsne([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]], perplexity=1.5,
+                    iterations=250, threads=None, progress=False)["embedding"].shape == (4, 2)
+
+
+def test_empty_inputs_say_what_is_missing(tiny_bert):
+    with pytest.raises(ValueError, match="nothing to embed"):
+        xlt.embed(tiny_bert, sentences=[], progress=False)
+    model = xlt.Model.from_pretrained(tiny_bert)
+    import numpy as np
+
+    with pytest.raises(ValueError, match=r"input_ids: an empty batch \(shape \[0, 0\]\)"):
+        model.forward(np.zeros((0, 0), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"an empty batch \(shape \[1, 0\]\)"):
+        model.forward(np.zeros((1, 0), dtype=np.int64))

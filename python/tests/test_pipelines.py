@@ -265,3 +265,59 @@ def test_library_messages_go_through_python_stderr(tiny_bert, capsys):
     xlt.evaluate(tiny_bert, {"en": DEV["en"]}, samples=20, verbose=True, progress=False)
     err = capsys.readouterr().err
     assert "xlt eval: en: 20 pairs" in err, err
+
+
+CONCURRENT = """
+import sys, threading, time, xlt
+model = sys.argv[1]
+seen = {"a": [], "b": []}
+def run(name, n):
+    xlt.embed(model, sentences=[f"a sentence for call {name}"] * n, batch_size=4, threads=1,
+              progress=False, callback=lambda e: seen[name].append((e["label"], e["id"])))
+a = threading.Thread(target=run, args=("a", 400))
+a.start()
+time.sleep(0.05)
+run("b", 1600)  # the main thread's call outlives the other
+a.join()
+ids_a = {i for _, i in seen["a"]}
+ids_b = {i for _, i in seen["b"]}
+print("ids", len(ids_a), len(ids_b), "shared", len(ids_a & ids_b))
+"""
+
+
+def test_concurrent_calls_each_see_their_own_progress_and_exit_cleanly(tiny_bert):
+    # The observer was process-wide: each call installed it over the other's and put back the
+    # wrong one, so callbacks got the other call's events and the process aborted at exit.
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", CONCURRENT, str(tiny_bert)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "ids 1 1 shared 0" in r.stdout, r.stdout + r.stderr[-2000:]
+    assert "sentences" not in r.stderr  # progress=False: no C++ bar on stderr either
+
+
+def test_a_callback_using_its_calls_model_is_refused_not_a_deadlock(tiny_bert):
+    model = xlt.Model.from_pretrained(tiny_bert)
+
+    def use_model(event):
+        if event["kind"] == "start":
+            model.forward([[1, 2, 3]])
+
+    with pytest.raises(ValueError, match="in use by the call whose progress is being reported"):
+        xlt.embed(model, sentences=["a b"] * 8, threads=1, progress=False, callback=use_model)
+    # The model is free again afterwards, and another model may be used from a callback.
+    other = xlt.Model.from_pretrained(tiny_bert)
+    calls = []
+    xlt.embed(model, sentences=["a b"] * 8, threads=1, progress=False,
+              callback=lambda e: calls.append(other.forward([[1, 2]])["last_hidden_state"].shape))
+    assert calls and calls[0][:2] == (1, 2)
+    assert model.forward([[1, 2]])["last_hidden_state"].shape[:2] == (1, 2)
+
+
+def test_evaluate_of_a_model_records_its_own_dtype(tiny_bert):
+    model = xlt.Model.from_pretrained(tiny_bert, dtype="bfloat16")
+    got = xlt.evaluate(model, {"en": DEV["en"]}, samples=6, threads=1, progress=False)
+    assert got["config"]["dtype"] == "bfloat16"
+    assert got["config"]["device"] == "cpu"

@@ -141,4 +141,67 @@ def test_truncation_side_from_the_config(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text('{"truncation_side": "left"}')
     tok = xlt.Tokenizer.from_pretrained(str(tmp_path))
     assert (tok.truncation_side, tok.padding_side) == ("left", "right")
-    assert tok.encode("a b c d e f", max_length=5).tokens == ["[CLS]", "d", "e", "f", "[SEP]"]
+    assert tok.encode("a b c d e f", max_length=5)["tokens"] == ["[CLS]", "d", "e", "f", "[SEP]"]
+
+
+def test_encoding_is_a_mapping_of_its_keys():
+    tok = xlt.Tokenizer.from_pretrained(str(DEMO))
+    enc = tok.encode_batch(["a cat sat"])[0]
+    assert "input_ids" in enc and "nope" not in enc
+    assert list(enc) == list(enc.keys())
+    assert {k: enc[k] for k in enc}.keys() == dict(enc).keys()
+
+
+def test_offsets_equal_hugging_face_tokenizers():
+    # The Rust library itself (the `tokenizers` package) on mBERT's tokenizer.json: every token's
+    # character offsets, in texts and pairs (a slice test alone passes shifted offsets).
+    path = need(SHARED / "data" / "bert-base-multilingual-cased" / "tokenizer.json",
+                "mBERT's tokenizer.json")
+    tokenizers = pytest.importorskip("tokenizers")
+    hf = tokenizers.Tokenizer.from_file(str(path))
+    hf.no_truncation()
+    hf.no_padding()
+    tok = xlt.Tokenizer.from_pretrained(str(path.parent))
+    records = [json.loads(line) for line in
+               (FIXTURES / "wordpiece_mbert_cased_fast.jsonl").read_text(encoding="utf-8").split("\n")
+               if line]
+    assert len(records) > 50
+    checked = 0
+    for r in records:
+        pair = r.get("text_pair", "a second text, for the pair")
+        want = hf.encode(r["text"], pair)
+        got = tok.encode(r["text"], pair=pair)
+        assert got["input_ids"] == want.ids, r["text"][:40]
+        for i, special in enumerate(got["special_tokens_mask"]):
+            if not special:
+                assert tuple(got["offsets"][i]) == tuple(want.offsets[i]), (r["text"][:40], i)
+                checked += 1
+    assert checked > 500
+
+
+def test_ctrl_c_stops_a_long_encode_batch():
+    # Python only notes a signal while C++ runs without the GIL; the batch is encoded in chunks
+    # and the signal is delivered between them, not after the whole call.
+    import subprocess
+    import sys
+
+    script = f"""
+import os, signal, threading, time, xlt
+tok = xlt.Tokenizer.from_pretrained({str(DEMO)!r})
+texts = ["the black cat sat down on the mat and looked around the room"] * 400000
+t0 = time.perf_counter()
+tok.encode_batch(texts[:50000], num_threads=1)
+full = (time.perf_counter() - t0) * 8
+threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+t0 = time.perf_counter()
+try:
+    tok.encode_batch(texts, num_threads=1)
+    print("finished", full)
+except KeyboardInterrupt:
+    print("interrupted after", time.perf_counter() - t0, "of", full)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith("interrupted after"), r.stdout + r.stderr[-2000:]
+    _, _, took, _, full = r.stdout.split()
+    assert float(took) < 0.6 * float(full), r.stdout

@@ -161,8 +161,9 @@ def evaluate(model, data, langs=None, samples=None, seed=0, batch_size=32, max_l
     also writes results.json, results.csv and predictions.jsonl there. ``samples=None`` keeps
     all rows; ``seed`` (issue #18's default 0; ``xlt eval``'s is 42) draws the subset and a new
     head's weights; ``new_head=True`` replaces a path's classifier by a fresh one (``xlt eval
-    --new-head``). ``threads=None`` keeps libtorch's thread count as the process has it (as in
-    every function here; ``xlt.set_threads`` or a number changes it)."""
+    --new-head``). ``dtype``/``device`` load a path; an ``xlt.Model`` computes as it was loaded
+    (results.json records its own). ``threads=None`` keeps libtorch's thread count as the process
+    has it (as in every function here; ``xlt.set_threads`` or a number changes it)."""
     return _run(_xlt.evaluate, progress, callback, _model_arg(model), _specs(data, "data"),
                 _langs(langs), format, bool(skip_bad_rows), int(samples or 0), int(seed),
                 int(num_labels), int(bootstrap), source_lang, int(batch_size), int(max_length),
@@ -197,6 +198,8 @@ def finetune(model, train, out, dev=None, langs=None, format="auto", device="cpu
         raise TypeError(f"finetune() got unexpected options: {', '.join(unknown)}")
     if "eval_every" in options and options["eval_every"] == "epoch":
         options["eval_every"] = 0
+    # None is the option's default, as for the keyword arguments above (profile=None, ...).
+    options = {k: v for k, v in options.items() if v is not None}
     if options.get("profile") is not None:
         options["profile"] = os.fspath(options["profile"])
     return _run(_xlt.finetune, progress, callback, os.fspath(model), _specs(train, "train"),
@@ -220,14 +223,14 @@ def embed(model, inputs=None, sentences=None, layers="all", pooling="mean", spec
 
 
 def tsne(x, perplexity=30.0, iterations=1000, init="pca", seed=0, method="auto", theta=0.5,
-         threads=0, progress=None, callback=None):
+         threads=None, progress=None, callback=None):
     """``xlt tsne``: a 2-D t-SNE map of the rows of ``x`` ([n, dim]; scikit-learn's algorithm).
     Returns {"embedding": array [n, 2], "kl_divergence", "iterations", "method", ...}."""
     import numpy as np
 
     return _run(_xlt.tsne, progress, callback, np.asarray(x, dtype=np.float32),
                 float(perplexity), int(iterations), init, int(seed), method, float(theta),
-                int(threads))
+                int(threads or 0))
 
 
 def align(model, inputs, langs=None, layers="all", pooling="mean", special="exclude",
@@ -252,7 +255,7 @@ def perplexity(model, texts, max_length=0, stride=0, batch_size=8, join="stream"
                 int(max_length), int(stride), int(batch_size), join, dtype, device, _threads(threads))
 
 
-def study(config_path, out=None, stages=None, overwrite=False, threads=-1, device="",
+def study(config_path, out=None, stages=None, overwrite=False, threads=None, device="",
           progress=None, callback=None):
     """``xlt study``: the whole study of a TOML config into ``out`` (default: the config's).
     Returns the study's results.json dict (None when the report stage was not run). Ctrl-C
@@ -260,7 +263,7 @@ def study(config_path, out=None, stages=None, overwrite=False, threads=-1, devic
     again with the same arguments resumes it."""
     return _run(_xlt.study, progress, callback, os.fspath(config_path),
                 os.fspath(out) if out is not None else "", _langs(stages), bool(overwrite),
-                int(threads), device)
+                _threads(threads), device)
 
 
 def init_model(arch, config, out, seed=42, num_labels=0):

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <mutex>
 
 namespace xlt {
 namespace {
@@ -14,6 +15,10 @@ namespace {
 std::atomic<int> g_signal{0};
 static_assert(std::atomic<int>::is_always_lock_free, "needed in a signal handler");
 
+// Scopes may overlap on several threads (the Python package's finetune calls): the first one
+// installs the handlers, the last one to end restores what was there before the first.
+std::mutex g_scope_mutex;
+int g_scopes = 0;
 struct sigaction g_old_int, g_old_term;
 
 void write_stderr(const char* s) noexcept {
@@ -30,14 +35,19 @@ extern "C" void on_signal(int sig) {
     ::raise(sig);
     return;
   }
+  // One line for every run that holds a scope: fine-tuning saves at its next step, a study
+  // stops after the unit it is in.
   write_stderr(
-      "\nxlt: interrupt received: stopping after the current step and saving a resumable state "
-      "(interrupt again to abort now)\n");
+      "\nxlt: interrupt received: stopping at the next safe point (fine-tuning: after the current "
+      "step, with a resumable state; a study: after the current unit); interrupt again to abort "
+      "now\n");
 }
 
 }  // namespace
 
 InterruptScope::InterruptScope() {
+  std::lock_guard<std::mutex> lock(g_scope_mutex);
+  if (g_scopes++ > 0) return;
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
@@ -48,6 +58,8 @@ InterruptScope::InterruptScope() {
 }
 
 InterruptScope::~InterruptScope() {
+  std::lock_guard<std::mutex> lock(g_scope_mutex);
+  if (--g_scopes > 0) return;
   ::sigaction(SIGINT, &g_old_int, nullptr);
   ::sigaction(SIGTERM, &g_old_term, nullptr);
 }

@@ -30,6 +30,28 @@ std::atomic<uint64_t> next_progress_id{1};
 
 }  // namespace
 
+struct ScopedObserverState {
+  ProgressObserver observer;
+  std::chrono::milliseconds interval;
+  std::atomic<bool> live{true};
+};
+
+namespace {
+thread_local std::shared_ptr<ScopedObserverState> t_scoped;
+}  // namespace
+
+ScopedProgressObserver::ScopedProgressObserver(ProgressObserver observer, int min_interval_ms)
+    : state_(std::make_shared<ScopedObserverState>()), previous_(t_scoped) {
+  state_->observer = std::move(observer);
+  state_->interval = std::chrono::milliseconds(std::max(0, min_interval_ms));
+  t_scoped = state_;
+}
+
+ScopedProgressObserver::~ScopedProgressObserver() {
+  state_->live = false;
+  t_scoped = previous_;
+}
+
 ProgressObserver set_progress_observer(ProgressObserver observer, int min_interval_ms) {
   auto& slot = observer_slot();
   std::lock_guard<std::mutex> lock(slot.mutex);
@@ -41,15 +63,21 @@ ProgressObserver set_progress_observer(ProgressObserver observer, int min_interv
 }
 
 bool Progress::notify(ProgressEvent::Kind kind, bool force) {
-  std::shared_ptr<const ProgressObserver> observer;
+  const ProgressObserver* observer = nullptr;
+  std::shared_ptr<const ProgressObserver> global;
   std::chrono::milliseconds interval;
-  {
+  if (scoped_) {
+    if (!scoped_->live) return false;
+    observer = &scoped_->observer;
+    interval = scoped_->interval;
+  } else {
     auto& slot = observer_slot();
     std::lock_guard<std::mutex> lock(slot.mutex);
-    observer = slot.observer;
+    global = slot.observer;
+    observer = global.get();
     interval = slot.interval;
   }
-  if (!observer) return false;
+  if (!observer || !*observer) return false;
   const auto now = std::chrono::steady_clock::now();
   if (!force && now - last_notify_ < interval) return true;
   last_notify_ = now;
@@ -74,6 +102,7 @@ Progress::Progress(std::string label, int64_t total, std::string unit, bool enab
       enabled_(enabled),
       tty_(::isatty(STDERR_FILENO) == 1),
       id_(next_progress_id++),
+      scoped_(t_scoped),
       start_(std::chrono::steady_clock::now()),
       last_render_(start_),
       last_notify_(start_) {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <set>
@@ -20,6 +22,15 @@
 
 namespace xlt::study {
 namespace {
+
+// Test hook: XLT_TEST_SIGNAL_IN_UNIT=UNIT (e.g. baseline/seed-1) sends this process SIGINT as
+// that unit starts (XLT_TEST_SIGNAL=TERM: SIGTERM), as a Ctrl-C during it would.
+void signal_in_unit_for_tests(const std::string& unit) {
+  const char* want = std::getenv("XLT_TEST_SIGNAL_IN_UNIT");
+  if (!want || unit != want) return;
+  const char* which = std::getenv("XLT_TEST_SIGNAL");
+  ::raise(which && std::string(which) == "TERM" ? SIGTERM : SIGINT);
+}
 
 using namespace detail;
 constexpr const char* kMarker = "study.json";
@@ -519,6 +530,11 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
   }
   ctx.sync("rank 0 prepares the study folder");
   models::set_threads(ctx.threads);
+  // Ctrl-C / SIGTERM only sets a flag for the whole run: fine-tuning stops at its next step with
+  // a resumable state, any other unit finishes (it is short next to fine-tuning, and a unit
+  // killed halfway is redone anyway), and the study stops after it. Without this, a signal in an
+  // evaluation or analysis unit ended the process without a word.
+  InterruptScope interrupts;
   for (size_t i = 0; i < ctx.units.size(); ++i) {
     const Unit& u = ctx.units[i];
     UnitStatus& s = p.plan[i];
@@ -529,6 +545,7 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
     }
     if (s.action != "run") continue;
     log << "run " << u.name << ": " << s.reason << "\n";
+    signal_in_unit_for_tests(u.name);
     if (group) {
       group->set_failure_context("study unit " + u.name,
                                  "rerun the same command: finished units are skipped");
@@ -565,17 +582,15 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
     }
     ctx.sync("rank 0 finishes " + u.name);
     log << "done " << u.name << " in " << std::to_string(s.seconds).substr(0, 6) << " s\n";
-    // A signal during the unit's last step or final evaluation and saves found it complete;
-    // the study stops after it all the same (every rank alike).
-    if (u.stage == "finetune") {
-      if (const int sig = distributed::agreed_signal(ctx.group, interrupt_signal())) {
-        log << "stopped after " << u.name << " (complete): units after it did not run\n";
-        outcome.units = p.plan;
-        outcome.interrupted_by = sig;
-        outcome.stopped_unit = u.name;
-        outcome.stopped_unit_complete = true;
-        return outcome;
-      }
+    // A signal during a unit (for fine-tuning: during its last step, final evaluation or saves)
+    // found it complete; the study stops after it all the same (every rank alike).
+    if (const int sig = distributed::agreed_signal(ctx.group, interrupt_signal())) {
+      log << "stopped after " << u.name << " (complete): units after it did not run\n";
+      outcome.units = p.plan;
+      outcome.interrupted_by = sig;
+      outcome.stopped_unit = u.name;
+      outcome.stopped_unit_complete = true;
+      return outcome;
     }
   }
   outcome.units = p.plan;

@@ -2,9 +2,16 @@
 // Python package see instead of the stderr bar.
 #include "xlt/core/progress.h"
 
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
+#include "xlt/core/interrupt.h"
+
+#include <memory>
 #include <stdexcept>
+#include <string>
+#include <thread>
 #include <vector>
 
 namespace xlt {
@@ -74,6 +81,75 @@ TEST(ProgressObserver, AnObserverExceptionStopsTheWorkAndRemovalRestoresPrinting
   ProgressObserver previous = set_progress_observer({});
   EXPECT_TRUE(static_cast<bool>(previous));
   EXPECT_NO_THROW(bar.advance());  // no observer: prints (disabled here: nothing)
+}
+
+// Two calls on two threads (the Python package's pipelines) each see their own bars only, also
+// when the scopes end in either order; the thread's scope wins over the process-wide observer.
+TEST(ScopedProgressObserver, EachThreadSeesItsOwnBars) {
+  ObserverGuard guard;
+  int global_events = 0;
+  set_progress_observer([&](const ProgressEvent&) { ++global_events; }, 0);
+  std::vector<std::string> seen_a, seen_b;
+  auto work = [](std::vector<std::string>& seen, const std::string& label, int n) {
+    ScopedProgressObserver scope([&](const ProgressEvent& e) { seen.push_back(e.label); }, 0);
+    Progress bar(label, n, "items", false);
+    for (int i = 0; i < n; ++i) {
+      bar.advance();
+      std::this_thread::yield();
+    }
+  };
+  std::thread a([&] { work(seen_a, "a", 2000); });
+  std::thread b([&] { work(seen_b, "b", 50); });
+  a.join();
+  b.join();
+  ASSERT_EQ(seen_a.size(), 2002u);  // start, 2000 updates, finish
+  ASSERT_EQ(seen_b.size(), 52u);
+  for (const auto& l : seen_a) EXPECT_EQ(l, "a");
+  for (const auto& l : seen_b) EXPECT_EQ(l, "b");
+  EXPECT_EQ(global_events, 0);
+  Progress outside("c", 1, "items", false);  // no scope on this thread: the global observer
+  EXPECT_EQ(global_events, 1);
+}
+
+TEST(ScopedProgressObserver, ScopesNestAndABarOutlivingItsScopeStopsReporting) {
+  std::vector<std::string> outer_seen, inner_seen;
+  std::unique_ptr<Progress> late;
+  {
+    ScopedProgressObserver outer([&](const ProgressEvent& e) { outer_seen.push_back(e.label); }, 0);
+    {
+      ScopedProgressObserver inner([&](const ProgressEvent& e) { inner_seen.push_back(e.label); },
+                                   0);
+      Progress bar("inner", 1, "items", false);
+      late = std::make_unique<Progress>("late", 5, "items", false);
+    }
+    Progress bar("outer", 1, "items", false);
+    late->advance();  // its scope is gone: not reported to either
+  }
+  EXPECT_EQ(inner_seen, (std::vector<std::string>{"inner", "late", "inner"}));
+  EXPECT_EQ(outer_seen, (std::vector<std::string>{"outer", "outer"}));
+  late.reset();
+  EXPECT_EQ(inner_seen.size(), 3u);
+}
+
+// Two runs on two threads (the Python package's finetune calls) hold overlapping scopes that
+// end in either order: the handler stays until the last ends, then the original is back (it
+// stayed xlt's after the first run and Ctrl-C never reached Python again).
+TEST(InterruptScope, OverlappingScopesRestoreTheOriginalHandler) {
+  struct sigaction original {};
+  ASSERT_EQ(::sigaction(SIGINT, nullptr, &original), 0);
+  auto handler = [] {
+    struct sigaction now {};
+    ::sigaction(SIGINT, nullptr, &now);
+    return now.sa_handler;
+  };
+  auto first = std::make_unique<InterruptScope>();
+  const auto xlt_handler = handler();
+  EXPECT_NE(xlt_handler, original.sa_handler);
+  auto second = std::make_unique<InterruptScope>();
+  first.reset();  // the first to start ends first
+  EXPECT_EQ(handler(), xlt_handler);
+  second.reset();
+  EXPECT_EQ(handler(), original.sa_handler);
 }
 
 }  // namespace

@@ -298,6 +298,28 @@ TEST_F(EvalCli, SourceLanguageNotEvaluatedIsNamed) {
   EXPECT_NE(r.out.find("gap en-x"), std::string::npos) << r.out;
 }
 
+// A pair longer than the model's 128 positions is named by file, line and language before any
+// forward (it failed inside the model).
+TEST_F(EvalCli, PairsBeyondTheModelsPositionsAreNamed) {
+  std::string words;
+  for (int i = 0; i < 200; ++i) words += "the cat ";
+  xlt::test::write_text(tmp_ / "long.tsv",
+                        "short one\tshort two\tneutral\n" + words + "\tshort\tentailment\n");
+  auto r = run_xlt("eval " + shell_quote(model_dir().string()) +
+                   " --data en=" + shell_quote((demo() / "dev-en.tsv").string()) +
+                   " --data es=" + shell_quote((tmp_ / "long.tsv").string()) +
+                   " --max-length 512 --no-progress --bootstrap 10 --threads 1");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("long.tsv:2 (es): a pair has "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" tokens at --max-length 512 but the model's positions cover 128"),
+            std::string::npos)
+      << r.err;
+  r = run_xlt("eval " + shell_quote(model_dir().string()) +
+              " --data es=" + shell_quote((tmp_ / "long.tsv").string()) +
+              " --max-length 128 --no-progress --bootstrap 10 --threads 1");
+  EXPECT_EQ(r.exit_code, 0) << r.err;  // truncated to fit
+}
+
 TEST_F(EvalCli, HeadlessCheckpointGetsASeededHeadAndSaysSo) {
   const fs::path headless = tmp_ / "headless";
   fs::copy(model_dir(), headless);

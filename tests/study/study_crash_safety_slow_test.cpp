@@ -258,6 +258,30 @@ TEST_F(StudyCrashSafety, SigkillAtRandomTimesThenRerunEqualsAnUninterruptedRun) 
             << " s ]\n";
 }
 
+// Ctrl-C during an evaluation unit (it ended the process without a word, the unit redone on the
+// next run): the unit completes, the study stops after it with exit 130 and says how to go on,
+// and the rerun skips it.
+TEST_F(StudyCrashSafety, CtrlCInAnEvaluationUnitStopsTheStudyAfterIt) {
+  const auto stopped = run_command("XLT_TEST_SIGNAL_IN_UNIT=baseline/seed-1 " +
+                                   shell_quote(cli_path().string()) + " " + args_line());
+  EXPECT_EQ(stopped.exit_code, 128 + SIGINT) << stopped.err;
+  EXPECT_NE(stopped.err.find("interrupt received: stopping at the next safe point"),
+            std::string::npos)
+      << stopped.err;
+  EXPECT_NE(stopped.err.find("xlt study: stopped by SIGINT after baseline/seed-1 (complete). To "
+                             "continue, run the same command"),
+            std::string::npos)
+      << stopped.err;
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "baseline" / "seed-1" / "stage.json"));
+  EXPECT_TRUE(lines_starting(stopped.err, "run baseline/seed-2").empty()) << stopped.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "out" / "results.json"));
+  EXPECT_TRUE(temp_leftovers(tmp_ / "out").empty());
+  const auto rerun = run_xlt(args_line());
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_NE(rerun.err.find("skip baseline/seed-1: up to date"), std::string::npos) << rerun.err;
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "results.json"));
+}
+
 // SIGTERM (a scheduler's stop; Ctrl-C takes the same path) while a seed fine-tunes: the trainer
 // stops after the step it is on and saves its state; the study must then stop too, exit 143 and
 // say how to continue, instead of marking the half-trained unit done and evaluating it. The

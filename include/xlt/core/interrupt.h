@@ -1,7 +1,8 @@
 // Graceful interruption for long runs (`xlt finetune`): while an InterruptScope lives, the first
 // SIGINT or SIGTERM only sets a flag that the loop polls at a safe point (after an optimizer
 // step), so it can save a resumable state and exit; a second signal aborts at once with the
-// default action. Process-wide (signal dispositions are global): create one scope at a time.
+// default action. Process-wide (signal dispositions are global): scopes may overlap, also on
+// several threads and ending in any order; the handlers stay until the last one ends.
 //
 // Usage:
 //   xlt::InterruptScope scope;               // handlers installed

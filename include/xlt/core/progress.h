@@ -2,13 +2,15 @@
 // terminal, periodic plain lines otherwise (logs, CI). One shared implementation for every
 // command (tokenize, eval, finetune, download, ...).
 //
-// A front end that shows progress its own way (the Python package's tqdm bars) installs a
-// process-wide observer: every Progress then reports to it instead of printing.
+// A front end that shows progress its own way (the Python package's tqdm bars) installs an
+// observer, for the calling thread (ScopedProgressObserver: concurrent calls each see their own
+// bars) or for the whole process: every Progress then reports to it instead of printing.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace xlt {
@@ -32,6 +34,23 @@ using ProgressObserver = std::function<void(const ProgressEvent&)>;
 // Installs (or with an empty function removes) the observer; returns the previous one.
 // Thread-safe; Progress objects created before the call keep reporting to the new observer.
 ProgressObserver set_progress_observer(ProgressObserver observer, int min_interval_ms = 100);
+
+struct ScopedObserverState;
+
+// Installs `observer` for the Progress bars created on this thread while the scope lives; they
+// report to it instead of the process-wide observer. Scopes nest (the inner one wins) and end in
+// reverse order. A bar created inside the scope stops reporting to it once the scope ends (and
+// then prints as if no observer were installed): the observer may own resources the scope frees.
+class ScopedProgressObserver {
+ public:
+  explicit ScopedProgressObserver(ProgressObserver observer, int min_interval_ms = 100);
+  ~ScopedProgressObserver();
+  ScopedProgressObserver(const ScopedProgressObserver&) = delete;
+  ScopedProgressObserver& operator=(const ScopedProgressObserver&) = delete;
+
+ private:
+  std::shared_ptr<ScopedObserverState> state_, previous_;
+};
 
 class Progress {
  public:
@@ -65,6 +84,7 @@ class Progress {
   int64_t total_ = 0, done_ = 0;
   bool enabled_, tty_, finished_ = false;
   uint64_t id_ = 0;
+  std::shared_ptr<ScopedObserverState> scoped_;  // the thread's observer when the bar was made
   std::chrono::steady_clock::time_point start_, last_render_, last_notify_;
 };
 
