@@ -61,7 +61,7 @@ Runner configure(CLI::App& sub) {
       ->take_all();
   sub.add_option("--cache-dir", o->cache_dir,
                  "Hub cache folder (default: $HF_HUB_CACHE, else $HF_HOME/hub, else "
-                 "~/.cache/huggingface/hub)");
+                 "$XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub)");
   sub.add_flag("--quiet,--no-progress", o->quiet, "No progress bars or summary on stderr");
   sub.add_flag("--force", o->force,
                "Fetch every file again even if cached (replaces a damaged or truncated file)");

@@ -42,7 +42,8 @@ Runner configure(CLI::App& sub) {
                  "(MultiNLI 1.0, English train/dev)")
       ->required();
   sub.add_option("--dir", o->dir,
-                 "Data cache folder (default: $XLT_DATA_HOME, else ~/.cache/xlt/data)");
+                 "Data cache folder (default: $XLT_DATA_HOME, else $XDG_CACHE_HOME/xlt/data, else "
+                 "~/.cache/xlt/data)");
   sub.add_flag("--force", o->force, "Download and unpack again even when present");
   sub.add_flag("--keep-archive", o->keep_archive, "Keep the .zip under <dir>/.downloads/");
   sub.add_flag("--quiet,--no-progress", o->quiet, "No progress bars or summary on stderr");

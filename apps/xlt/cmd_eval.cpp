@@ -108,9 +108,9 @@ Runner configure(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--dtype", c.dtype, "Compute dtype: float32 or bfloat16")->capture_default_str();
   sub.add_flag("--no-progress,--quiet", o->no_progress, "No progress output on stderr");
-  // Benchmark baseline only: batches in data order instead of length-sorted.
-  sub.add_flag("--no-sort", o->no_sort, "Do not sort by length (slower; for benchmarks)")
-      ->group("");
+  // A benchmark baseline: batches in data order instead of length-sorted (docs/eval.md).
+  sub.add_flag("--no-sort", o->no_sort,
+               "Batches in file order instead of length-sorted (slower; a benchmark baseline)");
   add_runtime_options(sub, o->runtime, /*distributed=*/true);
   return [o] { return run(*o); };
 }

@@ -28,6 +28,7 @@ struct TsneCliOptions {
   double perplexity = 30.0, theta = 0.5;
   int iterations = 1000, threads = 0;
   uint64_t seed = 0;
+  bool no_progress = false;
 };
 
 std::string g9(double v) {
@@ -145,7 +146,7 @@ int run(const TsneCliOptions& o) {
   opt.threads = o.threads > 0 ? o.threads
                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   opt.warn = [](const std::string& w) { std::cerr << "xlt: warning: " << w << "\n"; };
-  Progress progress("t-SNE", o.iterations, "it");
+  Progress progress("t-SNE", o.iterations, "it", !o.no_progress);
   opt.on_progress = [&progress](int done, int) { progress.set(done); };
   const analysis::TsneResult r = analysis::tsne(x.view(), opt);
   progress.finish();
@@ -199,8 +200,9 @@ int run(const TsneCliOptions& o) {
 Runner configure(CLI::App& sub) {
   auto o = std::make_shared<TsneCliOptions>();
   sub.add_option("embeddings", o->input,
-                 "safetensors file of 2-D [points, dim] float tensors, or a TSV of vectors (one "
-                 "row per point); a metadata.tsv beside it labels the points")
+                 "safetensors file of 2-D [points, dim] float tensors, an `xlt embed` output "
+                 "folder, or a TSV of vectors (one row per point); a metadata.tsv beside it "
+                 "labels the points")
       ->required();
   sub.add_option("--out", o->out, "Output folder for tsne.csv, tsne.json and tsne.svg")->required();
   sub.add_option("--tensor", o->tensor,
@@ -234,6 +236,7 @@ Runner configure(CLI::App& sub) {
                  "Worker threads (0 = all cores); results do not depend on it")
       ->check(thread_count())
       ->capture_default_str();
+  sub.add_flag("--no-progress,--quiet", o->no_progress, "No progress bar");
   return [o]() { return run(*o); };
 }
 

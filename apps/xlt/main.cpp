@@ -139,6 +139,34 @@ std::string version_line() {
   return line + ")";
 }
 
+// " (did you mean 'eval'?)" for a command within two edits of `word`, else "".
+std::string suggestion(const std::string& word, const std::vector<Command>& commands) {
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t diagonal = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        const size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+        diagonal = up;
+      }
+    }
+    return row[b.size()];
+  };
+  const Command* best = nullptr;
+  size_t best_distance = 3;
+  for (const auto& cmd : commands) {
+    const size_t d = distance(word, cmd.name);
+    if (d < best_distance) {
+      best_distance = d;
+      best = &cmd;
+    }
+  }
+  return best ? " (did you mean '" + best->name + "'?)" : "";
+}
+
 }  // namespace xlt::cli
 
 int main(int argc, char** argv) {
@@ -163,6 +191,15 @@ int main(int argc, char** argv) {
     runners.emplace_back(sub, cmd.configure(*sub));
   }
 
+  // An unknown command: CLI11 says only "A subcommand is required", naming neither the word nor
+  // the commands.
+  if (argc > 1 && argv[1][0] != '-' && !app.get_subcommand_no_throw(argv[1])) {
+    std::cerr << "xlt: error: unknown command '" << argv[1] << "'" << suggestion(argv[1], commands)
+              << "; the commands are:";
+    for (const auto& cmd : commands) std::cerr << " " << cmd.name;
+    std::cerr << " (xlt --help describes them)\n";
+    return 1;
+  }
   // Cut `xlt launch [options] -- COMMAND...` before CLI11 sees the COMMAND (see command.h).
   std::vector<char*> args(argv, argv + argc);
   if (argc > 1 && std::string(argv[1]) == "launch") {

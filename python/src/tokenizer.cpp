@@ -246,6 +246,25 @@ void bind_tokenizer(py::module_& m) {
           "without the GIL. Returns a list of Encoding, or with return_tensors='np' a dict of "
           "int64 arrays [batch, longest] padded as the tokenizer pads.")
       .def(
+          "__call__",
+          [](const py::object& self, const py::object& text, const py::object& pair,
+             const py::object& max_length, bool add_special_tokens,
+             const py::object& return_tensors) -> py::object {
+            // transformers' tokenizer(text) / tokenizer([texts]): one text is encode, a list
+            // encode_batch (padded arrays with return_tensors="np").
+            if (py::isinstance<py::str>(text)) {
+              if (!return_tensors.is_none()) {
+                throw UsageError("return_tensors: give a list of texts (a batch) for arrays");
+              }
+              return self.attr("encode")(text, pair, max_length, add_special_tokens);
+            }
+            return self.attr("encode_batch")(text, pair, max_length, add_special_tokens, 0,
+                                             return_tensors);
+          },
+          py::arg("text"), py::arg("pair") = py::none(), py::arg("max_length") = py::none(),
+          py::arg("add_special_tokens") = true, py::arg("return_tensors") = py::none(),
+          "tokenizer(text[, pair]) as encode; tokenizer([texts][, pairs]) as encode_batch.")
+      .def(
           "tokenize",
           [](const text::Tokenizer& tok, const std::string& text) {
             py::gil_scoped_release nogil;

@@ -69,8 +69,10 @@ def test_loss_and_torch_tensors():
     assert abs(out["loss"] - float(ref["loss"].reshape(-1)[0])) < 1e-5
     torch = pytest.importorskip("torch")
     pt = model.forward(ref["input_ids"], ref["attention_mask"], ref["token_type_ids"],
-                       return_tensors="pt")
+                       labels=ref["labels"], return_tensors="pt")
     assert isinstance(pt["logits"], torch.Tensor)
+    assert isinstance(pt["loss"], torch.Tensor) and pt["loss"].dim() == 0  # as transformers
+    assert abs(pt["loss"].item() - out["loss"]) < 1e-6
     np.testing.assert_array_equal(pt["logits"].numpy(), out["logits"])
     # torch tensors are accepted as inputs too.
     ids, mask, types = (torch.from_numpy(ref[k].copy())

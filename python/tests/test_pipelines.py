@@ -155,16 +155,23 @@ def test_study_equals_cli(cli, tmp_path):
 REPO_DEMO_TOML = DEMO.parent / "demo.toml"
 
 
-def test_interrupt_from_a_progress_report_propagates(tiny_bert):
-    # The path a Ctrl-C takes: raised at a progress report, it unwinds the C++ work.
+def test_interrupt_from_a_progress_report_propagates(tiny_bert, tmp_path):
+    # The path a Ctrl-C takes: raised at a progress report (here the first, before any batch),
+    # it unwinds the C++ work, which writes nothing.
+    seen = []
+
     def stop(event):
-        if event["kind"] == "update" or event["kind"] == "finish":
-            raise KeyboardInterrupt
+        seen.append(event["kind"])
+        raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        xlt.evaluate(tiny_bert, {"en": DEV["en"]}, threads=1, progress=False, callback=stop)
-    # The observer is gone afterwards: the next call runs normally.
+        xlt.evaluate(tiny_bert, {"en": DEV["en"]}, threads=1, progress=False, callback=stop,
+                     out=tmp_path / "out")
+    assert seen == ["start"]
+    assert not (tmp_path / "out").exists()
+    # The observer is gone afterwards: the next call runs normally and does not report to it.
     assert xlt.evaluate(tiny_bert, {"en": DEV["en"]}, threads=1, progress=False)["languages"]
+    assert seen == ["start"]
 
 
 CTRL_C = """

@@ -205,3 +205,11 @@ except KeyboardInterrupt:
     assert r.stdout.startswith("interrupted after"), r.stdout + r.stderr[-2000:]
     _, _, took, _, full = r.stdout.split()
     assert float(took) < 0.6 * float(full), r.stdout
+
+
+def test_a_tokenizer_is_callable_as_in_transformers():
+    tok = xlt.Tokenizer.from_pretrained(str(DEMO))
+    assert tok("the cat", pair="a dog") == tok.encode("the cat", pair="a dog")
+    batch = tok(["a cat", "the black cat sat down"], return_tensors="np")
+    assert batch["input_ids"].shape == batch["attention_mask"].shape
+    assert [e.input_ids for e in tok(["a cat"])] == [tok.encode("a cat")["input_ids"]]

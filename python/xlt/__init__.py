@@ -117,6 +117,8 @@ class Model:
             def conv(v):
                 if isinstance(v, tuple):
                     return tuple(conv(x) for x in v)
+                if isinstance(v, float):  # the loss: a 0-d tensor, as transformers returns it
+                    return torch.tensor(v, dtype=torch.float32)
                 return torch.from_dlpack(v) if hasattr(v, "__dlpack__") else v
 
             out = {k: conv(v) for k, v in out.items()}

@@ -238,7 +238,10 @@ NliEvalRun evaluate_loaded_model(models::Model& model, const text::Tokenizer& to
   if (log) {
     *log << "xlt eval: " << model.load_report().summary() << "\n";
     if (head_initialized) {
-      *log << "xlt eval: note: the checkpoint has no classification head; a new one (";
+      *log << (config.new_head
+                   ? "xlt eval: note: --new-head replaced the checkpoint's classification head; "
+                     "a new one ("
+                   : "xlt eval: note: the checkpoint has no classification head; a new one (");
       for (size_t i = 0; i < head.size(); ++i) *log << (i ? ", " : "") << head[i];
       *log << ") was initialised from seed " << config.seed
            << ": these are untrained-baseline predictions\n";

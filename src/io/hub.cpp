@@ -475,7 +475,7 @@ SnapshotDownload download_model(const std::string& repo_id, const std::string& r
   }
   if (o.offline) {
     auto snap = find_cached_snapshot(o.cache_dir, RepoRef{repo_id, revision});
-    if (!snap) throw HubError(offline_not_cached(o, repo_id, revision, "no snapshot"));
+    if (!snap) throw HubError(offline_not_cached(o, repo_id, revision, "a snapshot"));
     std::vector<std::string> all = files_under(snap->dir);
     out.files = include.empty() ? all : filter_files(all, include);
     if (include.empty() && !snapshot_has_model(snap->dir)) {

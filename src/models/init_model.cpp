@@ -11,6 +11,7 @@
 #include "xlt/core/file.h"
 #include "xlt/io/config.h"
 #include "xlt/models/model.h"
+#include "xlt/text/tokenizer.h"
 
 namespace xlt::models {
 
@@ -54,8 +55,18 @@ int64_t init_model(const InitModelOptions& o) {
   }
   auto model = create_model(config, o.seed);
   SaveOptions so;
-  // Tokenizer files beside the config (e.g. a downloaded model's folder) come along.
-  so.tokenizer_dir = fs::absolute(config_path).parent_path();
+  // Tokenizer files beside the config (e.g. a downloaded model's folder) come along when they make
+  // a tokenizer of this architecture: the demo folder's BERT vocab.txt sits beside its XGLM config
+  // too, and copied into the XGLM folder it would be that model's tokenizer.
+  const fs::path beside = fs::absolute(config_path).parent_path();
+  const text::TokenizerFamily want = o.arch == "bert"          ? text::TokenizerFamily::kBert
+                                     : o.arch == "xlm-roberta" ? text::TokenizerFamily::kXlmRoberta
+                                                               : text::TokenizerFamily::kXglm;
+  try {
+    if (text::load_tokenizer(beside)->info().family == want) so.tokenizer_dir = beside;
+  } catch (const Error&) {
+    // No tokenizer there (or none xlt reads): nothing to copy.
+  }
   save_model(*model, o.out, so);
   return model->num_parameters();
 }

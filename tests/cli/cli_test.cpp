@@ -68,6 +68,13 @@ TEST(Cli, VersionNamesXltLibtorchAndCuda) {
 TEST(Cli, UnknownCommandIsUsageError) {
   auto r = run_xlt("no-such-command");
   EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("xlt: error: unknown command 'no-such-command'; the commands are: "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(" eval "), std::string::npos) << r.err;
+  r = run_xlt("evl model");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("unknown command 'evl' (did you mean 'eval'?)"), std::string::npos) << r.err;
 }
 
 // Number options say what is wrong in one short line (CLI11 2.1's own checks print the accepted

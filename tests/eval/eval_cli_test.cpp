@@ -418,6 +418,11 @@ TEST_F(EvalCli, ErrorsExitWithInputCodes) {
   const json j = json::parse(xlt::test::read_text(tmp_ / "fresh" / "results.json"));
   EXPECT_TRUE(j.at("head_initialized").get<bool>());
   EXPECT_TRUE(j.at("config").at("new_head").get<bool>());
+  // The checkpoint had a head (of 2 labels): the note says it was replaced, not missing.
+  EXPECT_NE(r.err.find("--new-head replaced the checkpoint's classification head"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("has no classification head"), std::string::npos) << r.err;
   EXPECT_EQ(j.at("languages").at("en").at("n"), 60);
 
   // A tokenizer with more tokens than the model has rows is refused when loaded, not when a

@@ -115,5 +115,25 @@ TEST(CliInitModel, WritesALoadableModelWithTheRequestedLabels) {
   EXPECT_FALSE(fs::exists(tmp / "m4"));
 }
 
+// The tokenizer beside a config comes along only when it is the architecture's: the demo folder
+// holds a WordPiece vocabulary and both a BERT and an XGLM config.
+TEST(CliInitModel, CopiesOnlyATokenizerOfTheArchitecture) {
+  TempDir tmp;
+  const fs::path demo = source_dir() / "examples" / "demo";
+  auto r = run_xlt("init-model --arch xglm --config " +
+                   shell_quote((demo / "xglm-config.json").string()) + " --out " +
+                   shell_quote((tmp / "lm").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(tmp / "lm" / "model.safetensors"));
+  EXPECT_FALSE(fs::exists(tmp / "lm" / "vocab.txt")) << "BERT's vocabulary copied into an XGLM";
+  EXPECT_FALSE(fs::exists(tmp / "lm" / "tokenizer_config.json"));
+  r = run_xlt("init-model --arch bert --config " +
+              shell_quote((demo / "bert-config.json").string()) + " --out " +
+              shell_quote((tmp / "enc").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_text(tmp / "enc" / "vocab.txt"), read_text(demo / "vocab.txt"));
+  EXPECT_TRUE(fs::exists(tmp / "enc" / "tokenizer_config.json"));
+}
+
 }  // namespace
 }  // namespace xlt::test
