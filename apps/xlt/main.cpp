@@ -193,7 +193,10 @@ int main(int argc, char** argv) {
 
   // An unknown command: CLI11 says only "A subcommand is required", naming neither the word nor
   // the commands.
-  if (argc > 1 && argv[1][0] != '-' && !app.get_subcommand_no_throw(argv[1])) {
+  const bool known_command =
+      argc > 1 && std::any_of(commands.begin(), commands.end(),
+                              [&](const Command& c) { return c.name == argv[1]; });
+  if (argc > 1 && argv[1][0] != '-' && !known_command) {
     std::cerr << "xlt: error: unknown command '" << argv[1] << "'" << suggestion(argv[1], commands)
               << "; the commands are:";
     for (const auto& cmd : commands) std::cerr << " " << cmd.name;
