@@ -280,6 +280,12 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const fs::path& path) {
   std::string_view header(reinterpret_cast<const char*>(base + 8), header_len);
   if (header.empty() || header.front() != '{')
     fail(path, "header JSON must start with '{' (not a safetensors file?)");
+  // The JSON parser stops at a NUL byte, so NUL "padding" (or garbage after one) passed; the
+  // reference implementation pads with spaces and refuses anything else.
+  if (const auto nul = header.find('\0'); nul != std::string_view::npos) {
+    fail(path, "NUL byte in the header at byte " + std::to_string(nul + 8) +
+                   " (a safetensors header is JSON padded with spaces)");
+  }
 
   Json j;
   try {
