@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -155,10 +156,12 @@ std::string suggestion(const std::string& word, const std::vector<Command>& comm
     }
     return row[b.size()];
   };
+  std::string lower = word;  // `xlt EVAL` is a typo of eval too
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   const Command* best = nullptr;
   size_t best_distance = 3;
   for (const auto& cmd : commands) {
-    const size_t d = distance(word, cmd.name);
+    const size_t d = distance(lower, cmd.name);
     if (d < best_distance) {
       best_distance = d;
       best = &cmd;

@@ -37,14 +37,19 @@ class ProgressBridge {
   std::unique_ptr<ScopedProgressObserver> scope_;
 };
 
-// `value` as an unsigned count or seed; a negative one is a UsageError (ValueError) naming `what`
-// (an unsigned binding argument gave pybind's TypeError with its whole signature instead).
-inline uint64_t non_negative(int64_t value, const char* what) {
-  if (value < 0) {
+// A seed (any Python int in 0..2^64-1, as the CLI takes) or count; a negative one is a UsageError
+// (ValueError) naming `what` (an unsigned binding argument gave pybind's TypeError with its whole
+// signature instead).
+inline uint64_t non_negative(const py::int_& value, const char* what) {
+  if (py::int_(0).attr("__gt__")(value).cast<bool>()) {
     throw UsageError(std::string(what) + " must be a non-negative int, got " +
-                     std::to_string(value));
+                     py::str(value).cast<std::string>());
   }
-  return static_cast<uint64_t>(value);
+  if (value.attr("bit_length")().cast<int>() > 64) {
+    throw UsageError(std::string(what) + " must be below 2**64, got " +
+                     py::str(value).cast<std::string>());
+  }
+  return value.cast<uint64_t>();
 }
 
 // A float32 CPU copy of `t` as a NumPy array of the same shape (integers stay int64).

@@ -100,7 +100,7 @@ void bind_model(py::module_& m) {
       .def_static(
           "from_pretrained",
           [](const std::string& path, const std::string& device, const std::string& dtype,
-             int64_t num_labels, bool new_head, int64_t seed) {
+             int64_t num_labels, bool new_head, const py::int_& seed) {
             models::LoadOptions lo;
             lo.device = models::parse_device(device);
             lo.dtype = models::parse_dtype(dtype);

@@ -75,7 +75,7 @@ int use_threads(int threads) {
 
 py::object evaluate(const py::object& model, const std::vector<std::string>& data,
                     const std::vector<std::string>& langs, const std::string& format,
-                    bool skip_bad_rows, int64_t samples, int64_t seed, int64_t num_labels,
+                    bool skip_bad_rows, int64_t samples, const py::int_& seed, int64_t num_labels,
                     int bootstrap, const std::string& source_lang, int64_t batch_size,
                     int64_t max_length, int64_t max_tokens, bool packing,
                     const std::string& attention, bool sort, const std::string& dtype,
@@ -266,7 +266,6 @@ py::object finetune(const std::string& model, const std::vector<std::string>& tr
         std::string("stopped by ") + interrupt_signal_name(r.interrupted_by) + " at step " +
         std::to_string(r.steps) + "/" + std::to_string(r.total_steps) + "; state saved in " +
         (c.out_dir / "state").string() + ". To continue, call finetune again with resume=True";
-    clear_interrupt();
     PyErr_SetString(PyExc_KeyboardInterrupt, msg.c_str());
     throw py::error_already_set();
   }
@@ -360,8 +359,8 @@ py::object embed(const py::object& model, const std::vector<std::string>& inputs
 }
 
 py::object tsne(py::array_t<float, py::array::c_style | py::array::forcecast> x, double perplexity,
-                int iterations, const std::string& init, int64_t seed, const std::string& method,
-                double theta, int threads, const py::object& progress) {
+                int iterations, const std::string& init, const py::int_& seed,
+                const std::string& method, double theta, int threads, const py::object& progress) {
   if (x.ndim() != 2) throw UsageError("tsne: expected a matrix [n, dim]");
   analysis::TsneOptions o;
   o.perplexity = perplexity;
@@ -522,7 +521,6 @@ py::object run_study(const std::string& config_path, const std::string& out,
                   std::to_string(r.stopped_at_step) + "/" + std::to_string(r.stopped_total_steps) +
                   "; its state is saved in " + (r.out / r.stopped_unit / "run" / "state").string() +
                   ". To continue, call study again with the same arguments";
-    clear_interrupt();
     PyErr_SetString(PyExc_KeyboardInterrupt, msg.c_str());
     throw py::error_already_set();
   }
@@ -555,8 +553,8 @@ void bind_pipelines(py::module_& m) {
         arg("threads"), arg("device"), arg("progress"));
   m.def(
       "init_model",
-      [](const std::string& arch, const std::string& config, const std::string& out, int64_t seed,
-         int64_t num_labels) {
+      [](const std::string& arch, const std::string& config, const std::string& out,
+         const py::int_& seed, int64_t num_labels) {
         models::InitModelOptions o{arch, config, out, non_negative(seed, "seed"), num_labels};
         py::gil_scoped_release nogil;
         return models::init_model(o);

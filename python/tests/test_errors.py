@@ -138,3 +138,9 @@ def test_empty_inputs_say_what_is_missing(tiny_bert):
         model.forward(np.zeros((0, 0), dtype=np.int64))
     with pytest.raises(ValueError, match=r"an empty batch \(shape \[1, 0\]\)"):
         model.forward(np.zeros((1, 0), dtype=np.int64))
+
+
+def test_seeds_take_the_whole_unsigned_range(tiny_bert):
+    assert xlt.Model.from_pretrained(tiny_bert, seed=2**64 - 1).num_labels >= 1
+    with pytest.raises(ValueError, match=r"seed must be below 2\*\*64"):
+        xlt.Model.from_pretrained(tiny_bert, seed=2**64)

@@ -48,6 +48,10 @@ extern "C" void on_signal(int sig) {
 InterruptScope::InterruptScope() {
   std::lock_guard<std::mutex> lock(g_scope_mutex);
   if (g_scopes++ > 0) return;
+  // The first scope of a run forgets an earlier run's request (a Python session runs many);
+  // nested and overlapping ones keep it, so one Ctrl-C stops every run in progress, and one that
+  // arrived while a study prepared a fine-tuning unit still stops it.
+  g_signal.store(0);
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;

@@ -11,6 +11,8 @@
 
 #include "xlt/core/error.h"
 #include "xlt/data/spec.h"
+#include "xlt/eval/collate.h"
+#include "xlt/eval/evaluate.h"
 #include "xlt/eval/sharded.h"
 #include "xlt/io/hub_cache.h"
 #include "xlt/version.h"
@@ -148,6 +150,17 @@ NliEvalRun evaluate_datasets(models::Model& model, const text::Tokenizer& tokeni
 
   run.summary.bootstrap = {config.bootstrap, config.seed};
   run.summary.source_lang = config.source_lang;
+  // A --max-length beyond the model's positions fits only if no pair is that long: every
+  // language is checked before the first is evaluated (each is checked again as it runs).
+  if (const int64_t limit = models::max_sequence_length(model);
+      limit > 0 && config.eval.max_length > limit) {
+    for (const auto& d : datasets) {
+      check_pairs_fit_model(
+          model, d,
+          encode_nli_pairs(tokenizer, d, config.eval.max_length, config.eval.tokenizer_threads),
+          config.eval.max_length);
+    }
+  }
   EvalOptions opt = config.eval;
   opt.label_map = run.label_mapping.model_to_data;
   for (const auto& d : datasets) {

@@ -233,6 +233,23 @@ at::Tensor predict_logits(models::Model& model, const std::vector<text::Encoding
   return out;
 }
 
+void check_pairs_fit_model(const models::Model& model, const data::NliDataset& dataset,
+                           const std::vector<text::Encoding>& encodings, int64_t max_length) {
+  const int64_t limit = models::max_sequence_length(model);
+  if (limit <= 0) return;
+  for (size_t i = 0; i < encodings.size(); ++i) {
+    const auto len = static_cast<int64_t>(encodings[i].size());
+    if (len <= limit) continue;
+    const auto& ex = dataset.examples[i];
+    throw DataError(dataset.source + (ex.line > 0 ? ":" + std::to_string(ex.line) : "") + " (" +
+                    dataset.lang + "): a pair has " + std::to_string(len) +
+                    " tokens at --max-length " + std::to_string(max_length) +
+                    " but the model's positions cover " + std::to_string(limit) +
+                    " (max_position_embeddings in its config.json): use --max-length " +
+                    std::to_string(limit) + " or less");
+  }
+}
+
 EvalPredictions evaluate_nli(models::Model& model, const text::Tokenizer& tokenizer,
                              const data::NliDataset& dataset, const EvalOptions& options) {
   const auto start = std::chrono::steady_clock::now();
@@ -257,21 +274,7 @@ EvalPredictions evaluate_nli(models::Model& model, const text::Tokenizer& tokeni
 
   auto encodings =
       encode_nli_pairs(tokenizer, dataset, options.max_length, options.tokenizer_threads);
-  // A pair longer than the model's positions failed inside the forward, naming neither the
-  // language nor the row; finetune makes the same check on its data.
-  if (const int64_t limit = models::max_sequence_length(model); limit > 0) {
-    for (size_t i = 0; i < encodings.size(); ++i) {
-      const auto len = static_cast<int64_t>(encodings[i].size());
-      if (len <= limit) continue;
-      const auto& ex = dataset.examples[i];
-      throw DataError(dataset.source + (ex.line > 0 ? ":" + std::to_string(ex.line) : "") + " (" +
-                      dataset.lang + "): a pair has " + std::to_string(len) +
-                      " tokens at --max-length " + std::to_string(options.max_length) +
-                      " but the model's positions cover " + std::to_string(limit) +
-                      " (max_position_embeddings in its config.json): use --max-length " +
-                      std::to_string(limit) + " or less");
-    }
-  }
+  check_pairs_fit_model(model, dataset, encodings, options.max_length);
   EvalPredictions r;
   r.lang = dataset.lang;
   r.label_names = dataset.labels.names;

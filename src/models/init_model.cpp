@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
@@ -62,10 +63,22 @@ int64_t init_model(const InitModelOptions& o) {
   const text::TokenizerFamily want = o.arch == "bert"          ? text::TokenizerFamily::kBert
                                      : o.arch == "xlm-roberta" ? text::TokenizerFamily::kXlmRoberta
                                                                : text::TokenizerFamily::kXglm;
-  try {
-    if (text::load_tokenizer(beside)->info().family == want) so.tokenizer_dir = beside;
-  } catch (const Error&) {
-    // No tokenizer there (or none xlt reads): nothing to copy.
+  // No tokenizer there: nothing to copy. One that is there but cannot be read is an error (it was
+  // copied as is, to fail at first use).
+  const bool has_tokenizer = fs::exists(beside / "vocab.txt") ||
+                             fs::exists(beside / "tokenizer.json") ||
+                             fs::exists(beside / "sentencepiece.bpe.model");
+  if (has_tokenizer) {
+    std::unique_ptr<text::Tokenizer> tok;
+    try {
+      tok = text::load_tokenizer(beside);
+    } catch (const Error& e) {
+      throw TokenizerError(std::string("the tokenizer beside ") + config_path.string() +
+                           " cannot be read (remove it, or fix it, to initialise from this "
+                           "config): " +
+                           e.what());
+    }
+    if (tok->info().family == want) so.tokenizer_dir = beside;
   }
   save_model(*model, o.out, so);
   return model->num_parameters();

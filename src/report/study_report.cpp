@@ -250,8 +250,9 @@ class Renderer {
     doc_.paragraph(
         "95% CI: percentile bootstrap over the test pairs" +
         (resamples > 0 ? " (" + std::to_string(resamples) + " resamples)" : std::string()) +
-        "; it reflects which pairs were tested, not seed variance, and is a point at 0% or "
-        "100% accuracy, where no resample can differ." +
+        "; it reflects which pairs were tested, not seed variance. At 0% or 100% accuracy, "
+        "where no resample can differ, it is the Wilson score interval instead (results.json's "
+        "ci95_method)." +
         (multi_seed ? " With several seeds, accuracies are means over seeds \u00b1 sample "
                       "standard deviation, and the interval is the envelope of the per-seed "
                       "bootstrap intervals."

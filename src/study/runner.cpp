@@ -584,13 +584,20 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
     log << "done " << u.name << " in " << std::to_string(s.seconds).substr(0, 6) << " s\n";
     // A signal during a unit (for fine-tuning: during its last step, final evaluation or saves)
     // found it complete; the study stops after it all the same (every rank alike).
-    if (const int sig = distributed::agreed_signal(ctx.group, interrupt_signal())) {
+    const bool more_to_run =
+        std::any_of(p.plan.begin() + static_cast<std::ptrdiff_t>(i) + 1, p.plan.end(),
+                    [](const UnitStatus& later) { return later.action == "run"; });
+    // After the last unit there is nothing left to stop: the study is complete (exit 0).
+    if (const int sig = distributed::agreed_signal(ctx.group, interrupt_signal());
+        sig != 0 && more_to_run) {
       log << "stopped after " << u.name << " (complete): units after it did not run\n";
       outcome.units = p.plan;
       outcome.interrupted_by = sig;
       outcome.stopped_unit = u.name;
       outcome.stopped_unit_complete = true;
       return outcome;
+    } else if (sig != 0) {
+      log << "interrupt received during " << u.name << ", the last unit: the study is complete\n";
     }
   }
   outcome.units = p.plan;

@@ -933,8 +933,9 @@ FinetuneResult Trainer::run() {
     write_train_config();
     log_ = std::make_unique<LogWriter>(out_ / "log.jsonl", st_.global_step, !c_.resume);
   }
-  // From here a first SIGINT/SIGTERM stops after the current step with a saved state.
-  clear_interrupt();
+  // From here a first SIGINT/SIGTERM stops after the current step with a saved state. (The scope
+  // forgets an earlier run's request unless a study's scope holds it: then a Ctrl-C during this
+  // unit's set-up stops it at its first step.)
   InterruptScope interrupts;
   train_loop();
   if (profiler_ && !profiler_->finished())

@@ -152,5 +152,20 @@ TEST(InterruptScope, OverlappingScopesRestoreTheOriginalHandler) {
   EXPECT_EQ(handler(), original.sa_handler);
 }
 
+// The first scope of a run forgets an earlier run's request; a scope opened inside another keeps
+// the request that arrived (a study's Ctrl-C during a fine-tuning unit's set-up still stops it).
+TEST(InterruptScope, OnlyTheFirstScopeForgetsAnEarlierRequest) {
+  {
+    InterruptScope outer;
+    ::raise(SIGINT);  // caught by xlt's handler: a flag and one line on stderr
+    ASSERT_EQ(interrupt_signal(), SIGINT);
+    InterruptScope inner;
+    EXPECT_EQ(interrupt_signal(), SIGINT);
+  }
+  EXPECT_EQ(interrupt_signal(), SIGINT);  // kept after the run, until the next one starts
+  InterruptScope next;
+  EXPECT_EQ(interrupt_signal(), 0);
+}
+
 }  // namespace
 }  // namespace xlt

@@ -298,8 +298,8 @@ TEST_F(EvalCli, SourceLanguageNotEvaluatedIsNamed) {
   EXPECT_NE(r.out.find("gap en-x"), std::string::npos) << r.out;
 }
 
-// A pair longer than the model's 128 positions is named by file, line and language before any
-// forward (it failed inside the model).
+// A pair longer than the model's 128 positions is named by file, line and language before the
+// first language is evaluated (it failed inside the model, after the others had run).
 TEST_F(EvalCli, PairsBeyondTheModelsPositionsAreNamed) {
   std::string words;
   for (int i = 0; i < 200; ++i) words += "the cat ";
@@ -314,6 +314,7 @@ TEST_F(EvalCli, PairsBeyondTheModelsPositionsAreNamed) {
   EXPECT_NE(r.err.find(" tokens at --max-length 512 but the model's positions cover 128"),
             std::string::npos)
       << r.err;
+  EXPECT_EQ(r.err.find("xlt eval: en: 60 pairs in"), std::string::npos) << "en ran first";
   r = run_xlt("eval " + shell_quote(model_dir().string()) +
               " --data es=" + shell_quote((tmp_ / "long.tsv").string()) +
               " --max-length 128 --no-progress --bootstrap 10 --threads 1");

@@ -280,6 +280,26 @@ TEST_F(StudyCrashSafety, CtrlCInAnEvaluationUnitStopsTheStudyAfterIt) {
   ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
   EXPECT_NE(rerun.err.find("skip baseline/seed-1: up to date"), std::string::npos) << rerun.err;
   EXPECT_TRUE(fs::exists(tmp_ / "out" / "results.json"));
+
+  // Ctrl-C while a fine-tuning unit loads its data (the trainer's own scope opens later and used
+  // to forget it): the unit stops at its first step with its state saved.
+  fs::remove_all(tmp_ / "out" / "finetune");
+  const auto ft = run_command("XLT_TEST_SIGNAL_IN_UNIT=finetune/seed-1 " +
+                              shell_quote(cli_path().string()) + " " + args_line());
+  EXPECT_EQ(ft.exit_code, 128 + SIGINT) << ft.err;
+  EXPECT_NE(ft.err.find("xlt study: stopped by SIGINT in finetune/seed-1 at step 1/"),
+            std::string::npos)
+      << ft.err;
+
+  // Ctrl-C during the last unit: nothing is left to stop, the study is complete (exit 0).
+  ASSERT_EQ(run_xlt(args_line()).exit_code, 0);
+  fs::remove_all(tmp_ / "out" / "report");
+  fs::remove(tmp_ / "out" / "results.json");
+  const auto last = run_command("XLT_TEST_SIGNAL_IN_UNIT=report " +
+                                shell_quote(cli_path().string()) + " " + args_line());
+  EXPECT_EQ(last.exit_code, 0) << last.err;
+  EXPECT_NE(last.err.find("the last unit: the study is complete"), std::string::npos) << last.err;
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "results.json"));
 }
 
 // SIGTERM (a scheduler's stop; Ctrl-C takes the same path) while a seed fine-tunes: the trainer

@@ -2,7 +2,8 @@
 // SIGINT or SIGTERM only sets a flag that the loop polls at a safe point (after an optimizer
 // step), so it can save a resumable state and exit; a second signal aborts at once with the
 // default action. Process-wide (signal dispositions are global): scopes may overlap, also on
-// several threads and ending in any order; the handlers stay until the last one ends.
+// several threads and ending in any order; the handlers stay until the last one ends. The first
+// scope (none active before it) clears an earlier request; the others keep it.
 //
 // Usage:
 //   xlt::InterruptScope scope;               // handlers installed
@@ -25,7 +26,7 @@ class InterruptScope {
 bool interrupt_requested() noexcept;
 // The signal that asked to stop (SIGINT or SIGTERM), 0 if none.
 int interrupt_signal() noexcept;
-// Forget a request (tests; a new run in the same process).
+// Forget a request (tests; the first InterruptScope of a run does it itself).
 void clear_interrupt() noexcept;
 // The shell convention for "terminated by signal": 128 + sig (130 for SIGINT, 143 for SIGTERM).
 inline int interrupt_exit_code(int sig) noexcept {

@@ -103,6 +103,12 @@ struct EvalPredictions {
   std::vector<Prediction> to_predictions() const;
 };
 
+// DataError "FILE:LINE (lang): a pair has N tokens at --max-length L but the model's positions
+// cover P ..." for the first encoding longer than the model's positions (`encodings` are
+// `dataset`'s, in order). A forward would fail on it naming neither the language nor the row.
+void check_pairs_fit_model(const models::Model& model, const data::NliDataset& dataset,
+                           const std::vector<text::Encoding>& encodings, int64_t max_length);
+
 // Classifies every example of `dataset`. Throws ConfigError when the model is not a
 // sequence-classification model or label_map does not fit its num_labels.
 EvalPredictions evaluate_nli(models::Model& model, const text::Tokenizer& tokenizer,
