@@ -123,12 +123,13 @@ TEST(CliEmbed, WritesSafetensorsMetadataAndProjectorFiles) {
   EXPECT_NE(csv[7].find(",El gato duerme.,es,s.tsv,2,"), std::string::npos) << csv[7];
   EXPECT_EQ(json::parse(read_text(tmp / "t" / "tsne.json"))["tensor"], "embeddings.layer4");
   // The folder names the same input, as for xlt align (its metadata.tsv included).
-  EXPECT_NE(r.err.find("t-SNE: "), std::string::npos) << r.err;  // the progress line
+  EXPECT_NE(r.err.find("t-SNE: 100%"), std::string::npos) << r.err;  // the progress line
   // (--quiet as every command with a progress bar takes it: none then)
   r = run_xlt("tsne " + shell_quote((tmp / "e").string()) + " --out " +
               shell_quote((tmp / "t2").string()) + " --perplexity 2 --iterations 300 --quiet");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.err.find("t-SNE: "), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("t-SNE: 100%"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("t-SNE: 8 points x 64 dims"), std::string::npos) << r.err;  // the summary
   EXPECT_EQ(read_text(tmp / "t2" / "tsne.csv"), read_text(tmp / "t" / "tsne.csv"));
   r = run_xlt("tsne " + shell_quote((tmp / "t").string()) + " --out " +
               shell_quote((tmp / "t3").string()));
