@@ -200,26 +200,28 @@ std::vector<data::NliDataset> read_eval_datasets(const NliEvalConfig& config, st
   std::vector<std::string> langs;
   if (!config.langs.empty()) langs = data::parse_lang_list(config.langs);
   auto datasets = data::parse_data_specs(config.data, langs, so);
+  auto has_lang = [&datasets](const std::string& lang) {
+    return std::any_of(datasets.begin(), datasets.end(),
+                       [&](const data::NliDataset& d) { return d.lang == lang; });
+  };
+  auto evaluated = [&datasets] {  // "en, es, ..." for messages
+    std::string have;
+    for (const auto& d : datasets) have += (have.empty() ? "" : ", ") + d.lang;
+    return have;
+  };
   // A language --langs names must be evaluated: data without a language column of its own
   // (MultiNLI, English) does not provide it.
   for (const auto& l : langs) {
-    if (std::none_of(datasets.begin(), datasets.end(),
-                     [&](const data::NliDataset& d) { return d.lang == l; })) {
-      std::string have;
-      for (const auto& d : datasets) have += (have.empty() ? "" : ", ") + d.lang;
+    if (!has_lang(l)) {
       throw UsageError("--langs names '" + l +
-                       "', which no --data value provides (they give: " + have + ")");
+                       "', which no --data value provides (they give: " + evaluated() + ")");
     }
   }
   // Gaps need the source among the languages; without it they were dropped without a word
   // (--source-lang EN with en and es data gave a table with no gap column).
-  if (log && datasets.size() > 1 &&
-      std::none_of(datasets.begin(), datasets.end(),
-                   [&](const data::NliDataset& d) { return d.lang == config.source_lang; })) {
-    std::string have;
-    for (const auto& d : datasets) have += (have.empty() ? "" : ", ") + d.lang;
+  if (log && datasets.size() > 1 && !has_lang(config.source_lang)) {
     *log << "xlt eval: note: no transfer gaps: the source language '" << config.source_lang
-         << "' (--source-lang) is not among the evaluated languages (" << have << ")\n";
+         << "' (--source-lang) is not among the evaluated languages (" << evaluated() << ")\n";
   }
   std::string skipped;
   for (const auto& d : datasets) {

@@ -7,9 +7,11 @@
 
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "common/test_env.h"
 #include "xlt/data/nli.h"
@@ -70,6 +72,24 @@ class EvalCli : public ::testing::Test {
   xlt::test::TempDir tmp_;
 };
 xlt::test::TempDir* EvalCli::dir_ = nullptr;
+
+fs::path xglm_bpe_dir() {
+  return xlt::test::fixtures_dir() / "spm" / "xglm_bpe";
+}
+
+// The xglm_tiny fixture's shape with the BPE fixture's vocabulary, random weights (seed 3), saved
+// with that tokenizer into `dir`: a causal LM for the perplexity command.
+std::pair<std::unique_ptr<xlt::text::Tokenizer>, std::unique_ptr<xlt::models::Model>> save_tiny_lm(
+    const fs::path& dir) {
+  auto tok = xlt::text::load_tokenizer(xglm_bpe_dir());
+  auto c = xlt::io::ModelConfig::load(xlt::test::fixtures_dir() / "xglm_tiny" / "config.json");
+  c.vocab_size = static_cast<int64_t>(tok->vocab_size());
+  auto model = xlt::models::create_model(c, 3);
+  xlt::models::SaveOptions so;
+  so.tokenizer_dir = xglm_bpe_dir();
+  xlt::models::save_model(*model, dir, so);
+  return {std::move(tok), std::move(model)};
+}
 
 }  // namespace
 
@@ -472,18 +492,10 @@ TEST_F(EvalCli, ErrorsExitWithInputCodes) {
 }
 
 TEST(PerplexityCli, WritesJsonMatchingTheLibrary) {
-  const fs::path spm = xlt::test::fixtures_dir() / "spm" / "xglm_bpe";
-  const fs::path xglm = xlt::test::fixtures_dir() / "xglm_tiny";
-  XLT_REQUIRE_PATH(spm / "sentencepiece.bpe.model");
-  XLT_REQUIRE_PATH(xglm / "config.json");
+  XLT_REQUIRE_PATH(xglm_bpe_dir() / "sentencepiece.bpe.model");
+  XLT_REQUIRE_PATH(xlt::test::fixtures_dir() / "xglm_tiny" / "config.json");
   xlt::test::TempDir tmp;
-  auto tok = xlt::text::load_tokenizer(spm);
-  auto c = xlt::io::ModelConfig::load(xglm / "config.json");
-  c.vocab_size = static_cast<int64_t>(tok->vocab_size());
-  auto model = xlt::models::create_model(c, 3);
-  xlt::models::SaveOptions so;
-  so.tokenizer_dir = spm;
-  xlt::models::save_model(*model, tmp / "lm", so);
+  auto [tok, model] = save_tiny_lm(tmp / "lm");
 
   const fs::path en = demo() / "text-en.txt", es = demo() / "text-es.txt";
   auto r = run_xlt("perplexity " + shell_quote((tmp / "lm").string()) + " --text " +
@@ -516,17 +528,10 @@ TEST(PerplexityCli, WritesJsonMatchingTheLibrary) {
 // Every --text file is read before the model loads (a bad last file fails at once, before any
 // language is scored), and a byte-order mark is not scored as text.
 TEST(PerplexityCli, TextsAreCheckedFirstAndAByteOrderMarkIsNotText) {
-  const fs::path spm = xlt::test::fixtures_dir() / "spm" / "xglm_bpe";
-  const fs::path xglm = xlt::test::fixtures_dir() / "xglm_tiny";
-  XLT_REQUIRE_PATH(spm / "sentencepiece.bpe.model");
-  XLT_REQUIRE_PATH(xglm / "config.json");
+  XLT_REQUIRE_PATH(xglm_bpe_dir() / "sentencepiece.bpe.model");
+  XLT_REQUIRE_PATH(xlt::test::fixtures_dir() / "xglm_tiny" / "config.json");
   xlt::test::TempDir tmp;
-  auto tok = xlt::text::load_tokenizer(spm);
-  auto c = xlt::io::ModelConfig::load(xglm / "config.json");
-  c.vocab_size = static_cast<int64_t>(tok->vocab_size());
-  xlt::models::SaveOptions so;
-  so.tokenizer_dir = spm;
-  xlt::models::save_model(*xlt::models::create_model(c, 3), tmp / "lm", so);
+  save_tiny_lm(tmp / "lm");
   const std::string text = xlt::test::read_text(demo() / "text-en.txt");
   xlt::test::write_text(tmp / "plain.txt", text);
   xlt::test::write_text(tmp / "bom.txt", "\xEF\xBB\xBF" + text);
