@@ -336,6 +336,8 @@ class Collector {
     };
     if (target) {
       count(target->report);
+      target->bad_positions.push_back(target->size() +
+                                      static_cast<int64_t>(target->bad_positions.size()));
     } else {
       unattributed_.push_back({reason, message});
     }

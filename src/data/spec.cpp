@@ -222,24 +222,50 @@ Sampling parse_sampling(const std::string& s) {
   throw UsageError("sampling: expected \"xlt\" or \"numpy\", found \"" + s + "\"");
 }
 
-void subsample(NliDataset& dataset, int64_t k, uint64_t seed, Sampling how) {
-  if (k <= 0 || k >= dataset.size()) return;
-  std::vector<int64_t> keep;
+namespace {
+
+// k of the positions 0..n-1, sorted.
+std::vector<int64_t> draw(int64_t n, int64_t k, uint64_t seed, Sampling how) {
   if (how == Sampling::kNumpy) {
-    keep = numpy_permutation(dataset.size(), seed);
+    auto keep = numpy_permutation(n, seed);
     keep.resize(static_cast<size_t>(k));
     std::sort(keep.begin(), keep.end());
-  } else {
-    keep = sample_without_replacement(dataset.size(), k, seed);
+    return keep;
   }
+  return sample_without_replacement(n, k, seed);
+}
+
+void keep_examples(NliDataset& dataset, const std::vector<int64_t>& keep) {
   std::vector<NliExample> chosen;
   chosen.reserve(keep.size());
   for (int64_t p : keep) chosen.push_back(std::move(dataset.examples[static_cast<size_t>(p)]));
   dataset.examples = std::move(chosen);
 }
 
+}  // namespace
+
+void subsample(NliDataset& dataset, int64_t k, uint64_t seed, Sampling how) {
+  if (k <= 0 || k >= dataset.size()) return;
+  keep_examples(dataset, draw(dataset.size(), k, seed, how));
+  dataset.bad_positions.clear();
+}
+
 void subsample(std::vector<NliDataset>& datasets, int64_t k, uint64_t seed, Sampling how) {
-  for (auto& d : datasets) subsample(d, k, seed, how);
+  for (auto& d : datasets) {
+    const auto& bad = d.bad_positions;
+    const int64_t n = d.size() + static_cast<int64_t>(bad.size());
+    if (k <= 0 || k >= n) continue;
+    // Drawn over the positions a file without bad rows would have, then mapped to examples.
+    std::vector<int64_t> keep;
+    size_t b = 0;  // bad positions below the current one
+    for (int64_t p : draw(n, k, seed, how)) {
+      while (b < bad.size() && bad[b] < p) ++b;
+      if (b < bad.size() && bad[b] == p) continue;
+      keep.push_back(p - static_cast<int64_t>(b));
+    }
+    keep_examples(d, keep);
+    d.bad_positions.clear();
+  }
 }
 
 }  // namespace xlt::data

@@ -223,17 +223,20 @@ std::vector<data::NliDataset> read_eval_datasets(const NliEvalConfig& config, st
     *log << "xlt eval: note: no transfer gaps: the source language '" << config.source_lang
          << "' (--source-lang) is not among the evaluated languages (" << evaluated() << ")\n";
   }
-  std::string skipped;
+  std::string unplaced;
   for (const auto& d : datasets) {
     if (log) *log << "xlt eval: " << d.lang << ": " << d.report.summary() << "\n";
-    if (d.report.bad_total() > 0) skipped += (skipped.empty() ? "" : ", ") + d.lang;
+    if (d.report.bad_total() > static_cast<int64_t>(d.bad_positions.size()))
+      unplaced += (unplaced.empty() ? "" : ", ") + d.lang;
   }
-  // The sample is drawn over each language's kept rows: a skipped bad row shifts that
-  // language's positions, so parallel files no longer give the same rows in every language.
-  if (log && config.samples > 0 && !skipped.empty() && datasets.size() > 1) {
-    *log << "xlt eval: warning: --samples after --skip-bad-rows skipped rows in " << skipped
-         << ": their samples are not the same rows as the other languages' (a transfer gap is "
-            "then unpaired); fix the bad rows to keep the sets parallel\n";
+  // A skipped row keeps its place in the sample's draw (data::subsample), so parallel
+  // languages keep the same rows; a row whose language could not be read has no place.
+  if (log && config.samples > 0 && !unplaced.empty() && datasets.size() > 1) {
+    *log << "xlt eval: warning: --samples after --skip-bad-rows skipped rows whose language "
+            "could not be read ("
+         << unplaced
+         << "): those languages' samples may not be the same rows as the others' (a transfer "
+            "gap is then unpaired); fix the bad rows to keep the sets parallel\n";
   }
   data::subsample(datasets, config.samples, config.seed);
   return datasets;

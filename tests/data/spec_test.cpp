@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <sstream>
+
 #include "common/test_env.h"
 #include "xlt/core/error.h"
 #include "xlt/data/random.h"
@@ -243,6 +246,56 @@ TEST(Subsample, NumpySamplingKeepsTheFirstKOfNumpysPermutationInSourceOrder) {
   EXPECT_EQ(parse_sampling("numpy"), Sampling::kNumpy);
   EXPECT_EQ(parse_sampling("xlt"), Sampling::kXlt);
   EXPECT_THROW(parse_sampling("NumPy"), xlt::UsageError);
+}
+
+// --skip-bad-rows drops a bad row from one language only: the sample must still be the same
+// pairs in every language (less the bad ones), not the rows one place further on after it.
+TEST(Subsample, SkippedBadRowsKeepTheirPlaceSoParallelSamplesStayAligned) {
+  TempDir dir;
+  auto bad_rows = [](std::string file, std::initializer_list<int> rows) {
+    std::vector<std::string> lines;
+    std::istringstream in(file);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    for (int r : rows) lines[static_cast<size_t>(r)] += r % 2 ? "\textra" : "X";
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+  };
+  write_text(dir / "en.tsv", xtreme_file("en", 30));
+  // Row 5: four columns; row 20: label "contradictionX".
+  write_text(dir / "es.tsv", bad_rows(xtreme_file("es", 30), {5, 20}));
+  SpecOptions options;
+  options.read.skip_bad_rows = true;
+  const std::vector<std::string> specs = {"en=" + (dir / "en.tsv").string(),
+                                          "es=" + (dir / "es.tsv").string()};
+  for (Sampling how : {Sampling::kXlt, Sampling::kNumpy}) {
+    auto sets = parse_data_specs(specs, {}, options);
+    ASSERT_EQ(sets[1].size(), 28);
+    EXPECT_EQ(sets[1].bad_positions, (std::vector<int64_t>{5, 20}));
+    subsample(sets, 25, 3, how);
+    std::vector<int64_t> en, es;
+    for (const auto& e : sets[0].examples) en.push_back(e.index);
+    for (const auto& e : sets[1].examples) es.push_back(e.index);
+    ASSERT_EQ(en.size(), 25u);
+    std::vector<int64_t> expected;
+    for (int64_t i : en)
+      if (i != 5 && i != 20) expected.push_back(i);
+    EXPECT_EQ(es, expected);
+    EXPECT_LT(es.size(), en.size()) << "the draw missed both bad rows: the test shows nothing";
+    EXPECT_TRUE(sets[1].bad_positions.empty());
+  }
+  // A language-column file: the bad row is placed in its own language's rows.
+  write_text(dir / "xnli.tsv", bad_rows(xnli_file({"en", "fr"}, 30), {1 + 30 + 8}));
+  auto sets = read_nli_by_language(dir / "xnli.tsv", {}, options.read);
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(sets[1].bad_positions, (std::vector<int64_t>{8}));
+  subsample(sets, 25, 3);
+  std::vector<std::string> en, fr;
+  for (const auto& e : sets[0].examples) en.push_back(e.pair_id);
+  for (const auto& e : sets[1].examples) fr.push_back(e.pair_id);
+  en.erase(std::remove(en.begin(), en.end(), "108"), en.end());
+  EXPECT_EQ(fr, en);
+  EXPECT_EQ(fr.size(), 24u);
 }
 
 // A dataset `xlt download-data` fetched, named by spec (docs/download.md: `xlt eval MODEL --data

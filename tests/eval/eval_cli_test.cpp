@@ -277,26 +277,44 @@ TEST_F(EvalCli, LangsThatNoDataProvidesAreRefused) {
   EXPECT_TRUE(j["languages"].contains("en")) << j["languages"].dump();
 }
 
-// --samples after --skip-bad-rows skipped a row in one language: that language's sample is not
-// the other languages' rows any more, and the run says so.
-TEST_F(EvalCli, SamplesAfterSkippedRowsWarnThatSetsAreNotParallel) {
-  std::string es = xlt::test::read_text(demo() / "dev-es.tsv");
-  const size_t first_end = es.find('\n');
-  es = es.substr(0, es.rfind('\t', first_end)) + "\tmaybe" + es.substr(first_end);
-  xlt::test::write_text(tmp_ / "es.tsv", es);
+// --samples after --skip-bad-rows skipped a row in one language: that language's sample is the
+// other languages' rows less the bad one (it was the rows one place further on, so every
+// transfer gap compared different pairs).
+TEST_F(EvalCli, SamplesAfterSkippedRowsStayTheSameRowsInEveryLanguage) {
   const std::string cmd = "eval " + shell_quote(model_dir().string()) +
                           " --data en=" + shell_quote((demo() / "dev-en.tsv").string()) +
                           " --data es=" + shell_quote((tmp_ / "es.tsv").string()) +
-                          " --skip-bad-rows --no-progress --bootstrap 10 --out ";
-  auto r = run_xlt(cmd + shell_quote((tmp_ / "a").string()) + " --samples 20");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("warning: --samples after --skip-bad-rows skipped rows in es: their "
-                       "samples are not the same rows"),
-            std::string::npos)
-      << r.err;
-  r = run_xlt(cmd + shell_quote((tmp_ / "b").string()));
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.err.find("warning: --samples"), std::string::npos) << r.err;
+                          " --skip-bad-rows --samples 40 --no-progress --bootstrap 10 --out ";
+  auto sampled = [&](const std::string& name) {
+    auto r = run_xlt(cmd + shell_quote((tmp_ / name).string()));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err.find("warning: --samples"), std::string::npos) << r.err;
+    std::map<std::string, std::vector<int64_t>> rows;
+    std::istringstream in(xlt::test::read_text(tmp_ / name / "predictions.jsonl"));
+    for (std::string line; std::getline(in, line);) {
+      const json p = json::parse(line);
+      rows[p["lang"].get<std::string>()].push_back(p["index"].get<int64_t>());
+    }
+    return rows;
+  };
+  const std::string es = xlt::test::read_text(demo() / "dev-es.tsv");
+  xlt::test::write_text(tmp_ / "es.tsv", es);
+  const auto clean = sampled("clean");
+  ASSERT_EQ(clean.at("en").size(), 40u);
+  ASSERT_EQ(clean.at("es"), clean.at("en"));
+  // The es row of the first sampled pair gets a bad label.
+  const int64_t bad = clean.at("en")[0];
+  std::vector<std::string> lines;
+  std::istringstream in(es);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  auto& row = lines.at(static_cast<size_t>(bad));
+  row = row.substr(0, row.rfind('\t')) + "\tmaybe";
+  std::string broken;
+  for (const auto& l : lines) broken += l + "\n";
+  xlt::test::write_text(tmp_ / "es.tsv", broken);
+  const auto rows = sampled("broken");
+  EXPECT_EQ(rows.at("en"), clean.at("en"));
+  EXPECT_EQ(rows.at("es"), std::vector<int64_t>(clean.at("en").begin() + 1, clean.at("en").end()));
 }
 
 // A --source-lang that was not evaluated leaves the table without gaps; the run says why.
@@ -354,8 +372,8 @@ TEST_F(EvalCli, HeadlessCheckpointGetsASeededHeadAndSaysSo) {
   auto eval = [&](const std::string& name, int seed) {
     auto r = run_xlt("eval " + shell_quote(headless.string()) +
                      " --data en=" + shell_quote((demo() / "dev-en.tsv").string()) +
-                     " --samples 6 --no-progress --seed " + std::to_string(seed) + " --out " +
-                     shell_quote((tmp_ / name).string()));
+                     " --samples 6 --no-progress --threads 1 --seed " + std::to_string(seed) +
+                     " --out " + shell_quote((tmp_ / name).string()));
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.err.find("no classification head"), std::string::npos) << r.err;
     return r;

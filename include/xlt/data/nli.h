@@ -111,6 +111,12 @@ struct NliDataset {
   LabelSet labels = LabelSet::nli();
   std::vector<NliExample> examples;
   ReadReport report;
+  // Where this language's skipped bad rows were, counted in the sequence of its kept and bad
+  // rows together (kept example i has position i + the number of bad positions before it).
+  // Only bad rows whose language was known; "-" labels are not positions (they are the same
+  // rows in every language of a parallel file). Lets a sample of parallel sets stay aligned
+  // after --skip-bad-rows (subsample of several datasets); empty once sampled.
+  std::vector<int64_t> bad_positions;
 
   int64_t size() const { return static_cast<int64_t>(examples.size()); }
   // True when every example has a label (needed for evaluation and training).

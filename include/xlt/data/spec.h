@@ -92,7 +92,10 @@ bool is_parallel(const NliDataset& a, const NliDataset& b);
 enum class Sampling { kXlt, kNumpy };
 Sampling parse_sampling(const std::string& s);  // "xlt" / "numpy"; UsageError otherwise
 void subsample(NliDataset& dataset, int64_t k, uint64_t seed, Sampling how = Sampling::kXlt);
-// Subsamples every dataset with the same seed (parallel sets stay aligned).
+// Subsamples every dataset with the same seed (parallel sets stay aligned). A dataset with
+// bad_positions draws over its kept and bad rows together and keeps the drawn rows that were
+// not bad: its sample is the other languages' rows less its bad ones (so it may hold fewer
+// than k), not a shifted set of rows.
 void subsample(std::vector<NliDataset>& datasets, int64_t k, uint64_t seed,
                Sampling how = Sampling::kXlt);
 
