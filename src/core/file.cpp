@@ -52,6 +52,19 @@ fs::path temp_path_for(const fs::path& path) {
   return path.parent_path() / name.str();
 }
 
+bool is_temp_name(const std::string& name) {
+  return name.size() > 1 && name[0] == '.' && name.find(".tmp.") != std::string::npos;
+}
+
+void remove_temp_files(const fs::path& dir) {
+  std::error_code ec;
+  std::vector<fs::path> found;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (is_temp_name(e.path().filename().string())) found.push_back(e.path());
+  }
+  for (const auto& p : found) fs::remove_all(p, ec);
+}
+
 void fsync_path(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) throw IoError(path.string() + ": cannot open to sync: " + os_reason());
@@ -139,7 +152,8 @@ std::vector<fs::path> prepare_output_folder(const fs::path& dir, std::string_vie
   fs::create_directories(start, ec);
   if (ec) throw IoError(what + ": cannot create folder: " + ec.message());
   try {
-    const fs::path probe = dir / ".xlt-write-test";
+    // A temp name: what a run killed right here leaves is swept like any other temp file.
+    const fs::path probe = temp_path_for(dir / "xlt-write-test");
     write_file_atomic(probe, "");
     fs::remove(probe, ec);
   } catch (const IoError& e) {

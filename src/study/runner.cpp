@@ -36,30 +36,15 @@ using namespace detail;
 constexpr const char* kMarker = "study.json";
 constexpr const char* kLockFile = ".xlt-study.lock";
 
-// Temp names come from temp_path_for: ".<final name>.tmp.<pid>.<n>.<hex>".
-bool is_leftover_temp(const std::string& name) {
-  return name.size() > 1 && name[0] == '.' && name.find(".tmp.") != std::string::npos;
-}
-
 // Empty, or holding only what a run creates before study.json: the lock file (taken first) and
 // temp files of an interrupted write. A run killed in that window must be able to rerun.
 bool only_startup_files(const fs::path& p) {
   if (!fs::is_directory(p)) return false;
   for (const auto& e : fs::directory_iterator(p)) {
     const std::string name = e.path().filename().string();
-    if (name != kLockFile && !is_leftover_temp(name)) return false;
+    if (name != kLockFile && !is_temp_name(name)) return false;
   }
   return true;
-}
-
-// Temp files that a killed run's atomic writes left in the study folder itself (study.json,
-// config.json, results.json, report.html). Unit folders need no sweep: a unit that reruns is
-// emptied first, and a complete one was written before its stage.json.
-void remove_leftover_temps(const fs::path& out) {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(out)) {
-    if (is_leftover_temp(e.path().filename().string())) fs::remove_all(e.path(), ec);
-  }
 }
 
 void check_out_dir(const fs::path& out, const RunOptions& o, const StudyConfig& c) {
@@ -332,6 +317,8 @@ json run_one(Context& ctx, const Unit& u, bool& resumed) {
     if (writer) {
       if (!same) fs::remove_all(u.dir);
       fs::create_directories(u.dir);
+      // A run killed while writing this unit's stage.json left its temp file here.
+      if (same) remove_temp_files(u.dir);
       if (!same) write_json(pending, {{"fingerprint", u.fingerprint}});
       fs::remove(u.dir / "stage.json");
     }
@@ -519,7 +506,10 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
     fs::create_directories(ctx.out);
     lock = std::make_unique<FolderLock>(ctx.out, kLockFile, "study");
     if (options.overwrite) empty_folder(ctx.out);
-    remove_leftover_temps(ctx.out);
+    // Temp files of atomic writes a killed run left in the study folder (study.json, config.json,
+    // results.json, report.html). Unit folders that rerun are emptied first, but for a resumed
+    // fine-tuning unit's (run_one).
+    remove_temp_files(ctx.out);
     if (!fs::exists(ctx.out / kMarker)) {
       write_json(ctx.out / kMarker, {{"xlt_study", 1},
                                      {"xlt_version", XLT_VERSION},
@@ -541,6 +531,11 @@ StudyOutcome run_study(const StudyConfig& config, const RunOptions& options) {
     if (s.action == "skip") {
       log << "skip " << u.name << ": up to date\n";
       ctx.status[u.name] = "skipped";
+      // A run killed between a fine-tuning unit's stage.json and removing its pending record.
+      if (writer && u.stage == "finetune") {
+        std::error_code ec;
+        fs::remove(u.dir / "pending.json", ec);
+      }
       continue;
     }
     if (s.action != "run") continue;

@@ -21,9 +21,14 @@ bool looks_like_a_run(const fs::path& out) {
   return false;
 }
 
-// Temp names come from temp_path_for: ".<final name>.tmp.<pid>.<n>.<hex>".
-bool is_leftover_temp(const std::string& name) {
-  return name.size() > 1 && name[0] == '.' && name.find(".tmp.") != std::string::npos;
+// Empty but for what a run killed as it began left (its write probe, temp files): that run's
+// rerun must not be refused as "not an xlt fine-tuning folder".
+bool only_temp_files(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!is_temp_name(e.path().filename().string())) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -31,7 +36,7 @@ bool is_leftover_temp(const std::string& name) {
 std::unique_ptr<FolderLock> check_out_folder(const fs::path& out, bool overwrite) {
   std::error_code ec;
   if (fs::exists(out, ec)) {
-    if (fs::is_directory(out, ec) && !overwrite && !fs::is_empty(out, ec) &&
+    if (fs::is_directory(out, ec) && !overwrite && !only_temp_files(out) &&
         !looks_like_a_run(out)) {
       throw UsageError("--out " + out.string() +
                        " exists and is not an xlt fine-tuning folder (no state/, last/, "
@@ -42,9 +47,7 @@ std::unique_ptr<FolderLock> check_out_folder(const fs::path& out, bool overwrite
   // Fail now, not after an hour of training, when the folder cannot be written.
   prepare_output_folder(out, "--out");
   auto lock = std::make_unique<FolderLock>(out, kFinetuneLock, "fine-tuning run");
-  for (const auto& entry : fs::directory_iterator(out, ec)) {
-    if (is_leftover_temp(entry.path().filename().string())) fs::remove_all(entry.path(), ec);
-  }
+  remove_temp_files(out);
   return lock;
 }
 

@@ -20,6 +20,10 @@ std::filesystem::path shared_dir();
 // $XLT_FIXTURES, else shared_dir()/fixtures.
 std::filesystem::path fixtures_dir();
 bool in_ci();
+
+// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's choice, so tests running in
+// parallel do not collide as a port derived from the pid can).
+int free_port();
 // Path of the built `xlt` executable.
 std::filesystem::path cli_path();
 std::filesystem::path source_dir();

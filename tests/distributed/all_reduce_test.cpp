@@ -2,10 +2,7 @@
 // all-reduce tensors whose values are known per rank, so that a mean computed as a sum (or
 // divided twice, or bucketed wrongly) shows as a wrong number, which comparing one process with
 // N ranks through AdamW (invariant to the gradient's scale) cannot see.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,25 +11,11 @@
 #include <cmath>
 #include <iostream>
 
+#include "common/test_env.h"
 #include "xlt/distributed/distributed.h"
 
 namespace xlt::distributed {
 namespace {
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    return 29600 + static_cast<int>(::getpid() % 1000);
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Rank r's tensors: value (r + 1) * (k + 1) at flat index k of every tensor, in several shapes
 // and dtypes, so that the small bucket size below packs some together and splits others.
@@ -86,7 +69,7 @@ int rank_main(int rank, int port) {
 }
 
 TEST(AllReduce, MeanOfKnownTensorsOverTwoRanks) {
-  const int port = free_port();
+  const int port = xlt::test::free_port();
   pid_t pids[2];
   for (int r = 0; r < 2; ++r) {
     pids[r] = ::fork();

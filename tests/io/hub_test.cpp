@@ -493,7 +493,9 @@ TEST_F(HubFixture, WaitsForHuggingFaceHubsLockOnTheBlob) {
   int status = 0;
   ASSERT_EQ(::waitpid(holder, &status, 0), holder);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  EXPECT_GE(waited, hold - std::chrono::milliseconds(100));
+  // Half the hold: the test notices `ready` only at its next poll, and a busy machine may run it
+  // later still; a download that did not wait at all takes a few ms.
+  EXPECT_GE(waited, hold / 2);
   EXPECT_EQ(read_text(repo_dir() / "snapshots" / kCommit / "model.safetensors"), weights);
   EXPECT_TRUE(fs::exists(lock));
   EXPECT_FALSE(fs::exists(repo_dir() / "blobs" / (sha256_hex(weights) + ".lock")));

@@ -349,9 +349,15 @@ TEST_F(StudyCrashSafety, SigtermInFineTuningStopsTheStudyAndTheRerunResumesIt) {
   EXPECT_FALSE(fs::exists(tmp_ / "moved" / "finetune" / "seed-1" / "pending.json"));
   fs::remove_all(tmp_ / "moved");
 
+  // What a SIGKILL between writing the unit's stage.json temp file and renaming it leaves (the
+  // window is too short for the random kills to hit often; CI's did once). The resumed unit keeps
+  // its folder, so nothing else removed it.
+  const fs::path stage_temp = unit / ".stage.json.tmp.99999.0.dead";
+  write_text(stage_temp, "{\"sec");
   const auto rerun = run_xlt(args_line());
   ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
   EXPECT_NE(rerun.err.find("run finetune/seed-1: incomplete"), std::string::npos) << rerun.err;
+  EXPECT_FALSE(fs::exists(stage_temp));
   EXPECT_TRUE(read_json(unit / "stage.json")["resumed"].get<bool>());
   compare_trees(tmp_ / "ref", tmp_ / "out", "SIGTERM at step 3");
 
@@ -367,9 +373,12 @@ TEST_F(StudyCrashSafety, SigtermInFineTuningStopsTheStudyAndTheRerunResumesIt) {
       << last.err;
   EXPECT_TRUE(fs::exists(unit / "stage.json"));
   EXPECT_FALSE(fs::exists(tmp_ / "out" / "finetune" / "seed-2"));
+  // What a SIGKILL after the unit's stage.json but before its pending record went leaves.
+  write_text(unit / "pending.json", read_text(tmp_ / "out" / "finetune" / "seed-1" / "stage.json"));
   const auto on = run_xlt(args_line());
   ASSERT_EQ(on.exit_code, 0) << on.err;
   EXPECT_NE(on.err.find("skip finetune/seed-1: up to date"), std::string::npos) << on.err;
+  EXPECT_FALSE(fs::exists(unit / "pending.json"));
   compare_trees(tmp_ / "ref", tmp_ / "out", "SIGTERM at the last step");
 }
 

@@ -19,14 +19,17 @@ using CrashSafety = CrashSafetyFixture;
 TEST_F(CrashSafety, SecondSignalAbortsImmediately) {
   Child c = spawn_xlt(args("twice", 100000), tmp_.path());
   ASSERT_TRUE(wait_until([&] { return train_records(tmp_ / "twice" / "log.jsonl") >= 2; }));
-  // Signals of one kind do not queue: send the second once the first has been handled.
+  // Two kinds back to back: two SIGINTs sent at once would merge into one (signals of a kind do
+  // not queue), and a second one sent after the first was handled raced the run's own orderly
+  // stop (a save and an evaluation of the tiny model: tens of ms, less than a busy machine may
+  // take to schedule the test). The handler blocks only its own kind, so the other one arrives as
+  // a second interrupt in either order, and the process dies by that one.
   ::kill(c.pid, SIGINT);
-  ASSERT_TRUE(
-      wait_until([&] { return read_text(c.err).find("interrupt received") != std::string::npos; }));
-  ::kill(c.pid, SIGINT);
+  ::kill(c.pid, SIGTERM);
   auto s = wait_child(c);
   EXPECT_FALSE(s.exited) << s.err;
-  EXPECT_EQ(s.signal, SIGINT) << s.err;
+  EXPECT_TRUE(s.signal == SIGINT || s.signal == SIGTERM) << s.signal << "\n" << s.err;
+  EXPECT_NE(s.err.find("interrupt received"), std::string::npos) << s.err;
   EXPECT_NE(s.err.find("second interrupt: aborting without saving"), std::string::npos) << s.err;
 }
 
@@ -67,6 +70,15 @@ TEST_F(CrashSafety, UnusableOutFoldersAreRefusedBeforeAnyWork) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_text(tmp_ / "mine" / "notes.txt"), "my notes\n");
   EXPECT_TRUE(fs::exists(tmp_ / "mine" / "last" / "model.safetensors"));
+
+  // What a run killed while probing a new --out left: not a user's folder; the rerun goes on.
+  fs::create_directories(tmp_ / "probed");
+  write_text(tmp_ / "probed" / ".xlt-write-test.tmp.4242.0.beef", "");
+  write_text(tmp_ / "probed" / "..xlt-write-test.tmp.4242.0.beef.tmp.4242.1.cafe", "");
+  r = run(args("probed", 2));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "probed" / ".xlt-write-test.tmp.4242.0.beef"));
+  EXPECT_TRUE(fs::exists(tmp_ / "probed" / "last" / "model.safetensors"));
 
   // A file where the folder should be.
   write_text(tmp_ / "afile", "x");

@@ -43,6 +43,14 @@ class AtomicFile {
 // A unique temp path next to `path` (same file system, so rename is atomic).
 std::filesystem::path temp_path_for(const std::filesystem::path& path);
 
+// Whether `name` (a file name, no folder) is one temp_path_for makes.
+bool is_temp_name(const std::string& name);
+
+// Removes what writes killed before their rename left directly in `dir` (temp files and temp
+// folders, by is_temp_name). Only for a folder this process holds the lock of: another writer's
+// temp files look the same. Errors are ignored (a leftover that stays is harmless).
+void remove_temp_files(const std::filesystem::path& dir);
+
 // fsync a file or folder by path; errors are reported as IoError.
 void fsync_path(const std::filesystem::path& path);
 
