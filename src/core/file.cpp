@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -53,7 +54,18 @@ fs::path temp_path_for(const fs::path& path) {
 }
 
 bool is_temp_name(const std::string& name) {
-  return name.size() > 1 && name[0] == '.' && name.find(".tmp.") != std::string::npos;
+  // ".<name>.tmp.<pid>.<counter>.<hex>", as temp_path_for writes it: a user's ".notes.tmp.txt"
+  // is not one.
+  const size_t at = name.rfind(".tmp.");
+  if (name.size() < 2 || name[0] != '.' || at == std::string::npos || at < 2) return false;
+  size_t i = at + 5;
+  auto run = [&](auto ok) {
+    const size_t start = i;
+    while (i < name.size() && ok(static_cast<unsigned char>(name[i]))) ++i;
+    return i > start;
+  };
+  auto dot = [&] { return i < name.size() && name[i++] == '.'; };
+  return run(::isdigit) && dot() && run(::isdigit) && dot() && run(::isxdigit) && i == name.size();
 }
 
 void remove_temp_files(const fs::path& dir) {

@@ -312,7 +312,7 @@ class Collector {
     else if (row.lang_known)
       target = &dataset(row.lang);
     if (row.bad) {
-      bad(target, line, row.reason, row.detail);
+      bad(target, line, row.reason, row.detail, !row.no_gold);
       return;
     }
     if (row.no_gold) {
@@ -325,7 +325,10 @@ class Collector {
     target->examples.push_back(std::move(row.ex));
   }
 
-  void bad(NliDataset* target, int64_t line, BadRow reason, const std::string& detail) {
+  // `placed`: the row is one of its language's positions for sampling (not a "-" row, which
+  // is no position in any language).
+  void bad(NliDataset* target, int64_t line, BadRow reason, const std::string& detail,
+           bool placed = true) {
     std::string message = where(line) + ": " + detail;
     if (!options_.skip_bad_rows) throw DataError(message);
     // A row whose language is unknown counts against every language read from the file.
@@ -336,8 +339,10 @@ class Collector {
     };
     if (target) {
       count(target->report);
-      target->bad_positions.push_back(target->size() +
-                                      static_cast<int64_t>(target->bad_positions.size()));
+      if (placed) {
+        target->bad_positions.push_back(target->size() +
+                                        static_cast<int64_t>(target->bad_positions.size()));
+      }
     } else {
       unattributed_.push_back({reason, message});
     }

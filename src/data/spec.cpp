@@ -245,16 +245,24 @@ void keep_examples(NliDataset& dataset, const std::vector<int64_t>& keep) {
 }  // namespace
 
 void subsample(NliDataset& dataset, int64_t k, uint64_t seed, Sampling how) {
+  dataset.bad_positions.clear();  // one set: drawn over its kept rows only
   if (k <= 0 || k >= dataset.size()) return;
   keep_examples(dataset, draw(dataset.size(), k, seed, how));
-  dataset.bad_positions.clear();
 }
 
 void subsample(std::vector<NliDataset>& datasets, int64_t k, uint64_t seed, Sampling how) {
   for (auto& d : datasets) {
     const auto& bad = d.bad_positions;
     const int64_t n = d.size() + static_cast<int64_t>(bad.size());
-    if (k <= 0 || k >= n) continue;
+    for (size_t i = 0; i < bad.size(); ++i) {
+      if (bad[i] < 0 || bad[i] >= n || (i > 0 && bad[i] <= bad[i - 1]))
+        throw Error("subsample: " + d.lang + "'s bad_positions must be increasing and below " +
+                    std::to_string(n) + " (the kept and bad rows)");
+    }
+    if (k <= 0 || k >= n) {
+      d.bad_positions.clear();
+      continue;
+    }
     // Drawn over the positions a file without bad rows would have, then mapped to examples.
     std::vector<int64_t> keep;
     size_t b = 0;  // bad positions below the current one

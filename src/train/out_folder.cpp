@@ -25,10 +25,12 @@ bool looks_like_a_run(const fs::path& out) {
 // rerun must not be refused as "not an xlt fine-tuning folder".
 bool only_temp_files(const fs::path& dir) {
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (!is_temp_name(e.path().filename().string())) return false;
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) return false;  // unreadable: not known to be empty
+  for (; it != end; it.increment(ec)) {
+    if (ec || !is_temp_name(it->path().filename().string())) return false;
   }
-  return true;
+  return !ec;
 }
 
 }  // namespace

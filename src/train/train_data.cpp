@@ -87,6 +87,7 @@ data::NliDataset read_dataset(const std::vector<std::string>& specs,
   skipped.path = all.source;
   skipped.kept = all.size();
   all.report = skipped;
+  all.bad_positions.clear();  // the first set's, meaningless in the joined one
   return all;
 }
 

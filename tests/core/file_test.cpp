@@ -3,6 +3,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <stdexcept>
@@ -119,4 +120,27 @@ TEST(PrepareOutputFolder, CreatedFoldersGoAgainOnlyWhenEmptyAndOnlyOnFailure) {
 
   xlt::write_file_atomic(dir / "file", "x");
   EXPECT_THROW(xlt::prepare_output_folder(dir / "file"), xlt::UsageError);
+}
+
+// The sweeps of killed runs' leftovers (study folder, unit folders, fine-tuning --out) remove
+// exactly what temp_path_for names: a user's hidden "*.tmp.*" file stays.
+TEST(TempFiles, OnlyTempPathNamesAreSwept) {
+  TempDir tmp;
+  const fs::path made = xlt::temp_path_for(tmp / "results.json");
+  EXPECT_TRUE(xlt::is_temp_name(made.filename().string())) << made;
+  EXPECT_TRUE(xlt::is_temp_name(xlt::temp_path_for(made).filename().string()));
+  for (const char* name :
+       {".notes.tmp.txt", ".tmp.1.2.ab", "x.json.tmp.1.2.ab", ".x.tmp.1.2.", ".x.tmp.1.2.ab~",
+        ".x.tmp.a.2.ab", ".x.tmp.1..ab", "results.json", ".x.tmp.12"}) {
+    EXPECT_FALSE(xlt::is_temp_name(name)) << name;
+  }
+  xlt::test::write_text(made, "{");
+  fs::create_directories(xlt::temp_path_for(tmp / "best") / "inner");
+  xlt::test::write_text(tmp / ".notes.tmp.txt", "mine");
+  xlt::test::write_text(tmp / "results.json", "{}");
+  xlt::remove_temp_files(tmp.path());
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(tmp.path())) left.push_back(e.path().filename());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{".notes.tmp.txt", "results.json"}));
 }

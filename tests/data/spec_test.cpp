@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <sstream>
 
 #include "common/test_env.h"
@@ -252,31 +253,47 @@ TEST(Subsample, NumpySamplingKeepsTheFirstKOfNumpysPermutationInSourceOrder) {
 // pairs in every language (less the bad ones), not the rows one place further on after it.
 TEST(Subsample, SkippedBadRowsKeepTheirPlaceSoParallelSamplesStayAligned) {
   TempDir dir;
-  auto bad_rows = [](std::string file, std::initializer_list<int> rows) {
+  // Rows of `file` (one per line) changed by `edit(row number, line)`.
+  auto edited = [](const std::string& file, const std::function<void(int, std::string&)>& edit) {
     std::vector<std::string> lines;
     std::istringstream in(file);
     for (std::string line; std::getline(in, line);) lines.push_back(line);
-    for (int r : rows) lines[static_cast<size_t>(r)] += r % 2 ? "\textra" : "X";
     std::string out;
-    for (const auto& l : lines) out += l + "\n";
+    for (size_t i = 0; i < lines.size(); ++i) {
+      edit(static_cast<int>(i), lines[i]);
+      out += lines[i] + "\n";
+    }
     return out;
   };
-  write_text(dir / "en.tsv", xtreme_file("en", 30));
-  // Row 5: four columns; row 20: label "contradictionX".
-  write_text(dir / "es.tsv", bad_rows(xtreme_file("es", 30), {5, 20}));
+  auto no_gold = [](std::string& line) { line = line.substr(0, line.rfind('\t')) + "\t-"; };
+  // Row 12 is "-" in both languages (no position in either); in es it also has no premise.
+  write_text(dir / "en.tsv", edited(xtreme_file("en", 30), [&](int i, std::string& line) {
+               if (i == 12) no_gold(line);
+             }));
+  // es row 5: four columns; row 20: label "contradictionX".
+  write_text(dir / "es.tsv", edited(xtreme_file("es", 30), [&](int i, std::string& line) {
+               if (i == 5) line += "\textra";
+               if (i == 20) line += "X";
+               if (i == 12) {
+                 no_gold(line);
+                 line = line.substr(line.find('\t'));
+               }
+             }));
   SpecOptions options;
   options.read.skip_bad_rows = true;
   const std::vector<std::string> specs = {"en=" + (dir / "en.tsv").string(),
                                           "es=" + (dir / "es.tsv").string()};
   for (Sampling how : {Sampling::kXlt, Sampling::kNumpy}) {
     auto sets = parse_data_specs(specs, {}, options);
-    ASSERT_EQ(sets[1].size(), 28);
-    EXPECT_EQ(sets[1].bad_positions, (std::vector<int64_t>{5, 20}));
-    subsample(sets, 25, 3, how);
+    ASSERT_EQ(sets[0].size(), 29);
+    ASSERT_EQ(sets[1].size(), 27);
+    EXPECT_EQ(sets[1].report.bad_total(), 3);
+    EXPECT_EQ(sets[1].bad_positions, (std::vector<int64_t>{5, 19}));
+    subsample(sets, 27, 3, how);
     std::vector<int64_t> en, es;
     for (const auto& e : sets[0].examples) en.push_back(e.index);
     for (const auto& e : sets[1].examples) es.push_back(e.index);
-    ASSERT_EQ(en.size(), 25u);
+    ASSERT_EQ(en.size(), 27u);
     std::vector<int64_t> expected;
     for (int64_t i : en)
       if (i != 5 && i != 20) expected.push_back(i);
@@ -284,9 +301,15 @@ TEST(Subsample, SkippedBadRowsKeepTheirPlaceSoParallelSamplesStayAligned) {
     EXPECT_LT(es.size(), en.size()) << "the draw missed both bad rows: the test shows nothing";
     EXPECT_TRUE(sets[1].bad_positions.empty());
   }
+  // Positions that cannot be a language's bad rows are refused, not read past the examples.
+  auto sets = parse_data_specs(specs, {}, options);
+  sets[1].bad_positions = {9, 40};
+  EXPECT_THROW(subsample(sets, 10, 1), xlt::Error);
   // A language-column file: the bad row is placed in its own language's rows.
-  write_text(dir / "xnli.tsv", bad_rows(xnli_file({"en", "fr"}, 30), {1 + 30 + 8}));
-  auto sets = read_nli_by_language(dir / "xnli.tsv", {}, options.read);
+  write_text(dir / "xnli.tsv", edited(xnli_file({"en", "fr"}, 30), [](int i, std::string& line) {
+               if (i == 1 + 30 + 8) line += "\textra";
+             }));
+  sets = read_nli_by_language(dir / "xnli.tsv", {}, options.read);
   ASSERT_EQ(sets.size(), 2u);
   EXPECT_EQ(sets[1].bad_positions, (std::vector<int64_t>{8}));
   subsample(sets, 25, 3);

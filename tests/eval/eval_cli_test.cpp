@@ -317,6 +317,35 @@ TEST_F(EvalCli, SamplesAfterSkippedRowsStayTheSameRowsInEveryLanguage) {
   EXPECT_EQ(rows.at("es"), std::vector<int64_t>(clean.at("en").begin() + 1, clean.at("en").end()));
 }
 
+// A bad row whose language cannot be read has no place in any language's draw: the run says
+// that the samples of that file's languages may differ.
+TEST_F(EvalCli, SamplesAfterARowOfUnknownLanguageWarn) {
+  std::string xnli = "language\tgold_label\tsentence1\tsentence2\tpairID\n";
+  for (const char* l : {"en", "es"}) {
+    std::istringstream in(xlt::test::read_text(demo() / ("dev-" + std::string(l) + ".tsv")));
+    int i = 0;
+    for (std::string line; std::getline(in, line) && i < 12; ++i) {
+      const size_t a = line.find('\t'), b = line.rfind('\t');
+      xnli += std::string(l) + "\t" + line.substr(b + 1) + "\t" + line.substr(0, a) + "\t" +
+              line.substr(a + 1, b - a - 1) + "\t" + std::to_string(i) + "\n";
+      if (i == 3 && std::string(l) == "es") xnli += "\tneutral\tx\ty\t99\n";
+    }
+  }
+  xlt::test::write_text(tmp_ / "xnli.tsv", xnli);
+  const std::string cmd = "eval " + shell_quote(model_dir().string()) + " --data " +
+                          shell_quote((tmp_ / "xnli.tsv").string()) +
+                          " --langs en,es --skip-bad-rows --no-progress --bootstrap 10";
+  auto r = run_xlt(cmd + " --samples 6");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: --samples after --skip-bad-rows skipped rows whose language "
+                       "could not be read (en, es)"),
+            std::string::npos)
+      << r.err;
+  r = run_xlt(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("warning: --samples"), std::string::npos) << r.err;
+}
+
 // A --source-lang that was not evaluated leaves the table without gaps; the run says why.
 TEST_F(EvalCli, SourceLanguageNotEvaluatedIsNamed) {
   const std::string cmd = "eval " + shell_quote(model_dir().string()) +

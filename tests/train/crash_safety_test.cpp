@@ -23,13 +23,13 @@ TEST_F(CrashSafety, SecondSignalAbortsImmediately) {
   // not queue), and a second one sent after the first was handled raced the run's own orderly
   // stop (a save and an evaluation of the tiny model: tens of ms, less than a busy machine may
   // take to schedule the test). The handler blocks only its own kind, so the other one arrives as
-  // a second interrupt in either order, and the process dies by that one.
+  // a second interrupt in either order, and the process dies by that one. (The first one's
+  // "interrupt received" line is not asserted: the second can interrupt its handler before it.)
   ::kill(c.pid, SIGINT);
   ::kill(c.pid, SIGTERM);
   auto s = wait_child(c);
   EXPECT_FALSE(s.exited) << s.err;
   EXPECT_TRUE(s.signal == SIGINT || s.signal == SIGTERM) << s.signal << "\n" << s.err;
-  EXPECT_NE(s.err.find("interrupt received"), std::string::npos) << s.err;
   EXPECT_NE(s.err.find("second interrupt: aborting without saving"), std::string::npos) << s.err;
 }
 
@@ -78,6 +78,7 @@ TEST_F(CrashSafety, UnusableOutFoldersAreRefusedBeforeAnyWork) {
   r = run(args("probed", 2));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(fs::exists(tmp_ / "probed" / ".xlt-write-test.tmp.4242.0.beef"));
+  EXPECT_FALSE(fs::exists(tmp_ / "probed" / "..xlt-write-test.tmp.4242.0.beef.tmp.4242.1.cafe"));
   EXPECT_TRUE(fs::exists(tmp_ / "probed" / "last" / "model.safetensors"));
 
   // A file where the folder should be.
