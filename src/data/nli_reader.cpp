@@ -138,6 +138,22 @@ std::string field_or_empty(const std::vector<std::string>& f, int col) {
   return col >= 0 ? f[static_cast<size_t>(col)] : std::string();
 }
 
+// The row's language, when its column can be trusted. In a row with the wrong number of columns
+// every field after a stray separator has moved: the language is only known when no column
+// before it can hold one (only label, genre and pairID columns before it; XNLI-1.0 has it
+// first). Otherwise a shifted text such as "neutral" would pass as a language code and the row
+// would be counted as another language's, silently, instead of as a bad row.
+void read_language(RowResult& row, const std::vector<std::string>& fields, const Columns& c) {
+  if (c.language < 0 || static_cast<size_t>(c.language) >= fields.size()) return;
+  if (fields.size() != c.count) {
+    for (int j = 0; j < c.language; ++j) {
+      if (j != c.label && j != c.genre && j != c.pair_id) return;
+    }
+  }
+  row.lang_known = true;
+  row.lang = fields[static_cast<size_t>(c.language)];
+}
+
 // Rows of a header-named table (xnli-tsv, hf-csv) once the column count is right.
 void fill_from_columns(RowResult& row, const std::vector<std::string>& f, const Columns& c,
                        bool hf_labels, const LabelSet& labels) {
@@ -457,10 +473,7 @@ void read_xnli_tsv(std::string_view text, Collector& out, const LabelSet& labels
       continue;
     }
     RowResult row;
-    if (c.language >= 0 && static_cast<size_t>(c.language) < fields.size()) {
-      row.lang_known = true;
-      row.lang = fields[static_cast<size_t>(c.language)];
-    }
+    read_language(row, fields, c);
     if (fields.size() != c.count) {
       row.fail(BadRow::kColumnCount, "expected " + std::to_string(c.count) +
                                          " tab-separated columns (as in the header), found " +
@@ -576,10 +589,7 @@ void read_hf_csv(std::string_view text, Collector& out, const LabelSet& labels) 
       if (csv.error().rfind("unterminated", 0) == 0) out.fatal(csv.line(), csv.error());
       row.fail(BadRow::kMalformed, "bad CSV quoting: " + csv.error());
     } else {
-      if (c.language >= 0 && static_cast<size_t>(c.language) < fields.size()) {
-        row.lang_known = true;
-        row.lang = fields[static_cast<size_t>(c.language)];
-      }
+      read_language(row, fields, c);
       if (fields.size() != c.count) {
         row.fail(BadRow::kColumnCount, "expected " + std::to_string(c.count) +
                                            " comma-separated columns (as in the header), found " +

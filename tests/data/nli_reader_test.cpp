@@ -433,6 +433,38 @@ TEST(HfCsv, WrongHeaderNamesExpectedColumns) {
        "found: Question, Answer, Origin"}));
 }
 
+// A stray comma in a text moves the language column: its value ("neutral" here) is no
+// language, and the row must count as a bad row of every language read, not vanish as a row of
+// a language nobody asked for.
+TEST(HfCsv, ARowWhoseColumnsMovedHasNoTrustedLanguage) {
+  TempDir dir;
+  auto path = dir / "l.csv";
+  write_text(path,
+             "premise,hypothesis,label,language\n"
+             "a,b,0,en\n"
+             "c,d,1,es\n"
+             "e, f,g,neutral,es\n"
+             "h,i,2,en\n");
+  auto sets = read_nli_by_language(path, {"en", "es"}, skipping());
+  ASSERT_EQ(sets.size(), 2u);
+  for (const auto& d : sets) {
+    EXPECT_EQ(d.report.bad_rows.at("column_count"), 1) << d.lang;
+    EXPECT_EQ(d.report.other_language, d.lang == "en" ? 1 : 2) << d.lang;
+    EXPECT_TRUE(d.bad_positions.empty()) << d.lang;
+  }
+  // With the language first (XNLI-1.0), a moved text cannot move it: the row is es's.
+  auto tsv = dir / "l.tsv";
+  write_text(tsv,
+             "language\tgold_label\tsentence1\tsentence2\tpairID\n"
+             "en\tneutral\ta\tb\t1\n"
+             "es\tneutral\tc\td\t1\n"
+             "es\tneutral\te\tf\tg\t2\n");
+  sets = read_nli_by_language(tsv, {"en", "es"}, skipping());
+  EXPECT_EQ(sets[0].report.bad_total(), 0);
+  EXPECT_EQ(sets[1].report.bad_rows.at("column_count"), 1);
+  EXPECT_EQ(sets[1].bad_positions, (std::vector<int64_t>{1}));
+}
+
 TEST(HfCsv, BadRowsAndUnterminatedQuote) {
   TempDir dir;
   auto path = dir / "b.csv";
