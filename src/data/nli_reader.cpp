@@ -139,19 +139,34 @@ std::string field_or_empty(const std::vector<std::string>& f, int col) {
 }
 
 // The row's language, when its column can be trusted. In a row with the wrong number of columns
-// every field after a stray separator has moved: the language is only known when no column
-// before it can hold one (only label, genre and pairID columns before it; XNLI-1.0 has it
-// first). Otherwise a shifted text such as "neutral" would pass as a language code and the row
-// would be counted as another language's, silently, instead of as a bad row.
+// a stray (or missing) separator has moved the fields on one side of it: the language is known
+// when only label, genre and pairID columns lie before it (XNLI-1.0 has it first), or, counted
+// from the row's end, when only such columns lie after it (an HF CSV with the language last).
+// Otherwise a moved text such as "neutral" would pass as a language code and the row would be
+// counted as another language's, silently, instead of as a bad row of its own language.
 void read_language(RowResult& row, const std::vector<std::string>& fields, const Columns& c) {
-  if (c.language < 0 || static_cast<size_t>(c.language) >= fields.size()) return;
+  if (c.language < 0) return;
+  const auto lang = static_cast<size_t>(c.language);
+  auto structured = [&c](size_t j) {
+    const auto k = static_cast<int>(j);
+    return k == c.label || k == c.genre || k == c.pair_id;
+  };
+  size_t at = lang;
   if (fields.size() != c.count) {
-    for (int j = 0; j < c.language; ++j) {
-      if (j != c.label && j != c.genre && j != c.pair_id) return;
+    bool before = true, after = true;
+    for (size_t j = 0; j < lang; ++j) before = before && structured(j);
+    for (size_t j = lang + 1; j < c.count; ++j) after = after && structured(j);
+    if (before) {
+      at = lang;
+    } else if (after && fields.size() >= c.count - lang) {
+      at = fields.size() - (c.count - lang);
+    } else {
+      return;
     }
   }
+  if (at >= fields.size()) return;
   row.lang_known = true;
-  row.lang = fields[static_cast<size_t>(c.language)];
+  row.lang = fields[at];
 }
 
 // Rows of a header-named table (xnli-tsv, hf-csv) once the column count is right.
@@ -394,6 +409,7 @@ class Collector {
       d.report.format = format_;
       d.report.records = records_;
       d.report.other_language = other[l];
+      d.report.bad_without_language = static_cast<int64_t>(unattributed_.size());
       for (const auto& [reason, message] : unattributed_) {
         ++d.report.bad_rows[std::string(bad_row_code(reason))];
         if (static_cast<int>(d.report.bad_row_messages.size()) < options_.max_messages)

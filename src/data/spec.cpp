@@ -251,7 +251,7 @@ void subsample(NliDataset& dataset, int64_t k, uint64_t seed, Sampling how) {
 }
 
 void subsample(std::vector<NliDataset>& datasets, int64_t k, uint64_t seed, Sampling how) {
-  for (auto& d : datasets) {
+  for (const auto& d : datasets) {  // all checked before any is changed
     const auto& bad = d.bad_positions;
     const int64_t n = d.size() + static_cast<int64_t>(bad.size());
     for (size_t i = 0; i < bad.size(); ++i) {
@@ -259,6 +259,10 @@ void subsample(std::vector<NliDataset>& datasets, int64_t k, uint64_t seed, Samp
         throw Error("subsample: " + d.lang + "'s bad_positions must be increasing and below " +
                     std::to_string(n) + " (the kept and bad rows)");
     }
+  }
+  for (auto& d : datasets) {
+    const auto& bad = d.bad_positions;
+    const int64_t n = d.size() + static_cast<int64_t>(bad.size());
     if (k <= 0 || k >= n) {
       d.bad_positions.clear();
       continue;

@@ -226,8 +226,7 @@ std::vector<data::NliDataset> read_eval_datasets(const NliEvalConfig& config, st
   std::string unplaced;
   for (const auto& d : datasets) {
     if (log) *log << "xlt eval: " << d.lang << ": " << d.report.summary() << "\n";
-    if (d.report.bad_total() > static_cast<int64_t>(d.bad_positions.size()))
-      unplaced += (unplaced.empty() ? "" : ", ") + d.lang;
+    if (d.report.bad_without_language > 0) unplaced += (unplaced.empty() ? "" : ", ") + d.lang;
   }
   // A skipped row keeps its place in the sample's draw (data::subsample), so parallel
   // languages keep the same rows; a row whose language could not be read has no place.

@@ -63,8 +63,7 @@ bool replaced_by_save(const std::string& name) {
            name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
   };
   return name == "model.safetensors" || io::is_safetensors_shard_name(name) ||
-         (name.rfind("pytorch_model", 0) == 0 && ends_with(".bin")) ||
-         name.find(".tmp.") != std::string::npos;
+         (name.rfind("pytorch_model", 0) == 0 && ends_with(".bin")) || is_temp_name(name);
 }
 
 // Everything else in the folder (a README, notes, a config the model was made from, subfolders)

@@ -26,11 +26,11 @@ bool looks_like_a_run(const fs::path& out) {
 bool only_temp_files(const fs::path& dir) {
   std::error_code ec;
   fs::directory_iterator it(dir, ec), end;
-  if (ec) return false;  // unreadable: not known to be empty
-  for (; it != end; it.increment(ec)) {
-    if (ec || !is_temp_name(it->path().filename().string())) return false;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (!is_temp_name(it->path().filename().string())) return false;
   }
-  return !ec;
+  if (ec) throw IoError("--out " + dir.string() + ": cannot list the folder: " + ec.message());
+  return true;
 }
 
 }  // namespace

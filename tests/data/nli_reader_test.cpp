@@ -433,25 +433,42 @@ TEST(HfCsv, WrongHeaderNamesExpectedColumns) {
        "found: Question, Answer, Origin"}));
 }
 
-// A stray comma in a text moves the language column: its value ("neutral" here) is no
-// language, and the row must count as a bad row of every language read, not vanish as a row of
-// a language nobody asked for.
-TEST(HfCsv, ARowWhoseColumnsMovedHasNoTrustedLanguage) {
+// A stray comma in a text moves the fields after it. With the language last it is read from the
+// row's end (the row stays a bad row of its own language, in its place); with the language after
+// a text it cannot be trusted ("neutral" passed as a language code and the row vanished as a
+// row of a language nobody asked for): a bad row of every language read.
+TEST(HfCsv, ARowWhoseColumnsMovedKeepsOnlyATrustworthyLanguage) {
   TempDir dir;
-  auto path = dir / "l.csv";
-  write_text(path,
+  auto last = dir / "last.csv";
+  write_text(last,
              "premise,hypothesis,label,language\n"
              "a,b,0,en\n"
              "c,d,1,es\n"
              "e, f,g,neutral,es\n"
              "h,i,2,en\n");
-  auto sets = read_nli_by_language(path, {"en", "es"}, skipping());
+  auto sets = read_nli_by_language(last, {"en", "es"}, skipping());
+  ASSERT_EQ(sets.size(), 2u);
+  EXPECT_EQ(sets[0].report.bad_total(), 0);
+  EXPECT_EQ(sets[1].report.bad_rows.at("column_count"), 1);
+  EXPECT_EQ(sets[1].report.bad_without_language, 0);
+  EXPECT_EQ(sets[1].bad_positions, (std::vector<int64_t>{1}));
+
+  auto middle = dir / "middle.csv";
+  write_text(middle,
+             "premise,language,hypothesis,label\n"
+             "a,en,b,0\n"
+             "c,es,d,1\n"
+             "e,neutral,es,g,1\n"
+             "h,en,i,2\n");
+  sets = read_nli_by_language(middle, {"en", "es"}, skipping());
   ASSERT_EQ(sets.size(), 2u);
   for (const auto& d : sets) {
     EXPECT_EQ(d.report.bad_rows.at("column_count"), 1) << d.lang;
+    EXPECT_EQ(d.report.bad_without_language, 1) << d.lang;
     EXPECT_EQ(d.report.other_language, d.lang == "en" ? 1 : 2) << d.lang;
     EXPECT_TRUE(d.bad_positions.empty()) << d.lang;
   }
+
   // With the language first (XNLI-1.0), a moved text cannot move it: the row is es's.
   auto tsv = dir / "l.tsv";
   write_text(tsv,

@@ -288,6 +288,7 @@ TEST(Subsample, SkippedBadRowsKeepTheirPlaceSoParallelSamplesStayAligned) {
     ASSERT_EQ(sets[0].size(), 29);
     ASSERT_EQ(sets[1].size(), 27);
     EXPECT_EQ(sets[1].report.bad_total(), 3);
+    EXPECT_EQ(sets[1].report.bad_without_language, 0);  // no "could not be read" warning
     EXPECT_EQ(sets[1].bad_positions, (std::vector<int64_t>{5, 19}));
     subsample(sets, 27, 3, how);
     std::vector<int64_t> en, es;
@@ -303,8 +304,11 @@ TEST(Subsample, SkippedBadRowsKeepTheirPlaceSoParallelSamplesStayAligned) {
   }
   // Positions that cannot be a language's bad rows are refused, not read past the examples.
   auto sets = parse_data_specs(specs, {}, options);
-  sets[1].bad_positions = {9, 40};
-  EXPECT_THROW(subsample(sets, 10, 1), xlt::Error);
+  for (std::vector<int64_t> bad : {std::vector<int64_t>{9, 40}, {9, 9}, {12, 3}, {-1}}) {
+    sets[1].bad_positions = bad;
+    EXPECT_THROW(subsample(sets, 10, 1), xlt::Error) << ::testing::PrintToString(bad);
+    EXPECT_EQ(sets[0].size(), 29) << "checked before any set was sampled";
+  }
   // A language-column file: the bad row is placed in its own language's rows.
   write_text(dir / "xnli.tsv", edited(xnli_file({"en", "fr"}, 30), [](int i, std::string& line) {
                if (i == 1 + 30 + 8) line += "\textra";

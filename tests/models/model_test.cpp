@@ -299,6 +299,8 @@ TEST_P(AllArchs, SaveReplacesTheModelKeepsOtherFilesAndReloads) {
   write_text(out / "notes" / "n.txt", "also mine");
   write_text(out / "bert-config.json", "{}");
   write_text(out / "model-best.safetensors", "a user's file, not a shard name");
+  write_text(out / "notes.tmp.md", "a user's file, not a temp file");
+  write_text(out / ".model.safetensors.tmp.4242.0.beef", "a killed save's temp file");
   fs::create_directory_symlink("..", out / "up");  // kept as a link, never followed
   for (const char* stale : {"model-00001-of-00002.safetensors", "model.safetensors.index.json",
                             "pytorch_model.bin", "sentencepiece.bpe.model", "tokenizer.json"}) {
@@ -312,7 +314,7 @@ TEST_P(AllArchs, SaveReplacesTheModelKeepsOtherFilesAndReloads) {
   for (const auto& e : fs::directory_iterator(out)) names.insert(e.path().filename().string());
   EXPECT_EQ(names, (std::set<std::string>{"README.md", "bert-config.json", "config.json",
                                           "model-best.safetensors", "model.safetensors", "notes",
-                                          "up", "vocab.txt"}));
+                                          "notes.tmp.md", "up", "vocab.txt"}));
   EXPECT_TRUE(fs::is_symlink(out / "up"));
   EXPECT_EQ(read_text(out / "README.md"), "mine");
   EXPECT_EQ(read_text(out / "notes" / "n.txt"), "also mine");

@@ -96,7 +96,9 @@ struct ReadReport {
   int64_t kept = 0;            // examples returned
   int64_t no_gold_label = 0;   // gold label "-": skipped by design, never an error
   int64_t other_language = 0;  // rows of languages not asked for (language-column files)
-  std::map<std::string, int64_t> bad_rows;    // bad_row_code -> count (only with skip_bad_rows)
+  std::map<std::string, int64_t> bad_rows;  // bad_row_code -> count (only with skip_bad_rows)
+  // Of those, rows whose language could not be read (counted for every language of the file).
+  int64_t bad_without_language = 0;
   std::vector<std::string> bad_row_messages;  // the first few "file:line: reason" messages
 
   int64_t bad_total() const;
