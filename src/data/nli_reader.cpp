@@ -156,12 +156,9 @@ void read_language(RowResult& row, const std::vector<std::string>& fields, const
     bool before = true, after = true;
     for (size_t j = 0; j < lang; ++j) before = before && structured(j);
     for (size_t j = lang + 1; j < c.count; ++j) after = after && structured(j);
-    if (before) {
-      at = lang;
-    } else if (after && fields.size() >= c.count - lang) {
+    if (!before) {
+      if (!after || fields.size() < c.count - lang) return;
       at = fields.size() - (c.count - lang);
-    } else {
-      return;
     }
   }
   if (at >= fields.size()) return;

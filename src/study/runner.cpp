@@ -315,11 +315,14 @@ json run_one(Context& ctx, const Unit& u, bool& resumed) {
     }
     ctx.sync("every rank has decided whether to resume " + u.name);
     if (writer) {
-      if (!same) fs::remove_all(u.dir);
-      fs::create_directories(u.dir);
-      // A run killed while writing this unit's stage.json left its temp file here.
-      if (same) remove_temp_files(u.dir);
-      if (!same) write_json(pending, {{"fingerprint", u.fingerprint}});
+      if (same) {
+        // A run killed while writing this unit's stage.json left its temp file here.
+        remove_temp_files(u.dir);
+      } else {
+        fs::remove_all(u.dir);
+        fs::create_directories(u.dir);
+        write_json(pending, {{"fingerprint", u.fingerprint}});
+      }
       fs::remove(u.dir / "stage.json");
     }
     ctx.sync("rank 0 has prepared " + u.name);

@@ -262,8 +262,12 @@ TEST_F(StudyCrashSafety, SigkillAtRandomTimesThenRerunEqualsAnUninterruptedRun) 
 // next run): the unit completes, the study stops after it with exit 130 and says how to go on,
 // and the rerun skips it.
 TEST_F(StudyCrashSafety, CtrlCInAnEvaluationUnitStopsTheStudyAfterIt) {
-  const auto stopped = run_command("XLT_TEST_SIGNAL_IN_UNIT=baseline/seed-1 " +
-                                   shell_quote(cli_path().string()) + " " + args_line());
+  // The study, with a SIGINT raised as `unit` begins.
+  auto signalled_in = [this](const std::string& unit) {
+    return run_command("XLT_TEST_SIGNAL_IN_UNIT=" + unit + " " + shell_quote(cli_path().string()) +
+                       " " + args_line());
+  };
+  const auto stopped = signalled_in("baseline/seed-1");
   EXPECT_EQ(stopped.exit_code, 128 + SIGINT) << stopped.err;
   EXPECT_NE(stopped.err.find("interrupt received: stopping at the next safe point"),
             std::string::npos)
@@ -284,8 +288,7 @@ TEST_F(StudyCrashSafety, CtrlCInAnEvaluationUnitStopsTheStudyAfterIt) {
   // Ctrl-C while a fine-tuning unit loads its data (the trainer's own scope opens later and used
   // to forget it): the unit stops at its first step with its state saved.
   fs::remove_all(tmp_ / "out" / "finetune");
-  const auto ft = run_command("XLT_TEST_SIGNAL_IN_UNIT=finetune/seed-1 " +
-                              shell_quote(cli_path().string()) + " " + args_line());
+  const auto ft = signalled_in("finetune/seed-1");
   EXPECT_EQ(ft.exit_code, 128 + SIGINT) << ft.err;
   EXPECT_NE(ft.err.find("xlt study: stopped by SIGINT in finetune/seed-1 at step 1/"),
             std::string::npos)
@@ -295,8 +298,7 @@ TEST_F(StudyCrashSafety, CtrlCInAnEvaluationUnitStopsTheStudyAfterIt) {
   ASSERT_EQ(run_xlt(args_line()).exit_code, 0);
   fs::remove_all(tmp_ / "out" / "report");
   fs::remove(tmp_ / "out" / "results.json");
-  const auto last = run_command("XLT_TEST_SIGNAL_IN_UNIT=report " +
-                                shell_quote(cli_path().string()) + " " + args_line());
+  const auto last = signalled_in("report");
   EXPECT_EQ(last.exit_code, 0) << last.err;
   EXPECT_NE(last.err.find("the last unit: the study is complete"), std::string::npos) << last.err;
   EXPECT_TRUE(fs::exists(tmp_ / "out" / "results.json"));
